@@ -1,0 +1,126 @@
+"""Atomic file writing: a reader, or a crash, sees the old content or the new, never half of either."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from iac.errors import IacError
+
+# Lists the files a render wrote, so the next render removes only its own stale files and never
+# touches what Terraform or the user keep beside them (.terraform/, local state, plan files).
+MANIFEST = ".iac-files"
+
+
+class OutputError(IacError):
+    """The output directory cannot be written as asked."""
+
+
+def write_atomic(path: Path, content: bytes, mode: int = 0o644) -> None:
+    """Write `content` to `path` through a temporary file in the same directory and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def read_manifest(out_dir: Path) -> set[str]:
+    try:
+        text = (out_dir / MANIFEST).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return set()
+    return {line for line in text.splitlines() if line and not line.startswith("#") and _inside(line)}
+
+
+def _inside(name: str) -> bool:
+    # A manifest is only ever trusted to name files below the output directory.
+    path = Path(name)
+    return not path.is_absolute() and ".." not in path.parts and "\\" not in name
+
+
+def write_tree(out_dir: Path, files: Mapping[str, bytes]) -> list[str]:
+    """Make `out_dir` hold exactly `files` among the files iac owns there; returns the stale files removed.
+
+    All content is staged in temporary files first; only when every one is written are they renamed into
+    place, so a failure while writing leaves the directory as it was. Files iac did not write are refused,
+    not overwritten, and files it did not write are never removed.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: exists and is not a directory: choose another output with -o DIR")
+    owned = read_manifest(out_dir)
+    foreign = sorted(name for name in files if name not in owned and (out_dir / name).exists())
+    if foreign:
+        listing = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise OutputError(
+            f"{out_dir}: would overwrite files iac did not write ({listing}): render into an empty or "
+            "iac-rendered directory (-o DIR), or move these files away"
+        )
+
+    manifest = "# Files written by `iac render`; the next render replaces them and removes stale ones.\n"
+    manifest += "".join(f"{name}\n" for name in sorted(files))
+    staged: list[tuple[str, Path]] = []
+    created: list[Path] = []
+    try:
+        for name, content in [*files.items(), (MANIFEST, manifest.encode())]:
+            target = out_dir / name
+            _make_dirs(target.parent, created)
+            if target.exists() and target.is_file() and target.read_bytes() == content:
+                continue
+            fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            staged.append((name, Path(temp)))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temp, 0o644)
+    except OSError as exc:
+        for _, temp in staged:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        for directory in reversed(created):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        raise OutputError(f"{out_dir}: cannot write the rendered files: {exc.strerror} ({exc.filename})") from None
+
+    for name, temp in staged:
+        os.replace(temp, out_dir / name)
+
+    stale = sorted(owned - set(files) - {MANIFEST})
+    for name in stale:
+        path = out_dir / name
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        _remove_empty_parents(path.parent, out_dir)
+    return stale
+
+
+def _make_dirs(directory: Path, created: list[Path]) -> None:
+    """mkdir -p that records the directories it made, so a failed render can remove them again."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        path.mkdir()
+        created.append(path)
+
+
+def _remove_empty_parents(directory: Path, top: Path) -> None:
+    while directory != top and top in directory.parents:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent

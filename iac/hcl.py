@@ -1,0 +1,70 @@
+"""The one path by which values reach rendered HCL: every template expression is encoded here."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Characters that end or change a quoted HCL string, plus the two template introducers.
+_SPECIAL = re.compile(r'["\\\n\r\t\x00-\x1f\x7f\u2028\u2029]|\$\{|%\{')
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+class Hcl(str):
+    """Text that is already HCL (produced by this module), passed through templates unchanged."""
+
+
+def string(value: str) -> str:
+    """A quoted HCL string whose content is exactly `value`: no interpolation, no directives, one line."""
+
+    def escape(match: re.Match[str]) -> str:
+        text = match.group(0)
+        if text == "${":
+            return "$${"
+        if text == "%{":
+            return "%%{"
+        return _ESCAPES.get(text, f"\\u{ord(text):04x}")
+
+    return '"' + _SPECIAL.sub(escape, value) + '"'
+
+
+def value(data: Any, indent: int = 0) -> Hcl:
+    """An HCL expression for a Python value; lists and maps are written one item per line at `indent`."""
+    if isinstance(data, Hcl):
+        return data
+    if data is None:
+        return Hcl("null")
+    if isinstance(data, bool):
+        return Hcl("true" if data else "false")
+    if isinstance(data, int):
+        return Hcl(str(data))
+    if isinstance(data, float):
+        return Hcl(json.dumps(data))
+    if isinstance(data, str):
+        return Hcl(string(data))
+    pad = " " * (indent + 2)
+    if isinstance(data, Mapping):
+        if not data:
+            return Hcl("{}")
+        keys = [str(k) for k in data]
+        width = max(len(_key(k)) for k in keys)
+        lines = [f"{pad}{_key(k).ljust(width)} = {value(v, indent + 2)}" for k, v in zip(keys, data.values())]
+        return Hcl("{\n" + "\n".join(lines) + "\n" + " " * indent + "}")
+    if isinstance(data, Sequence):
+        if not data:
+            return Hcl("[]")
+        lines = [f"{pad}{value(item, indent + 2)}," for item in data]
+        return Hcl("[\n" + "\n".join(lines) + "\n" + " " * indent + "]")
+    raise TypeError(f"no HCL form for {type(data).__name__}")
+
+
+def _key(key: str) -> str:
+    return key if _IDENTIFIER.fullmatch(key) else string(key)
+
+
+def finalize(data: Any) -> str:
+    """Jinja `finalize` hook: whatever a template prints is encoded, so no raw user text reaches HCL."""
+    return value(data)

@@ -1,0 +1,23 @@
+# Private Cloud Storage bucket holding the data, created or read.
+
+resource "google_storage_bucket" "bucket" {
+  count = var.bucket.create ? 1 : 0
+  # checkov:skip=CKV_GCP_62:Access logging needs a separate log bucket; the load balancer already logs every request, bucket logging is the customer's choice.
+  # checkov:skip=CKV_GCP_78:Versioning is the caller's choice (bucket.versioning, off by default): the load balancer only reads objects, which are usually copies of data kept elsewhere.
+  project                     = var.project_id
+  name                        = var.bucket.name
+  location                    = var.bucket.location
+  storage_class               = var.bucket.storage_class
+  force_destroy               = var.bucket.force_destroy
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  versioning {
+    enabled = var.bucket.versioning
+  }
+}
+
+data "google_storage_bucket" "bucket" {
+  count   = var.bucket.create ? 0 : 1
+  project = var.project_id
+  name    = var.bucket.name
+}
