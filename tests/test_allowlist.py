@@ -1,0 +1,109 @@
+"""Allowlist normalisation: what Cloud Armor will be told to let through."""
+
+from __future__ import annotations
+
+import pytest
+
+from iac.allowlist import (
+    DEFAULT_MAX_RULES,
+    RANGES_PER_RULE,
+    AllowlistError,
+    normalise,
+    over_limit_message,
+)
+
+
+def test_bare_addresses_become_host_ranges() -> None:
+    assert normalise(["39.42.20.11", "2a00:1450:4001::1"]).ranges == ("39.42.20.11/32", "2a00:1450:4001::1/128")
+
+
+def test_duplicates_overlaps_and_neighbours_collapse() -> None:
+    result = normalise(
+        [
+            "130.192.120.23/32",
+            "130.192.120.23",  # duplicate written differently
+            "81.2.69.0/25",
+            "81.2.69.128/25",  # adjacent: together one /24
+            "81.2.69.7/32",  # inside the /24
+            " 34.90.1.1/32 ",  # surrounding blanks are ignored
+        ]
+    )
+    assert result.ranges == ("34.90.1.1/32", "81.2.69.0/24", "130.192.120.23/32")
+    assert result.entries == 6
+
+
+def test_order_is_stable_ipv4_then_ipv6_by_address() -> None:
+    entries = ["2a00:1450::/32", "130.192.120.23/32", "2001:4860::/32", "39.42.20.11/32", "9.9.9.9"]
+    expected = ("9.9.9.9/32", "39.42.20.11/32", "130.192.120.23/32", "2001:4860::/32", "2a00:1450::/32")
+    assert normalise(entries).ranges == expected
+    assert normalise(list(reversed(entries))).ranges == expected
+
+
+def test_one_address_changes_one_entry() -> None:
+    base = [f"34.90.{i}.1/32" for i in range(0, 60, 2)]
+    before = normalise(base).ranges
+    after = normalise([*base, "34.90.31.1"]).ranges
+    assert len(after) == len(before) + 1
+    assert set(after) - set(before) == {"34.90.31.1/32"}
+
+
+def test_rules_split_into_chunks_of_ten_in_order() -> None:
+    entries = [f"52.16.{i}.0/24" for i in range(0, 46, 2)]  # 23 separate /24s
+    result = normalise(entries)
+    rules = result.rules()
+    assert result.rule_count == 3
+    assert [len(rule) for rule in rules] == [10, 10, 3]
+    assert [r for rule in rules for r in rule] == list(result.ranges)
+    assert RANGES_PER_RULE == 10
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("130.192.120.23/24", "did you mean the network 130.192.120.0/24 or the single address 130.192.120.23/32"),
+        ("2a00:1450:4001::1/48", "did you mean the network 2a00:1450:4001::/48"),
+        ("0.0.0.0/0", "would allow the whole internet"),
+        ("::/0", "would allow the whole internet"),
+        ("*", "would allow every address"),
+        ("10.1.2.3", "is in 10.0.0.0/8 (private, RFC 1918)"),
+        ("172.20.0.0/16", "is in 172.16.0.0/12 (private, RFC 1918)"),
+        ("192.168.1.1", "private, RFC 1918"),
+        ("127.0.0.1", "loopback"),
+        ("169.254.169.254", "link-local"),
+        ("100.64.12.1", "shared address space"),
+        ("224.0.0.251", "multicast"),
+        ("240.0.0.1", "reserved"),
+        ("192.0.2.10", "documentation"),
+        ("fd00::1", "unique local"),
+        ("fe80::1", "link-local"),
+        ("::1", "loopback"),
+        ("::ffff:39.42.20.11", "IPv4-mapped"),
+        ("8.0.0.0/6", "overlaps 10.0.0.0/8"),
+        ("39.42.20.300", "is not an IP address or CIDR"),
+        ("39.42.20.11/33", "is not an IP address or CIDR"),
+        ("vpn.acme.com", "is not an IP address or CIDR"),
+        ("", "is empty"),
+        (42, "must be an IP address or CIDR written as a string, not int"),
+    ],
+)
+def test_rejected_entries_say_why(entry: object, expected: str) -> None:
+    with pytest.raises(AllowlistError) as caught:
+        normalise(["39.42.20.11/32", entry])
+    [problem] = caught.value.problems
+    assert problem.index == 1
+    assert expected in problem.message
+
+
+def test_every_bad_entry_is_reported_at_once() -> None:
+    with pytest.raises(AllowlistError) as caught:
+        normalise(["10.0.0.1", "39.42.20.11", "nonsense", "0.0.0.0/0"])
+    assert [p.index for p in caught.value.problems] == [0, 2, 3]
+
+
+def test_rule_limit() -> None:
+    assert over_limit_message(1990, DEFAULT_MAX_RULES) is None
+    message = over_limit_message(1991, DEFAULT_MAX_RULES)
+    assert message is not None
+    assert "1991 ranges need 200 Cloud Armor rules of 10, but allowlist_max_rules is 199" in message
+    assert "remove or merge 1 range " in message
+    assert "remove or merge 25 ranges" in (over_limit_message(45, 2) or "")
