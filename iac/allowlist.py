@@ -94,23 +94,23 @@ def parse_entry(index: int, raw: object) -> Network:
     if not text:
         raise AllowlistEntryError(index, raw, "is empty: remove the entry or write an IP address or CIDR")
     if text == "*":
-        raise AllowlistEntryError(
-            index, raw, "would allow every address: list the addresses that need access instead"
-        )
+        raise AllowlistEntryError(index, raw, "would allow every address: list the addresses that need access instead")
     try:
         network = ipaddress.ip_network(text, strict=True)
     except ValueError as exc:
         if "has host bits set" in str(exc):
             raise AllowlistEntryError(index, raw, _host_bits_message(text)) from None
         raise AllowlistEntryError(
-            index, raw, "is not an IP address or CIDR (examples: 39.42.20.11, 130.192.120.0/24, 2a00:1450:4001::/48)"
+            index,
+            raw,
+            "is not an IP address or CIDR (examples: 39.42.20.11, 130.192.120.0/24, 2a00:1450:4001::/48)",
         ) from None
     if network.prefixlen == 0:
         raise AllowlistEntryError(
             index, raw, "would allow the whole internet: list the addresses that need access instead"
         )
     for blocked, kind in _NOT_GLOBAL_NETS:
-        if network.version == blocked.version and network.overlaps(blocked):  # type: ignore[arg-type]
+        if network.version == blocked.version and network.overlaps(blocked):
             where = "is in" if network.subnet_of(blocked) else "overlaps"  # type: ignore[arg-type]
             raise AllowlistEntryError(
                 index,

@@ -145,7 +145,10 @@ def validate(
         document = {
             "valid": True,
             "config": str(config),
-            "allowlist": {"ranges": list(allowlist.ranges), "rules": [list(rule) for rule in allowlist.rules()]},
+            "allowlist": {
+                "ranges": list(allowlist.ranges),
+                "rules": [list(rule) for rule in allowlist.rules()],
+            },
         }
         typer.echo(json.dumps(document, indent=2))
         return
@@ -157,9 +160,7 @@ def validate(
 
 @app.command()
 def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the starter config.", dir_okay=False)] = Path(
-        "iac.yaml"
-    ),
+    path: Annotated[Path, typer.Argument(help="Where to write the starter config.", dir_okay=False)] = Path("iac.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter config with the documented example values.

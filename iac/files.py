@@ -19,20 +19,30 @@ class OutputError(IacError):
     """The output directory cannot be written as asked."""
 
 
-def write_atomic(path: Path, content: bytes, mode: int = 0o644) -> None:
-    """Write `content` to `path` through a temporary file in the same directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _stage(target: Path, content: bytes, mode: int = 0o644) -> Path:
+    """Write `content` durably to a new temporary file beside `target`; the caller renames it into place."""
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    temp = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp, mode)
+        temp.chmod(mode)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def write_atomic(path: Path, content: bytes, mode: int = 0o644) -> None:
+    """Write `content` to `path` through a temporary file in the same directory and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _stage(path, content, mode)
+    try:
         os.replace(temp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
+        temp.unlink(missing_ok=True)
         raise
 
 
@@ -78,24 +88,18 @@ def write_tree(out_dir: Path, files: Mapping[str, bytes]) -> list[str]:
             _make_dirs(target.parent, created)
             if target.exists() and target.is_file() and target.read_bytes() == content:
                 continue
-            fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            staged.append((name, Path(temp)))
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temp, 0o644)
+            staged.append((name, _stage(target, content)))
     except OSError as exc:
-        for _, temp in staged:
+        for _, staged_file in staged:
             with contextlib.suppress(OSError):
-                temp.unlink()
+                staged_file.unlink()
         for directory in reversed(created):
             with contextlib.suppress(OSError):
                 directory.rmdir()
         raise OutputError(f"{out_dir}: cannot write the rendered files: {exc.strerror} ({exc.filename})") from None
 
-    for name, temp in staged:
-        os.replace(temp, out_dir / name)
+    for name, staged_file in staged:
+        os.replace(staged_file, out_dir / name)
 
     stale = sorted(owned - set(files) - {MANIFEST})
     for name in stale:

@@ -49,9 +49,8 @@ def value(data: Any, indent: int = 0) -> Hcl:
     if isinstance(data, Mapping):
         if not data:
             return Hcl("{}")
-        keys = [str(k) for k in data]
-        width = max(len(_key(k)) for k in keys)
-        lines = [f"{pad}{_key(k).ljust(width)} = {value(v, indent + 2)}" for k, v in zip(keys, data.values())]
+        width = max(len(_key(str(k))) for k in data)
+        lines = [f"{pad}{_key(str(k)).ljust(width)} = {value(v, indent + 2)}" for k, v in data.items()]
         return Hcl("{\n" + "\n".join(lines) + "\n" + " " * indent + "}")
     if isinstance(data, Sequence):
         if not data:

@@ -71,7 +71,11 @@ def template_values(loaded: LoadedConfig) -> dict[str, Any]:
         "allowlist": list(loaded.allowlist.ranges),
         "backend": None
         if backend is None
-        else {"bucket": backend.gcs.bucket, "prefix": backend.gcs.prefix, "has_prefix": backend.gcs.prefix is not None},
+        else {
+            "bucket": backend.gcs.bucket,
+            "prefix": backend.gcs.prefix,
+            "has_prefix": backend.gcs.prefix is not None,
+        },
     }
 
 

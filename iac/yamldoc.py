@@ -83,9 +83,11 @@ def _to_python(loader: yaml.SafeLoader, node: yaml.Node, location: Location, doc
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise ConfigError([f"{doc.path}:{key_node.start_mark.line + 1}: YAML merge keys (<<) are not supported"])
+                raise ConfigError(
+                    [f"{doc.path}:{key_node.start_mark.line + 1}: YAML merge keys (<<) are not supported"]
+                )
             key = loader.construct_object(key_node)
-            where = location + (str(key),)
+            where = (*location, str(key))
             if not isinstance(key, str):
                 raise ConfigError(
                     [f"{doc.path}:{key_node.start_mark.line + 1}: {dotted(where)}: keys must be strings, got {key!r}"]
@@ -104,7 +106,7 @@ def _to_python(loader: yaml.SafeLoader, node: yaml.Node, location: Location, doc
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
-            where = location + (index,)
+            where = (*location, index)
             doc.lines[where] = item.start_mark.line + 1
             items.append(_to_python(loader, item, where, doc))
         return items

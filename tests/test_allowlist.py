@@ -14,7 +14,10 @@ from iac.allowlist import (
 
 
 def test_bare_addresses_become_host_ranges() -> None:
-    assert normalise(["39.42.20.11", "2a00:1450:4001::1"]).ranges == ("39.42.20.11/32", "2a00:1450:4001::1/128")
+    assert normalise(["39.42.20.11", "2a00:1450:4001::1"]).ranges == (
+        "39.42.20.11/32",
+        "2a00:1450:4001::1/128",
+    )
 
 
 def test_duplicates_overlaps_and_neighbours_collapse() -> None:
@@ -60,7 +63,10 @@ def test_rules_split_into_chunks_of_ten_in_order() -> None:
 @pytest.mark.parametrize(
     ("entry", "expected"),
     [
-        ("130.192.120.23/24", "did you mean the network 130.192.120.0/24 or the single address 130.192.120.23/32"),
+        (
+            "130.192.120.23/24",
+            "did you mean the network 130.192.120.0/24 or the single address 130.192.120.23/32",
+        ),
         ("2a00:1450:4001::1/48", "did you mean the network 2a00:1450:4001::/48"),
         ("0.0.0.0/0", "would allow the whole internet"),
         ("::/0", "would allow the whole internet"),

@@ -8,26 +8,26 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLES
+
 from iac import __version__
 
 
-def test_version(cli) -> None:  # type: ignore[no-untyped-def]
+def test_version(cli) -> None:
     result = cli("--version")
     assert result.exit_code == 0
     assert result.stdout.strip() == f"iac {__version__}"
 
 
 @pytest.mark.parametrize("command", ["render", "validate", "init"])
-def test_every_command_has_help_with_an_example(cli, command: str) -> None:  # type: ignore[no-untyped-def]
+def test_every_command_has_help_with_an_example(cli, command: str) -> None:
     for flag in ("--help", "-h"):
         result = cli(command, flag)
         assert result.exit_code == 0
         assert f"Example: iac {command}" in result.stdout
 
 
-def test_top_level_help_documents_exit_codes(cli) -> None:  # type: ignore[no-untyped-def]
+def test_top_level_help_documents_exit_codes(cli) -> None:
     result = cli("--help")
     assert result.exit_code == 0
     for command in ("render", "validate", "init"):
@@ -35,12 +35,12 @@ def test_top_level_help_documents_exit_codes(cli) -> None:  # type: ignore[no-un
     assert "Exit status: 0 success, 1 invalid input" in " ".join(result.stdout.split())
 
 
-def test_unknown_option_is_a_usage_error(cli) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_option_is_a_usage_error(cli) -> None:
     result = cli("render", "--frobnicate")
     assert result.exit_code == 2
 
 
-def test_init_writes_a_starter_that_validates_and_renders(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_init_writes_a_starter_that_validates_and_renders(cli, tmp_path: Path) -> None:
     config = tmp_path / "iac.yaml"
     result = cli("init", config)
     assert result.exit_code == 0
@@ -50,7 +50,7 @@ def test_init_writes_a_starter_that_validates_and_renders(cli, tmp_path: Path) -
     assert cli("render", "-c", config, "-o", tmp_path / "build").exit_code == 0
 
 
-def test_init_never_overwrites_without_force(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_init_never_overwrites_without_force(cli, tmp_path: Path) -> None:
     config = tmp_path / "iac.yaml"
     config.write_text("mine\n")
     result = cli("init", config)
@@ -61,7 +61,7 @@ def test_init_never_overwrites_without_force(cli, tmp_path: Path) -> None:  # ty
     assert config.read_text() != "mine\n"
 
 
-def test_validate_json_for_pipelines(cli) -> None:  # type: ignore[no-untyped-def]
+def test_validate_json_for_pipelines(cli) -> None:
     result = cli("validate", "-c", EXAMPLES / "large-allowlist" / "iac.yaml", "--json")
     assert result.exit_code == 0
     document = json.loads(result.stdout)
@@ -71,7 +71,7 @@ def test_validate_json_for_pipelines(cli) -> None:  # type: ignore[no-untyped-de
     assert [r for rule in rules for r in rule] == document["allowlist"]["ranges"]
 
 
-def test_validate_json_reports_problems(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_validate_json_reports_problems(cli, tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text((EXAMPLES / "documented" / "iac.yaml").read_text().replace("39.42.20.11/32", "10.0.0.1"))
     result = cli("validate", "-c", config, "--json")
@@ -81,7 +81,7 @@ def test_validate_json_reports_problems(cli, tmp_path: Path) -> None:  # type: i
     assert any("allowlist[0]" in p and "10.0.0.0/8" in p for p in document["problems"])
 
 
-def test_config_from_environment(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_config_from_environment(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IAC_CONFIG", str(EXAMPLES / "existing-bucket" / "iac.yaml"))
     result = cli("validate")
     assert result.exit_code == 0
@@ -101,10 +101,11 @@ def test_help_imports_no_cloud_client_library() -> None:
 
 
 def test_render_imports_no_cloud_client_library(tmp_path: Path) -> None:
+    args = ["render", "-c", str(EXAMPLES / "documented" / "iac.yaml"), "-o", str(tmp_path / "b")]
     code = (
         "import sys\n"
         "from iac.cli import app\n"
-        f"try:\n    app(['render', '-c', {str(EXAMPLES / 'documented' / 'iac.yaml')!r}, '-o', {str(tmp_path / 'b')!r}])\n"
+        f"try:\n    app({args!r})\n"
         "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
         "heavy = [m for m in sys.modules if m.startswith(('google.cloud', 'boto3', 'botocore', 'azure', 'obs'))]\n"
         "print(heavy)\n"

@@ -23,8 +23,20 @@ def test_wheel_install_renders_without_the_source_tree(tmp_path: Path) -> None:
     venv.create(env_dir, with_pip=True, system_site_packages=True)
     python = env_dir / "bin" / "python"
     install = subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-cache-dir", str(source)],
-        capture_output=True, text=True, check=False,
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-cache-dir",
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert install.returncode == 0, install.stderr
     shutil.rmtree(source)
@@ -38,11 +50,17 @@ def test_wheel_install_renders_without_the_source_tree(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     located = subprocess.run(
-        [python, "-c", "import iac, sys; print(iac.__file__)"], cwd=workdir, capture_output=True, text=True, env=env,
+        [python, "-c", "import iac, sys; print(iac.__file__)"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=env,
         check=True,
     )
     assert str(env_dir) in located.stdout, "the test must exercise the installed copy, not the checkout"
     module = workdir / "build" / "modules" / "gcp-direct-access"
     assert (module / "main.tf").read_bytes() == (ROOT / "modules" / "gcp-direct-access" / "main.tf").read_bytes()
-    assert (workdir / "build" / "main.tf").read_bytes() == (ROOT / "tests" / "golden" / "documented" / "main.tf").read_bytes()
+    assert (workdir / "build" / "main.tf").read_bytes() == (
+        ROOT / "tests" / "golden" / "documented" / "main.tf"
+    ).read_bytes()
     assert sys.version_info >= (3, 11)

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import hcl2
 import pytest
-
 from conftest import EXAMPLE_NAMES, EXAMPLES
+
 from iac import hcl
 
 GOLDEN = Path(__file__).parent / "golden"
 ROOT_FILES = [".gitignore", "backend.tf", "main.tf", "outputs.tf", "versions.tf"]
 
 
-def render(cli, config: Path, out: Path) -> str:  # type: ignore[no-untyped-def]
+def render(cli, config: Path, out: Path) -> str:
     result = cli("render", "-c", config, "-o", out)
     assert result.exit_code == 0, result.output
     return str(result.stdout)
@@ -25,7 +25,7 @@ def tree(directory: Path) -> dict[str, bytes]:
     return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
-def test_documented_example_matches_golden_files(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_documented_example_matches_golden_files(cli, tmp_path: Path) -> None:
     out = tmp_path / "build"
     render(cli, EXAMPLES / "documented" / "iac.yaml", out)
     for name in ROOT_FILES:
@@ -36,7 +36,7 @@ def test_documented_example_matches_golden_files(cli, tmp_path: Path) -> None:  
         assert (out / name).read_text() == golden.read_text(), f"{name} differs from {golden}"
 
 
-def test_render_is_byte_identical_and_self_contained(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_render_is_byte_identical_and_self_contained(cli, tmp_path: Path) -> None:
     config = EXAMPLES / "large-allowlist" / "iac.yaml"
     render(cli, config, tmp_path / "one")
     render(cli, config, tmp_path / "two")
@@ -49,7 +49,7 @@ def test_render_is_byte_identical_and_self_contained(cli, tmp_path: Path) -> Non
     assert 'source = "./modules/gcp-direct-access"' in first["main.tf"].decode()
 
 
-def test_rerender_keeps_terraform_files_and_removes_stale_ones(cli, example_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_rerender_keeps_terraform_files_and_removes_stale_ones(cli, example_config, tmp_path: Path) -> None:
     out = tmp_path / "build"
     config = example_config("documented")
     render(cli, config, out)
@@ -69,7 +69,7 @@ def test_rerender_keeps_terraform_files_and_removes_stale_ones(cli, example_conf
     assert (out / "notes.md").read_text() == "mine"
 
 
-def test_refuses_to_overwrite_files_it_did_not_write(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_refuses_to_overwrite_files_it_did_not_write(cli, tmp_path: Path) -> None:
     out = tmp_path / "repo"
     out.mkdir()
     (out / "main.tf").write_text("# hand-written\n")
@@ -80,7 +80,7 @@ def test_refuses_to_overwrite_files_it_did_not_write(cli, tmp_path: Path) -> Non
     assert (out / "main.tf").read_text() == "# hand-written\n"
 
 
-def test_a_tampered_manifest_cannot_delete_outside_the_output(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_tampered_manifest_cannot_delete_outside_the_output(cli, tmp_path: Path) -> None:
     out = tmp_path / "build"
     render(cli, EXAMPLES / "documented" / "iac.yaml", out)
     victim = tmp_path / "precious.txt"
@@ -91,10 +91,15 @@ def test_a_tampered_manifest_cannot_delete_outside_the_output(cli, tmp_path: Pat
     assert victim.read_text() == "keep"
 
 
-def test_summary_counts_resources_ranges_and_rules(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_summary_counts_resources_ranges_and_rules(cli, tmp_path: Path) -> None:
     stdout = render(cli, EXAMPLES / "large-allowlist" / "iac.yaml", tmp_path / "b")
     assert "1198 ranges (1200 entries, 2 merged) in 120 rules of each Cloud Armor policy" in stdout
+    # bucket, 2 policies, NEG, endpoint, backend service, address, certificate, SSL policy, 2 URL maps,
+    # 2 proxies, 2 forwarding rules, service account, IAM member, HMAC key, DNS record.
+    stdout = render(cli, EXAMPLES / "documented" / "iac.yaml", tmp_path / "d")
+    assert "19 resources in project my-gcp-project" in stdout
     stdout = render(cli, EXAMPLES / "existing-bucket" / "iac.yaml", tmp_path / "c")
+    assert "17 resources in project acme-data-prod" in stdout  # no bucket, no DNS record
     assert "bucket acme-annotation-images (existing, not managed)" in stdout
     assert "DNS: not managed; create the A record for annotations.data.acme.com" in stdout
 
@@ -103,7 +108,7 @@ def test_summary_counts_resources_ranges_and_rules(cli, tmp_path: Path) -> None:
 
 HOSTILE = [
     'a"b',
-    "${file(\"/etc/passwd\")}",
+    '${file("/etc/passwd")}',
     "%{ for x in y }boom%{ endfor }",
     "line\nbreak",
     "tab\tand\rreturn",
@@ -124,24 +129,36 @@ def test_hcl_strings_round_trip_without_changing_structure(text: str, tmp_path: 
     assert list(block) == ["value"]
 
 
-def test_hostile_values_reach_terraform_as_plain_text(cli, tmp_path: Path, terraform, terraform_env) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_values_reach_terraform_as_plain_text(cli, tmp_path: Path, terraform, terraform_env) -> None:
     """Terraform itself reads back exactly the string we meant, for each hostile value."""
     import json
     import subprocess
 
-    body = "\n".join(f"output \"v{i}\" {{\n  value = {hcl.string(t)}\n}}" for i, t in enumerate(HOSTILE))
+    body = "\n".join(f'output "v{i}" {{\n  value = {hcl.string(t)}\n}}' for i, t in enumerate(HOSTILE))
     (tmp_path / "main.tf").write_text(body + "\n")
     for args in (["init", "-input=false"], ["apply", "-input=false", "-auto-approve"]):
-        done = subprocess.run([terraform, f"-chdir={tmp_path}", *args], env=terraform_env, capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL, check=False)
+        done = subprocess.run(
+            [terraform, f"-chdir={tmp_path}", *args],
+            env=terraform_env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
-    shown = subprocess.run([terraform, f"-chdir={tmp_path}", "output", "-json"], env=terraform_env,
-                           capture_output=True, text=True, stdin=subprocess.DEVNULL, check=True)
+    shown = subprocess.run(
+        [terraform, f"-chdir={tmp_path}", "output", "-json"],
+        env=terraform_env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=True,
+    )
     values = json.loads(shown.stdout)
     assert [values[f"v{i}"]["value"] for i in range(len(HOSTILE))] == HOSTILE
 
 
-def test_backend_prefix_with_hcl_syntax_is_escaped(cli, example_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_backend_prefix_with_hcl_syntax_is_escaped(cli, example_config, tmp_path: Path) -> None:
     config = example_config("documented")
     prefix = 'team "a"/${var.x}/%{if true}'
     text = config.read_text().replace("prefix: encord-da}", f"prefix: '{prefix}'}}")
@@ -159,16 +176,16 @@ def test_backend_prefix_with_hcl_syntax_is_escaped(cli, example_config, tmp_path
 # --- structure: what each example deploys ----------------------------------------------------------------
 
 
-def parse_dir(directory: Path) -> dict[str, list[dict]]:  # type: ignore[type-arg]
-    merged: dict[str, list[dict]] = {}  # type: ignore[type-arg]
+def parse_dir(directory: Path) -> dict[str, list[dict]]:
+    merged: dict[str, list[dict]] = {}
     for path in sorted(directory.glob("*.tf")):
         with path.open() as handle:
-            for key, blocks in unquote(hcl2.load(handle)).items():  # type: ignore[union-attr]
+            for key, blocks in unquote(hcl2.load(handle)).items():
                 merged.setdefault(key, []).extend(blocks)
     return merged
 
 
-def resources(parsed: dict[str, list[dict]]) -> dict[str, dict]:  # type: ignore[type-arg]
+def resources(parsed: dict[str, list[dict]]) -> dict[str, dict]:
     found = {}
     for block in parsed.get("resource", []):
         for rtype, named in block.items():
@@ -189,7 +206,7 @@ def unquote(value: object) -> object:
 
 
 @pytest.mark.parametrize("example", EXAMPLE_NAMES)
-def test_root_passes_the_config_to_the_module(example: str, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_root_passes_the_config_to_the_module(example: str, cli, tmp_path: Path) -> None:
     import yaml
 
     from iac.allowlist import normalise
@@ -216,14 +233,14 @@ def test_root_passes_the_config_to_the_module(example: str, cli, tmp_path: Path)
             assert not body.get("sensitive")
 
 
-def test_module_builds_the_hardened_setup(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_module_builds_the_hardened_setup(cli, tmp_path: Path) -> None:
     render(cli, EXAMPLES / "documented" / "iac.yaml", tmp_path / "b")
     module_dir = tmp_path / "b" / "modules" / "gcp-direct-access"
     parsed = parse_dir(module_dir)
     found = resources(parsed)
     text = "".join(p.read_text() for p in module_dir.glob("*.tf"))
 
-    bucket = (found["google_storage_bucket.bucket"])
+    bucket = found["google_storage_bucket.bucket"]
     assert bucket["uniform_bucket_level_access"] is True
     assert bucket["public_access_prevention"] == "enforced"
     assert "MULTI_REGIONAL" not in text.replace("legacy classes such as MULTI_REGIONAL", "")
@@ -232,13 +249,13 @@ def test_module_builds_the_hardened_setup(cli, tmp_path: Path) -> None:  # type:
     assert "europe-west1" not in code
     assert "var.origin_region != null ? var.origin_region : lower(local.bucket_location)" in code
 
-    policy = (found["google_compute_security_policy.default"])
+    policy = found["google_compute_security_policy.default"]
     assert "${each.value}" in str(policy["type"])
     assert "CLOUD_ARMOR_EDGE" in text and '"CLOUD_ARMOR"' in text
     assert "chunklist(var.allowlist.ranges, 10)" in text
     assert "2147483647" in text and '"deny(403)"' in text
 
-    backend = (found["google_compute_backend_service.default"])
+    backend = found["google_compute_backend_service.default"]
     assert "edge" in str(backend["edge_security_policy"]) and "backend" in str(backend["security_policy"])
     assert backend["load_balancing_scheme"] == "EXTERNAL_MANAGED"
     assert backend["protocol"] == "HTTPS"
@@ -251,7 +268,7 @@ def test_module_builds_the_hardened_setup(cli, tmp_path: Path) -> None:  # type:
     [aws] = security["aws_v4_authentication"]
     assert aws["origin_region"] == "${local.origin_region}"
 
-    neg = (found["google_compute_global_network_endpoint_group.default"])
+    neg = found["google_compute_global_network_endpoint_group.default"]
     assert neg["network_endpoint_type"] == "INTERNET_FQDN_PORT"
     assert "google_dns_record_set.default" in found
     assert "var.dns_zone == null ? 0 : 1" in text.replace("!= null ? 1 : 0", "== null ? 0 : 1")
@@ -261,9 +278,42 @@ def test_module_builds_the_hardened_setup(cli, tmp_path: Path) -> None:  # type:
     # Every GCP resource name derives from var.name, so two deployments can share a project.
     for address, body in found.items():
         name = body.get("name") if isinstance(body, dict) else None
-        if name is not None and address not in ("google_storage_bucket.bucket", "google_dns_record_set.default"):
+        if name is not None and address not in (
+            "google_storage_bucket.bucket",
+            "google_dns_record_set.default",
+        ):
             assert "${var.name}" in str(name), address
     # The secret is used by the backend service only, never exported.
     outputs = "".join(str(b) for b in parsed["output"])
     assert ".secret" not in outputs
     assert text.count("google_storage_hmac_key.reader.secret") == 1
+
+
+def test_a_failed_write_leaves_the_output_as_it_was(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk that fills up half way through a render: the old render stays whole, no temp files remain."""
+    import errno
+
+    from iac import files
+
+    out = tmp_path / "build"
+    render(cli, EXAMPLES / "documented" / "iac.yaml", out)
+    before = tree(out)
+    real_stage = files._stage
+    calls = {"n": 0}
+
+    def stage_then_fail(target: Path, content: bytes, mode: int = 0o644) -> Path:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        return real_stage(target, content, mode)
+
+    monkeypatch.setattr(files, "_stage", stage_then_fail)
+    result = cli("render", "-c", EXAMPLES / "large-allowlist" / "iac.yaml", "-o", out)
+    assert result.exit_code == 1
+    assert "cannot write the rendered files: No space left on device" in result.stderr
+    assert tree(out) == before
+
+    calls["n"] = 0
+    fresh = tmp_path / "fresh"
+    assert cli("render", "-c", EXAMPLES / "large-allowlist" / "iac.yaml", "-o", fresh).exit_code == 1
+    assert not fresh.exists()

