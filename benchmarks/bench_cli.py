@@ -12,8 +12,10 @@ Standard library only; the in-process measurements import iac itself.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import ipaddress
+import itertools
 import json
 import os
 import platform
@@ -290,10 +292,10 @@ def import_iac_in_process(pyc_prefix: Path | None) -> None:
     if pyc_prefix is not None:
         sys.pycache_prefix = str(pyc_prefix)  # never write __pycache__ into the source tree
     try:
-        import iac.config  # noqa: F401
+        importlib.import_module("iac.config")
     except ImportError:
         sys.path.insert(0, str(REPO))
-        import iac.config  # noqa: F401
+        importlib.import_module("iac.config")
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -352,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(line)
     else:
         print(result.pop("_text"))
-    return result["exit_status"]
+    return int(result["exit_status"])
 
 
 def measure(args: argparse.Namespace, temp: Path) -> dict[str, Any]:
@@ -377,7 +379,10 @@ def measure(args: argparse.Namespace, temp: Path) -> dict[str, Any]:
     # 1. Cold start.
     log(f"cold start: {runs} runs each ...")
     cold = {
-        "python -c pass": ([sys.executable, "-c", "pass"], time_command(lambda i: [sys.executable, "-c", "pass"], runs, env)),
+        "python -c pass": (
+            [sys.executable, "-c", "pass"],
+            time_command(lambda i: [sys.executable, "-c", "pass"], runs, env),
+        ),
         "iac --help": ([*iac, "--help"], time_command(lambda i: [*iac, "--help"], runs, env)),
         f"iac render -c {example}": (
             [*iac, "render", "-c", str(example), "-o", "<tmpdir>"],
@@ -498,7 +503,7 @@ def marginal(scale: list[ScalePoint]) -> list[dict[str, Any]]:
     Similar slopes for 10 -> 1,000 and 1,000 -> 10,000 mean render time grows linearly with the allowlist.
     """
     slopes = []
-    for low, high in zip(scale, scale[1:]):
+    for low, high in itertools.pairwise(scale):
         span = (high.ranges - low.ranges) / 1000
         slopes.append(
             {
@@ -548,8 +553,9 @@ def text_report(
         top = ", ".join(f"{module} {value:.0f}" for module, value in list(report.top_level_ms.items())[:7])
         add(f"     {name}: {top} ms")
     add("")
-    add("3. Allowlist size (/32s, none collapse): CLI = full `iac render` subprocess; core = load_config +")
-    add("   render + write_tree in-process (warm: modules imported, templates compiled). Medians; per 1k = /ranges*1000")
+    add("3. Allowlist size (distinct /32s, none collapse). CLI = the full `iac render` subprocess;")
+    add("   core = load_config + render + write_tree in-process (warm: modules imported, templates compiled).")
+    add("   Medians; x/1k = time / ranges * 1000.")
     header = (
         f"   {'ranges':>7} {'CLI':>9} {'CLI min':>9} {'CLI/1k':>9} {'core':>9} {'core/1k':>9}"
         f" {'load':>9} {'render':>9} {'write':>9}"

@@ -41,8 +41,10 @@ _NOT_GLOBAL: tuple[tuple[str, str], ...] = (
     ("fe80::/10", "link-local"),
     ("ff00::/8", "multicast"),
 )
-_NOT_GLOBAL_NETS: tuple[tuple[Network, str], ...] = tuple(
-    (ipaddress.ip_network(net), kind) for net, kind in _NOT_GLOBAL
+# As (version, first, last, network, kind): integer bounds make the per-entry check cheap for long lists.
+_NOT_GLOBAL_BOUNDS: tuple[tuple[int, int, int, Network, str], ...] = tuple(
+    (net.version, int(net.network_address), int(net.broadcast_address), net, kind)
+    for net, kind in ((ipaddress.ip_network(text), kind) for text, kind in _NOT_GLOBAL)
 )
 
 
@@ -109,9 +111,10 @@ def parse_entry(index: int, raw: object) -> Network:
         raise AllowlistEntryError(
             index, raw, "would allow the whole internet: list the addresses that need access instead"
         )
-    for blocked, kind in _NOT_GLOBAL_NETS:
-        if network.version == blocked.version and network.overlaps(blocked):
-            where = "is in" if network.subnet_of(blocked) else "overlaps"  # type: ignore[arg-type]
+    first, last = int(network.network_address), int(network.broadcast_address)
+    for version, blocked_first, blocked_last, blocked, kind in _NOT_GLOBAL_BOUNDS:
+        if network.version == version and first <= blocked_last and last >= blocked_first:
+            where = "is in" if blocked_first <= first and last <= blocked_last else "overlaps"
             raise AllowlistEntryError(
                 index,
                 raw,
@@ -153,7 +156,7 @@ def normalise(entries: Sequence[object]) -> Allowlist:
     if problems:
         raise AllowlistError(problems)
     collapsed: list[Network] = [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]
-    collapsed.sort(key=lambda n: (n.version, n.network_address, n.prefixlen))
+    collapsed.sort(key=lambda n: (n.version, int(n.network_address), n.prefixlen))
     return Allowlist(ranges=tuple(str(n) for n in collapsed), entries=len(entries))
 
 
