@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -16,13 +16,16 @@ from iac.errors import ConfigError, IacError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+EXIT_CHANGES = 2  # iac plan: like terraform plan -detailed-exitcode
+EXIT_INVALIDATION_FAILED = 3
 
 app = typer.Typer(
     name="iac",
     help=(
         "Put private cloud data behind Encord's Direct Access integration: render the GCP unsigned-URL "
         "setup (private bucket, Cloud CDN, Cloud Armor allowlist) as Terraform from one YAML file.\n\n"
-        "Exit status: 0 success, 1 invalid input or failure (one message, nothing written), 2 usage error."
+        "Exit status: 0 success, 1 invalid input or failure (one message, nothing written), 2 usage error "
+        "(for `iac plan`: changes planned), 3 the CDN cache invalidation failed."
     ),
     epilog="Example: iac init && iac validate && iac render -o build/",
     no_args_is_help=True,
@@ -31,6 +34,23 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+OutputOption = Annotated[
+    Path,
+    typer.Option("-o", "--output", help="Directory for the Terraform configuration.", envvar="IAC_OUTPUT"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (progress on stderr).")]
+TerraformOption = Annotated[
+    str | None,
+    typer.Option(
+        "--terraform",
+        help="terraform binary to run (default: terraform on PATH).",
+        envvar="IAC_TERRAFORM",
+        show_default=False,
+    ),
+]
+LockTimeoutOption = Annotated[
+    str, typer.Option("--lock-timeout", help="How long Terraform waits for the state lock.", envvar="IAC_LOCK_TIMEOUT")
+]
 ConfigOption = Annotated[
     Path,
     typer.Option(
@@ -78,13 +98,7 @@ def _reported() -> Iterator[None]:
 
 
 @app.command()
-def render(
-    config: ConfigOption = Path("iac.yaml"),
-    output: Annotated[
-        Path,
-        typer.Option("-o", "--output", help="Directory for the Terraform configuration.", envvar="IAC_OUTPUT"),
-    ] = Path("build"),
-) -> None:
+def render(config: ConfigOption = Path("iac.yaml"), output: OutputOption = Path("build")) -> None:
     """Render the config as a self-contained Terraform configuration.
 
     Writes main.tf, versions.tf, outputs.tf, backend.tf (when configured) and a copy of the modules
@@ -178,6 +192,199 @@ def init(
         except OSError as exc:
             raise IacError(f"{path}: cannot write the starter config: {exc.strerror}") from None
     typer.echo(f"Wrote {path}: edit project, domain, bucket and allowlist, then run `iac validate -c {path}`.")
+
+
+def _progress(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _print_plan(summary: Any, directory: Path) -> None:
+    if not summary.has_changes:
+        typer.echo(f"No changes: the infrastructure matches {directory}/.")
+        return
+    typer.echo(f"Planned changes ({directory}/):")
+    width = max(len(change.action) for change in summary.resources) if summary.resources else 0
+    for change in summary.resources:
+        typer.echo(f"  {change.action.ljust(width)}  {change.address}")
+    counts = summary.counts()
+    typer.echo(
+        f"  {counts['create']} to create, {counts['update']} to update, {counts['replace']} to replace, "
+        f"{counts['delete']} to delete"
+        + (f", outputs changed: {', '.join(summary.outputs_changed)}" if summary.outputs_changed else "")
+    )
+    if summary.allowlist_changed:
+        added, removed = summary.allowlist_added, summary.allowlist_removed
+        note = "; the CDN cache is invalidated after apply" if summary.needs_invalidation else ""
+        typer.echo(f"  allowlist changes: {len(added)} added, {len(removed)} removed{note}")
+        for cidr in added:
+            typer.echo(f"    + {cidr}")
+        for cidr in removed:
+            typer.echo(f"    - {cidr}")
+    else:
+        typer.echo("  allowlist unchanged")
+
+
+@app.command()
+def plan(
+    config: ConfigOption = Path("iac.yaml"),
+    output: OutputOption = Path("build"),
+    as_json: JsonOption = False,
+    terraform: TerraformOption = None,
+    lock_timeout: LockTimeoutOption = "300s",
+) -> None:
+    """Render, init and plan: show what applying the config would change, by resource.
+
+    Exit status 0 when nothing would change, 2 when something would (like terraform plan
+    -detailed-exitcode), 1 on error. Terraform's own output goes to stderr as it runs.
+
+    Example: iac plan -c iac.yaml --json > plan.json
+    """
+    from iac.config import load_config
+    from iac.deploy import workspace
+    from iac.terraform import find_terraform
+
+    with _reported():
+        loaded = load_config(config)
+        binary = find_terraform(terraform)
+        with workspace(loaded, output, binary, lock_timeout, _progress) as ws:
+            summary = ws.plan()
+    if as_json:
+        typer.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        _print_plan(summary, output)
+    raise typer.Exit(EXIT_CHANGES if summary.has_changes else EXIT_OK)
+
+
+@app.command()
+def apply(
+    config: ConfigOption = Path("iac.yaml"),
+    output: OutputOption = Path("build"),
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="Apply without asking (required without a terminal).")
+    ] = False,
+    as_json: JsonOption = False,
+    no_invalidate: Annotated[
+        bool, typer.Option("--no-invalidate", help="Do not invalidate the CDN cache after an allowlist change.")
+    ] = False,
+    terraform: TerraformOption = None,
+    lock_timeout: LockTimeoutOption = "300s",
+) -> None:
+    """Render, init, plan to a file, confirm, apply exactly that plan, then invalidate the CDN cache
+    if the allowlist changed.
+
+    Nothing to change: nothing is applied or invalidated. Without a terminal, --auto-approve is
+    required. Exit status 0 success, 1 error, 3 applied but the cache invalidation failed (the
+    message gives the command that retries it).
+
+    Example: iac apply -c iac.yaml --auto-approve
+    """
+    from iac.config import load_config
+    from iac.deploy import invalidation_target_from, workspace
+    from iac.terraform import find_terraform
+
+    target = None
+    with _reported():
+        loaded = load_config(config)
+        binary = find_terraform(terraform)
+        with workspace(loaded, output, binary, lock_timeout, _progress) as ws:
+            summary = ws.plan()
+            if not as_json:
+                _print_plan(summary, output)
+            if summary.has_changes:
+                _confirm_apply(auto_approve)
+                ws.apply()
+                _progress("apply complete")
+                if summary.needs_invalidation and not no_invalidate:
+                    target = invalidation_target_from(ws.outputs(), "/*")
+
+    if not summary.needs_invalidation:
+        invalidation: dict[str, Any] = {"status": "not-needed"}
+    elif target is None:
+        invalidation = {"status": "skipped"}
+        _progress("allowlist changed but --no-invalidate: cached objects are served until they expire")
+    else:
+        invalidation = _invalidate_or_report(loaded, config, target, after_apply=True)
+    if as_json:
+        report = {"plan": summary.to_json(), "applied": summary.has_changes, "invalidation": invalidation}
+        typer.echo(json.dumps(report, indent=2))
+    if invalidation["status"] == "failed":
+        raise typer.Exit(EXIT_INVALIDATION_FAILED)
+
+
+def _confirm_apply(auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    if not _interactive():
+        raise IacError(
+            "changes are planned but there is no terminal to confirm them on: review the plan (iac plan) "
+            "and run again with --auto-approve"
+        )
+    if not typer.confirm("Apply these changes?", default=False, err=True):
+        raise IacError("apply cancelled; nothing was changed")
+
+
+def _retry_command(config: Path, path: str) -> str:
+    import shlex
+
+    return f"iac invalidate -c {shlex.quote(str(config))} --path {shlex.quote(path)}"
+
+
+def _invalidate_or_report(loaded: Any, config: Path, target: Any, *, after_apply: bool) -> dict[str, Any]:
+    """Invalidate the cache; on failure say why and how to retry instead of raising."""
+    from iac.invalidate import InvalidationError, api_endpoint, invalidate_cache
+
+    try:
+        operation = invalidate_cache(target, endpoint=api_endpoint(loaded.config.gcp.api_endpoint), progress=_progress)
+    except InvalidationError as exc:
+        retry = _retry_command(config, target.path)
+        typer.echo(f"error: CDN cache invalidation failed: {exc}", err=True)
+        done = "the apply succeeded; " if after_apply else ""
+        typer.echo(f"error: {done}retry the invalidation with: {retry}", err=True)
+        return {"status": "failed", "error": str(exc), "retry": retry}
+    _progress(f"CDN cache invalidated: https://{target.host}{target.path} on {target.url_map} ({operation})")
+    return {
+        "status": "done",
+        "operation": operation,
+        "url_map": target.url_map,
+        "host": target.host,
+        "path": target.path,
+    }
+
+
+@app.command()
+def invalidate(
+    config: ConfigOption = Path("iac.yaml"),
+    path: Annotated[str, typer.Option("--path", help="Path pattern to invalidate: /* or /prefix/*.")] = "/*",
+) -> None:
+    """Invalidate the deployment's CDN cache (after an allowlist change, or to retry a failed one).
+
+    Waits until Google reports the invalidation done. Exit status 0 done, 1 invalid input,
+    3 the invalidation failed.
+
+    Example: iac invalidate -c iac.yaml --path '/*'
+    """
+    from iac.config import load_config
+    from iac.deploy import url_map_name
+    from iac.invalidate import InvalidationTarget, check_path
+
+    with _reported():
+        loaded = load_config(config)
+        target = InvalidationTarget(
+            project=loaded.config.project,
+            url_map=url_map_name(loaded.config.name),
+            host=loaded.config.domain,
+            path=check_path(path),
+        )
+    if _invalidate_or_report(loaded, config, target, after_apply=False)["status"] == "failed":
+        raise typer.Exit(EXIT_INVALIDATION_FAILED)
 
 
 def main() -> None:

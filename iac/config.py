@@ -131,6 +131,15 @@ def _object_prefix(value: str) -> str:
     return value
 
 
+def _api_endpoint(value: str) -> str:
+    if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?/?", value):
+        raise _invalid(
+            "is not an API endpoint: write a scheme and host only, e.g. https://compute.googleapis.com or "
+            "https://compute-acme.p.googleapis.com (Private Service Connect)"
+        )
+    return value
+
+
 ProjectId = Annotated[str, AfterValidator(_project_id)]
 ResourceName = Annotated[str, AfterValidator(_resource_name)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
@@ -139,6 +148,7 @@ BucketName = Annotated[str, AfterValidator(_bucket_name)]
 StorageLocation = Annotated[str, AfterValidator(_location)]
 Region = Annotated[str, AfterValidator(_region)]
 ObjectPrefix = Annotated[str, AfterValidator(_object_prefix)]
+ApiEndpoint = Annotated[str, AfterValidator(_api_endpoint)]
 TtlSeconds = Annotated[int, Field(ge=0, le=_MAX_TTL_SECONDS)]
 
 
@@ -172,6 +182,10 @@ class TerraformConfig(_Strict):
     backend: BackendConfig | None = None
 
 
+class GcpConfig(_Strict):
+    api_endpoint: ApiEndpoint | None = None
+
+
 class Config(_Strict):
     project: ProjectId
     name: ResourceName = "encord-da"
@@ -182,6 +196,7 @@ class Config(_Strict):
     allowlist_max_rules: Annotated[int, Field(ge=1)] = DEFAULT_MAX_RULES
     cdn: CdnConfig = CdnConfig()
     terraform: TerraformConfig = TerraformConfig()
+    gcp: GcpConfig = GcpConfig()
 
 
 @dataclass(frozen=True)

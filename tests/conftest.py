@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 from typer.testing import CliRunner
 
 from iac.cli import app
@@ -74,3 +75,16 @@ def checkov() -> str:
     if not Path(path).is_file():
         pytest.fail(f"checkov not found at {path}: run `bash tests/install-tools.sh` or set IAC_CHECKOV")
     return path
+
+
+@pytest.fixture
+def compute_stub() -> Iterator[HTTPServer]:
+    """A local HTTP server standing in for the Compute API (127.0.0.1, a free port), stopped afterwards."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.clear()
+        if server.is_running():
+            server.stop()

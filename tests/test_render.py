@@ -7,8 +7,8 @@ from pathlib import Path
 
 import hcl2
 import pytest
-from conftest import EXAMPLE_NAMES, EXAMPLES
 
+from conftest import EXAMPLE_NAMES, EXAMPLES
 from iac import hcl
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from conftest import EXAMPLE_NAMES, EXAMPLES
 
 

