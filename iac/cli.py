@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+import typer.core
 
 from iac import __version__
 from iac.errors import ConfigError, IacError
@@ -19,13 +20,20 @@ EXIT_ERROR = 1
 EXIT_CHANGES = 2  # iac plan: like terraform plan -detailed-exitcode
 EXIT_INVALIDATION_FAILED = 3
 
+# Click exits 2 on a usage error, but 2 is what `iac plan` returns for "changes planned" (as terraform
+# plan -detailed-exitcode does): a pipeline must never read a mistyped option as a plan. Like Terraform,
+# iac exits 1 on usage errors.
+# Typer 0.29+ vendors Click as typer._click; older releases use Click itself.
+_click: Any = getattr(typer.core, "_click", None) or __import__("click")
+_click.exceptions.UsageError.exit_code = EXIT_ERROR
+
 app = typer.Typer(
     name="iac",
     help=(
         "Put private cloud data behind Encord's Direct Access integration: render the GCP unsigned-URL "
         "setup (private bucket, Cloud CDN, Cloud Armor allowlist) as Terraform from one YAML file.\n\n"
-        "Exit status: 0 success, 1 invalid input or failure (one message, nothing written), 2 usage error "
-        "(for `iac plan`: changes planned), 3 the CDN cache invalidation failed."
+        "Exit status: 0 success; 1 invalid input, usage error or failure (one message, nothing written); "
+        "2 `iac plan` found changes; 3 the CDN cache invalidation failed."
     ),
     epilog="Example: iac init && iac validate && iac render -o build/",
     no_args_is_help=True,

@@ -19,7 +19,7 @@ def test_version(cli) -> None:
     assert result.stdout.strip() == f"iac {__version__}"
 
 
-@pytest.mark.parametrize("command", ["render", "validate", "init"])
+@pytest.mark.parametrize("command", ["render", "validate", "init", "plan", "apply", "invalidate"])
 def test_every_command_has_help_with_an_example(cli, command: str) -> None:
     for flag in ("--help", "-h"):
         result = cli(command, flag)
@@ -32,12 +32,16 @@ def test_top_level_help_documents_exit_codes(cli) -> None:
     assert result.exit_code == 0
     for command in ("render", "validate", "init"):
         assert command in result.stdout
-    assert "Exit status: 0 success, 1 invalid input" in " ".join(result.stdout.split())
+    text = " ".join(result.stdout.split())
+    assert "Exit status: 0 success; 1 invalid input, usage error or failure" in text
+    assert "2 `iac plan` found changes; 3 the CDN cache invalidation failed" in text
 
 
-def test_unknown_option_is_a_usage_error(cli) -> None:
-    result = cli("render", "--frobnicate")
-    assert result.exit_code == 2
+def test_unknown_option_is_a_usage_error_with_exit_1(cli) -> None:
+    # Exit 2 means "changes planned" for iac plan, so a typo must not produce it.
+    result = cli("plan", "--frobnicate")
+    assert result.exit_code == 1
+    assert "No such option: --frobnicate" in result.output
 
 
 def test_init_writes_a_starter_that_validates_and_renders(cli, tmp_path: Path) -> None:
