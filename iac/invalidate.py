@@ -245,7 +245,7 @@ def invalidate_cache(
     attempts: int = 6,
     timeout: float = 600.0,
     poll_interval: float = 2.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> str:
     """Invalidate `target.host` + `target.path` on the url map; return the operation name once it is DONE."""
@@ -253,6 +253,7 @@ def invalidate_cache(
     from google.auth.exceptions import RefreshError
     from google.cloud import compute_v1
 
+    sleep = sleep or time.sleep  # looked up per call, so a test can stand in for the clock
     check_path(target.path)
     if attempts < 1:
         raise IacError(f"attempts must be at least 1, got {attempts}")

@@ -312,3 +312,45 @@ def test_url_map_name_matches_the_module() -> None:
     frontend = (ROOT / "modules" / "gcp-direct-access" / "frontend.tf").read_text()
     assert url_map_name("${var.name}") in frontend
     assert 'name            = "${var.name}-url-map"' in frontend
+
+
+@pytest.fixture
+def no_waiting(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the backoff instead of sleeping through it."""
+    import time
+
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    return waits
+
+
+def test_operation_error_exits_3_with_the_retry_command(cli, tmp_path: Path, monkeypatch, compute_stub) -> None:
+    monkeypatch.setenv("IAC_GCP_API_ENDPOINT", f"http://127.0.0.1:{compute_stub.port}")
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    failed = {
+        "kind": "compute#operation",
+        "name": "operation-9",
+        "status": "DONE",
+        "error": {"errors": [{"code": "INTERNAL_ERROR", "message": "Invalidation could not be applied"}]},
+    }
+    compute_stub.expect_request(INVALIDATE_PATH, method="POST").respond_with_json(failed)
+    result = cli("invalidate", "-c", config)
+    assert result.exit_code == 3
+    assert "INTERNAL_ERROR: Invalidation could not be applied" in result.stderr
+    assert f"retry the invalidation with: iac invalidate -c {config} --path '/*'" in result.stderr
+
+
+def test_exhausted_retries_exit_3(cli, tmp_path: Path, monkeypatch, compute_stub, no_waiting) -> None:
+    monkeypatch.setenv("IAC_GCP_API_ENDPOINT", f"http://127.0.0.1:{compute_stub.port}")
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    compute_stub.expect_request(INVALIDATE_PATH, method="POST").respond_with_json(
+        {"error": {"code": 503, "message": "Backend unavailable", "errors": []}}, status=503
+    )
+    result = cli("invalidate", "-c", config)
+    assert result.exit_code == 3
+    assert "failed after 6 attempts" in result.stderr
+    assert len(invalidations(compute_stub)) == 6
+    assert len({r.args["requestId"] for r in invalidations(compute_stub)}) == 1, "one requestId for all retries"
+    assert len(no_waiting) == 5 and no_waiting == sorted(no_waiting)
