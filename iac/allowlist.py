@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 # Cloud Armor accepts at most this many ranges in one rule's src_ip_ranges (SRC_IPS_V1).
 RANGES_PER_RULE = 10
+# Priority of the first allow rule (the module's allowlist.priority default); the next rules follow it.
+FIRST_PRIORITY = 1000
 # Rules in one security policy (Cloud Armor default), less the default deny rule.
 DEFAULT_MAX_RULES = 199
 
@@ -155,9 +157,20 @@ def normalise(entries: Sequence[object]) -> Allowlist:
             v6.append(network)
     if problems:
         raise AllowlistError(problems)
+    return Allowlist(ranges=collapse([*v4, *v6]), entries=len(entries))
+
+
+def collapse(networks: Sequence[Network]) -> tuple[str, ...]:
+    """Merge duplicates, overlaps and neighbours; IPv4 before IPv6, each by address."""
+    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
     collapsed: list[Network] = [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]
-    collapsed.sort(key=lambda n: (n.version, int(n.network_address), n.prefixlen))
-    return Allowlist(ranges=tuple(str(n) for n in collapsed), entries=len(entries))
+    collapsed.sort(key=sort_key)
+    return tuple(str(n) for n in collapsed)
+
+
+def sort_key(network: Network) -> tuple[int, int, int]:
+    return (network.version, int(network.network_address), network.prefixlen)
 
 
 def over_limit_message(range_count: int, max_rules: int) -> str | None:
@@ -172,3 +185,9 @@ def over_limit_message(range_count: int, max_rules: int) -> str | None:
         f"range{'s' if excess != 1 else ''} (into wider CIDRs), or raise allowlist_max_rules "
         "if the project's SECURITY_POLICY_RULES quota allows it"
     )
+
+
+def missing_from(ranges: Sequence[str], other: Sequence[str]) -> list[str]:
+    """The ranges of `ranges` that `other` does not have, in order: one side of an allowlist diff."""
+    present = set(other)
+    return [r for r in ranges if r not in present]

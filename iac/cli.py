@@ -59,6 +59,12 @@ TerraformOption = Annotated[
 LockTimeoutOption = Annotated[
     str, typer.Option("--lock-timeout", help="How long Terraform waits for the state lock.", envvar="IAC_LOCK_TIMEOUT")
 ]
+AutoApproveOption = Annotated[
+    bool, typer.Option("--auto-approve", help="Apply without asking (required without a terminal).")
+]
+NoInvalidateOption = Annotated[
+    bool, typer.Option("--no-invalidate", help="Do not invalidate the CDN cache after an allowlist change.")
+]
 ConfigOption = Annotated[
     Path,
     typer.Option(
@@ -100,7 +106,7 @@ def _reported() -> Iterator[None]:
         yield
     except ConfigError as exc:
         suffix = "s" if len(exc.problems) != 1 else ""
-        _fail([*exc.problems, f"{len(exc.problems)} problem{suffix} in the config; nothing was written"])
+        _fail([*exc.problems, f"{len(exc.problems)} problem{suffix}; nothing was written"])
     except IacError as exc:
         _fail([str(exc)])
 
@@ -129,6 +135,8 @@ def render(config: ConfigOption = Path("iac.yaml"), output: OutputOption = Path(
     typer.echo(f"  {rendered.resources} resources in project {loaded.config.project} (prefix {loaded.config.name})")
     bucket = "created" if rendered.create_bucket else "existing, not managed"
     typer.echo(f"  bucket {loaded.config.bucket.name} ({bucket})")
+    if not rendered.ranges:
+        typer.echo("  allowlist: EMPTY (allowlist_allow_empty): every request is denied")
     typer.echo(
         f"  allowlist: {rendered.ranges} range{'s' if rendered.ranges != 1 else ''}"
         + (f" ({rendered.entries} entries, {merged} merged)" if merged else "")
@@ -275,13 +283,9 @@ def plan(
 def apply(
     config: ConfigOption = Path("iac.yaml"),
     output: OutputOption = Path("build"),
-    auto_approve: Annotated[
-        bool, typer.Option("--auto-approve", help="Apply without asking (required without a terminal).")
-    ] = False,
+    auto_approve: AutoApproveOption = False,
     as_json: JsonOption = False,
-    no_invalidate: Annotated[
-        bool, typer.Option("--no-invalidate", help="Do not invalidate the CDN cache after an allowlist change.")
-    ] = False,
+    no_invalidate: NoInvalidateOption = False,
     terraform: TerraformOption = None,
     lock_timeout: LockTimeoutOption = "300s",
 ) -> None:
@@ -294,6 +298,18 @@ def apply(
 
     Example: iac apply -c iac.yaml --auto-approve
     """
+    _apply_flow(config, output, auto_approve, as_json, no_invalidate, terraform, lock_timeout)
+
+
+def _apply_flow(
+    config: Path,
+    output: Path,
+    auto_approve: bool,
+    as_json: bool,
+    no_invalidate: bool,
+    terraform: str | None,
+    lock_timeout: str,
+) -> None:
     from iac.config import load_config
     from iac.deploy import invalidation_target_from, workspace
     from iac.terraform import find_terraform
@@ -393,6 +409,222 @@ def invalidate(
         )
     if _invalidate_or_report(loaded, config, target, after_apply=False)["status"] == "failed":
         raise typer.Exit(EXIT_INVALIDATION_FAILED)
+
+
+allowlist_app = typer.Typer(
+    help="Show and rotate the IP allowlist: edits the config in place (comments and layout kept), "
+    "validates, and can apply the change with the CDN cache invalidation.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(allowlist_app, name="allowlist")
+
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show the change; do not write the config.")]
+ApplyOption = Annotated[bool, typer.Option("--apply", help="Then run the `iac apply` flow on the edited config.")]
+AllowEmptyOption = Annotated[
+    bool, typer.Option("--allow-empty", help="Allow removing every entry (locks everyone out).")
+]
+
+
+@allowlist_app.command("list")
+def allowlist_list(config: ConfigOption = Path("iac.yaml"), as_json: JsonOption = False) -> None:
+    """The effective allowlist (validated, merged, sorted) and how it maps onto Cloud Armor rules.
+
+    Example: iac allowlist list -c iac.yaml --json
+    """
+    from iac.allowlist import FIRST_PRIORITY
+    from iac.config import load_config
+
+    with _reported():
+        allowlist = load_config(config).allowlist
+    rules = allowlist.rules()
+    if as_json:
+        document = {
+            "ranges": list(allowlist.ranges),
+            "entries": allowlist.entries,
+            "rule_count": len(rules),
+            "rules": [{"priority": FIRST_PRIORITY + i, "ranges": list(ranges)} for i, ranges in enumerate(rules)],
+        }
+        typer.echo(json.dumps(document, indent=2))
+        return
+    entries = f"{allowlist.entries} {'entry' if allowlist.entries == 1 else 'entries'}"
+    typer.echo(
+        f"{_plural(len(allowlist.ranges), 'range')} from {entries}, {_plural(len(rules), 'allow rule')} "
+        "in each Cloud Armor policy (at most 10 ranges per rule)"
+    )
+    if not rules:
+        typer.echo("  the list is empty: every request is denied")
+    for i, ranges in enumerate(rules):
+        typer.echo(f"  priority {FIRST_PRIORITY + i}: {', '.join(ranges)}")
+
+
+def _edit_allowlist(
+    config: Path,
+    edit: Any,
+    dry_run: bool,
+    allow_empty: bool,
+    as_json: bool,
+    then_apply: dict[str, Any] | None,
+) -> None:
+    """Shared tail of add/remove/set: validate, show the diff, write atomically, optionally apply."""
+    from iac import allowlist_file
+
+    with _reported():
+        doc = allowlist_file.read(config)
+        rows, notices = edit(doc)
+        change = allowlist_file.finish(doc, rows, notices, allow_empty)
+        write = change.changed or change.text != doc.original
+        if write and not dry_run:
+            allowlist_file.write(doc, change)
+    if as_json:
+        typer.echo(json.dumps({**change.to_json(), "written": write and not dry_run}, indent=2))
+    else:
+        for notice in change.notices:
+            typer.echo(notice)
+        if change.changed:
+            typer.echo(
+                f"allowlist: {len(change.added)} added, {len(change.removed)} removed; "
+                f"rules {change.rules_before} -> {change.rules_after}"
+            )
+            for cidr in change.added:
+                typer.echo(f"  + {cidr}")
+            for cidr in change.removed:
+                typer.echo(f"  - {cidr}")
+        else:
+            typer.echo("allowlist unchanged")
+        if dry_run:
+            typer.echo(f"dry run: {config} was not written")
+        elif write:
+            typer.echo(f"wrote {config}")
+    if then_apply is not None and not dry_run:
+        if change.changed:
+            _apply_flow(config, **then_apply)
+        else:
+            _progress("--apply: the allowlist did not change, nothing to apply")
+
+
+def _apply_options(
+    apply: bool, auto_approve: bool, output: Path, terraform: str | None, lock_timeout: str
+) -> dict[str, Any] | None:
+    if not apply:
+        return None
+    return {
+        "output": output,
+        "auto_approve": auto_approve,
+        "as_json": False,
+        "no_invalidate": False,
+        "terraform": terraform,
+        "lock_timeout": lock_timeout,
+    }
+
+
+@allowlist_app.command("add")
+def allowlist_add(
+    cidrs: Annotated[list[str], typer.Argument(help="Addresses or CIDRs to allow.", show_default=False)],
+    config: ConfigOption = Path("iac.yaml"),
+    note: Annotated[str | None, typer.Option("--note", help="Comment written beside the new entries.")] = None,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+    apply: ApplyOption = False,
+    auto_approve: AutoApproveOption = False,
+    output: OutputOption = Path("build"),
+    terraform: TerraformOption = None,
+    lock_timeout: LockTimeoutOption = "300s",
+) -> None:
+    """Add addresses to the allowlist. An address already allowed is reported and not added again.
+
+    Example: iac allowlist add 81.2.69.160/28 --note "Lisbon office" --apply --auto-approve
+    """
+    from iac import allowlist_file
+
+    with _reported():
+        networks = allowlist_file.parse_command_line(cidrs)
+        if note is not None and (not note.strip() or any(not ch.isprintable() for ch in note)):
+            raise IacError("--note must be one line of printable text")
+
+    _edit_allowlist(
+        config,
+        lambda doc: allowlist_file.add(doc, networks, note.strip() if note else None),
+        dry_run,
+        False,
+        as_json,
+        _apply_options(apply, auto_approve, output, terraform, lock_timeout),
+    )
+
+
+@allowlist_app.command("remove")
+def allowlist_remove(
+    cidrs: Annotated[list[str], typer.Argument(help="Entries to remove.", show_default=False)],
+    config: ConfigOption = Path("iac.yaml"),
+    allow_empty: AllowEmptyOption = False,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+    apply: ApplyOption = False,
+    auto_approve: AutoApproveOption = False,
+    output: OutputOption = Path("build"),
+    terraform: TerraformOption = None,
+    lock_timeout: LockTimeoutOption = "300s",
+) -> None:
+    """Remove entries from the allowlist. Naming an address that is not an entry is an error.
+
+    Example: iac allowlist remove 130.192.120.23/32 --apply --auto-approve
+    """
+    from iac import allowlist_file
+
+    with _reported():
+        networks = allowlist_file.parse_command_line(cidrs)
+    _edit_allowlist(
+        config,
+        lambda doc: (allowlist_file.remove(doc, networks), []),
+        dry_run,
+        allow_empty,
+        as_json,
+        _apply_options(apply, auto_approve, output, terraform, lock_timeout),
+    )
+
+
+@allowlist_app.command("set")
+def allowlist_set(
+    source: Annotated[
+        str, typer.Option("--from", help="File with one address or CIDR per line (# comments allowed), or - for stdin.")
+    ],
+    config: ConfigOption = Path("iac.yaml"),
+    allow_empty: AllowEmptyOption = False,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+    apply: ApplyOption = False,
+    auto_approve: AutoApproveOption = False,
+    output: OutputOption = Path("build"),
+    terraform: TerraformOption = None,
+    lock_timeout: LockTimeoutOption = "300s",
+) -> None:
+    """Replace the allowlist with the addresses of a file, merged and sorted.
+
+    Entries that stay keep their comments.
+
+    Example: iac allowlist set --from vpn-egress.txt --apply --auto-approve
+    """
+    from iac import allowlist_file
+
+    with _reported():
+        if source == "-":
+            name, text = "<stdin>", sys.stdin.read()
+        else:
+            name = source
+            try:
+                text = Path(source).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise IacError(f"{source}: cannot read the list of addresses: {exc}") from None
+        values, labels = allowlist_file.read_list_file(name, text)
+        networks = allowlist_file.parse_arguments(values, labels)
+    _edit_allowlist(
+        config,
+        lambda doc: (allowlist_file.replace(doc, networks), []),
+        dry_run,
+        allow_empty,
+        as_json,
+        _apply_options(apply, auto_approve, output, terraform, lock_timeout),
+    )
 
 
 def main() -> None:

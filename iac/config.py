@@ -194,6 +194,7 @@ class Config(_Strict):
     bucket: BucketConfig
     allowlist: list[Any]
     allowlist_max_rules: Annotated[int, Field(ge=1)] = DEFAULT_MAX_RULES
+    allowlist_allow_empty: bool = False
     cdn: CdnConfig = CdnConfig()
     terraform: TerraformConfig = TerraformConfig()
     gcp: GcpConfig = GcpConfig()
@@ -242,11 +243,11 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
         except AllowlistError as exc:
             for problem in exc.problems:
                 report(("allowlist", problem.index), f"{_show(problem.value)} {problem.message}")
-        if not raw_allowlist:
+        if not raw_allowlist and data.get("allowlist_allow_empty") is not True:
             report(
                 ("allowlist",),
-                "is empty: list at least one address or range that may read the data "
-                "(an empty allowlist would lock everyone out)",
+                "is empty: list at least one address or range that may read the data (an empty allowlist "
+                "would lock everyone out; if that is intended, also set allowlist_allow_empty: true)",
             )
 
     if config is not None:

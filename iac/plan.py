@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from iac.allowlist import missing_from
 from iac.errors import IacError
 
 # A change to any of these, or to the allowlist_ranges output, means the CDN cache must be invalidated:
@@ -42,13 +43,11 @@ class PlanSummary:
 
     @property
     def allowlist_added(self) -> list[str]:
-        before = set(self.allowlist_before)
-        return [r for r in self.allowlist_after if r not in before]
+        return missing_from(self.allowlist_after, self.allowlist_before)
 
     @property
     def allowlist_removed(self) -> list[str]:
-        after = set(self.allowlist_after)
-        return [r for r in self.allowlist_before if r not in after]
+        return missing_from(self.allowlist_before, self.allowlist_after)
 
     @property
     def allowlist_changed(self) -> bool:

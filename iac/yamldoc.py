@@ -57,7 +57,11 @@ def load_yaml(path: Path) -> YamlDocument:
         raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from None
+    return parse_yaml(text, path)
 
+
+def parse_yaml(text: str, path: Path) -> YamlDocument:
+    """Parse `text` (the content of `path`, or what it is about to become) with line numbers."""
     loader = _Loader(text)
     try:
         root = loader.get_single_node()

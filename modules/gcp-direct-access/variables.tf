@@ -1,16 +1,12 @@
 # Module variables, in alphabetical order.
 
 variable "allowlist" {
-  description = "Source IP ranges (CIDR, IPv4 or IPv6) allowed to reach the bucket, and the priority of the first allow rule. Ranges are split into rules of at most 10 with consecutive priorities."
+  description = "Source IP ranges (CIDR, IPv4 or IPv6) allowed to reach the bucket, and the priority of the first allow rule. Ranges are split into rules of at most 10 with consecutive priorities; an empty list denies every request."
   type = object({
     ranges   = list(string)
     priority = optional(number, 1000)
   })
   nullable = false
-  validation {
-    condition     = length(var.allowlist.ranges) > 0
-    error_message = "Set allowlist.ranges to at least one CIDR range (e.g. \"39.42.20.11/32\"): an empty allowlist would deny every request."
-  }
   validation {
     condition     = alltrue([for r in var.allowlist.ranges : can(cidrhost(r, 0))])
     error_message = "Write every entry of allowlist.ranges in CIDR notation, e.g. \"39.42.20.11/32\" or \"2a00:1450:4001::/48\"."

@@ -1,0 +1,371 @@
+"""Edit the allowlist of a config file in place, touching no line outside the list.
+
+The list is located with the YAML parser's marks and rewritten as text, so every comment, the key order
+and the formatting of the rest of the file stay byte-for-byte as they were; entries that survive an edit
+keep their own lines and comments.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from iac.allowlist import (
+    AllowlistEntryError,
+    Network,
+    collapse,
+    missing_from,
+    parse_entry,
+    rules_needed,
+    sort_key,
+)
+from iac.errors import ConfigError, IacError
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_EMPTY_MARKER = "allowlist_allow_empty: true  # set by iac allowlist --allow-empty: every request is denied\n"
+
+
+@dataclass
+class Row:
+    """One entry of the list as text: the comment lines just above it, and its own line."""
+
+    comments: list[str]
+    line: str
+    network: Network | None
+
+    def text(self) -> str:
+        return "".join(self.comments) + self.line
+
+
+@dataclass
+class AllowlistText:
+    """A config file split around its allowlist: `before` + the rows + `after` is the whole file."""
+
+    path: Path
+    original: str
+    before: str
+    rows: list[Row]
+    after: str
+    indent: str
+    key_indent: str
+    allow_empty_set: bool
+
+    @property
+    def networks(self) -> list[Network]:
+        return [row.network for row in self.rows if row.network is not None]
+
+    def render(self, rows: list[Row]) -> str:
+        """The whole file with `rows` as its allowlist.
+
+        An empty list is written as `[]`, followed by `allowlist_allow_empty: true` unless the file already
+        says so: the config then states on its own that locking everyone out is intended.
+        """
+        marker = f"{self.key_indent}{_EMPTY_MARKER}"
+        if rows:
+            # The marker iac wrote when it emptied the list goes again once the list has entries.
+            after = self.after.removeprefix(marker)
+            return self.before + "".join(row.text() for row in rows) + after
+        earlier, _, key_line = self.before.rstrip("\n").rpartition("\n")
+        head, _, comment = key_line.partition("#")
+        text = (earlier + "\n" if earlier else "") + head.rstrip() + " []" + (f"  #{comment}" if comment else "")
+        text += "\n"
+        if not self.allow_empty_set:
+            text += marker
+        return text + self.after
+
+    def new_row(self, network: Network, note: str | None = None) -> Row:
+        comment = f"  # {note}" if note else ""
+        return Row(comments=[], line=f"{self.indent}- {network}{comment}\n", network=network)
+
+
+def read(path: Path) -> AllowlistText:
+    """Find the allowlist in `path`. A file iac cannot edit safely is an error naming why."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such config file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read the config file: {exc}"]) from None
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError([f"{where}: YAML syntax error: {getattr(exc, 'problem', None) or exc}"]) from None
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError([f"{path}:1: the config must be a mapping of keys (project, domain, bucket, ...)"])
+    found = [(k, v) for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "allowlist"]
+    if not found:
+        raise ConfigError([f"{path}: allowlist: is required (add `allowlist:` with at least one address)"])
+    key, value = found[-1]
+    lines = text.splitlines(keepends=True)
+    if not isinstance(value, yaml.SequenceNode):
+        raise ConfigError([f"{path}:{key.start_mark.line + 1}: allowlist: must be a list of addresses"])
+    split = _split_flow if value.flow_style or not value.value else _split_block
+    before, rows, after, indent = split(path, lines, key, value)
+    return AllowlistText(
+        path=path,
+        original=text,
+        before=before,
+        rows=rows,
+        after=after,
+        indent=indent,
+        key_indent=lines[key.start_mark.line][: key.start_mark.column],
+        allow_empty_set=_says_allow_empty(root.value),
+    )
+
+
+# (text before the entries, the entries, text after them, indentation of an entry's "-")
+_Split = tuple[str, list[Row], str, str]
+
+
+def _says_allow_empty(root_keys: list[tuple[yaml.Node, yaml.Node]]) -> bool:
+    return any(
+        isinstance(k, yaml.ScalarNode)
+        and k.value == "allowlist_allow_empty"
+        and v.tag.endswith(":bool")
+        and v.value.lower() == "true"
+        for k, v in root_keys
+    )
+
+
+def _split_block(path: Path, lines: list[str], key: yaml.Node, seq: yaml.SequenceNode) -> _Split:
+    first_item = seq.value[0].start_mark.line
+    dash = lines[first_item].index("-")
+    indent = lines[first_item][:dash]
+    start = key.start_mark.line + 1
+    rows: list[Row] = []
+    pending: list[str] = []
+    for number in range(start, first_item):
+        pending.append(lines[number])
+    item_lines = {item.start_mark.line: item for item in seq.value}
+    last_item = max(item_lines)
+    for number in range(first_item, last_item + 1):
+        line = lines[number]
+        item = item_lines.get(number)
+        if item is None:
+            if line.strip() and not line.lstrip().startswith("#"):
+                raise _unsupported(path, number, "an entry spread over several lines")
+            pending.append(line)
+            continue
+        if not isinstance(item, yaml.ScalarNode) or item.end_mark.line != number:
+            raise _unsupported(path, number, "an entry that is not a single address on its own line")
+        if line[:dash] != indent or line[dash : dash + 1] != "-":
+            raise _unsupported(path, number, "entries at different indentations")
+        rows.append(Row(comments=pending, line=line, network=_network(item.value)))
+        pending = []
+    if not rows[-1].line.endswith("\n"):
+        rows[-1].line += "\n"
+    return "".join(lines[:start]), rows, "".join(lines[last_item + 1 :]), indent
+
+
+def _split_flow(path: Path, lines: list[str], key: yaml.Node, seq: yaml.SequenceNode) -> _Split:
+    """`allowlist: [a, b]` or `allowlist: []`: rewritten in block style on the first edit."""
+    key_line = key.start_mark.line
+    end_line, end_col = seq.end_mark.line, seq.end_mark.column
+    rest = lines[end_line][end_col:]
+    tail = rest.rstrip("\n")
+    comment = f"  {tail.strip()}" if tail.strip().startswith("#") else ""
+    if tail.strip() and not comment:
+        raise _unsupported(path, end_line, "text after the allowlist on the same line")
+    key_indent = lines[key_line][: key.start_mark.column]
+    before = "".join(lines[:key_line]) + f"{key_indent}allowlist:{comment}\n"
+    indent = key_indent + "  "
+    rows = []
+    for item in seq.value:
+        if not isinstance(item, yaml.ScalarNode):
+            raise _unsupported(path, item.start_mark.line, "an entry that is not a single address")
+        network = _network(item.value)
+        rows.append(Row(comments=[], line=f"{indent}- {network or item.value}\n", network=network))
+    return before, rows, "".join(lines[end_line + 1 :]), indent
+
+
+def _network(value: str) -> Network | None:
+    try:
+        return ipaddress.ip_network(value.strip(), strict=True)
+    except ValueError:
+        return None
+
+
+def _unsupported(path: Path, line: int, what: str) -> IacError:
+    return IacError(
+        f"{path}:{line + 1}: allowlist: iac edits lists with one address per line (`  - 39.42.20.11/32`), "
+        f"and found {what}: edit this file by hand, or rewrite the list in that form first"
+    )
+
+
+def parse_command_line(values: list[str]) -> list[Network]:
+    """Addresses given as command-line arguments, labelled "argument N" in messages."""
+    return parse_arguments(values, [f"argument {i}" for i in range(1, len(values) + 1)])
+
+
+def parse_arguments(values: list[str], labels: list[str]) -> list[Network]:
+    """Addresses given on the command line or in a file; every bad one is reported with its label."""
+    problems = []
+    networks = []
+    for index, (value, label) in enumerate(zip(values, labels, strict=True)):
+        try:
+            networks.append(parse_entry(index, value))
+        except AllowlistEntryError as exc:
+            problems.append(f"{label}: {value!r} {exc.message}")
+    if problems:
+        raise ConfigError(problems)
+    return networks
+
+
+def read_list_file(name: str, text: str) -> tuple[list[str], list[str]]:
+    """Entries of a `set --from` file (one per line, `#` comments and blank lines ignored), labelled name:line."""
+    values, labels = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        value = line.split("#", 1)[0].strip()
+        if value:
+            values.append(value)
+            labels.append(f"{name}:{number}")
+    return values, labels
+
+
+@dataclass(frozen=True)
+class Change:
+    """The outcome of an allowlist edit: effective ranges before and after, and the file's new text."""
+
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    text: str
+    notices: tuple[str, ...]
+
+    @property
+    def added(self) -> list[str]:
+        return missing_from(self.after, self.before)
+
+    @property
+    def removed(self) -> list[str]:
+        return missing_from(self.before, self.after)
+
+    @property
+    def rules_before(self) -> int:
+        return rules_needed(len(self.before))
+
+    @property
+    def rules_after(self) -> int:
+        return rules_needed(len(self.after))
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "changed": self.changed,
+            "added": self.added,
+            "removed": self.removed,
+            "ranges": list(self.after),
+            "rules_before": self.rules_before,
+            "rules_after": self.rules_after,
+            "notices": list(self.notices),
+        }
+
+
+def add(doc: AllowlistText, networks: list[Network], note: str | None) -> tuple[list[Row], list[str]]:
+    """Rows with `networks` added; an address already allowed is reported and left out."""
+    rows = list(doc.rows)
+    notices = []
+    for network in networks:
+        cover = next((n for n in _present(rows) if _within(network, n)), None)
+        if cover is not None:
+            how = "already in the allowlist" if cover == network else f"already allowed by {cover}"
+            notices.append(f"{network} is {how}: nothing to add")
+            continue
+        row = doc.new_row(network, note)
+        present = _present(rows)
+        if present == sorted(present, key=sort_key):
+            # A sorted list stays sorted; any other order is the user's, and new entries go last.
+            position = next(
+                (i for i, r in enumerate(rows) if r.network is not None and sort_key(r.network) > sort_key(network)),
+                len(rows),
+            )
+            rows.insert(position, row)
+        else:
+            rows.append(row)
+    return rows, notices
+
+
+def remove(doc: AllowlistText, networks: list[Network]) -> list[Row]:
+    """Rows without the entries equal to `networks`; naming an address that is no entry is an error."""
+    problems = []
+    for network in networks:
+        if any(row.network == network for row in doc.rows):
+            continue
+        cover = next((row for row in doc.rows if row.network is not None and _within(network, row.network)), None)
+        if cover is not None:
+            problems.append(
+                f"{doc.path}: allowlist: {network} is not an entry of the allowlist but lies inside "
+                f"{cover.network} ({cover.line.strip()!r}): remove {cover.network} and add back the ranges to keep"
+            )
+        else:
+            problems.append(f"{doc.path}: allowlist: {network} is not in the allowlist: nothing to remove")
+    if problems:
+        raise ConfigError(problems)
+    drop = set(networks)
+    return [row for row in doc.rows if row.network not in drop]
+
+
+def replace(doc: AllowlistText, networks: list[Network]) -> list[Row]:
+    """Rows for exactly `networks`, collapsed and sorted; surviving entries keep their lines and comments."""
+    kept: dict[Network, Row] = {}
+    for row in doc.rows:
+        if row.network is not None:
+            kept.setdefault(row.network, row)
+    rows = []
+    for text in collapse(networks):
+        network = ipaddress.ip_network(text)
+        rows.append(kept.get(network) or doc.new_row(network))
+    return rows
+
+
+def finish(doc: AllowlistText, rows: list[Row], notices: list[str], allow_empty: bool) -> Change:
+    """Check the edited file with every rule of `iac validate`; a Change to write, or ConfigError."""
+    from iac.config import validate_document
+    from iac.yamldoc import parse_yaml
+
+    if not rows and doc.rows and not allow_empty:
+        raise IacError(
+            f"{doc.path}: allowlist: this would remove every entry and lock everyone out: nothing was changed "
+            "(pass --allow-empty if that is what you want)"
+        )
+    text = doc.render(rows)
+    validate_document(parse_yaml(text, doc.path))  # ConfigError: the file is left as it is
+    return Change(
+        before=collapse(_present(doc.rows)),
+        after=collapse(_present(rows)),
+        text=text,
+        notices=tuple(notices),
+    )
+
+
+def write(doc: AllowlistText, change: Change) -> None:
+    """Replace the config atomically, keeping its permissions; refuse if it changed since it was read."""
+    from iac.files import write_atomic
+
+    target = doc.path.resolve()  # write through a symlink, not over it
+    try:
+        current = target.read_text(encoding="utf-8")
+        mode = target.stat().st_mode & 0o7777
+    except OSError as exc:
+        raise IacError(f"{doc.path}: cannot read the config file again before writing: {exc.strerror}") from None
+    if current != doc.original:
+        raise IacError(f"{doc.path}: changed by something else while iac was editing it: nothing written, run again")
+    try:
+        write_atomic(target, change.text.encode("utf-8"), mode)
+    except OSError as exc:
+        raise IacError(f"{doc.path}: cannot write the config file: {exc.strerror}") from None
+
+
+def _present(rows: list[Row]) -> list[Network]:
+    return [row.network for row in rows if row.network is not None]
+
+
+def _within(inner: Network, outer: Network) -> bool:
+    return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
