@@ -7,7 +7,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
@@ -182,6 +182,87 @@ class TerraformConfig(_Strict):
     backend: BackendConfig | None = None
 
 
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_AZURE_ACCOUNT = re.compile(r"[a-z0-9]{3,24}")
+_CLOUD_REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+){1,3}")
+_ORIGIN = re.compile(r"https://[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+(:\d{1,5})?")
+_LOCALHOST_ORIGIN = re.compile(r"http://localhost(:(\d{1,5}|\*))?")
+
+
+def _s3_bucket(value: str) -> str:
+    if not _S3_BUCKET.fullmatch(value) or ".." in value or value.startswith("xn--"):
+        raise _invalid("is not a valid bucket name: 3-63 lowercase letters, digits, '.' and '-'")
+    return value
+
+
+def _azure_account(value: str) -> str:
+    if not _AZURE_ACCOUNT.fullmatch(value):
+        raise _invalid("is not an Azure storage account name: 3-24 lowercase letters and digits")
+    return value
+
+
+def _cloud_region(value: str) -> str:
+    if not _CLOUD_REGION.fullmatch(value):
+        raise _invalid("is not a region name (e.g. eu-west-2, eu-de)")
+    return value
+
+
+def _https_url(value: str) -> str:
+    if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(/[^\s]*)?", value):
+        raise _invalid("is not an http(s) URL, e.g. https://acmeblobdata.blob.core.windows.net")
+    return value
+
+
+S3Bucket = Annotated[str, AfterValidator(_s3_bucket)]
+AzureAccount = Annotated[str, AfterValidator(_azure_account)]
+CloudRegion = Annotated[str, AfterValidator(_cloud_region)]
+ServiceUrl = Annotated[str, AfterValidator(_https_url)]
+
+
+class GcpCorsTarget(_Strict):
+    provider: Literal["gcp"]
+    bucket: BucketName
+
+
+class AwsCorsTarget(_Strict):
+    provider: Literal["aws"]
+    bucket: S3Bucket
+    region: CloudRegion
+
+
+class AzureCorsTarget(_Strict):
+    provider: Literal["azure"]
+    account: AzureAccount
+    # Default https://<account>.blob.core.windows.net; AZURE_STORAGE_CONNECTION_STRING takes precedence.
+    account_url: ServiceUrl | None = None
+
+
+class OtcCorsTarget(_Strict):
+    provider: Literal["otc"]
+    bucket: S3Bucket
+    region: CloudRegion
+    # Default https://obs.<region>.otc.t-systems.com
+    endpoint: ServiceUrl | None = None
+
+
+CorsTarget = Annotated[GcpCorsTarget | AwsCorsTarget | AzureCorsTarget | OtcCorsTarget, Field(discriminator="provider")]
+
+
+class CorsConfig(_Strict):
+    origins: list[str] = Field(
+        default_factory=lambda: [
+            "https://app.encord.com",
+            "https://api.encord.com",
+            "https://app.us.encord.com",
+            "https://api.us.encord.com",
+        ]
+    )
+    access: Literal["read", "read-write"] = "read"
+    max_age: Annotated[int, Field(ge=0, le=86400)] = 3600
+    allow_localhost: bool = False
+    targets: list[CorsTarget] = Field(default_factory=list)
+
+
 class GcpConfig(_Strict):
     api_endpoint: ApiEndpoint | None = None
 
@@ -198,6 +279,7 @@ class Config(_Strict):
     cdn: CdnConfig = CdnConfig()
     terraform: TerraformConfig = TerraformConfig()
     gcp: GcpConfig = GcpConfig()
+    cors: CorsConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -232,8 +314,9 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
         config = Config.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
-            location = tuple(error["loc"])
-            report(location, _describe(location, error))
+            tagged = tuple(error["loc"])
+            location = _untagged(tagged)
+            report(location, _describe(tagged, error))
 
     allowlist: Allowlist | None = None
     raw_allowlist = data.get("allowlist")
@@ -250,6 +333,17 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
                 "would lock everyone out; if that is intended, also set allowlist_allow_empty: true)",
             )
 
+    if config is not None and config.cors is not None:
+        for location, message in cors_problems(config.cors):
+            report(location, message)
+        for index, target in enumerate(config.cors.targets):
+            if target.provider == "gcp" and target.bucket == config.bucket.name and config.bucket.create:
+                report(
+                    ("cors", "targets", index),
+                    f"gs://{target.bucket} is created by the Direct Access configuration, which already sets its "
+                    "CORS from these settings: remove this target",
+                )
+
     if config is not None:
         if config.bucket.create and config.bucket.location is None:
             report(("bucket", "location"), "is required when bucket.create is true (e.g. EU, US, europe-west1)")
@@ -264,9 +358,58 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
     return LoadedConfig(path=document.path, config=config, allowlist=allowlist)
 
 
+def origin_problem(origin: str, allow_localhost: bool) -> str | None:
+    """Why `origin` may not be a CORS origin for Encord, or None."""
+    if _LOCALHOST_ORIGIN.fullmatch(origin):
+        return None if allow_localhost else "local origins need cors.allow_localhost: true"
+    if "*" in origin:
+        return "wildcard origins are not allowed: list Encord's origins (e.g. https://app.encord.com)"
+    if origin.startswith("http://"):
+        return "must be an https:// origin"
+    if _ORIGIN.fullmatch(origin):
+        return None
+    scheme, _, rest = origin.partition("://")
+    host = rest.split("/", 1)[0]
+    if scheme == "https" and host and "/" in rest:
+        return f"is a URL, not an origin: write {scheme + '://' + host!r} (scheme and host, no path)"
+    return "is not an origin: write https://host (scheme and host only, e.g. https://app.encord.com)"
+
+
+def cors_problems(cors: CorsConfig) -> list[tuple[Location, str]]:
+    """Checks that need more than one field, made before any provider is called."""
+    problems: list[tuple[Location, str]] = []
+    for index, origin in enumerate(cors.origins):
+        problem = origin_problem(origin, cors.allow_localhost)
+        if problem:
+            problems.append((("cors", "origins", index), f"{_show(origin)} {problem}"))
+    if not cors.origins:
+        problems.append((("cors", "origins"), "is empty: list the Encord origins (or leave it out for the default)"))
+    seen: dict[tuple[str, str], int] = {}
+    for index, target in enumerate(cors.targets):
+        key = (str(target.provider), str(getattr(target, "bucket", None) or getattr(target, "account", "")))
+        if key in seen:
+            problems.append(
+                (("cors", "targets", index), f"{key[0]} {key[1]!r} is listed twice (first as targets[{seen[key]}])")
+            )
+        seen.setdefault(key, index)
+    return problems
+
+
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+_PROVIDERS = ("gcp", "aws", "azure", "otc")
+
+
+def _untagged(location: Location) -> Location:
+    """Pydantic puts the discriminator ("aws") into the location of a cors target's fields: drop it."""
+    return tuple(
+        part
+        for i, part in enumerate(location)
+        if not (part in _PROVIDERS and i >= 2 and location[i - 2] == "targets" and isinstance(location[i - 1], int))
+    )
 
 
 def _describe(location: Location, error: Any) -> str:
@@ -279,6 +422,11 @@ def _describe(location: Location, error: Any) -> str:
         return f"unknown key{suggestion}"
     if kind == "missing":
         return "is required"
+    if kind == "union_tag_invalid":
+        tag = error.get("ctx", {}).get("tag")
+        return f"unknown provider {tag!r}: use one of gcp, aws, azure, otc"
+    if kind == "union_tag_not_found":
+        return "needs a provider: one of gcp, aws, azure, otc"
     value = _show(error.get("input"))
     if kind == "iac":
         return f"{value} {error['msg']}"
@@ -286,24 +434,32 @@ def _describe(location: Location, error: Any) -> str:
 
 
 def _known_keys(parent: Location) -> list[str]:
-    model: type[BaseModel] = Config
+    """The keys allowed at `parent` (a location that may carry a cors target's provider tag)."""
+    annotation: Any = Config
     for part in parent:
-        annotation = model.model_fields[str(part)].annotation if isinstance(part, str) else None
-        nested = _model_in(annotation)
-        if nested is None:
+        if isinstance(part, int):
+            args = getattr(annotation, "__args__", ())
+            annotation = args[0] if args else None
+            continue
+        model = _model_in(annotation, tag=part)
+        if model is None:
             return []
-        model = nested
-    return sorted(model.model_fields)
+        annotation = model.model_fields[part].annotation if part in model.model_fields else model
+    model = _model_in(annotation)
+    return sorted(model.model_fields) if model is not None else []
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
+def _model_in(annotation: Any, tag: str | None = None) -> type[BaseModel] | None:
+    """The model inside an annotation (through Optional, list, Annotated); for a union, the one whose
+    `provider` is `tag`."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+    members = [m for arg in getattr(annotation, "__args__", ()) if (m := _model_in(arg, tag)) is not None]
+    for member in members:
+        provider = member.model_fields.get("provider")
+        if provider is not None and tag in getattr(provider.annotation, "__args__", ()):
+            return member
+    return members[0] if len(members) == 1 else None
 
 
 __all__ = ["DEFAULT_CONFIG", "Config", "LoadedConfig", "dotted", "load_config", "validate_document"]

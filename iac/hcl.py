@@ -49,9 +49,8 @@ def value(data: Any, indent: int = 0) -> Hcl:
     if isinstance(data, Mapping):
         if not data:
             return Hcl("{}")
-        width = max(len(_key(str(k))) for k in data)
-        lines = [f"{pad}{_key(str(k)).ljust(width)} = {value(v, indent + 2)}" for k, v in data.items()]
-        return Hcl("{\n" + "\n".join(lines) + "\n" + " " * indent + "}")
+        items = [(_key(str(k)), value(v, indent + 2)) for k, v in data.items()]
+        return Hcl("{\n" + "\n".join(_aligned(items, pad)) + "\n" + " " * indent + "}")
     if isinstance(data, Sequence):
         if not data:
             return Hcl("[]")
@@ -60,8 +59,37 @@ def value(data: Any, indent: int = 0) -> Hcl:
     raise TypeError(f"no HCL form for {type(data).__name__}")
 
 
+def _aligned(items: Sequence[tuple[str, str]], pad: str) -> list[str]:
+    """`key = value` lines aligned as `terraform fmt` does: `=` lines up within each run of one-line
+    attributes; a multi-line value ends the run and is not padded."""
+    lines: list[str] = []
+    run: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        width = max((len(k) for k, _ in run), default=0)
+        lines.extend(f"{pad}{k.ljust(width)} = {v}" for k, v in run)
+        run.clear()
+
+    for key, text in items:
+        if "\n" in text:
+            flush()
+            lines.append(f"{pad}{key} = {text}")
+        else:
+            run.append((key, text))
+    flush()
+    return lines
+
+
 def _key(key: str) -> str:
     return key if _IDENTIFIER.fullmatch(key) else string(key)
+
+
+def identifier(text: str) -> Hcl:
+    """A block label made from `text`: letters, digits and underscores only, quoted."""
+    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", text)
+    if not cleaned or not (cleaned[0].isalpha() or cleaned[0] == "_"):
+        cleaned = "_" + cleaned
+    return Hcl(f'"{cleaned}"')
 
 
 def finalize(data: Any) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 
 from iac import hcl
-from iac.config import LoadedConfig
+from iac.config import Config, LoadedConfig
 
 MODULE = "gcp-direct-access"
 
@@ -35,6 +35,7 @@ def _environment() -> jinja2.Environment:
         finalize=hcl.finalize,
     )
     env.filters["hcl"] = hcl.value
+    env.filters["identifier"] = hcl.identifier
     return env
 
 
@@ -69,6 +70,7 @@ def template_values(loaded: LoadedConfig) -> dict[str, Any]:
         },
         "cdn": {"default_ttl": config.cdn.default_ttl, "client_ttl": config.cdn.client_ttl},
         "allowlist": list(loaded.allowlist.ranges),
+        "cors": bucket_cors(config),
         "backend": None
         if backend is None
         else {
@@ -76,6 +78,21 @@ def template_values(loaded: LoadedConfig) -> dict[str, Any]:
             "prefix": backend.gcs.prefix,
             "has_prefix": backend.gcs.prefix is not None,
         },
+    }
+
+
+def bucket_cors(config: Config) -> dict[str, Any] | None:
+    """The created bucket's CORS rule, from the same `cors:` settings as every other target."""
+    if config.cors is None or not config.bucket.create:
+        return None
+    from iac.cors.policy import encord_rule
+
+    rule = encord_rule(config.cors.origins, config.cors.access, config.cors.max_age)
+    return {
+        "origins": list(rule.origins),
+        "methods": list(rule.methods),
+        "response_headers": list(rule.exposed_headers),
+        "max_age": rule.max_age,
     }
 
 
@@ -102,6 +119,10 @@ def render(loaded: LoadedConfig) -> Rendered:
         manage_dns=values["manage_dns"],
         create_bucket=config.bucket.create,
     )
+
+
+def template(name: str, values: dict[str, Any]) -> bytes:
+    return _environment().get_template(name).render(values).encode("utf-8")
 
 
 @cache

@@ -13,6 +13,9 @@ from typer.testing import CliRunner
 
 from iac.cli import app
 
+# Local stand-ins for the cloud storage APIs (fixtures), one module per provider family.
+pytest_plugins = ["standins_aws", "standins_azure", "standins_gcp"]
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "iac.yaml").is_file())

@@ -29,6 +29,9 @@ STANDIN
 chmod +x "$tools/bin/terraform"
 "$tools/bin/terraform" version >/dev/null
 
+# Azurite (Azure Blob stand-in) from npm, exactly as locked in tests/azurite/package-lock.json.
+bash tests/azurite/install.sh
+
 if ! "$tools/checkov-venv/bin/checkov" --version >/dev/null 2>&1; then
   rm -rf "$tools/checkov-venv"
   "$python" -m venv "$tools/checkov-venv"

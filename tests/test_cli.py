@@ -117,3 +117,21 @@ def test_render_imports_no_cloud_client_library(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert (tmp_path / "b" / "main.tf").is_file()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("allowlist", "list"),
+        ("allowlist", "add"),
+        ("allowlist", "remove"),
+        ("allowlist", "set"),
+        ("cors", "render"),
+        ("cors", "apply"),
+        ("cors", "check"),
+    ],
+)
+def test_subcommands_have_help_with_an_example(cli, command: tuple[str, str]) -> None:
+    result = cli(*command, "--help")
+    assert result.exit_code == 0
+    assert f"Example: iac {command[0]} {command[1]}" in result.stdout

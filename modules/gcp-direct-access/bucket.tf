@@ -14,6 +14,16 @@ resource "google_storage_bucket" "bucket" {
   versioning {
     enabled = var.bucket.versioning
   }
+
+  dynamic "cors" {
+    for_each = var.cors == null ? [] : [var.cors]
+    content {
+      origin          = cors.value.origins
+      method          = cors.value.methods
+      response_header = cors.value.response_headers
+      max_age_seconds = cors.value.max_age
+    }
+  }
 }
 
 data "google_storage_bucket" "bucket" {

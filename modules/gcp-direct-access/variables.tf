@@ -72,6 +72,21 @@ variable "cdn" {
   }
 }
 
+variable "cors" {
+  description = "CORS rule of the bucket when the module creates it, so Encord's web app can read the files; null sets none. An existing bucket's CORS is managed with `iac cors apply`."
+  type = object({
+    origins          = list(string)
+    methods          = list(string)
+    response_headers = optional(list(string), [])
+    max_age          = optional(number, 3600)
+  })
+  default = null
+  validation {
+    condition     = var.cors == null || alltrue([for o in try(var.cors.origins, []) : !strcontains(o, "*")])
+    error_message = "List each origin in cors.origins (e.g. \"https://app.encord.com\"); wildcard origins are not accepted."
+  }
+}
+
 variable "dns_zone" {
   description = "Name of the Cloud DNS managed zone (e.g. \"acme-com\") in which to create the A record for domain; null creates no DNS record."
   type        = string

@@ -25,6 +25,8 @@ module "direct_access" {
     client_ttl  = 3600
   }
 
+  cors = null
+
   allowlist = {
     ranges = [
       "39.42.20.11/32",

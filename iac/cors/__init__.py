@@ -1,0 +1,1 @@
+"""CORS for the buckets Encord's web app reads from: one policy, each provider's native form."""

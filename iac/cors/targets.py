@@ -1,0 +1,180 @@
+"""`iac cors render|apply|check` across targets: each provider through its own module, one result each."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from iac.config import CorsConfig
+from iac.cors.policy import Native, Rule, encord_rule, merge, missing_grants
+from iac.errors import IacError
+
+_MODULES = {"gcp": "iac.cors.gcs", "aws": "iac.cors.aws", "azure": "iac.cors.azure", "otc": "iac.cors.otc"}
+PROVIDERS = tuple(_MODULES)
+
+
+def provider(name: str) -> ModuleType:
+    return importlib.import_module(_MODULES[name])
+
+
+@dataclass
+class TargetResult:
+    """What happened to one target: status is changed, unchanged, would-change, ok or failed."""
+
+    provider: str
+    target: str
+    status: str
+    detail: str = ""
+    before: list[Native] = field(default_factory=list)
+    after: list[Native] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"provider": self.provider, "target": self.target, "status": self.status}
+        if self.detail:
+            document["detail"] = self.detail
+        if self.status in ("changed", "would-change"):
+            document["before"], document["after"] = self.before, self.after
+        return document
+
+
+def our_rule(cors: CorsConfig) -> Rule:
+    return encord_rule(cors.origins, cors.access, cors.max_age)
+
+
+def selected(cors: CorsConfig, only: str | None) -> list[Any]:
+    if only is not None and only not in PROVIDERS:
+        raise IacError(f"--provider {only!r}: use one of {', '.join(PROVIDERS)}")
+    targets = [t for t in cors.targets if only is None or t.provider == only]
+    if not targets:
+        where = f" for provider {only}" if only else ""
+        raise IacError(f"no cors.targets{where} in the config: nothing to do")
+    return targets
+
+
+def check_limits(cors: CorsConfig, targets: list[Any]) -> None:
+    """Provider limits that hold whatever the buckets contain, checked before any call."""
+    rule = our_rule(cors)
+    for target in targets:
+        module = provider(target.provider)
+        unsupported = [m for m in rule.methods if m not in module.METHODS]
+        if unsupported:
+            raise IacError(
+                f"cors.targets ({target.provider}): {', '.join(unsupported)} not supported by the provider "
+                f"(it accepts {', '.join(sorted(module.METHODS))})"
+            )
+
+
+def documents(cors: CorsConfig) -> dict[str, bytes]:
+    """Each target's native CORS document, and Terraform where the provider has a CORS resource of its own
+    (S3; GCS, Azure and OBS keep CORS inside the bucket or account resource)."""
+    from iac.render import template
+
+    rule = our_rule(cors)
+    files = {}
+    for target in cors.targets:
+        module = provider(target.provider)
+        rules = [module.native(rule)]
+        text = module.document(rules, account=target.account) if target.provider == "azure" else module.document(rules)
+        files[module.document_name(target)] = text.encode("utf-8")
+        if target.provider == "aws":
+            values = {"bucket": target.bucket, "label": f"encord_{target.bucket}", "rule": rules[0]}
+            files[f"terraform/aws-s3-{target.bucket}.tf"] = template(
+                "cors/aws_s3_bucket_cors_configuration.tf.j2", values
+            )
+    return files
+
+
+@dataclass
+class _Live:
+    """A target opened and read: its provider module, its store and its rules (or why that failed)."""
+
+    target: Any
+    module: ModuleType
+    label: str
+    store: Any = None
+    rules: list[Native] = field(default_factory=list)
+    error: str | None = None
+
+
+def _read_all(targets: list[Any], progress: Callable[[str], None]) -> Iterator[_Live]:
+    for target in targets:
+        live = _Live(target=target, module=provider(target.provider), label=target.provider)
+        try:
+            live.store = live.module.Store(target)
+            live.label = live.store.description
+            progress(f"{live.label}: reading CORS")
+            live.rules = live.store.read()
+        except IacError as exc:
+            live.error = str(exc)
+        yield live
+
+
+def apply(cors: CorsConfig, only: str | None, dry_run: bool, progress: Callable[[str], None]) -> list[TargetResult]:
+    """Read-modify-write every selected target: iac's rule replaced or added, every other rule kept."""
+    targets = selected(cors, only)
+    check_limits(cors, targets)
+    rule = our_rule(cors)
+    results = []
+    for live in _read_all(targets, progress):
+        name, label, current = live.target.provider, live.label, live.rules
+        if live.error is not None:
+            results.append(TargetResult(name, label, "failed", live.error))
+            continue
+        wanted = merge(current, live.module.native(rule), live.module.parse, rule)
+        if wanted == current:
+            results.append(TargetResult(name, label, "unchanged", "iac's rule is already in place"))
+        elif len(wanted) > live.module.MAX_RULES:
+            results.append(
+                TargetResult(
+                    name,
+                    label,
+                    "failed",
+                    f"would hold {len(wanted)} CORS rules but {name} allows {live.module.MAX_RULES}: "
+                    "remove rules of other apps first",
+                )
+            )
+        elif dry_run:
+            results.append(TargetResult(name, label, "would-change", "", current, wanted))
+        else:
+            try:
+                live.store.write(wanted)
+            except IacError as exc:
+                results.append(TargetResult(name, label, "failed", str(exc)))
+                continue
+            kept = f"{len(wanted) - 1} other rule(s) kept"
+            results.append(TargetResult(name, label, "changed", kept, current, wanted))
+    return results
+
+
+def check(cors: CorsConfig, only: str | None, progress: Callable[[str], None]) -> list[TargetResult]:
+    """Whether each target's live rules let every configured origin use every configured method."""
+    rule = our_rule(cors)
+    results = []
+    for live in _read_all(selected(cors, only), progress):
+        name, label = live.target.provider, live.label
+        if live.error is not None:
+            results.append(TargetResult(name, label, "failed", live.error))
+            continue
+        rules = [live.module.parse(native) for native in live.rules]
+        missing = missing_grants(rules, rule.origins, rule.methods)
+        if missing:
+            results.append(TargetResult(name, label, "failed", "not allowed: " + ", ".join(missing)))
+        else:
+            methods = ", ".join(rule.methods)
+            results.append(TargetResult(name, label, "ok", f"Encord origins allowed for {methods}"))
+    return results
+
+
+def describe_change(result: TargetResult) -> list[str]:
+    """The rules a change removes and adds, one JSON line each, for the diff."""
+    before = [json.dumps(r, sort_keys=True) for r in result.before]
+    after = [json.dumps(r, sort_keys=True) for r in result.after]
+    return [f"  - {r}" for r in before if r not in after] + [f"  + {r}" for r in after if r not in before]

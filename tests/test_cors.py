@@ -1,0 +1,264 @@
+"""`iac cors render|apply|check` against real local stand-ins of every provider's storage API."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from iac.cli import app
+
+BASE = """\
+project: my-gcp-project
+domain: encord-directaccess.acme.com
+bucket: {name: encord-data, create: false, origin_region: eu}
+allowlist: [39.42.20.11/32]
+"""
+FOREIGN_ORIGIN = "https://dashboard.acme.com"
+
+
+def run(*args: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@dataclass
+class World:
+    """One provider's stand-in: a target config line, and raw access to the bucket's rules."""
+
+    target: str
+    seed_foreign: Callable[[], None]
+    raw_rules: Callable[[], list[Any]]
+    origins_of: Callable[[Any], list[str]]
+
+
+def gcp_world(request: pytest.FixtureRequest, name: str) -> World:
+    client = request.getfixturevalue("gcs_client")
+    bucket = client.create_bucket(name)
+
+    def seed() -> None:
+        bucket.cors = [{"origin": [FOREIGN_ORIGIN], "method": ["GET"], "maxAgeSeconds": 60}]
+        bucket.patch()
+
+    def rules() -> list[Any]:
+        bucket.reload()
+        return list(bucket.cors or [])
+
+    return World(f"{{provider: gcp, bucket: {name}}}", seed, rules, lambda r: r["origin"])
+
+
+def aws_world(request: pytest.FixtureRequest, name: str, provider: str = "aws") -> World:
+    endpoint = request.getfixturevalue("aws_env")
+    import boto3
+
+    s3 = boto3.client("s3", region_name="eu-west-2")
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+
+    def seed() -> None:
+        s3.put_bucket_cors(
+            Bucket=name,
+            CORSConfiguration={
+                "CORSRules": [{"ID": "dashboard", "AllowedOrigins": [FOREIGN_ORIGIN], "AllowedMethods": ["GET"]}]
+            },
+        )
+
+    def rules() -> list[Any]:
+        try:
+            return list(s3.get_bucket_cors(Bucket=name)["CORSRules"])
+        except s3.exceptions.ClientError:
+            return []
+
+    target = (
+        f"{{provider: aws, bucket: {name}, region: eu-west-2}}"
+        if provider == "aws"
+        else f"{{provider: otc, bucket: {name}, region: eu-de, endpoint: '{endpoint}'}}"
+    )
+    return World(target, seed, rules, lambda r: r["AllowedOrigins"])
+
+
+def azure_world(request: pytest.FixtureRequest, name: str) -> World:
+    connection = request.getfixturevalue("azure_env")
+    from azure.storage.blob import BlobServiceClient, CorsRule
+
+    service = BlobServiceClient.from_connection_string(connection)
+
+    def seed() -> None:
+        service.set_service_properties(cors=[CorsRule([FOREIGN_ORIGIN], ["GET"], max_age_in_seconds=60)])
+
+    def rules() -> list[Any]:
+        return list(service.get_service_properties()["cors"])
+
+    return World("{provider: azure, account: devstoreaccount1}", seed, rules, lambda r: r.allowed_origins.split(","))
+
+
+WORLDS = {"gcp": gcp_world, "aws": aws_world, "otc": lambda r, n: aws_world(r, n, "otc"), "azure": azure_world}
+
+
+@pytest.fixture(params=sorted(WORLDS))
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[World, Path]:
+    name = f"iac-cors-{request.param}-{abs(hash(request.node.name)) % 10**8}"
+    made = WORLDS[request.param](request, name)
+    config = tmp_path / "iac.yaml"
+    config.write_text(BASE + f"cors:\n  access: read\n  targets:\n    - {made.target}\n")
+    return made, config
+
+
+def test_apply_on_an_empty_bucket_then_again(world: tuple[World, Path]) -> None:
+    made, config = world
+    first = run("cors", "apply", "-c", config)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.startswith("changed")
+    [rule] = made.raw_rules()
+    assert sorted(made.origins_of(rule)) == sorted(
+        ["https://app.encord.com", "https://api.encord.com", "https://app.us.encord.com", "https://api.us.encord.com"]
+    )
+    second = run("cors", "apply", "-c", config)
+    assert second.exit_code == 0
+    assert second.stdout.startswith("unchanged")
+    assert len(made.raw_rules()) == 1, "iac's rule is replaced, never duplicated"
+
+
+def test_foreign_rules_survive_and_the_owned_rule_is_replaced(world: tuple[World, Path]) -> None:
+    made, config = world
+    made.seed_foreign()
+    assert run("cors", "apply", "-c", config).exit_code == 0
+    rules = made.raw_rules()
+    assert len(rules) == 2
+    assert made.origins_of(rules[0]) == [FOREIGN_ORIGIN], "the other app's rule is kept, first, as it was"
+
+    # Widening access replaces iac's rule in place.
+    config.write_text(config.read_text().replace("access: read", "access: read-write"))
+    changed = run("cors", "apply", "-c", config, "--json")
+    assert changed.exit_code == 0, changed.output
+    [result] = json.loads(changed.stdout)["targets"]
+    assert result["status"] == "changed"
+    rules = made.raw_rules()
+    assert len(rules) == 2 and made.origins_of(rules[0]) == [FOREIGN_ORIGIN]
+    assert run("cors", "apply", "-c", config).stdout.startswith("unchanged")
+
+
+def test_check_fails_then_passes(world: tuple[World, Path]) -> None:
+    made, config = world
+    made.seed_foreign()
+    failing = run("cors", "check", "-c", config)
+    assert failing.exit_code == 1
+    assert "not allowed: https://app.encord.com GET" in failing.stdout
+    assert run("cors", "apply", "-c", config).exit_code == 0
+    passing = run("cors", "check", "-c", config, "--json")
+    assert passing.exit_code == 0, passing.output
+    assert json.loads(passing.stdout)["targets"][0]["status"] == "ok"
+
+
+def test_dry_run_writes_nothing(world: tuple[World, Path]) -> None:
+    made, config = world
+    result = run("cors", "apply", "-c", config, "--dry-run")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("would-change")
+    assert "  + {" in result.stdout
+    assert made.raw_rules() == []
+
+
+def test_one_failing_target_does_not_stop_the_others(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    good = aws_world(request, "iac-cors-good-bucket")
+    config = tmp_path / "iac.yaml"
+    config.write_text(
+        BASE + "cors:\n  targets:\n    - {provider: aws, bucket: iac-cors-missing-bucket, region: eu-west-2}\n"
+        f"    - {good.target}\n"
+    )
+    result = run("cors", "apply", "-c", config)
+    assert result.exit_code == 1
+    assert "failed" in result.stdout and "iac-cors-missing-bucket" in result.stdout
+    assert "1 of 2 targets done, 1 failed" in result.stdout
+    assert len(good.raw_rules()) == 1
+
+
+def test_azure_rule_limit_is_checked_before_writing(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    connection = request.getfixturevalue("azure_env")
+    from azure.storage.blob import BlobServiceClient, CorsRule
+
+    service = BlobServiceClient.from_connection_string(connection)
+    foreign = [CorsRule([f"https://app{i}.acme.com"], ["GET"]) for i in range(5)]
+    service.set_service_properties(cors=foreign)
+    config = tmp_path / "iac.yaml"
+    config.write_text(BASE + "cors:\n  targets:\n    - {provider: azure, account: devstoreaccount1}\n")
+    result = run("cors", "apply", "-c", config)
+    assert result.exit_code == 1
+    assert "would hold 6 CORS rules but azure allows 5" in result.stdout
+    assert len(service.get_service_properties()["cors"]) == 5
+
+
+def test_render_writes_every_native_document(tmp_path: Path) -> None:
+    config = tmp_path / "iac.yaml"
+    config.write_text(
+        BASE + "cors:\n  targets:\n    - {provider: gcp, bucket: encord-data}\n"
+        "    - {provider: aws, bucket: acme-s3-data, region: eu-west-2}\n"
+        "    - {provider: azure, account: acmeblobdata}\n"
+        "    - {provider: otc, bucket: acme-obs-data, region: eu-de}\n"
+    )
+    out = tmp_path / "cors"
+    result = run("cors", "render", "-c", config, "-o", out)
+    assert result.exit_code == 0, result.output
+    names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != ".iac-files")
+    assert names == [
+        "aws-s3-acme-s3-data.json",
+        "azure-acmeblobdata.json",
+        "gcs-encord-data.json",
+        "otc-obs-acme-obs-data.xml",
+        "terraform/aws-s3-acme-s3-data.tf",
+    ]
+    golden = Path(__file__).parent / "golden" / "cors-render"
+    for name in names:
+        expected = golden / name.replace("terraform/", "terraform-")
+        if os.environ.get("IAC_UPDATE_GOLDEN"):
+            expected.write_bytes((out / name).read_bytes())
+        assert (out / name).read_text() == expected.read_text(), name
+    assert json.loads((out / "gcs-encord-data.json").read_text())[0]["method"] == ["GET", "HEAD"]
+
+
+BAD = [
+    ("origins: ['https://*.encord.com']", "cors.origins[0]: 'https://*.encord.com' wildcard origins are not allowed"),
+    ("origins: ['https://app.encord.com/upload']", "is a URL, not an origin: write 'https://app.encord.com'"),
+    ("origins: ['http://localhost:3000']", "local origins need cors.allow_localhost: true"),
+    ("origins: ['http://app.encord.com']", "must be an https:// origin"),
+    ("access: admin", "cors.access: input should be 'read' or 'read-write'"),
+    ("targets: [{provider: gce, bucket: encord-data}]", "cors.targets[0]: unknown provider 'gce'"),
+    ("targets: [{provider: azure, acount: acme}]", "cors.targets[0].acount: unknown key; did you mean 'account'?"),
+    ("targets: [{provider: azure, account: ACME-blob}]", "is not an Azure storage account name"),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), BAD)
+def test_bad_cors_config(tmp_path: Path, line: str, message: str) -> None:
+    config = tmp_path / "iac.yaml"
+    config.write_text(BASE + f"cors:\n  {line}\n")
+    result = run("cors", "apply", "-c", config)
+    assert result.exit_code == 1
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_localhost_is_allowed_only_with_the_flag(tmp_path: Path) -> None:
+    config = tmp_path / "iac.yaml"
+    config.write_text(
+        BASE + "cors:\n  allow_localhost: true\n  origins: ['http://localhost:*', 'https://app.encord.com']\n"
+    )
+    assert run("validate", "-c", config).exit_code == 0
+
+
+def test_created_bucket_gets_its_cors_from_terraform(tmp_path: Path) -> None:
+    config = tmp_path / "iac.yaml"
+    config.write_text(BASE.replace("create: false, origin_region: eu", "location: EU") + "cors:\n  access: read\n")
+    assert run("render", "-c", config, "-o", tmp_path / "b").exit_code == 0
+    main = (tmp_path / "b" / "main.tf").read_text()
+    assert 'cors = {\n    origins = [\n      "https://app.encord.com",' in main
+    assert 'methods = [\n      "GET",\n      "HEAD",\n    ]' in main
+    # The same bucket as a cors target would be managed twice.
+    config.write_text(config.read_text() + "  targets: [{provider: gcp, bucket: encord-data}]\n")
+    result = run("validate", "-c", config)
+    assert result.exit_code == 1
+    assert "is created by the Direct Access configuration" in result.stderr

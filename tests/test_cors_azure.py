@@ -1,0 +1,272 @@
+"""Azure Blob CORS (iac.cors.azure) against Azurite: read, write, merge with others' rules, the rendered document."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from iac.config import AzureCorsTarget
+from iac.cors import azure
+from iac.cors.policy import DEFAULT_ORIGINS, Rule, encord_rule, merge
+from iac.errors import IacError
+from standins_azure import DEV_ACCOUNT, DEV_KEY
+
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobServiceClient, CorsRule
+
+GOLDEN = Path(__file__).parent / "golden" / "cors"
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = AzureCorsTarget(provider="azure", account=DEV_ACCOUNT)
+OURS_RULE = encord_rule(DEFAULT_ORIGINS, "read", 3600)
+OURS = azure.native(OURS_RULE)
+FOREIGN_ORIGIN = "https://portal.other-app.example"
+
+
+def foreign_sdk_rule() -> CorsRule:
+    from azure.storage.blob import CorsRule
+
+    return CorsRule(
+        [FOREIGN_ORIGIN],
+        ["GET", "OPTIONS"],
+        allowed_headers=["x-ms-meta-*"],
+        exposed_headers=[],
+        max_age_in_seconds=600,
+    )
+
+
+FOREIGN = {
+    "allowed_origins": [FOREIGN_ORIGIN],
+    "allowed_methods": ["GET", "OPTIONS"],
+    "allowed_headers": ["x-ms-meta-*"],
+    "exposed_headers": [],
+    "max_age_in_seconds": 600,
+}
+
+
+def service(connection_string: str) -> BlobServiceClient:
+    from azure.storage.blob import BlobServiceClient
+
+    return BlobServiceClient.from_connection_string(connection_string)
+
+
+def test_a_fresh_account_has_no_rules(azure_env: str) -> None:
+    assert azure.Store(TARGET).read() == []
+
+
+def test_written_rules_read_back_equal(azure_env: str) -> None:
+    store = azure.Store(TARGET)
+    store.write([OURS])
+    assert store.read() == [OURS]
+    assert [azure.parse(rule) for rule in store.read()] == [replace(OURS_RULE, id=None)]
+
+
+def test_merge_keeps_another_apps_rule_and_adds_ours(azure_env: str) -> None:
+    service(azure_env).set_service_properties(cors=[foreign_sdk_rule()])
+    store = azure.Store(TARGET)
+    current = store.read()
+    assert current == [FOREIGN]
+
+    merged = merge(current, OURS, azure.parse, OURS_RULE)
+    assert merged == [FOREIGN, OURS]
+    store.write(merged)
+    assert store.read() == [FOREIGN, OURS]
+
+
+def test_merge_replaces_our_stale_rule_in_place(azure_env: str) -> None:
+    stale = azure.native(encord_rule(DEFAULT_ORIGINS[:2], "read-write", 60))
+    store = azure.Store(TARGET)
+    store.write([stale, FOREIGN])
+    merged = merge(store.read(), OURS, azure.parse, OURS_RULE)
+    assert merged == [OURS, FOREIGN]
+
+
+def test_a_second_merge_changes_nothing(azure_env: str) -> None:
+    service(azure_env).set_service_properties(cors=[foreign_sdk_rule()])
+    store = azure.Store(TARGET)
+    store.write(merge(store.read(), OURS, azure.parse, OURS_RULE))
+    current = store.read()
+    assert merge(current, OURS, azure.parse, OURS_RULE) == current
+
+
+def test_writing_cors_keeps_the_other_service_properties(azure_env: str) -> None:
+    from azure.storage.blob import BlobAnalyticsLogging, Metrics, RetentionPolicy, StaticWebsite
+
+    client = service(azure_env)
+    client.set_service_properties(
+        analytics_logging=BlobAnalyticsLogging(
+            version="1.0", read=True, write=True, retention_policy=RetentionPolicy(enabled=True, days=3)
+        ),
+        hour_metrics=Metrics(
+            version="1.0", enabled=True, include_apis=True, retention_policy=RetentionPolicy(enabled=True, days=2)
+        ),
+        delete_retention_policy=RetentionPolicy(enabled=True, days=4),
+        static_website=StaticWebsite(enabled=True, index_document="index.html", error_document404_path="404.html"),
+    )
+    store = azure.Store(TARGET)
+    for rules in ([OURS], []):
+        store.write(rules)
+        props = client.get_service_properties()
+        assert len(props["cors"]) == len(rules)
+        logging = props["analytics_logging"]
+        assert (logging.read, logging.write, logging.delete) == (True, True, False)
+        assert (logging.retention_policy.enabled, logging.retention_policy.days) == (True, 3)
+        assert (props["hour_metrics"].enabled, props["hour_metrics"].include_apis) == (True, True)
+        assert props["hour_metrics"].retention_policy.days == 2
+        assert (props["delete_retention_policy"].enabled, props["delete_retention_policy"].days) == (True, 4)
+        website = props["static_website"]
+        assert (website.enabled, website.index_document, website.error_document404_path) == (
+            True,
+            "index.html",
+            "404.html",
+        )
+
+
+def test_writing_no_rules_removes_them(azure_env: str) -> None:
+    store = azure.Store(TARGET)
+    store.write([FOREIGN, OURS])
+    store.write([])
+    assert store.read() == []
+
+
+def test_more_rules_than_azure_allows_are_refused_before_calling_the_service(azure_env: str) -> None:
+    # Azurite itself accepts more than 5 rules; the real service refuses them, so Store checks first.
+    store = azure.Store(TARGET)
+    store.write([FOREIGN])
+    too_many = [
+        azure.native(Rule(origins=(f"https://app{i}.example",), methods=("GET",), max_age=1))
+        for i in range(azure.MAX_RULES + 1)
+    ]
+    with pytest.raises(IacError, match=rf"{DEV_ACCOUNT}: 6 CORS rules, Azure allows at most 5"):
+        store.write(too_many)
+    assert store.read() == [FOREIGN]
+    store.write(too_many[: azure.MAX_RULES])
+    assert len(store.read()) == azure.MAX_RULES
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        replace(OURS_RULE, id=None),
+        replace(encord_rule([*DEFAULT_ORIGINS, "http://localhost:3000"], "read-write", 0), id=None),
+        Rule(origins=("*",), methods=("GET", "PATCH", "MERGE"), allowed_headers=(), exposed_headers=("*",), max_age=5),
+    ],
+)
+def test_parse_reverses_native(rule: Rule) -> None:
+    assert azure.parse(azure.native(rule)) == rule
+
+
+def test_parse_reads_the_services_comma_delimited_strings() -> None:
+    found = {
+        "allowed_origins": "https://a.example, https://b.example",
+        "allowed_methods": "get,HEAD",
+        "allowed_headers": "*",
+        "exposed_headers": "",
+        "max_age_in_seconds": 30,
+    }
+    assert azure.parse(found) == Rule(
+        origins=("https://a.example", "https://b.example"), methods=("GET", "HEAD"), exposed_headers=(), max_age=30
+    )
+
+
+def test_native_has_no_id_and_refuses_methods_azure_lacks() -> None:
+    assert set(OURS) == {
+        "allowed_origins",
+        "allowed_methods",
+        "allowed_headers",
+        "exposed_headers",
+        "max_age_in_seconds",
+    }
+    assert azure.native(Rule(origins=("https://a.example",), methods=("GET",)))["max_age_in_seconds"] == 0
+    with pytest.raises(IacError, match="CONNECT"):
+        azure.native(Rule(origins=("https://a.example",), methods=("GET", "CONNECT")))
+
+
+def test_document_matches_golden_file() -> None:
+    target = AzureCorsTarget(provider="azure", account="acmeblobdata")
+    name = azure.document_name(target)
+    assert name == "azure-acmeblobdata.json"
+    rules = [FOREIGN, azure.native(encord_rule(DEFAULT_ORIGINS, "read-write", 3600))]
+    text = azure.document(rules, account=target.account)
+    golden = GOLDEN / name
+    if os.environ.get("IAC_UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+    assert text == golden.read_text()
+    assert text == azure.document(rules, account=target.account)  # deterministic
+
+    parsed = json.loads(text)
+    assert parsed["Cors"]["CorsRule"][1]["AllowedMethods"] == "GET,HEAD,PUT,POST"
+    assert shlex.split(parsed["az"][0]) == [
+        "az", "storage", "cors", "add", "--account-name", "acmeblobdata", "--services", "b",
+        "--methods", "GET", "OPTIONS", "--origins", FOREIGN_ORIGIN, "--allowed-headers", "x-ms-meta-*",
+        "--max-age", "600",
+    ]  # fmt: skip
+
+
+def test_document_without_rules_clears_and_without_account_leaves_it_to_az() -> None:
+    target = AzureCorsTarget(provider="azure", account="acmeblobdata")
+    golden = GOLDEN / "azure-acmeblobdata-empty.json"
+    text = azure.document([], account=target.account)
+    if os.environ.get("IAC_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text()
+    assert json.loads(text)["az"] == ["az storage cors clear --account-name acmeblobdata --services b"]
+    assert "--account-name" not in azure.document([OURS])
+
+
+def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch, azure_env: str) -> None:
+    monkeypatch.setitem(sys.modules, "azure.storage.blob", None)
+    with pytest.raises(IacError, match=r"azure-storage-blob package: pip install 'iac\[azure\]'"):
+        azure.Store(TARGET)
+
+
+def test_missing_identity_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    monkeypatch.setitem(sys.modules, "azure.identity", None)
+    with pytest.raises(IacError, match=r"azure-identity package: pip install 'iac\[azure\]'"):
+        azure.Store(AzureCorsTarget(provider="azure", account="acmeblobdata"))
+
+
+def test_without_a_connection_string_the_account_url_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    store = azure.Store(AzureCorsTarget(provider="azure", account="acmeblobdata"))
+    assert store.description == "azure blob service of account acmeblobdata"
+    assert store._client.url.startswith("https://acmeblobdata.blob.core.windows.net")
+    custom = azure.Store(
+        AzureCorsTarget(provider="azure", account="acmeblobdata", account_url="https://blob.example.test")
+    )
+    assert custom._client.url.startswith("https://blob.example.test")
+
+
+def test_service_errors_name_the_account_and_never_the_key(monkeypatch: pytest.MonkeyPatch, azure_env: str) -> None:
+    wrong_key = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ=="
+    connection_string = azure_env.replace(DEV_KEY, wrong_key)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", connection_string)
+    store = azure.Store(TARGET)
+    for call in (store.read, lambda: store.write([OURS])):
+        with pytest.raises(IacError) as caught:
+            call()
+        message = str(caught.value)
+        assert message.startswith(f"azure blob service of account {DEV_ACCOUNT}: ")
+        assert "failed: " in message
+        for secret in (wrong_key, DEV_KEY, connection_string, "AccountKey"):
+            assert secret not in message
+
+
+def test_a_connection_string_for_another_account_is_refused(azure_env: str) -> None:
+    with pytest.raises(IacError, match="AZURE_STORAGE_CONNECTION_STRING is for the account devstoreaccount1, not acme"):
+        azure.Store(AzureCorsTarget(provider="azure", account="acmeblobdata"))
+
+
+def test_importing_the_module_loads_no_azure_sdk() -> None:
+    code = "import sys, iac.cors.azure; print(sorted(m for m in sys.modules if m.startswith('azure')))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
