@@ -1,0 +1,240 @@
+"""`iac manifest generate` against gcp-storage-emulator: exact registration files for a mixed bucket."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from iac.cli import app
+from iac.manifest.generate import StoredObject, image_size, object_url
+
+DOMAIN = "encord-directaccess.acme.com"
+
+
+def png(width: int, height: int) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + b"\x00" * 4 + b"\x00" * 64
+
+
+def jpeg(width: int, height: int) -> bytes:
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, height, width, 3) + b"\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    return b"\xff\xd8" + app0 + sof0 + b"\xff\xd9"
+
+
+PDF = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Count 3 >> endobj\n"
+    + b"".join(f"{n} 0 obj << /Type /Page /Parent 2 0 R >> endobj\n".encode() for n in (3, 4, 5))
+)
+
+OBJECTS = [
+    # name, content, content type
+    ("cats/tabby 01.png", png(640, 480), "image/png"),
+    ("cats/ñandú.jpg", jpeg(1280, 720), "image/jpeg"),
+    ("cats/no-type.jpeg", jpeg(32, 16), "application/octet-stream"),
+    ("clips/intro.mp4", b"\x00\x00\x00\x18ftypmp42", "video/mp4"),
+    ("docs/beowulf.pdf", PDF, "application/pdf"),
+    ("docs/readme.txt", b"hello", "text/plain"),
+    ("scans/patient-1/series-a/0002.dcm", b"DICM", "application/dicom"),
+    ("scans/patient-1/series-a/0001.dcm", b"DICM", "application/dicom"),
+    ("scans/patient-1/series-a/extra/0001.dcm", b"DICM", "application/dicom"),
+    ("scans/patient-1/series-a/z-last.dcm", b"DICM", "application/dicom"),
+    ("scans/patient-1/series-b/0001.dcm", b"DICM", ""),
+    ("tools/setup.exe", b"MZ", "application/x-msdownload"),
+    ("archive.zip", b"PK", "application/zip"),
+    ("empty-folder/", b"", "application/x-directory"),
+]
+
+
+@pytest.fixture
+def bucket(gcs_client, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    name = f"manifest-{abs(hash(request.node.name)) % 10**8}"
+    created = gcs_client.create_bucket(name)
+    for object_name, content, content_type in OBJECTS:
+        created.blob(object_name).upload_from_string(content, content_type=content_type or None)
+    return name
+
+
+@pytest.fixture
+def config(tmp_path: Path, bucket: str) -> Path:
+    path = tmp_path / "iac.yaml"
+    path.write_text(
+        f"project: my-gcp-project\ndomain: {DOMAIN}\nbucket: {{name: {bucket}, create: false, origin_region: eu}}\n"
+        "allowlist: [39.42.20.11/32]\n"
+    )
+    return path
+
+
+def run(*args: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def url(name: str) -> str:
+    return object_url(DOMAIN, name)
+
+
+def test_mixed_bucket_gives_exact_json(config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "manifests"
+    result = run("manifest", "generate", "-c", config, "-o", out)
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in out.iterdir() if p.name != ".iac-files")
+    assert files == [
+        "dicom_series-0001.json",
+        "images-0001.json",
+        "pdfs-0001.json",
+        "skipped.csv",
+        "text-0001.json",
+        "videos-0001.json",
+    ]
+    assert json.loads((out / "images-0001.json").read_text()) == {
+        "images": [
+            {"objectUrl": f"https://{DOMAIN}/cats/no-type.jpeg", "title": "cats/no-type.jpeg"},
+            {"objectUrl": f"https://{DOMAIN}/cats/tabby%2001.png", "title": "cats/tabby 01.png"},
+            {"objectUrl": f"https://{DOMAIN}/cats/%C3%B1and%C3%BA.jpg", "title": "cats/ñandú.jpg"},
+        ],
+        "skip_duplicate_urls": True,
+    }
+    assert json.loads((out / "videos-0001.json").read_text())["videos"] == [
+        {"objectUrl": url("clips/intro.mp4"), "title": "clips/intro.mp4"}
+    ]
+    assert json.loads((out / "dicom_series-0001.json").read_text())["dicom_series"] == [
+        {"title": "scans/patient-1/series-a/extra", "objectUrl_0": url("scans/patient-1/series-a/extra/0001.dcm")},
+        {
+            "title": "scans/patient-1/series-a",
+            "objectUrl_0": url("scans/patient-1/series-a/0001.dcm"),
+            "objectUrl_1": url("scans/patient-1/series-a/0002.dcm"),
+            "objectUrl_2": url("scans/patient-1/series-a/z-last.dcm"),
+        },
+        {"title": "scans/patient-1/series-b", "objectUrl_0": url("scans/patient-1/series-b/0001.dcm")},
+    ]
+    with (out / "skipped.csv").open() as handle:
+        skipped = {row["object"]: row["reason"] for row in csv.DictReader(handle)}
+    assert set(skipped) == {"tools/setup.exe", "archive.zip", "empty-folder/"}
+    assert "unsupported file type (content type application/zip" in skipped["archive.zip"]
+    assert skipped["empty-folder/"] == "folder placeholder, not a file"
+    assert "3 object(s) Encord cannot take are listed in" in result.stdout
+    # What iac writes passes iac's own validator.
+    assert run("manifest", "validate", "-c", config, *sorted(out.glob("*.json"))).exit_code == 0
+
+
+def test_batching_boundaries(config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    result = run(
+        "manifest", "generate", "-c", config, "-o", out, "--kind", "images", "--images-per-file", "2", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["units"] == {"images": 3}
+    assert document["filtered"] == 8  # the other kinds, left out by --kind
+    first = json.loads((out / "images-0001.json").read_text())["images"]
+    second = json.loads((out / "images-0002.json").read_text())["images"]
+    assert [len(first), len(second)] == [2, 1]
+
+    # A second, smaller run removes the files of the first that no longer belong.
+    assert run("manifest", "generate", "-c", config, "-o", out, "--kind", "images").exit_code == 0
+    assert not (out / "images-0002.json").exists()
+    assert len(json.loads((out / "images-0001.json").read_text())["images"]) == 3
+
+
+def test_csv_output(config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "csv"
+    result = run("manifest", "generate", "-c", config, "-o", out, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader((out / "images-0001.csv").open()))
+    assert rows[0] == ["ObjectUrl", "Image title"]
+    assert rows[1] == [url("cats/no-type.jpeg"), "cats/no-type.jpeg"]
+    dicom = list(csv.reader((out / "dicom_series-0001.csv").open()))
+    assert dicom[0] == ["ObjectUrl", "Series title"]
+    assert [r[1] for r in dicom[1:]].count("scans/patient-1/series-a") == 3
+    with (out / "skipped.csv").open() as handle:
+        skipped = {row["object"]: row["reason"] for row in csv.DictReader(handle)}
+    assert skipped["docs/beowulf.pdf"] == "Encord's CSV format has no pdfs: use --format json"
+    assert run("manifest", "validate", *sorted(out.glob("[!s]*.csv"))).exit_code == 0
+
+
+def test_strict_metadata(config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))  # no ffprobe
+    out = tmp_path / "strict"
+    result = run("manifest", "generate", "-c", config, "-o", out, "--strict-metadata")
+    assert result.exit_code == 0, result.output
+    images = {u["title"]: u for u in json.loads((out / "images-0001.json").read_text())["images"]}
+    assert images["cats/tabby 01.png"]["imageMetadata"] == {
+        "mimeType": "image/png",
+        "fileSize": len(png(640, 480)),
+        "width": 640,
+        "height": 480,
+    }
+    assert images["cats/ñandú.jpg"]["imageMetadata"]["width"] == 1280
+    assert images["cats/no-type.jpeg"]["imageMetadata"]["mimeType"] == "image/jpeg"
+    [pdf] = json.loads((out / "pdfs-0001.json").read_text())["pdfs"]
+    assert pdf["pdfMetadata"] == {"fileSize": len(PDF), "numPages": 3}
+    [text] = json.loads((out / "text-0001.json").read_text())["text"]
+    assert text["textMetadata"] == {"fileSize": 5, "mime_type": "text/plain"}
+    assert not (out / "videos-0001.json").exists(), "no guessed video metadata"
+    with (out / "skipped.csv").open() as handle:
+        skipped = {row["object"]: row["reason"] for row in csv.DictReader(handle)}
+    assert skipped["clips/intro.mp4"].startswith("videos metadata (duration, codec, ...) needs ffprobe")
+
+
+def test_prefix_and_missing_bucket(config: Path, tmp_path: Path) -> None:
+    result = run("manifest", "generate", "-c", config, "-o", tmp_path / "p", "--prefix", "docs/", "--json")
+    assert json.loads(result.stdout)["units"] == {"pdfs": 1, "text": 1}
+    config.write_text(config.read_text().replace("name: manifest-", "name: missing-"))
+    missing = run("manifest", "generate", "-c", config, "-o", tmp_path / "q")
+    assert missing.exit_code == 1
+    assert "bucket not found" in missing.stderr
+
+
+def test_refuses_to_overwrite_foreign_files(config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "images-0001.json").write_text("{}")
+    result = run("manifest", "generate", "-c", config, "-o", out)
+    assert result.exit_code == 1
+    assert "was not written by iac" in result.stderr
+    assert (out / "images-0001.json").read_text() == "{}"
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize(
+    ("data", "size"),
+    [
+        (png(3, 2), (3, 2)),
+        (jpeg(800, 600), (800, 600)),
+        (b"GIF89a" + struct.pack("<HH", 10, 20) + b"\x00" * 8, (10, 20)),
+        (b"BM" + b"\x00" * 16 + struct.pack("<ii", 300, -200), (300, 200)),
+        (
+            b"RIFF\x00\x00\x00\x00WEBPVP8X" + b"\x00" * 8 + (99).to_bytes(3, "little") + (49).to_bytes(3, "little"),
+            (100, 50),
+        ),
+        (
+            b"II*\x00"
+            + struct.pack("<I", 8)
+            + struct.pack("<H", 2)
+            + struct.pack("<HHII", 256, 3, 1, 64)
+            + struct.pack("<HHII", 257, 3, 1, 32),
+            (64, 32),
+        ),
+        (b"not an image", None),
+    ],
+)
+def test_image_headers(data: bytes, size: tuple[int, int] | None) -> None:
+    assert image_size(data) == size
+
+
+def test_generation_streams_over_any_iterable(tmp_path: Path) -> None:
+    from iac.manifest.generate import generate
+
+    def objects():  # type: ignore[no-untyped-def]
+        for i in range(2500):
+            yield StoredObject(name=f"img/{i:05d}.png", size=10, content_type="image/png")
+
+    summary = generate(objects(), DOMAIN, tmp_path / "s")
+    assert summary.units == {"images": 2500}
+    assert summary.files == ["images-0001.json", "images-0002.json", "images-0003.json"]

@@ -1,0 +1,744 @@
+"""iac.manifest.validate: every problem of an Encord registration file (JSON or CSV), each with its place.
+
+The JSON examples of Encord's documentation (the seed pages next to the repository) are taken from
+the pages at test time, not copied, and written so that a problem's line is the line in the page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from iac.manifest.formats import CSV_MAX_ROWS
+from iac.manifest.validate import JsonArray, JsonNode, JsonObject, Problem, parse_json, validate_file
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+
+
+# ---------------------------------------------------------------------------------------------------
+# The documentation's JSON examples
+
+
+def json_blocks(text: str) -> Iterator[tuple[int, str]]:
+    """(first line, text) of each balanced {...} block that starts a line and mentions objectUrl."""
+    lines = text.splitlines(keepends=True)
+    index = 0
+    while index < len(lines):
+        end = _block_end(lines, index) if lines[index].strip() == "{" else None
+        if end is None:
+            index += 1
+            continue
+        block = "".join(lines[index : end + 1])
+        if '"objectUrl' in block:
+            yield index + 1, block
+            index = end + 1
+        else:
+            index += 1
+
+
+def _block_end(lines: list[str], start: int) -> int | None:
+    depth, quoted, escaped = 0, False, False
+    for number in range(start, len(lines)):
+        for char in lines[number]:
+            if quoted:
+                escaped, quoted = (False, quoted) if escaped else (char == "\\", char != '"')
+            elif char == '"':
+                quoted = True
+            elif char in "{[":
+                depth += 1
+            elif char in "}]":
+                depth -= 1
+        if depth == 0:
+            return number
+    return None
+
+
+def seed_blocks() -> list[tuple[str, int, str]]:
+    return [
+        (seed.name, line, block)
+        for seed in sorted(SEEDS.glob("*.txt"))
+        for line, block in json_blocks(seed.read_text(encoding="utf-8"))
+    ]
+
+
+def write_block(tmp_path: Path, seed: str, line: int, block: str) -> Path:
+    """The block alone in a .json file, after line-1 empty lines: problems carry the page's line numbers."""
+    target = tmp_path / f"{Path(seed).stem}-{line}.json"
+    target.write_text("\n" * (line - 1) + block, encoding="utf-8")
+    return target
+
+
+def comma(line: int, where: str, closer: str) -> tuple[int, str, str]:
+    return (line, where, f"trailing comma before '{closer}'")
+
+
+def placeholder(line: int, where: str) -> list[tuple[int, str, str]]:
+    """A documentation placeholder like "<object url>": it has a space, and it is no URL at all."""
+    return [
+        (line, where, "contains whitespace (a space at character"),
+        (line, where, "looks like a placeholder, not an http(s) URL"),
+    ]
+
+
+CREATE_VIDEO_MISSING = '"createVideo" is missing: it is required for image_groups: false for an image group, true'
+
+# What each example reports, keyed by "seed file:first line of the block": (line, where, message fragment).
+SEED_EXPECTED: dict[str, list[tuple[int, str, str]]] = {
+    # Direct Access page (old): images with imageMetadata; a trailing comma after each imageMetadata.
+    "000_cf5edaa0b2c4657f.txt:32": [
+        comma(42, "images[0]", "}"),
+        comma(52, "images[1]", "}"),
+        comma(62, "images[2]", "}"),
+        comma(72, "images[3]", "}"),
+    ],
+    # Direct Access page (new): images, audio, videos, text, pdfs; only trailing commas are wrong.
+    "001_087d7c02cb44cf31.txt:70": [comma(80, "images[0]", "}"), comma(90, "images[1]", "}"), comma(91, "images", "]")],
+    "001_087d7c02cb44cf31.txt:98": [comma(111, "audio[0]", "}"), comma(124, "audio[1]", "}")],
+    "001_087d7c02cb44cf31.txt:132": [
+        comma(144, "videos[0]", "}"),
+        comma(156, "videos[1]", "}"),
+        comma(157, "videos", "]"),
+    ],
+    "001_087d7c02cb44cf31.txt:164": [comma(173, "text", "]")],
+    "001_087d7c02cb44cf31.txt:180": [comma(188, "pdfs", "]")],
+    # The unsigned-URL (Terraform) tab: a pdf on the example DNS_MAPPING_DOMAIN_NAME.
+    "001_087d7c02cb44cf31.txt:554": [comma(562, "pdfs", "]")],
+    # videoMetadata example: "video_file.mp4" is a file name, not a URL the browser can fetch.
+    "002_50e01a9b262c34dc.txt:155": [
+        (158, "videos[0].objectUrl", 'the object URL "video_file.mp4" is not an http(s) URL'),
+    ],
+    # Multi-Region Access Point: "Multi-Region-Access-Point-ARN + <object name_1>" is a placeholder with spaces.
+    "003_b44fa9d44aebd6a1.txt:102": [
+        *placeholder(105, "videos[0].objectUrl"),
+        *placeholder(108, "videos[1].objectUrl"),
+    ],
+    # Private cloud page: the format reference.
+    "004_305d4b06547babe0.txt:96": [*placeholder(99, "videos[0].objectUrl"), *placeholder(102, "videos[1].objectUrl")],
+    "004_305d4b06547babe0.txt:126": [
+        (129, "videos[0].objectUrl", 'the object URL "video_file.mp4" is not an http(s) URL'),
+    ],
+    "004_305d4b06547babe0.txt:175": [
+        *placeholder(178, "images[0].objectUrl"),
+        *placeholder(181, "images[1].objectUrl"),
+    ],
+    "004_305d4b06547babe0.txt:220": [  # image groups (createVideo false): titles are fine, URLs are placeholders
+        *placeholder(225, "image_groups[0].objectUrl_0"),
+        *placeholder(230, "image_groups[1].objectUrl_0"),
+        *placeholder(231, "image_groups[1].objectUrl_1"),
+        *placeholder(232, "image_groups[1].objectUrl_2"),
+    ],
+    "004_305d4b06547babe0.txt:272": [  # image sequences (createVideo true)
+        *placeholder(277, "image_groups[0].objectUrl_0"),
+        *placeholder(282, "image_groups[1].objectUrl_0"),
+        *placeholder(283, "image_groups[1].objectUrl_1"),
+        *placeholder(284, "image_groups[1].objectUrl_2"),
+    ],
+    # DICOM: https://my-bucket/... is a well-formed URL; two trailing commas. createVideo is optional here.
+    "004_305d4b06547babe0.txt:319": [comma(329, "dicom_series[1]", "}"), comma(334, "dicom_series[2]", "}")],
+    # Multiple file types: the second "image_groups" silently replaces the first (two sequences lost).
+    "004_305d4b06547babe0.txt:351": [
+        (
+            383,
+            "image_groups",
+            'the key "image_groups" is given twice in the same object (lines 365 and 383); '
+            "JSON parsers silently keep the last one; the first is lost",
+        ),
+    ],
+    "004_305d4b06547babe0.txt:412": [
+        *placeholder(415, "videos[0].objectUrl"),
+        *placeholder(418, "videos[1].objectUrl"),
+    ],
+    # Azure: the image groups leave out the required createVideo.
+    "004_305d4b06547babe0.txt:640": [
+        (653, "image_groups[0]", CREATE_VIDEO_MISSING),
+        (658, "image_groups[1]", CREATE_VIDEO_MISSING),
+    ],
+    # GCP: gs:// is not fetchable by a browser; the image groups leave out createVideo.
+    "004_305d4b06547babe0.txt:666": [
+        (669, "videos[0].objectUrl", "is not an http(s) URL: the browser cannot fetch gs:// URLs"),
+        (673, "image_groups[0]", CREATE_VIDEO_MISSING),
+        (679, "image_groups[1]", CREATE_VIDEO_MISSING),
+    ],
+    # Open Telekom Cloud: a DICOM series with four files; nothing wrong.
+    "004_305d4b06547babe0.txt:687": [],
+}
+
+SEED_BLOCKS = seed_blocks() if SEEDS.is_dir() else []
+
+
+def test_the_seed_pages_hold_exactly_the_expected_examples() -> None:
+    assert SEEDS.is_dir(), f"the documentation pages are expected at {SEEDS}"
+    assert [f"{seed}:{line}" for seed, line, _ in SEED_BLOCKS] == list(SEED_EXPECTED)
+
+
+@pytest.mark.parametrize(("seed", "line", "block"), [pytest.param(*b, id=f"{b[0]}:{b[1]}") for b in SEED_BLOCKS])
+def test_documentation_example(tmp_path: Path, seed: str, line: int, block: str) -> None:
+    problems = validate_file(write_block(tmp_path, seed, line, block))
+    expected = SEED_EXPECTED[f"{seed}:{line}"]
+    assert len(problems) == len(expected), "\n".join(map(str, problems))
+    for problem, (want_line, want_where, fragment) in zip(problems, expected, strict=True):
+        assert (problem.line, problem.where) == (want_line, want_where), str(problem)
+        assert fragment in problem.message, str(problem)
+
+
+def trailing_commas(block: str, first_line: int) -> set[tuple[int, int]]:
+    """(line, column) of each comma that ends a line whose next non-blank line closes an object or list."""
+    lines = block.splitlines()
+    found = set()
+    for number, text in enumerate(lines):
+        following = next((later.strip() for later in lines[number + 1 :] if later.strip()), "")
+        if text.rstrip().endswith(",") and following[:1] in ("}", "]"):
+            found.add((first_line + number, len(text.rstrip())))
+    return found
+
+
+@pytest.mark.parametrize(("seed", "line", "block"), [pytest.param(*b, id=f"{b[0]}:{b[1]}") for b in SEED_BLOCKS])
+def test_trailing_commas_in_examples_are_reported_where_they_are(
+    tmp_path: Path, seed: str, line: int, block: str
+) -> None:
+    problems = validate_file(write_block(tmp_path, seed, line, block))
+    reported = {(p.line, p.column) for p in problems if p.message.startswith("trailing comma")}
+    assert reported == trailing_commas(block, line)
+
+
+def test_example_on_its_own_direct_access_domain(tmp_path: Path) -> None:
+    """The Terraform tab's pdf example uses the example domain: with that domain only the comma is wrong."""
+    seed, line, block = next(b for b in SEED_BLOCKS if b[:2] == ("001_087d7c02cb44cf31.txt", 554))
+    path = write_block(tmp_path, seed, line, block)
+    assert [p.line for p in validate_file(path, "encord-directaccess.acme.com")] == [562]
+    other = validate_file(path, "data.example.com")
+    assert [(p.line, p.where) for p in other] == [(557, "pdfs[0].objectUrl"), (562, "pdfs")]
+    assert "expected https://data.example.com/..." in other[0].message
+
+
+# ---------------------------------------------------------------------------------------------------
+# Broken files: each with its message and place
+
+MISSING_COMMA = """\
+{
+  "images": [
+    {"objectUrl": "https://d.example/a.jpg"}
+    {"objectUrl": "https://d.example/b.jpg"}
+  ]
+}
+"""
+UNCLOSED = """\
+{
+  "images": [
+    {"objectUrl": "https://d.example/a.jpg"}
+"""
+TRAILING_COMMA = """\
+{
+  "images": [
+    {"objectUrl": "https://d.example/a.jpg"},
+  ],
+  "videos": [{"title": "x"}]
+}
+"""
+DUPLICATE_KEY = """\
+{
+  "images": [{"objectUrl": "https://d.example/a.jpg"}],
+  "images": [{"objectUrl": "https://d.example/b.jpg"}]
+}
+"""
+UNKNOWN_KEY = """\
+{
+  "imagse": [{"objectUrl": "https://d.example/a.jpg"}]
+}
+"""
+GAP = """\
+{
+  "image_groups": [
+    {
+      "title": "group",
+      "createVideo": false,
+      "objectUrl_0": "https://d.example/0.jpg",
+      "objectUrl_2": "https://d.example/2.jpg"
+    }
+  ]
+}
+"""
+NO_TITLES = """\
+{
+  "image_groups": [{"createVideo": true, "objectUrl_0": "https://d.example/0.jpg"}],
+  "dicom_series": [{"objectUrl_0": "https://d.example/0.dcm"}]
+}
+"""
+METADATA_TYPES = """\
+{
+  "images": [
+    {
+      "objectUrl": "https://d.example/a.jpg",
+      "imageMetadata": {"mimeType": "image/jpeg", "fileSize": true, "width": "640", "height": 480}
+    }
+  ]
+}
+"""
+METADATA_FIELDS = """\
+{"videos": [{
+  "objectUrl": "https://d.example/v.mp4",
+  "videoMetadata": {
+    "fps": 25, "duration": 1.5, "width": 1280, "height": 720,
+    "fileSize": 10, "mime_type": "video/mp4"
+  }
+}]}
+"""
+METADATA_KIND = """\
+{"images": [{
+  "objectUrl": "https://d.example/a.jpg",
+  "videoMetadata": {"fps": 25, "duration": 1, "width": 1, "height": 1, "file_size": 1, "mime_type": "video/mp4"}
+}]}
+"""
+OFF_DOMAIN = """\
+{"images": [
+  {"objectUrl": "https://storage.googleapis.com/acme-data/a.jpg"},
+  {"objectUrl": "https://data.acme.com/b.jpg"}
+]}
+"""
+
+# (id, file name, content (None: no file), domain, [(line, column, where, message fragment), ...])
+BROKEN: list[tuple[str, str, str | bytes | None, str | None, list[tuple[int, int, str, str]]]] = [
+    (
+        "invalid-json-missing-comma",
+        "m.json",
+        MISSING_COMMA,
+        None,
+        [(4, 5, "images", "expected ',' or ']', found '{': is a comma missing after the value on line 3?")],
+    ),
+    (
+        "invalid-json-unclosed",
+        "m.json",
+        UNCLOSED,
+        None,
+        [(4, 1, "images", "unexpected end of the file: the '[' at line 2, column 13 is never closed")],
+    ),
+    (
+        "invalid-json-single-quotes",
+        "m.json",
+        "{'images': []}",
+        None,
+        [(1, 2, "", "keys must be in double quotes")],
+    ),
+    (
+        "trailing-comma-and-later-problem",
+        "m.json",
+        TRAILING_COMMA,
+        None,
+        [
+            (3, 45, "images", "trailing comma before ']': JSON allows no comma after the last item; remove it"),
+            (5, 14, "videos[0]", '"objectUrl" is missing'),
+        ],
+    ),
+    (
+        "duplicate-top-level-key",
+        "m.json",
+        DUPLICATE_KEY,
+        None,
+        [
+            (
+                3,
+                3,
+                "images",
+                'the key "images" is given twice in the same object (lines 2 and 3); JSON parsers silently keep the '
+                "last one; the first is lost",
+            )
+        ],
+    ),
+    (
+        "duplicate-nested-key",
+        "m.json",
+        '{"videos": [{"objectUrl": "https://d.example/a.mp4", "objectUrl": "https://d.example/b.mp4"}]}',
+        None,
+        [(1, 54, "videos[0].objectUrl", "given twice in the same object (line 1, columns 14 and 54)")],
+    ),
+    (
+        "unknown-top-level-key",
+        "m.json",
+        UNKNOWN_KEY,
+        None,
+        [(2, 3, "imagse", "unknown top-level key \"imagse\"; did you mean 'images'?")],
+    ),
+    (
+        "missing-object-url",
+        "m.json",
+        '{"videos": [{"title": "clip.mp4"}]}',
+        None,
+        [(1, 13, "videos[0]", '"objectUrl" is missing: each item of videos needs the URL of its file')],
+    ),
+    (
+        "whitespace-in-url",
+        "m.json",
+        '{"images": [{"objectUrl": "https://d.example/my photo.jpg"}]}',
+        None,
+        [(1, 27, "images[0].objectUrl", "contains whitespace (a space at character 21)")],
+    ),
+    (
+        "gap-in-numbered-urls",
+        "m.json",
+        GAP,
+        None,
+        [(7, 7, "image_groups[0]", "objectUrl_1 is missing: the files must be numbered objectUrl_0 to objectUrl_2")],
+    ),
+    (
+        "create-video-as-string",
+        "m.json",
+        '{"image_groups": [{"title": "g", "createVideo": "false", "objectUrl_0": "https://d.example/0.jpg"}]}',
+        None,
+        [(1, 49, "image_groups[0].createVideo", "createVideo must be the JSON boolean false without quotes")],
+    ),
+    (
+        "missing-titles",
+        "m.json",
+        NO_TITLES,
+        None,
+        [
+            (2, 20, "image_groups[0]", '"title" is missing: each item of image_groups needs a title'),
+            (3, 20, "dicom_series[0]", '"title" is missing: each item of dicom_series needs a title'),
+        ],
+    ),
+    (
+        "missing-create-video",
+        "m.json",
+        '{"image_groups": [{"title": "g", "objectUrl_0": "https://d.example/0.jpg"}]}',
+        None,
+        [(1, 19, "image_groups[0]", CREATE_VIDEO_MISSING)],
+    ),
+    (
+        "metadata-wrong-types",
+        "m.json",
+        METADATA_TYPES,
+        None,
+        [
+            (5, 63, "images[0].imageMetadata.fileSize", "imageMetadata.fileSize must be an integer, not true"),
+            (5, 78, "images[0].imageMetadata.width", 'imageMetadata.width must be an integer, not the string "640"'),
+        ],
+    ),
+    (
+        "metadata-missing-and-unknown-field",
+        "m.json",
+        METADATA_FIELDS,
+        None,
+        [
+            (3, 20, "videos[0].videoMetadata", 'videoMetadata is missing "file_size" (an integer)'),
+            (
+                5,
+                5,
+                "videos[0].videoMetadata.fileSize",
+                "unknown field \"fileSize\" in videoMetadata; did you mean 'file_size'?",
+            ),
+        ],
+    ),
+    (
+        "metadata-of-another-kind",
+        "m.json",
+        METADATA_KIND,
+        None,
+        [
+            (
+                3,
+                3,
+                "images[0].videoMetadata",
+                '"videoMetadata" is the metadata of videos; items of images take "imageMetadata"',
+            )
+        ],
+    ),
+    (
+        "url-not-on-domain",
+        "m.json",
+        OFF_DOMAIN,
+        "data.acme.com",
+        [
+            (
+                2,
+                17,
+                "images[0].objectUrl",
+                '"https://storage.googleapis.com/acme-data/a.jpg" is not on the Direct Access domain: '
+                "expected https://data.acme.com/...",
+            )
+        ],
+    ),
+    (
+        "csv-unknown-header",
+        "m.csv",
+        "ObjectUrl,Video name\nhttps://d.example/a.mp4,clip\n",
+        None,
+        [(1, 11, "row 1 (header)", "unknown heading \"Video name\" in the header row; did you mean 'Video title'?")],
+    ),
+    (
+        "csv-missing-header",
+        "m.csv",
+        "https://d.example/a.mp4,clip\nhttps://d.example/b.mp4,clip\n",
+        None,
+        [(1, 0, "row 1", "the file does not start with a header row")],
+    ),
+    (
+        "csv-bad-create-video",
+        "m.csv",
+        "ObjectUrl,Image group title,Create video\nhttps://d.example/a.jpg,Group 1,yes\n",
+        None,
+        [(2, 33, "row 2, column Create video", 'Create video must be true, false or blank, not "yes"')],
+    ),
+    (
+        "csv-missing-image-group-title",
+        "m.csv",
+        "ObjectUrl,Image group title,Create video\nhttps://d.example/a.jpg,,false\n",
+        None,
+        [(2, 25, "row 2, column Image group title", "the image group title is empty: it is required")],
+    ),
+    (
+        "csv-over-row-limit",
+        "m.csv",
+        "ObjectUrl,Video title\n" + "".join(f"https://d.example/{n}.mp4,\n" for n in range(CSV_MAX_ROWS + 1)),
+        None,
+        [
+            (
+                CSV_MAX_ROWS + 2,
+                0,
+                f"row {CSV_MAX_ROWS + 2}",
+                "the file has 10,001 data rows; Encord accepts at most 10,000 in one CSV file: split it into 2 files",
+            )
+        ],
+    ),
+    (
+        "csv-wrong-column-count",
+        "m.csv",
+        "ObjectUrl,Video title\nhttps://d.example/a.mp4,clip,extra\nhttps://d.example/b.mp4\n",
+        None,
+        [
+            (2, 0, "row 2", "this row has 3 columns but its header (row 1) has 2"),
+            (3, 0, "row 3", "this row has 1 column but its header (row 1) has 2"),
+        ],
+    ),
+    (
+        "csv-url-problems",
+        "m.csv",
+        "ObjectUrl,Video title\nhttps://storage.googleapis.com/b/a.mp4,x\n,y\nhttps://d.example/a b.mp4,z\n",
+        "d.example",
+        [
+            (2, 1, "row 2, column ObjectUrl", "is not on the Direct Access domain: expected https://d.example/..."),
+            (3, 1, "row 3, column ObjectUrl", "ObjectUrl is empty"),
+            (4, 1, "row 4, column ObjectUrl", "contains whitespace (a space at character 20)"),
+        ],
+    ),
+    ("unreadable-missing", "absent.json", None, None, [(0, 0, "", "cannot read the file: it does not exist")]),
+    (
+        "unreadable-not-utf8",
+        "m.json",
+        b'{"images": [\n  {"objectUrl": "https://d.example/caf\xe9.jpg"}\n]}\n',
+        None,
+        [(2, 39, "", "the file is not UTF-8 text (byte 0xe9 here); save it as UTF-8")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "domain", "expected"), [pytest.param(*c[1:], id=c[0]) for c in BROKEN])
+def test_broken_file(
+    tmp_path: Path,
+    name: str,
+    content: str | bytes | None,
+    domain: str | None,
+    expected: list[tuple[int, int, str, str]],
+) -> None:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content, encoding="utf-8")
+    problems = validate_file(path, domain)
+    assert len(problems) == len(expected), "\n".join(map(str, problems))
+    for problem, (line, column, where, fragment) in zip(problems, expected, strict=True):
+        assert problem.path == str(path)
+        assert (problem.line, problem.column, problem.where) == (line, column, where), str(problem)
+        assert fragment in problem.message, str(problem)
+
+
+def test_every_problem_is_reported_not_just_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "many.json"
+    path.write_text(
+        "{\n"
+        '  "images": [{"objectUrl": "https://d.example/a b.jpg", "imageMetadata": {"width": "1"},},],\n'
+        '  "videos": [{"objectURL": "https://d.example/v.mp4", "createVideo": "yes"}],\n'
+        '  "skip_duplicate_urls": "true",\n'
+        '  "skip_duplicate_urls": true,\n'
+        "}\n",
+        encoding="utf-8",
+    )
+    shown = [f"{p.line}:{p.column} {p.where}: {p.message.split(':')[0].split(';')[0]}" for p in validate_file(path)]
+    assert shown == [
+        '2:28 images[0].objectUrl: the object URL "https',  # whitespace (the message quotes the URL)
+        '2:74 images[0].imageMetadata: imageMetadata is missing "mimeType" (a string)',
+        '2:74 images[0].imageMetadata: imageMetadata is missing "fileSize" (an integer)',
+        '2:74 images[0].imageMetadata: imageMetadata is missing "height" (an integer)',
+        '2:84 images[0].imageMetadata.width: imageMetadata.width must be an integer, not the string "1"',
+        "2:88 images[0]: trailing comma before '}'",
+        "2:90 images: trailing comma before ']'",
+        '3:14 videos[0]: "objectUrl" is missing',
+        '3:15 videos[0].objectURL: unknown key "objectURL" in an item of videos',
+        '3:70 videos[0].createVideo: createVideo must be true or false, not the string "yes"',
+        '4:26 skip_duplicate_urls: "skip_duplicate_urls" must be true or false (without quotes), not the string "true"',
+        '5:3 skip_duplicate_urls: the key "skip_duplicate_urls" is given twice in the same object (lines 4 and 5)',
+        "5:30 : trailing comma before '}'",
+    ]
+
+
+def test_a_syntax_error_after_trailing_commas_keeps_them(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text('{"images": [{"objectUrl": "https://d.example/a.jpg",}], "videos": [} ', encoding="utf-8")
+    assert [(p.line, p.column, p.message) for p in validate_file(path)] == [
+        (1, 52, "trailing comma before '}': JSON allows no comma after the last member; remove it"),
+        (1, 68, "a value is missing before '}'"),
+    ]
+
+
+def test_unknown_key_in_a_unit_gets_a_suggestion(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text('{"images": [{"objectUrl": "https://d.example/a.jpg", "tilte": "a"}]}', encoding="utf-8")
+    [problem] = validate_file(path)
+    assert problem.where == "images[0].tilte"
+    assert "unknown key \"tilte\" in an item of images; did you mean 'title'?" in problem.message
+
+
+# ---------------------------------------------------------------------------------------------------
+# Valid files report nothing
+
+VALID_JSON = """\
+{
+  "images": [
+    {
+      "objectUrl": "https://data.acme.com/images/a.jpg",
+      "title": "a.jpg",
+      "createVideo": false,
+      "clientMetadata": {"camera": "left", "tags": ["x", "y"]},
+      "imageMetadata": {"mimeType": "image/jpeg", "fileSize": 124, "width": 640, "height": 480}
+    }
+  ],
+  "videos": [
+    {
+      "objectUrl": "https://data.acme.com/videos/v.mp4",
+      "videoMetadata": {
+        "fps": 23.98, "duration": 29, "width": 1280, "height": 720, "file_size": 5468354, "mime_type": "video/mp4"
+      }
+    }
+  ],
+  "audio": [
+    {
+      "objectUrl": "https://data.acme.com/audio/a.mp3",
+      "audioMetadata": {
+        "duration": 23.02, "file_size": 2900000, "mime_type": "audio/mp3", "sample_rate": 44100,
+        "bit_depth": 24, "codec": "mp3", "num_channels": 2
+      }
+    }
+  ],
+  "pdfs": [{"objectUrl": "https://data.acme.com/docs/b.pdf", "pdfMetadata": {"fileSize": 900, "numPages": 42}}],
+  "text": [
+    {"objectUrl": "https://data.acme.com/text/t.txt", "textMetadata": {"fileSize": 200, "mime_type": "text/plain"}}
+  ],
+  "image_groups": [
+    {"title": "group", "createVideo": false, "objectUrl_0": "https://data.acme.com/g/0.jpg"},
+    {
+      "title": "sequence",
+      "createVideo": true,
+      "objectUrl_1": "https://data.acme.com/s/1.jpg",
+      "objectUrl_0": "https://data.acme.com/s/0.jpg"
+    }
+  ],
+  "dicom_series": [{"title": "series", "objectUrl_0": "https://data.acme.com/d/0.dcm"}],
+  "skip_duplicate_urls": true
+}
+"""
+
+VALID_CSV = """\
+ObjectUrl,Image group title,Create video
+https://data.acme.com/frame1.jpg,Sequence 1,true
+https://data.acme.com/frame2.jpg,Sequence 1,
+https://data.acme.com/frame5.jpg,Group 1,FALSE
+objecturl , IMAGE TITLE,create video
+https://data.acme.com/frame1.jpg,Image 1,false
+ObjectUrl,Video title
+https://data.acme.com/video.mp4,
+"https://data.acme.com/video2.mp4","A title, with a comma"
+
+ObjectUrl,Series title
+https://data.acme.com/frame1.dcm,dicom series 1
+ObjectUrl
+https://data.acme.com/video3.mp4
+"""
+
+
+@pytest.mark.parametrize(("name", "content"), [("valid.json", VALID_JSON), ("valid.csv", VALID_CSV)])
+@pytest.mark.parametrize("domain", [None, "data.acme.com", "DATA.ACME.COM"])
+def test_valid_file_reports_nothing(tmp_path: Path, name: str, content: str, domain: str | None) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    assert validate_file(path, domain) == []
+
+
+def test_utf8_bom_and_crlf_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbfObjectUrl,Video title\r\nhttps://d.example/a.mp4,clip\r\n")
+    assert validate_file(path) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('  {"videos": [{"title": "x"}]}', '"objectUrl" is missing'),
+        ("ObjectUrl,Video title\n,x\n", "ObjectUrl is empty"),
+    ],
+    ids=["json", "csv"],
+)
+def test_format_is_sniffed_without_a_known_extension(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "manifest.txt"
+    path.write_text(content, encoding="utf-8")
+    [problem] = validate_file(path)
+    assert message in problem.message
+
+
+# ---------------------------------------------------------------------------------------------------
+# The parser and Problem
+
+
+def as_python(node: JsonNode) -> object:
+    if isinstance(node, JsonObject):
+        return {member.key: as_python(member.value) for member in node.members}
+    if isinstance(node, JsonArray):
+        return [as_python(item) for item in node.items]
+    return node.value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": [1, -0, 2.5, 1e5, -1.5E-3, true, false, null, {}, []], "b": {"c": "d"}}',
+        r'{"escapes": "\" \\ \/ \b \f \n \r \t \u00e9 \ud83d\ude00", "": "empty key", "é": "ü"}',
+        '\n\t [ "x" , { "y" :\r\n 1 } ] \n',
+    ],
+)
+def test_parser_reads_what_the_standard_library_reads(text: str) -> None:
+    root, problems = parse_json(text, "t.json")
+    assert problems == []
+    assert root is not None
+    assert as_python(root) == json.loads(text)
+
+
+def test_parser_records_positions_of_keys_and_values() -> None:
+    root, _ = parse_json('{\n  "images": [\n    {"objectUrl": "u"}\n  ]\n}', "t.json")
+    assert isinstance(root, JsonObject)
+    [images] = root.members
+    assert (images.line, images.column) == (2, 3)
+    assert isinstance(images.value, JsonArray)
+    assert (images.value.line, images.value.column) == (2, 13)
+    [unit] = images.value.items
+    assert isinstance(unit, JsonObject)
+    [url] = unit.members
+    assert (url.line, url.column, url.value.line, url.value.column) == (3, 6, 3, 19)
+
+
+def test_problem_text() -> None:
+    assert str(Problem("m.json", 3, 7, "images[0]", "bad")) == "m.json:3:7: images[0]: bad"
+    assert str(Problem("m.json", 3, 7, "", "bad")) == "m.json:3:7: bad"
+    assert str(Problem("m.csv", 5, 0, "row 5", "bad")) == "m.csv:5: row 5: bad"
+    assert str(Problem("m.json", 0, 0, "", "bad")) == "m.json: bad"
