@@ -29,6 +29,15 @@ STANDIN
 chmod +x "$tools/bin/terraform"
 "$tools/bin/terraform" version >/dev/null
 
+# ffprobe (Debian's ffmpeg) measures videos and audio for `iac manifest generate --strict-metadata`.
+if ! command -v ffprobe >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+  else
+    echo "warning: ffprobe not found; install ffmpeg (the --strict-metadata video/audio tests need it)" >&2
+  fi
+fi
+
 # Azurite (Azure Blob stand-in) from npm, exactly as locked in tests/azurite/package-lock.json.
 bash tests/azurite/install.sh
 

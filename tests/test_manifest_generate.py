@@ -61,14 +61,17 @@ def bucket(gcs_client, request: pytest.FixtureRequest):  # type: ignore[no-untyp
     return name
 
 
-@pytest.fixture
-def config(tmp_path: Path, bucket: str) -> Path:
-    path = tmp_path / "iac.yaml"
+def write_config(path: Path, bucket: str) -> Path:
     path.write_text(
         f"project: my-gcp-project\ndomain: {DOMAIN}\nbucket: {{name: {bucket}, create: false, origin_region: eu}}\n"
         "allowlist: [39.42.20.11/32]\n"
     )
     return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, bucket: str) -> Path:
+    return write_config(tmp_path / "iac.yaml", bucket)
 
 
 def run(*args: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
@@ -238,3 +241,44 @@ def test_generation_streams_over_any_iterable(tmp_path: Path) -> None:
     summary = generate(objects(), DOMAIN, tmp_path / "s")
     assert summary.units == {"images": 2500}
     assert summary.files == ["images-0001.json", "images-0002.json", "images-0003.json"]
+
+
+def test_strict_metadata_measures_video_and_audio_with_ffprobe(gcs_client, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+        pytest.fail("ffmpeg/ffprobe not found: run `bash tests/install-tools.sh`")
+    clip, tone = tmp_path / "clip.mp4", tmp_path / "tone.wav"
+    lavfi = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i"]
+    subprocess.run([*lavfi, "testsrc=duration=2:size=64x48:rate=10", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    subprocess.run(
+        [*lavfi, "sine=frequency=440:duration=1:sample_rate=8000", "-c:a", "pcm_s16le", str(tone)], check=True
+    )
+    bucket = gcs_client.create_bucket("manifest-media")
+    bucket.blob("media/clip.mp4").upload_from_filename(str(clip), content_type="video/mp4")
+    bucket.blob("media/tone.wav").upload_from_filename(str(tone), content_type="audio/wav")
+    config = write_config(tmp_path / "iac.yaml", "manifest-media")
+    out = tmp_path / "media"
+    result = run("manifest", "generate", "-c", config, "-o", out, "--strict-metadata")
+    assert result.exit_code == 0, result.output
+    [video] = json.loads((out / "videos-0001.json").read_text())["videos"]
+    assert video["videoMetadata"] == {
+        "fps": 10.0,
+        "duration": 2.0,
+        "width": 64,
+        "height": 48,
+        "file_size": clip.stat().st_size,
+        "mime_type": "video/mp4",
+    }
+    [audio] = json.loads((out / "audio-0001.json").read_text())["audio"]
+    assert audio["audioMetadata"] == {
+        "duration": 1.0,
+        "file_size": tone.stat().st_size,
+        "mime_type": "audio/wav",
+        "sample_rate": 8000,
+        "bit_depth": 16,
+        "codec": "pcm_s16le",
+        "num_channels": 1,
+    }
+    assert run("manifest", "validate", "-c", config, *sorted(out.glob("*.json"))).exit_code == 0

@@ -254,7 +254,10 @@ def _probe(kind: str, obj: StoredObject, mime: str) -> tuple[dict[str, Any] | No
     if stream is None or not duration:
         return None, f"ffprobe found no {wanted} stream with a duration"
     if kind == "videos":
-        rate = Fraction(stream.get("avg_frame_rate") or "0/1") if "/" in str(stream.get("avg_frame_rate")) else 0
+        try:
+            rate = Fraction(str(stream.get("avg_frame_rate") or "0"))
+        except (ValueError, ZeroDivisionError):  # ffprobe writes "0/0" when it does not know
+            rate = Fraction(0)
         if not rate:
             return None, "ffprobe reported no frame rate"
         return {
