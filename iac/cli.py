@@ -137,11 +137,12 @@ def render(config: ConfigOption = Path("iac.yaml"), output: OutputOption = Path(
     typer.echo(f"  bucket {loaded.config.bucket.name} ({bucket})")
     if not rendered.ranges:
         typer.echo("  allowlist: EMPTY (allowlist_allow_empty): every request is denied")
-    typer.echo(
-        f"  allowlist: {rendered.ranges} range{'s' if rendered.ranges != 1 else ''}"
-        + (f" ({rendered.entries} entries, {merged} merged)" if merged else "")
-        + f" in {rendered.rules} rule{'s' if rendered.rules != 1 else ''} of each Cloud Armor policy (edge and backend)"
-    )
+    else:
+        typer.echo(
+            f"  allowlist: {_plural(rendered.ranges, 'range')}"
+            + (f" ({rendered.entries} entries, {merged} merged)" if merged else "")
+            + f" in {_plural(rendered.rules, 'rule')} of each Cloud Armor policy (edge and backend)"
+        )
     if rendered.manage_dns:
         typer.echo(f"  DNS: A record {loaded.config.domain} in zone {loaded.config.dns_zone}")
     else:
@@ -153,7 +154,7 @@ def render(config: ConfigOption = Path("iac.yaml"), output: OutputOption = Path(
 @app.command()
 def validate(
     config: ConfigOption = Path("iac.yaml"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Check the config file only: schema, names, allowlist and limits. Writes nothing.
 

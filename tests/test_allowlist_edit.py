@@ -227,6 +227,9 @@ def test_allow_empty_locks_down_explicitly_and_adding_undoes_it(config: Path) ->
     assert run("validate", "-c", config).exit_code == 0
     listed = run("allowlist", "list", "-c", config)
     assert "the list is empty: every request is denied" in listed.stdout
+    rendered = run("render", "-c", config, "-o", config.parent / "build")
+    assert "allowlist: EMPTY (allowlist_allow_empty): every request is denied" in rendered.stdout
+    assert "ranges = []" in (config.parent / "build" / "main.tf").read_text()
 
     assert run("allowlist", "add", "39.42.20.11", "-c", config).exit_code == 0
     text = config.read_text()
