@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_wheel_install_renders_without_the_source_tree(tmp_path: Path) -> None:
     # Build from a copy so nothing of the checkout (templates/, modules/) can be found at run time.
     source = tmp_path / "src"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".tools", "build", "*.egg-info", ".*cache"))
+    shutil.copytree(
+        ROOT, source, ignore=shutil.ignore_patterns(".git", ".tools", "build", "*.egg-info", ".*cache", "node_modules")
+    )
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True, system_site_packages=True)
     python = env_dir / "bin" / "python"
