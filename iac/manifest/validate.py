@@ -264,18 +264,9 @@ class _Parser:
             else:
                 seen[key] = (key_line, key_column)
             members.append(JsonMember(key, key_line, key_column, value))
-            pos = self._skip(end)
-            char = self._peek(pos)
-            if char == ",":
-                comma = pos
-                pos = self._skip(pos + 1)
-                if self._peek(pos) == "}":
-                    self._trailing_comma(comma, where, "}")
-                    break
-                continue
-            if char == "}":
+            pos, closed = self._after_element(end, where, "}")
+            if closed:
                 break
-            self._fail(pos, where, self._no_separator(pos, end, "}"))
         self._open.pop()
         return JsonObject(tuple(members), line, column), pos + 1
 
@@ -292,20 +283,29 @@ class _Parser:
         while True:
             item, end = self._value(pos, f"{where}[{len(items)}]", depth + 1)
             items.append(item)
-            pos = self._skip(end)
-            char = self._peek(pos)
-            if char == ",":
-                comma = pos
-                pos = self._skip(pos + 1)
-                if self._peek(pos) == "]":
-                    self._trailing_comma(comma, where, "]")
-                    break
-                continue
-            if char == "]":
+            pos, closed = self._after_element(end, where, "]")
+            if closed:
                 break
-            self._fail(pos, where, self._no_separator(pos, end, "]"))
         self._open.pop()
         return JsonArray(tuple(items), line, column), pos + 1
+
+    def _after_element(self, end: int, where: str, closer: str) -> tuple[int, bool]:
+        """After a member or item: where the next one starts, or where `closer` is (True).
+
+        A comma right before the closer is reported and tolerated, so later problems are found too.
+        """
+        pos = self._skip(end)
+        char = self._peek(pos)
+        if char == ",":
+            comma = pos
+            pos = self._skip(pos + 1)
+            if self._peek(pos) == closer:
+                self._trailing_comma(comma, where, closer)
+                return pos, True
+            return pos, False
+        if char == closer:
+            return pos, True
+        self._fail(pos, where, self._no_separator(pos, end, closer))
 
     def _trailing_comma(self, comma: int, where: str, closer: str) -> None:
         self._problem(
