@@ -1,0 +1,122 @@
+"""`iac cors`: CORS on the buckets Encord's web app reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from iac.cli import (
+    EXIT_ERROR,
+    ConfigOption,
+    JsonOption,
+    OutputOption,
+    _command_group,
+    _plural,
+    _progress,
+    _reported,
+)
+from iac.errors import IacError
+
+cors_app = _command_group(
+    "cors",
+    "CORS on the buckets Encord's web app reads (GCS, S3, Azure Blob, OTC OBS): render each provider's "
+    "native document, apply it keeping other apps' rules, check what is live.",
+)
+
+ProviderOption = Annotated[
+    str | None, typer.Option("--provider", help="Only targets of this provider: gcp, aws, azure or otc.")
+]
+
+
+def _cors_config(config: Path) -> Any:
+    from iac.config import load_config
+
+    cors = load_config(config).config.cors
+    if cors is None:
+        raise IacError(f'{config}: has no cors: section (see the README, "CORS")')
+    return cors
+
+
+@cors_app.command("render")
+def cors_render(config: ConfigOption = Path("iac.yaml"), output: OutputOption = Path("build/cors")) -> None:
+    """Write each target's native CORS document, ready for the provider's own tools.
+
+    S3: the JSON for `aws s3api put-bucket-cors --cors-configuration file://...` (plus Terraform);
+    GCS: the JSON for `gcloud storage buckets update --cors-file`; Azure: the service-properties
+    rules and the `az storage cors add` commands; OBS: the XML body of SetBucketCors.
+
+    Example: iac cors render -c iac.yaml -o build/cors
+    """
+    from iac.cors.targets import documents
+    from iac.files import write_tree
+
+    with _reported():
+        cors = _cors_config(config)
+        files = documents(cors)
+        write_tree(output, files)
+    typer.echo(f"Rendered {output}/ from {config}:")
+    for name in files:
+        typer.echo(f"  {name}")
+
+
+def _cors_results(results: list[Any], as_json: bool, verb: str) -> None:
+    from iac.cors.targets import describe_change
+
+    if as_json:
+        typer.echo(json.dumps({"targets": [r.to_json() for r in results]}, indent=2))
+    else:
+        for result in results:
+            typer.echo(f"{result.status:<13} {result.target}" + (f": {result.detail}" if result.detail else ""))
+            if result.status in ("changed", "would-change"):
+                for line in describe_change(result):
+                    typer.echo(line)
+        failed = sum(1 for r in results if r.failed)
+        typer.echo(
+            f"{len(results) - failed} of {_plural(len(results), 'target')} {verb}"
+            + (f", {failed} failed" if failed else "")
+        )
+    if any(r.failed for r in results):
+        raise typer.Exit(EXIT_ERROR)
+
+
+@cors_app.command("apply")
+def cors_apply(
+    config: ConfigOption = Path("iac.yaml"),
+    provider: ProviderOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the changes; write nothing.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Set Encord's CORS rule on every target, keeping every rule iac does not own.
+
+    The rule iac owns is replaced, never duplicated; a second run changes nothing. One target
+    failing does not stop the others; the exit status is 1 if any failed.
+
+    Example: iac cors apply -c iac.yaml --provider aws --dry-run
+    """
+    from iac.cors.targets import apply as apply_cors
+
+    with _reported():
+        cors = _cors_config(config)
+        results = apply_cors(cors, provider, dry_run, _progress)
+    _cors_results(results, as_json, "done" if not dry_run else "checked (dry run, nothing written)")
+
+
+@cors_app.command("check")
+def cors_check(
+    config: ConfigOption = Path("iac.yaml"), provider: ProviderOption = None, as_json: JsonOption = False
+) -> None:
+    """Read each target's live CORS and report whether Encord's origins may use the configured methods.
+
+    Exit status 1 if any target does not allow them (or cannot be read).
+
+    Example: iac cors check -c iac.yaml --json
+    """
+    from iac.cors.targets import check
+
+    with _reported():
+        cors = _cors_config(config)
+        results = check(cors, provider, _progress)
+    _cors_results(results, as_json, "allow Encord's origins")

@@ -1,0 +1,136 @@
+"""`iac manifest`: Encord registration files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from iac.cli import (
+    EXIT_ERROR,
+    ConfigOption,
+    JsonOption,
+    _command_group,
+    _plural,
+    _progress,
+    _reported,
+)
+from iac.errors import IacError
+
+manifest_app = _command_group(
+    "manifest",
+    "Encord registration files: generate the upload JSON/CSV for the Direct Access bucket, "
+    "or validate one written by hand.",
+)
+
+
+@manifest_app.command("generate")
+def manifest_generate(
+    config: ConfigOption = Path("iac.yaml"),
+    prefix: Annotated[str | None, typer.Option("--prefix", help="Only objects whose name starts with this.")] = None,
+    kind: Annotated[
+        str, typer.Option("--kind", help="images, videos, audio, pdfs, text, dicom, or auto (every kind).")
+    ] = "auto",
+    output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the registration files.")] = Path(
+        "manifests"
+    ),
+    fmt: Annotated[str, typer.Option("--format", help="json or csv.")] = "json",
+    strict_metadata: Annotated[
+        bool,
+        typer.Option("--strict-metadata", help="Add the per-file metadata strict client-only access needs."),
+    ] = False,
+    images_per_file: Annotated[int, typer.Option("--images-per-file", min=1, help="Images per file.")] = 1000,
+    videos_per_file: Annotated[int, typer.Option("--videos-per-file", min=1, help="Videos per file.")] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """List the Direct Access bucket and write registration files whose objectUrls use the domain.
+
+    Files are batched as Encord recommends (at most 1,000 images or 100 videos per JSON file,
+    10,000 rows per CSV file); DICOM files of one folder form one series. Objects Encord cannot take
+    are listed in skipped.csv with the reason.
+
+    Example: iac manifest generate -c iac.yaml --prefix scans/ --kind dicom -o manifests/
+    """
+    from iac.config import load_config
+    from iac.manifest.generate import KINDS, generate, list_bucket
+
+    with _reported():
+        if kind != "auto" and kind not in KINDS:
+            raise IacError(f"--kind {kind!r}: use one of {', '.join(KINDS)} or auto")
+        if fmt not in ("json", "csv"):
+            raise IacError(f"--format {fmt!r}: use json or csv")
+        loaded = load_config(config).config
+        objects = list_bucket(loaded.bucket.name, prefix)
+        summary = generate(
+            objects,
+            loaded.domain,
+            output,
+            kind=kind,
+            fmt=fmt,
+            strict=strict_metadata,
+            batch={"images": images_per_file, "videos": videos_per_file},
+            progress=_progress,
+        )
+    if as_json:
+        document = {
+            "files": summary.files,
+            "units": summary.units,
+            "skipped": summary.skipped,
+            "filtered": summary.filtered,
+        }
+        typer.echo(json.dumps(document, indent=2))
+        return
+    units = ", ".join(f"{count} {key}" for key, count in sorted(summary.units.items())) or "nothing"
+    typer.echo(f"Wrote {output}/: {units} in {_plural(len(summary.files), 'file')}")
+    for name in summary.files:
+        typer.echo(f"  {name}")
+    if summary.skipped:
+        typer.echo(f"  {summary.skipped} object(s) Encord cannot take are listed in {output}/skipped.csv")
+    if summary.filtered:
+        typer.echo(f"  {summary.filtered} object(s) of other kinds left out (--kind {kind})")
+
+
+@manifest_app.command("validate")
+def manifest_validate(
+    files: Annotated[list[Path], typer.Argument(help="Registration files (JSON or CSV).", show_default=False)],
+    config: Annotated[
+        Path | None,
+        typer.Option("-c", "--config", help="Also check that URLs use this config's domain.", dir_okay=False),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check registration files against Encord's JSON and CSV formats; every problem with its location.
+
+    Exit status 1 when anything is wrong.
+
+    Example: iac manifest validate -c iac.yaml manifests/*.json
+    """
+    from iac.manifest.validate import validate_file
+
+    domain = None
+    with _reported():
+        if config is not None:
+            from iac.config import load_config
+
+            domain = load_config(config).config.domain
+    problems = [problem for path in files for problem in validate_file(path, domain)]
+    if as_json:
+        document = {
+            "valid": not problems,
+            "problems": [
+                {"file": p.path, "line": p.line, "column": p.column, "where": p.where, "message": p.message}
+                for p in problems
+            ],
+        }
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        for problem in problems:
+            typer.echo(f"error: {problem}", err=True)
+        if problems:
+            typer.echo(f"error: {_plural(len(problems), 'problem')} in {_plural(len(files), 'file')}", err=True)
+        else:
+            typer.echo(f"{_plural(len(files), 'file')}: valid")
+    if problems:
+        raise typer.Exit(EXIT_ERROR)
