@@ -18,6 +18,7 @@ import typer.core
 
 from iac import __version__
 from iac.errors import ConfigError, IacError
+from iac.terraform import DEFAULT_LOCK_TIMEOUT
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -259,7 +260,7 @@ def plan(
     output: OutputOption = Path("build"),
     as_json: JsonOption = False,
     terraform: TerraformOption = None,
-    lock_timeout: LockTimeoutOption = "300s",
+    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Render, init and plan: show what applying the config would change, by resource.
 
@@ -292,7 +293,7 @@ def apply(
     as_json: JsonOption = False,
     no_invalidate: NoInvalidateOption = False,
     terraform: TerraformOption = None,
-    lock_timeout: LockTimeoutOption = "300s",
+    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Render, init, plan to a file, confirm, apply exactly that plan, then invalidate the CDN cache
     if the allowlist changed.

@@ -23,6 +23,7 @@ from iac.cli import (
     _reported,
 )
 from iac.errors import IacError
+from iac.terraform import DEFAULT_LOCK_TIMEOUT
 
 allowlist_app = _command_group(
     "allowlist",
@@ -140,7 +141,7 @@ def allowlist_add(
     auto_approve: AutoApproveOption = False,
     output: OutputOption = Path("build"),
     terraform: TerraformOption = None,
-    lock_timeout: LockTimeoutOption = "300s",
+    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Add addresses to the allowlist. An address already allowed is reported and not added again.
 
@@ -174,7 +175,7 @@ def allowlist_remove(
     auto_approve: AutoApproveOption = False,
     output: OutputOption = Path("build"),
     terraform: TerraformOption = None,
-    lock_timeout: LockTimeoutOption = "300s",
+    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Remove entries from the allowlist. Naming an address that is not an entry is an error.
 
@@ -207,7 +208,7 @@ def allowlist_set(
     auto_approve: AutoApproveOption = False,
     output: OutputOption = Path("build"),
     terraform: TerraformOption = None,
-    lock_timeout: LockTimeoutOption = "300s",
+    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Replace the allowlist with the addresses of a file, merged and sorted.
 
