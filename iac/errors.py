@@ -14,3 +14,23 @@ class ConfigError(IacError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
+
+
+class Interrupted(IacError):
+    """iac received SIGINT, SIGTERM or SIGHUP (a cancelled CI job, Ctrl-C) and stopped what it was doing.
+
+    Raised rather than exiting so that `finally` blocks run (the plan file, which holds the secret, is
+    deleted). Not a failure to report as exit status 1: the CLI exits with `exit_code`, 128 + the signal
+    number (130 SIGINT, 143 SIGTERM, 129 SIGHUP), so handlers of IacError must let it through.
+    """
+
+    def __init__(self, signum: int, detail: str) -> None:
+        import signal
+
+        self.signum = signum
+        self.exit_code = 128 + signum
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        super().__init__(f"interrupted by {name}: {detail}")

@@ -5,27 +5,46 @@ because python-terraform 0.10.1 inherits stdin (a prompt would hang a pipeline),
 while capturing it, leaks `synchronous=False` as a flag, sends `-auto-approve=false`/`-force` from
 apply()/destroy(), raises TypeError from output("name"), logs through the deprecated `log.warn`, and
 reads the local state (which holds the HMAC secret) into memory after every command.
+
+The plan file and the local state hold the HMAC secret, so Terraform runs with umask 077 and in its own
+process group, and a SIGINT, SIGTERM or SIGHUP that iac receives while Terraform runs is passed on to
+Terraform once (it then stops cleanly: it writes state and releases the lock); iac waits for it, then
+raises `Interrupted` so callers' `finally` blocks delete the plan file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iac.errors import IacError
+from iac.errors import IacError, Interrupted
 
 Progress = Callable[[str], None]
 
 DEFAULT_LOCK_TIMEOUT = "300s"
 # Diagnostics longer than this are cut from the middle: the first and last lines say what went wrong.
 _MAX_DIAGNOSTIC_LINES = 60
+
+# How long Terraform gets to stop after a forwarded signal before it (and its provider plugins) are killed.
+STOP_TIMEOUT = 60.0
+# Terraform stops cleanly on SIGINT and SIGTERM; SIGHUP would kill it outright, so it is passed on as SIGTERM.
+# Only the first signal is passed on: Terraform takes a second one as "exit immediately", which can leave
+# the state locked and unwritten.
+_FORWARD_AS = {signal.SIGINT: signal.SIGINT, signal.SIGTERM: signal.SIGTERM, signal.SIGHUP: signal.SIGTERM}
+# Files Terraform may have written group- or world-readable before it ran with umask 077; they hold the
+# state (the HMAC secret) or the backend configuration.
+_STATE_FILES = ("terraform.tfstate", "terraform.tfstate.backup", ".terraform/terraform.tfstate")
+# The umask Terraform runs with: the plan, state, backup and lock files it creates are 0600.
+_CHILD_UMASK = 0o077
 
 
 class TerraformError(IacError):
@@ -45,6 +64,117 @@ def _shorten(text: str) -> str:
         return text
     half = _MAX_DIAGNOSTIC_LINES // 2
     return "\n".join([*lines[:half], f"... ({len(lines) - 2 * half} lines omitted) ...", *lines[-half:]])
+
+
+def _handlers_installable() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _takes_over(signum: int) -> bool:
+    """Whether iac may handle `signum`: not when it is ignored (`nohup iac apply` must survive SIGHUP) or
+    when a handler installed outside Python (which could not be restored) is in place."""
+    current = signal.getsignal(signum)
+    return current is not None and current != signal.SIG_IGN
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum, "iac stopped while no Terraform command was running (run again to continue)")
+
+
+@contextlib.contextmanager
+def terminating_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP raise `Interrupted` instead of killing iac outright, so
+    `finally` blocks run (SIGINT already raises KeyboardInterrupt); the previous handlers come back after.
+
+    A Terraform command run inside passes the signals on to Terraform instead while it runs. Off the main
+    thread (where handlers cannot be installed), and for a signal that is ignored, nothing changes.
+    """
+    previous: dict[int, Any] = {}
+    if _handlers_installable():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            if _takes_over(signum):
+                previous[signum] = signal.signal(signum, _raise_interrupted)
+    try:
+        yield
+    finally:
+        for restored, handler in previous.items():
+            signal.signal(restored, handler)
+
+
+class _Forwarder:
+    """While entered (main thread only), SIGINT, SIGTERM and SIGHUP are recorded instead of handled, and the
+    first one is passed on to the attached Terraform process; Terraform and its plugins are killed if it
+    has not exited `stop_timeout` seconds later."""
+
+    def __init__(self, stop_timeout: float) -> None:
+        self.stop_timeout = stop_timeout
+        self.received: list[int] = []
+        self.killed = False
+        self._process: subprocess.Popen[str] | None = None
+        self._forwarded = False
+        self._deadline: threading.Timer | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Forwarder:
+        if _handlers_installable():
+            for signum in _FORWARD_AS:
+                if _takes_over(signum):
+                    self._previous[signum] = signal.signal(signum, self._received)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    @property
+    def forwarded(self) -> bool:
+        return self._forwarded
+
+    def attach(self, process: subprocess.Popen[str]) -> None:
+        self._process = process
+        if self.received:  # received between the handlers going in and Terraform starting
+            self._forward()
+
+    def interrupted(self, shown: str) -> Interrupted:
+        signum = self.received[0]
+        if self.killed:
+            detail = (
+                f"Terraform did not stop within {self.stop_timeout:g} s and was killed; the state may still be "
+                "locked: once no other run is using it, release it with `terraform force-unlock LOCK_ID` in "
+                "the output directory"
+            )
+        elif self._process is None:
+            detail = f"`{shown}` was not started (run again to continue)"
+        else:
+            detail = "Terraform was stopped; the state lock was released (run again to continue)"
+        return Interrupted(signum, detail)
+
+    def _received(self, signum: int, frame: object) -> None:
+        self.received.append(signum)
+        if self._process is not None:
+            self._forward()
+
+    def _forward(self) -> None:
+        if self._forwarded or self._process is None:
+            return
+        self._forwarded = True
+        self._process.send_signal(_FORWARD_AS[signal.Signals(self.received[0])])
+        self._deadline = threading.Timer(self.stop_timeout, self._kill)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def _kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self.killed = True
+            _kill_group(self._process)
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    """SIGKILL Terraform and the provider plugins it started (its own process group)."""
+    with contextlib.suppress(OSError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def find_terraform(explicit: str | None = None) -> str:
@@ -85,6 +215,7 @@ class Terraform:
     working_dir: Path
     lock_timeout: str = DEFAULT_LOCK_TIMEOUT
     progress: Progress | None = None
+    stop_timeout: float = STOP_TIMEOUT
 
     def __post_init__(self) -> None:
         self._builder = _command_builder(self.binary)
@@ -102,6 +233,8 @@ class Terraform:
 
     def plan(self, plan_file: str) -> bool:
         """Write a plan to `plan_file`; True when it changes anything (-detailed-exitcode 2)."""
+        # Terraform truncates an existing plan file and keeps its mode: one left by an older iac may be 0644.
+        _private(self.working_dir / plan_file)
         result = self._run(
             "plan",
             input=False,
@@ -113,12 +246,17 @@ class Terraform:
         )
         return result.code == 2
 
-    def show_json(self, plan_file: str) -> dict[str, Any]:
-        result = self._run("show", plan_file, json=True, no_color=True, stream=False)
+    def show_json(self, plan_file: str | None = None) -> dict[str, Any]:
+        """`terraform show -json` of a saved plan, or of the current state without one.
+
+        The state's JSON holds the HMAC secret: callers take what they need and keep nothing else.
+        """
+        args = (plan_file,) if plan_file else ()
+        result = self._run("show", *args, json=True, no_color=True, stream=False)
         try:
-            document: dict[str, Any] = json.loads(result.stdout)
+            document: dict[str, Any] = json.loads(result.stdout or "{}")
         except json.JSONDecodeError as exc:
-            raise IacError(f"`terraform show -json {plan_file}` did not print JSON ({exc})") from None
+            raise IacError(f"`terraform show -json {plan_file or ''}` did not print JSON ({exc})") from None
         return document
 
     def apply(self, plan_file: str) -> None:
@@ -143,7 +281,29 @@ class Terraform:
         if self.progress and stream:
             self.progress(f"$ {shown}")
         env = dict(os.environ, TF_IN_AUTOMATION="1", TF_INPUT="0")
+        for name in _STATE_FILES:
+            _private(self.working_dir / name)
+        forwarder = _Forwarder(self.stop_timeout)
+        result = None
         try:
+            with forwarder:
+                if not forwarder.received:
+                    result = self._execute(argv, env, stream, forwarder)
+        except IacError:
+            if not forwarder.received:
+                raise
+        if forwarder.received or result is None:
+            # Whatever Terraform exited with after the signal, the run was interrupted.
+            raise forwarder.interrupted(shown)
+        if result.code not in ok_codes:
+            raise TerraformError(shown, result.code, result.stderr or result.stdout)
+        return result
+
+    def _execute(self, argv: list[str], env: dict[str, str], stream: bool, forwarder: _Forwarder) -> _Result:
+        try:
+            # umask 077 in the child only: the plan, state and lock files Terraform creates are 0600. Its own
+            # process group: a Ctrl-C on a terminal (or a CI runner signalling iac's group) reaches Terraform
+            # only through iac, once; a second interrupt would make Terraform exit without releasing the lock.
             process = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -153,24 +313,49 @@ class Terraform:
                 text=True,
                 encoding="utf-8",
                 errors="replace",
+                umask=_CHILD_UMASK,
+                process_group=0,
             )
         except OSError as exc:
             raise IacError(f"cannot run {argv[0]}: {exc.strerror}") from None
+        forwarder.attach(process)
+        try:
+            errors: list[str] = []
+            reader = threading.Thread(target=lambda: errors.extend(process.stderr or ()), daemon=True)
+            reader.start()
+            lines: list[str] = []
+            for line in process.stdout or ():
+                lines.append(line)
+                if self.progress and stream and line.strip():
+                    self.progress(f"  {line.rstrip()}")
+            code = process.wait()
+            reader.join()
+        except BaseException:
+            # iac itself failed (its stderr closed, say): Terraform must not outlive the call holding the lock.
+            _stop(process, self.stop_timeout, signal_it=not forwarder.forwarded)
+            raise
+        return _Result(code=code, stdout="".join(lines), stderr="".join(errors))
 
-        errors: list[str] = []
-        reader = threading.Thread(target=lambda: errors.extend(process.stderr or ()), daemon=True)
-        reader.start()
-        lines: list[str] = []
-        for line in process.stdout or ():
-            lines.append(line)
-            if self.progress and stream and line.strip():
-                self.progress(f"  {line.rstrip()}")
-        code = process.wait()
-        reader.join()
-        result = _Result(code=code, stdout="".join(lines), stderr="".join(errors))
-        if code not in ok_codes:
-            raise TerraformError(shown, code, result.stderr or result.stdout)
-        return result
+
+def _private(path: Path) -> None:
+    """Take group and other permissions off `path` if it exists (best effort: it may not be iac's to change)."""
+    with contextlib.suppress(OSError):
+        mode = path.stat().st_mode & 0o7777
+        if mode & 0o077:
+            path.chmod(mode & ~0o077)
+
+
+def _stop(process: subprocess.Popen[str], timeout: float, *, signal_it: bool) -> None:
+    """Ask Terraform to stop (SIGTERM) and wait for it; kill it and its plugins after `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    if signal_it:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        process.wait()
 
 
 @dataclass(frozen=True)
