@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 # Cloud Armor accepts at most this many ranges in one rule's src_ip_ranges (SRC_IPS_V1).
 RANGES_PER_RULE = 10
-# Priority of the first allow rule (the module's allowlist.priority default); the next rules follow it.
+# Priority of the first allow rule; a fresh packing numbers its rules from here, one apart.
 FIRST_PRIORITY = 1000
+# Cloud Armor's default rule, which always denies here: no allow rule may take its priority.
+DEFAULT_RULE_PRIORITY = 2_147_483_647
 # Rules in one security policy (Cloud Armor default), less the default deny rule.
 DEFAULT_MAX_RULES = 199
 
@@ -78,10 +80,6 @@ class Allowlist:
     @property
     def rule_count(self) -> int:
         return rules_needed(len(self.ranges))
-
-    def rules(self) -> list[tuple[str, ...]]:
-        """The ranges of each allow rule, in priority order (the module's `chunklist` split)."""
-        return [self.ranges[i : i + RANGES_PER_RULE] for i in range(0, len(self.ranges), RANGES_PER_RULE)]
 
 
 def rules_needed(range_count: int) -> int:
@@ -191,3 +189,114 @@ def missing_from(ranges: Sequence[str], other: Sequence[str]) -> list[str]:
     """The ranges of `ranges` that `other` does not have, in order: one side of an allowlist diff."""
     present = set(other)
     return [r for r in ranges if r not in present]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One Cloud Armor allow rule: its priority and its ranges (at most 10, sorted)."""
+
+    priority: int
+    ranges: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """How one rule differs between two assignments; a rule that appears or goes has only one side."""
+
+    priority: int
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"priority": self.priority, "added": list(self.added), "removed": list(self.removed)}
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Which rule holds which range. `repacked` says a full repack replaced an earlier assignment."""
+
+    rules: tuple[Rule, ...]
+    repacked: bool = False
+
+    @property
+    def ranges(self) -> tuple[str, ...]:
+        return tuple(r for rule in self.rules for r in rule.ranges)
+
+
+def pack(ranges: Sequence[str]) -> tuple[Rule, ...]:
+    """The optimal packing: ceil(n / 10) rules of sorted ranges at consecutive priorities."""
+    ordered = _sorted(ranges)
+    return tuple(
+        Rule(FIRST_PRIORITY + i, tuple(ordered[start : start + RANGES_PER_RULE]))
+        for i, start in enumerate(range(0, len(ordered), RANGES_PER_RULE))
+    )
+
+
+def assign(
+    ranges: Sequence[str], current: Sequence[Rule] | None, max_rules: int, *, repack: bool = False
+) -> Assignment:
+    """Put `ranges` into rules, changing as few rules of `current` as possible.
+
+    A range that stays keeps its rule. Removed ranges leave their rule (an emptied rule goes); added
+    ranges go first into rules that changed anyway, then into the rule with the most room, and a new
+    rule (the lowest free priority from FIRST_PRIORITY on) is opened only when no rule has room. So an
+    address that stays allowlisted is never moved, and Cloud Armor never has to drop it on the way.
+    Without a current assignment, with `repack`, or when the result would need more than `max_rules`
+    rules, the ranges are packed afresh (`pack`).
+    """
+    if not current:
+        return Assignment(pack(ranges))
+    if repack:
+        fresh = pack(ranges)
+        return Assignment(fresh, repacked=fresh != tuple(current))
+    wanted = set(ranges)
+    placed: set[str] = set()
+    held: dict[int, list[str]] = {}
+    changed: list[int] = []
+    for rule in sorted(current, key=lambda r: r.priority):
+        if rule.priority in held or not 0 <= rule.priority < DEFAULT_RULE_PRIORITY:
+            continue
+        kept = [r for r in rule.ranges if r in wanted and r not in placed][:RANGES_PER_RULE]
+        placed.update(kept)
+        held[rule.priority] = kept
+        if len(kept) != len(rule.ranges):
+            changed.append(rule.priority)
+    for cidr in _sorted(r for r in wanted if r not in placed):
+        priority = _rule_for(held, changed)
+        held.setdefault(priority, []).append(cidr)
+        if priority not in changed:
+            changed.append(priority)
+    rules = tuple(Rule(p, tuple(_sorted(held[p]))) for p in sorted(held) if held[p])
+    if len(rules) > max_rules:
+        return Assignment(pack(ranges), repacked=True)
+    return Assignment(rules)
+
+
+def _rule_for(held: dict[int, list[str]], changed: list[int]) -> int:
+    """Where the next added range goes: a rule that changes anyway, else the roomiest, else a new one."""
+    for priority in changed:
+        if len(held[priority]) < RANGES_PER_RULE:
+            return priority
+    roomiest = min(held, key=lambda p: (len(held[p]), p), default=None)
+    if roomiest is not None and len(held[roomiest]) < RANGES_PER_RULE:
+        return roomiest
+    priority = FIRST_PRIORITY
+    while priority in held:
+        priority += 1
+    return priority
+
+
+def rule_changes(before: Sequence[Rule], after: Sequence[Rule]) -> list[RuleChange]:
+    """The rules that differ between two assignments, by priority."""
+    old = {rule.priority: rule.ranges for rule in before}
+    new = {rule.priority: rule.ranges for rule in after}
+    changes = []
+    for priority in sorted(old.keys() | new.keys()):
+        was, now = old.get(priority, ()), new.get(priority, ())
+        if set(was) != set(now):
+            changes.append(RuleChange(priority, tuple(missing_from(now, was)), tuple(missing_from(was, now))))
+    return changes
+
+
+def _sorted(ranges: Iterable[str]) -> list[str]:
+    return sorted(ranges, key=lambda r: sort_key(ipaddress.ip_network(r)))

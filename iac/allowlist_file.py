@@ -7,22 +7,33 @@ keep their own lines and comments.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from iac.allowlist import (
     AllowlistEntryError,
+    Assignment,
     Network,
+    Rule,
+    RuleChange,
+    assign,
     collapse,
     missing_from,
+    pack,
     parse_entry,
-    rules_needed,
+    rule_changes,
     sort_key,
 )
 from iac.errors import ConfigError, IacError
+
+if TYPE_CHECKING:
+    from iac.config import LoadedConfig
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _EMPTY_MARKER = "allowlist_allow_empty: true  # set by iac allowlist --allow-empty: every request is denied\n"
@@ -42,7 +53,11 @@ class Row:
 
 @dataclass
 class AllowlistText:
-    """A config file split around its allowlist: `before` + the rows + `after` is the whole file."""
+    """A config file split around its allowlist: `bom` + `before` + the rows + `after` is the whole file.
+
+    `original` is the file exactly as read (BOM and line endings included); `before` and `after` keep their
+    own line endings, and every line iac writes ends with `newline`, the file's first line ending.
+    """
 
     path: Path
     original: str
@@ -52,6 +67,8 @@ class AllowlistText:
     indent: str
     key_indent: str
     allow_empty_set: bool
+    bom: str = ""
+    newline: str = "\n"
 
     @property
     def networks(self) -> list[Network]:
@@ -63,34 +80,38 @@ class AllowlistText:
         An empty list is written as `[]`, followed by `allowlist_allow_empty: true` unless the file already
         says so: the config then states on its own that locking everyone out is intended.
         """
-        marker = f"{self.key_indent}{_EMPTY_MARKER}"
+        marker = self.key_indent + _EMPTY_MARKER.removesuffix("\n") + self.newline
         if rows:
             # The marker iac wrote when it emptied the list goes again once the list has entries.
             after = self.after.removeprefix(marker)
-            return self.before + "".join(row.text() for row in rows) + after
-        earlier, _, key_line = self.before.rstrip("\n").rpartition("\n")
-        head, _, comment = key_line.partition("#")
-        text = (earlier + "\n" if earlier else "") + head.rstrip() + " []" + (f"  #{comment}" if comment else "")
-        text += "\n"
+            return self.bom + self.before + "".join(row.text() for row in rows) + after
+        # `before` ends with the `allowlist:` line, which becomes `allowlist: []`.
+        *earlier, key_line = self.before.splitlines(keepends=True)
+        head, _, comment = key_line.rstrip("\r\n").partition("#")
+        text = "".join(earlier) + head.rstrip() + " []" + (f"  #{comment}" if comment else "") + self.newline
         if not self.allow_empty_set:
             text += marker
-        return text + self.after
+        return self.bom + text + self.after
 
     def new_row(self, network: Network, note: str | None = None) -> Row:
         comment = f"  # {note}" if note else ""
-        return Row(comments=[], line=f"{self.indent}- {network}{comment}\n", network=network)
+        return Row(comments=[], line=f"{self.indent}- {network}{comment}{self.newline}", network=network)
 
 
 def read(path: Path) -> AllowlistText:
     """Find the allowlist in `path`. A file iac cannot edit safely is an error naming why."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # Bytes decoded here, not by read_text: its universal newlines would turn CRLF into LF.
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such config file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read the config file: {exc}"]) from None
+    # A byte order mark is parsed without and written back; marks (line, column) are in `body`.
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    body = text[len(bom) :]
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        root = yaml.compose(body, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -101,11 +122,14 @@ def read(path: Path) -> AllowlistText:
     if not found:
         raise ConfigError([f"{path}: allowlist: is required (add `allowlist:` with at least one address)"])
     key, value = found[-1]
-    lines = text.splitlines(keepends=True)
+    lines = body.splitlines(keepends=True)
+    # Lines iac writes end like the file's first line: CRLF files stay CRLF.
+    ending = next((line[len(line.rstrip("\r\n")) :] for line in lines if line.endswith(("\n", "\r"))), "")
+    newline = ending or "\n"
     if not isinstance(value, yaml.SequenceNode):
         raise ConfigError([f"{path}:{key.start_mark.line + 1}: allowlist: must be a list of addresses"])
     split = _split_flow if value.flow_style or not value.value else _split_block
-    before, rows, after, indent = split(path, lines, key, value)
+    before, rows, after, indent = split(path, lines, key, value, newline)
     return AllowlistText(
         path=path,
         original=text,
@@ -115,6 +139,8 @@ def read(path: Path) -> AllowlistText:
         indent=indent,
         key_indent=lines[key.start_mark.line][: key.start_mark.column],
         allow_empty_set=_says_allow_empty(root.value),
+        bom=bom,
+        newline=newline,
     )
 
 
@@ -132,7 +158,7 @@ def _says_allow_empty(root_keys: list[tuple[yaml.Node, yaml.Node]]) -> bool:
     )
 
 
-def _split_block(path: Path, lines: list[str], key: yaml.Node, seq: yaml.SequenceNode) -> _Split:
+def _split_block(path: Path, lines: list[str], key: yaml.Node, seq: yaml.SequenceNode, newline: str) -> _Split:
     first_item = seq.value[0].start_mark.line
     dash = lines[first_item].index("-")
     indent = lines[first_item][:dash]
@@ -157,29 +183,29 @@ def _split_block(path: Path, lines: list[str], key: yaml.Node, seq: yaml.Sequenc
             raise _unsupported(path, number, "entries at different indentations")
         rows.append(Row(comments=pending, line=line, network=_network(item.value)))
         pending = []
-    if not rows[-1].line.endswith("\n"):
-        rows[-1].line += "\n"
+    if not rows[-1].line.endswith(("\n", "\r")):  # the last line of the file
+        rows[-1].line += newline
     return "".join(lines[:start]), rows, "".join(lines[last_item + 1 :]), indent
 
 
-def _split_flow(path: Path, lines: list[str], key: yaml.Node, seq: yaml.SequenceNode) -> _Split:
+def _split_flow(path: Path, lines: list[str], key: yaml.Node, seq: yaml.SequenceNode, newline: str) -> _Split:
     """`allowlist: [a, b]` or `allowlist: []`: rewritten in block style on the first edit."""
     key_line = key.start_mark.line
     end_line, end_col = seq.end_mark.line, seq.end_mark.column
     rest = lines[end_line][end_col:]
-    tail = rest.rstrip("\n")
+    tail = rest.rstrip("\r\n")
     comment = f"  {tail.strip()}" if tail.strip().startswith("#") else ""
     if tail.strip() and not comment:
         raise _unsupported(path, end_line, "text after the allowlist on the same line")
     key_indent = lines[key_line][: key.start_mark.column]
-    before = "".join(lines[:key_line]) + f"{key_indent}allowlist:{comment}\n"
+    before = "".join(lines[:key_line]) + f"{key_indent}allowlist:{comment}{newline}"
     indent = key_indent + "  "
     rows = []
     for item in seq.value:
         if not isinstance(item, yaml.ScalarNode):
             raise _unsupported(path, item.start_mark.line, "an entry that is not a single address")
         network = _network(item.value)
-        rows.append(Row(comments=[], line=f"{indent}- {network or item.value}\n", network=network))
+        rows.append(Row(comments=[], line=f"{indent}- {network or item.value}{newline}", network=network))
     return before, rows, "".join(lines[end_line + 1 :]), indent
 
 
@@ -217,9 +243,12 @@ def parse_arguments(values: list[str], labels: list[str]) -> list[Network]:
 
 
 def read_list_file(name: str, text: str) -> tuple[list[str], list[str]]:
-    """Entries of a `set --from` file (one per line, `#` comments and blank lines ignored), labelled name:line."""
+    """Entries of a `set --from` file (one per line, `#` comments and blank lines ignored), labelled name:line.
+
+    A byte order mark at the start (as `read_text(encoding="utf-8")` keeps it) and CRLF endings are fine.
+    """
     values, labels = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
         value = line.split("#", 1)[0].strip()
         if value:
             values.append(value)
@@ -229,12 +258,17 @@ def read_list_file(name: str, text: str) -> tuple[list[str], list[str]]:
 
 @dataclass(frozen=True)
 class Change:
-    """The outcome of an allowlist edit: effective ranges before and after, and the file's new text."""
+    """The outcome of an allowlist edit: effective ranges and Cloud Armor rules before and after, the
+    file's new text, and the edited config, already validated (so `--apply` needs no second read)."""
 
     before: tuple[str, ...]
     after: tuple[str, ...]
     text: str
     notices: tuple[str, ...]
+    loaded: LoadedConfig
+    current_rules: tuple[Rule, ...]
+    new_rules: Assignment
+    written: bool = False
 
     @property
     def added(self) -> list[str]:
@@ -246,11 +280,15 @@ class Change:
 
     @property
     def rules_before(self) -> int:
-        return rules_needed(len(self.before))
+        return len(self.current_rules)
 
     @property
     def rules_after(self) -> int:
-        return rules_needed(len(self.after))
+        return len(self.new_rules.rules)
+
+    @property
+    def rules_changed(self) -> list[RuleChange]:
+        return rule_changes(self.current_rules, self.new_rules.rules)
 
     @property
     def changed(self) -> bool:
@@ -264,8 +302,33 @@ class Change:
             "ranges": list(self.after),
             "rules_before": self.rules_before,
             "rules_after": self.rules_after,
+            "rules_changed": [change.to_json() for change in self.rules_changed],
+            "repacked": self.new_rules.repacked,
             "notices": list(self.notices),
+            "written": self.written,
         }
+
+
+Operation = Callable[[AllowlistText], tuple[list[Row], list[str]]]
+
+
+def edit(
+    path: Path, operation: Operation, *, allow_empty: bool, dry_run: bool, lock_timeout: float, output: Path
+) -> Change:
+    """Read, edit, validate and (unless `dry_run`) write the config, all under its lock file.
+
+    `output` is the rendered directory whose rule assignment the change is shown against.
+    """
+    from iac.files import locked
+
+    with locked(path, lock_timeout):
+        doc = read(path)
+        rows, notices = operation(doc)
+        change = finish(doc, rows, notices, allow_empty, output)
+        if dry_run or change.text == doc.original:
+            return change
+        write(doc, change)
+    return dataclasses.replace(change, written=True)
 
 
 def add(doc: AllowlistText, networks: list[Network], note: str | None) -> tuple[list[Row], list[str]]:
@@ -325,9 +388,14 @@ def replace(doc: AllowlistText, networks: list[Network]) -> list[Row]:
     return rows
 
 
-def finish(doc: AllowlistText, rows: list[Row], notices: list[str], allow_empty: bool) -> Change:
-    """Check the edited file with every rule of `iac validate`; a Change to write, or ConfigError."""
+def finish(doc: AllowlistText, rows: list[Row], notices: list[str], allow_empty: bool, output: Path) -> Change:
+    """Check the edited file with every rule of `iac validate`; a Change to write, or ConfigError.
+
+    The rules are compared with the assignment rendered in `output`, else with a fresh packing of the
+    list as it was.
+    """
     from iac.config import validate_document
+    from iac.render import current_rules
     from iac.yamldoc import parse_yaml
 
     if not rows and doc.rows and not allow_empty:
@@ -336,12 +404,17 @@ def finish(doc: AllowlistText, rows: list[Row], notices: list[str], allow_empty:
             "(pass --allow-empty if that is what you want)"
         )
     text = doc.render(rows)
-    validate_document(parse_yaml(text, doc.path))  # ConfigError: the file is left as it is
+    loaded = validate_document(parse_yaml(text, doc.path))  # ConfigError: the file is left as it is
+    before = collapse(_present(doc.rows))
+    current = current_rules(output, loaded.config) or pack(before)
     return Change(
-        before=collapse(_present(doc.rows)),
-        after=collapse(_present(rows)),
+        before=before,
+        after=loaded.allowlist.ranges,
         text=text,
         notices=tuple(notices),
+        loaded=loaded,
+        current_rules=current,
+        new_rules=assign(loaded.allowlist.ranges, current, loaded.config.allowlist_max_rules),
     )
 
 
@@ -351,13 +424,15 @@ def write(doc: AllowlistText, change: Change) -> None:
 
     target = doc.path.resolve()  # write through a symlink, not over it
     try:
-        current = target.read_text(encoding="utf-8")
+        current = target.read_bytes()
         mode = target.stat().st_mode & 0o7777
     except OSError as exc:
         raise IacError(f"{doc.path}: cannot read the config file again before writing: {exc.strerror}") from None
-    if current != doc.original:
+    # Bytes against bytes: `original` is the file decoded as is (BOM, CRLF), so it encodes back to them.
+    if current != doc.original.encode("utf-8"):
         raise IacError(f"{doc.path}: changed by something else while iac was editing it: nothing written, run again")
     try:
+        # The exact text, BOM and line endings included: str.encode translates no newline.
         write_atomic(target, change.text.encode("utf-8"), mode)
     except OSError as exc:
         raise IacError(f"{doc.path}: cannot write the config file: {exc.strerror}") from None

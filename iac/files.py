@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from iac.errors import IacError
@@ -128,3 +130,56 @@ def _remove_empty_parents(directory: Path, top: Path) -> None:
         except OSError:
             return
         directory = directory.parent
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_duration(text: str, option: str = "--lock-timeout") -> float:
+    """Seconds in a Terraform-style duration (`300s`, `5m`, `1m30s`, `0s`); a bad one names the option."""
+    value = text.strip()
+    parts = _DURATION.findall(value)
+    if not value or "".join(number + unit for number, unit in parts) != value:
+        raise IacError(f"{option} {text!r}: not a duration; write a number with a unit, e.g. 300s, 5m or 1m30s")
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file kept beside a config file: `.iac.yaml.lock` for `iac.yaml`."""
+    return path.parent / f".{path.name}.lock"
+
+
+@contextlib.contextmanager
+def locked(path: Path, timeout: float) -> Iterator[None]:
+    """Hold an exclusive lock for a read-modify-write of `path`, waiting up to `timeout` seconds.
+
+    The lock is an `fcntl` lock on a lock file beside `path`, which stays there (deleting it would let
+    two writers lock two different files). The kernel drops the lock when the process ends, however it ends.
+    """
+    import fcntl
+
+    lock_file = lock_path(path)
+    try:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise IacError(
+            f"{lock_file}: cannot create the lock file that keeps two edits of {path} apart: {exc.strerror}"
+        ) from None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise IacError(
+                        f"{path}: another iac command is editing this file (lock {lock_file} held for "
+                        f"{timeout:g}s): nothing was changed; run again when it has finished, or wait longer "
+                        "with --lock-timeout"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)

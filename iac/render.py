@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 import jinja2
 
 from iac import hcl
+from iac.allowlist import Assignment, Rule, assign
 from iac.config import Config, LoadedConfig
 
 MODULE = "gcp-direct-access"
@@ -46,13 +49,17 @@ class Rendered:
     files: dict[str, bytes]
     resources: int
     ranges: int
-    rules: int
     entries: int
     manage_dns: bool
     create_bucket: bool
+    assignment: Assignment
+
+    @property
+    def rules(self) -> int:
+        return len(self.assignment.rules)
 
 
-def template_values(loaded: LoadedConfig) -> dict[str, Any]:
+def template_values(loaded: LoadedConfig, assignment: Assignment) -> dict[str, Any]:
     """The data the templates see: plain values; structure and escaping are the templates' and hcl's job."""
     config = loaded.config
     backend = config.terraform.backend
@@ -69,7 +76,7 @@ def template_values(loaded: LoadedConfig) -> dict[str, Any]:
             "location": config.bucket.location,
         },
         "cdn": {"default_ttl": config.cdn.default_ttl, "client_ttl": config.cdn.client_ttl},
-        "allowlist": list(loaded.allowlist.ranges),
+        "allowlist_rules": [{"priority": rule.priority, "ranges": list(rule.ranges)} for rule in assignment.rules],
         "cors": bucket_cors(config),
         "backend": None
         if backend is None
@@ -96,9 +103,14 @@ def bucket_cors(config: Config) -> dict[str, Any] | None:
     }
 
 
-def render(loaded: LoadedConfig) -> Rendered:
-    """Everything `iac render` writes, in memory: nothing touches the disk here."""
-    values = template_values(loaded)
+def render(loaded: LoadedConfig, current: Sequence[Rule] | None = None, *, repack: bool = False) -> Rendered:
+    """Everything `iac render` writes, in memory: nothing touches the disk here.
+
+    `current` is the rule assignment deployed or rendered before (see `current_rules`): ranges that stay
+    keep their rules. The same config and the same `current` always give the same bytes.
+    """
+    assignment = assign(loaded.allowlist.ranges, current, loaded.config.allowlist_max_rules, repack=repack)
+    values = template_values(loaded, assignment)
     env = _environment()
     files: dict[str, bytes] = {}
     root = [("main.tf", "main.tf.j2"), ("outputs.tf", "outputs.tf.j2"), ("versions.tf", "versions.tf.j2")]
@@ -114,11 +126,54 @@ def render(loaded: LoadedConfig) -> Rendered:
         files=dict(sorted(files.items())),
         resources=_resource_count(config.bucket.create, values["manage_dns"]),
         ranges=len(loaded.allowlist.ranges),
-        rules=loaded.allowlist.rule_count,
         entries=loaded.allowlist.entries,
         manage_dns=values["manage_dns"],
         create_bucket=config.bucket.create,
+        assignment=assignment,
     )
+
+
+# How main.tf.j2 writes the module's identity and each allow rule, to read an earlier rendering back.
+_MODULE_ATTRIBUTE = r'^  {name}\s*=\s*"([^"\\]*)"\s*$'
+_RULE = re.compile(r"\{\s*priority\s*=\s*(\d+)\s*ranges\s*=\s*\[([^\]]*)\]\s*\}")
+_QUOTED = re.compile(r'"([^"\\]*)"')
+
+
+def current_rules(directory: Path, config: Config) -> tuple[Rule, ...] | None:
+    """The allow rules of an earlier rendering of the same deployment (project and name) in `directory`.
+
+    None when the directory holds no rendering of iac's, one of another deployment, or one that cannot
+    be read back: the caller then looks elsewhere (the Terraform state) or packs afresh.
+    """
+    from iac.files import read_manifest
+
+    if not directory.is_dir() or "main.tf" not in read_manifest(directory):
+        return None
+    try:
+        text = (directory / "main.tf").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for attribute, expected in (("project_id", config.project), ("name", config.name)):
+        match = re.search(_MODULE_ATTRIBUTE.format(name=attribute), text, re.MULTILINE)
+        if match is None or match.group(1) != expected:
+            return None
+    start = text.find("  allowlist = {")
+    if start < 0:
+        return None
+    rules = []
+    for match in _RULE.finditer(text, start):
+        ranges = _QUOTED.findall(match.group(2))
+        if not ranges or not all(_is_network(r) for r in ranges):
+            return None
+        rules.append(Rule(int(match.group(1)), tuple(ranges)))
+    return tuple(rules)
+
+
+def _is_network(text: str) -> bool:
+    try:
+        return str(ipaddress.ip_network(text)) == text
+    except ValueError:
+        return False
 
 
 def template(name: str, values: dict[str, Any]) -> bytes:

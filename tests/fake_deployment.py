@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collections.abc import Sequence
+
 from iac import hcl
+from iac.allowlist import Assignment, Rule, assign
 from iac.config import LoadedConfig
 
 
@@ -17,10 +20,14 @@ class FakeRendered:
     files: dict[str, bytes]
     resources: int
     ranges: int
+    assignment: Assignment
 
 
-def render_builtin(loaded: LoadedConfig) -> FakeRendered:
+def render_builtin(
+    loaded: LoadedConfig, current: Sequence[Rule] | None = None, *, repack: bool = False
+) -> FakeRendered:
     config = loaded.config
+    assignment = assign(loaded.allowlist.ranges, current, config.allowlist_max_rules, repack=repack)
     ranges = hcl.value(list(loaded.allowlist.ranges), indent=2)
     main = f"""terraform {{
   required_version = ">= 1.5.0"
@@ -66,4 +73,6 @@ output "url_map_name" {{
   value = terraform_data.url_map.output
 }}
 """
-    return FakeRendered(files={"main.tf": main.encode()}, resources=3, ranges=len(loaded.allowlist.ranges))
+    return FakeRendered(
+        files={"main.tf": main.encode()}, resources=3, ranges=len(loaded.allowlist.ranges), assignment=assignment
+    )

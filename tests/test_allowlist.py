@@ -10,6 +10,7 @@ from iac.allowlist import (
     AllowlistError,
     normalise,
     over_limit_message,
+    pack,
 )
 
 
@@ -53,10 +54,11 @@ def test_one_address_changes_one_entry() -> None:
 def test_rules_split_into_chunks_of_ten_in_order() -> None:
     entries = [f"52.16.{i}.0/24" for i in range(0, 46, 2)]  # 23 separate /24s
     result = normalise(entries)
-    rules = result.rules()
+    rules = pack(result.ranges)
     assert result.rule_count == 3
-    assert [len(rule) for rule in rules] == [10, 10, 3]
-    assert [r for rule in rules for r in rule] == list(result.ranges)
+    assert [len(rule.ranges) for rule in rules] == [10, 10, 3]
+    assert [rule.priority for rule in rules] == [1000, 1001, 1002]
+    assert [r for rule in rules for r in rule.ranges] == list(result.ranges)
     assert RANGES_PER_RULE == 10
 
 

@@ -172,12 +172,13 @@ def test_on_a_terminal_apply_asks(deployment, monkeypatch: pytest.MonkeyPatch, a
 def test_terraform_errors_keep_terraforms_message(cli, deployment, monkeypatch: pytest.MonkeyPatch) -> None:
     config, out = deployment
 
-    def broken(loaded):  # a configuration Terraform rejects
-        good = render_builtin(loaded)
+    def broken(loaded, current=None, *, repack=False):  # a configuration Terraform rejects
+        good = render_builtin(loaded, current, repack=repack)
         return type(good)(
             files={"main.tf": b'resource "terraform_data" "x" {\n  input = var.missing\n}\n'},
             resources=1,
             ranges=good.ranges,
+            assignment=good.assignment,
         )
 
     monkeypatch.setattr(iac.deploy, "render", broken)

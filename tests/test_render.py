@@ -221,7 +221,11 @@ def test_root_passes_the_config_to_the_module(example: str, cli, tmp_path: Path)
     assert module["dns_zone"] == config.get("dns_zone")
     assert module["bucket"]["name"] == config["bucket"]["name"]
     assert module["bucket"]["create"] == config["bucket"].get("create", True)
-    assert module["allowlist"]["ranges"] == list(normalise(config["allowlist"]).ranges)
+    rules = module["allowlist"]["rules"]
+    # A fresh rendering packs optimally: full rules of 10 at consecutive priorities from 1000, in order.
+    assert [r for rule in rules for r in rule["ranges"]] == list(normalise(config["allowlist"]).ranges)
+    assert [rule["priority"] for rule in rules] == list(range(1000, 1000 + len(rules)))
+    assert all(len(rule["ranges"]) == 10 for rule in rules[:-1]) and 1 <= len(rules[-1]["ranges"]) <= 10
     assert [p["google"]["project"] for p in root["provider"]] == [config["project"]]
     outputs = {name for block in root["output"] for name in block}
     assert {"url_map_name", "domain", "project_id", "ip_address"} <= outputs
@@ -252,7 +256,9 @@ def test_module_builds_the_hardened_setup(cli, tmp_path: Path) -> None:
     policy = found["google_compute_security_policy.default"]
     assert "${each.value}" in str(policy["type"])
     assert "CLOUD_ARMOR_EDGE" in text and '"CLOUD_ARMOR"' in text
-    assert "chunklist(var.allowlist.ranges, 10)" in text
+    # The root states every rule; the module neither chunks nor renumbers (that would move ranges).
+    assert "chunklist" not in text
+    assert 'for rule in var.allowlist.rules : format("allow-%d", rule.priority)' in text
     assert "2147483647" in text and '"deny(403)"' in text
 
     backend = found["google_compute_backend_service.default"]

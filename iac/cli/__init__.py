@@ -11,14 +11,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 import typer.core
 
 from iac import __version__
-from iac.errors import ConfigError, IacError
+from iac.errors import ConfigError, IacError, Interrupted
 from iac.terraform import DEFAULT_LOCK_TIMEOUT
+
+if TYPE_CHECKING:
+    from iac.config import LoadedConfig
+    from iac.deploy import ApplyReport
+    from iac.plan import PlanSummary
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -62,7 +67,19 @@ TerraformOption = Annotated[
     ),
 ]
 LockTimeoutOption = Annotated[
-    str, typer.Option("--lock-timeout", help="How long Terraform waits for the state lock.", envvar="IAC_LOCK_TIMEOUT")
+    str,
+    typer.Option(
+        "--lock-timeout",
+        help="How long to wait for a lock (the config file's, Terraform's state lock), e.g. 300s, 5m.",
+        envvar="IAC_LOCK_TIMEOUT",
+    ),
+]
+RepackOption = Annotated[
+    bool,
+    typer.Option(
+        "--repack",
+        help="Pack the allowlist into the fewest Cloud Armor rules, moving ranges between rules (announced).",
+    ),
 ]
 AutoApproveOption = Annotated[
     bool, typer.Option("--auto-approve", help="Apply without asking (required without a terminal).")
@@ -109,6 +126,8 @@ def _reported() -> Iterator[None]:
     """Turn the project's own errors into one message on stderr and exit status 1."""
     try:
         yield
+    except Interrupted:
+        raise  # main() exits 128 + the signal number, with its message
     except ConfigError as exc:
         suffix = "s" if len(exc.problems) != 1 else ""
         _fail([*exc.problems, f"{len(exc.problems)} problem{suffix}; nothing was written"])
@@ -117,24 +136,33 @@ def _reported() -> Iterator[None]:
 
 
 @app.command()
-def render(config: ConfigOption = Path("iac.yaml"), output: OutputOption = Path("build")) -> None:
+def render(
+    config: ConfigOption = Path("iac.yaml"), output: OutputOption = Path("build"), repack: RepackOption = False
+) -> None:
     """Render the config as a self-contained Terraform configuration.
 
     Writes main.tf, versions.tf, outputs.tf, backend.tf (when configured) and a copy of the modules
     they use, so `terraform -chdir=DIR init && terraform -chdir=DIR plan` works without iac.
-    The same config always gives the same bytes; files iac wrote earlier that no longer belong are
+    The same config and the same earlier rendering always give the same bytes; each allowlist range
+    keeps the Cloud Armor rule it had in DIR; files iac wrote earlier that no longer belong are
     removed; on any error nothing is written.
 
     Example: iac render -c iac.yaml -o build/
     """
+    from iac.allowlist import rule_changes
     from iac.config import load_config
     from iac.files import write_tree
+    from iac.render import current_rules
     from iac.render import render as render_files
 
     with _reported():
         loaded = load_config(config)
-        rendered = render_files(loaded)
+        current = current_rules(output, loaded.config)
+        rendered = render_files(loaded, current, repack=repack)
         stale = write_tree(output, rendered.files)
+    changes = rule_changes(current or (), rendered.assignment.rules) if current is not None else None
+    if rendered.assignment.repacked:
+        _progress(f"repacking the allowlist: {_plural(len(changes or ()), 'rule')} change")
     merged = rendered.entries - rendered.ranges
     typer.echo(f"Rendered {output}/ from {config}:")
     typer.echo(f"  {rendered.resources} resources in project {loaded.config.project} (prefix {loaded.config.name})")
@@ -148,6 +176,10 @@ def render(config: ConfigOption = Path("iac.yaml"), output: OutputOption = Path(
             + (f" ({rendered.entries} entries, {merged} merged)" if merged else "")
             + f" in {_plural(rendered.rules, 'rule')} of each Cloud Armor policy (edge and backend)"
         )
+    if changes:
+        priorities = ", ".join(str(change.priority) for change in changes[:10])
+        more = f" and {len(changes) - 10} more" if len(changes) > 10 else ""
+        typer.echo(f"  rules changed since the last rendering: {len(changes)} (priority {priorities}{more})")
     if rendered.manage_dns:
         typer.echo(f"  DNS: A record {loaded.config.domain} in zone {loaded.config.dns_zone}")
     else:
@@ -165,6 +197,7 @@ def validate(
 
     Example: iac validate -c iac.yaml
     """
+    from iac.allowlist import pack
     from iac.config import load_config
 
     try:
@@ -183,7 +216,7 @@ def validate(
             "config": str(config),
             "allowlist": {
                 "ranges": list(allowlist.ranges),
-                "rules": [list(rule) for rule in allowlist.rules()],
+                "rules": [list(rule.ranges) for rule in pack(allowlist.ranges)],
             },
         }
         typer.echo(json.dumps(document, indent=2))
@@ -228,7 +261,7 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _print_plan(summary: Any, directory: Path) -> None:
+def _print_plan(summary: PlanSummary, directory: Path) -> None:
     if not summary.has_changes:
         typer.echo(f"No changes: the infrastructure matches {directory}/.")
         return
@@ -261,6 +294,7 @@ def plan(
     as_json: JsonOption = False,
     terraform: TerraformOption = None,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+    repack: RepackOption = False,
 ) -> None:
     """Render, init and plan: show what applying the config would change, by resource.
 
@@ -271,12 +305,14 @@ def plan(
     """
     from iac.config import load_config
     from iac.deploy import workspace
+    from iac.files import parse_duration
     from iac.terraform import find_terraform
 
     with _reported():
+        parse_duration(lock_timeout)
         loaded = load_config(config)
         binary = find_terraform(terraform)
-        with workspace(loaded, output, binary, lock_timeout, _progress) as ws:
+        with workspace(loaded, output, binary, lock_timeout, _progress, repack=repack) as ws:
             summary = ws.plan()
     if as_json:
         typer.echo(json.dumps(summary.to_json(), indent=2))
@@ -294,6 +330,7 @@ def apply(
     no_invalidate: NoInvalidateOption = False,
     terraform: TerraformOption = None,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+    repack: RepackOption = False,
 ) -> None:
     """Render, init, plan to a file, confirm, apply exactly that plan, then invalidate the CDN cache
     if the allowlist changed.
@@ -304,49 +341,64 @@ def apply(
 
     Example: iac apply -c iac.yaml --auto-approve
     """
-    _apply_flow(config, output, auto_approve, as_json, no_invalidate, terraform, lock_timeout)
+    from iac.config import load_config
+    from iac.files import parse_duration
+
+    with _reported():
+        parse_duration(lock_timeout)
+        loaded = load_config(config)
+    report = run_apply(loaded, output, auto_approve, as_json, no_invalidate, terraform, lock_timeout, repack)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    if report.invalidation.failed:
+        raise typer.Exit(EXIT_INVALIDATION_FAILED)
 
 
-def _apply_flow(
-    config: Path,
+def run_apply(
+    loaded: LoadedConfig,
     output: Path,
     auto_approve: bool,
     as_json: bool,
     no_invalidate: bool,
     terraform: str | None,
     lock_timeout: str,
-) -> None:
-    from iac.config import load_config
-    from iac.deploy import invalidation_target_from, workspace
+    repack: bool = False,
+) -> ApplyReport:
+    """The `iac apply` flow on a loaded config, printing as it goes; the caller prints the JSON report."""
+    from iac import deploy
     from iac.terraform import find_terraform
 
-    target = None
-    with _reported():
-        loaded = load_config(config)
-        binary = find_terraform(terraform)
-        with workspace(loaded, output, binary, lock_timeout, _progress) as ws:
-            summary = ws.plan()
-            if not as_json:
-                _print_plan(summary, output)
-            if summary.has_changes:
-                _confirm_apply(auto_approve)
-                ws.apply()
-                _progress("apply complete")
-                if summary.needs_invalidation and not no_invalidate:
-                    target = invalidation_target_from(ws.outputs(), "/*")
+    def review(summary: PlanSummary) -> None:
+        if not as_json:
+            _print_plan(summary, output)
+        if summary.has_changes:
+            _confirm_apply(auto_approve)
 
-    if not summary.needs_invalidation:
-        invalidation: dict[str, Any] = {"status": "not-needed"}
-    elif target is None:
-        invalidation = {"status": "skipped"}
-        _progress("allowlist changed but --no-invalidate: cached objects are served until they expire")
-    else:
-        invalidation = _invalidate_or_report(loaded, config, target, after_apply=True)
-    if as_json:
-        report = {"plan": summary.to_json(), "applied": summary.has_changes, "invalidation": invalidation}
-        typer.echo(json.dumps(report, indent=2))
-    if invalidation["status"] == "failed":
-        raise typer.Exit(EXIT_INVALIDATION_FAILED)
+    with _reported():
+        binary = find_terraform(terraform)
+        report = deploy.apply(
+            loaded,
+            output,
+            binary=binary,
+            lock_timeout=lock_timeout,
+            progress=_progress,
+            review=review,
+            invalidate=not no_invalidate,
+            repack=repack,
+        )
+    if report.invalidation.failed:
+        typer.echo(f"error: CDN cache invalidation failed: {report.invalidation.error}", err=True)
+        typer.echo(f"error: the apply succeeded; retry the invalidation with: {report.invalidation.retry}", err=True)
+    return report
+
+
+def check_can_confirm(auto_approve: bool) -> None:
+    """Fail before anything is written when an apply could not be confirmed."""
+    if not auto_approve and not _interactive():
+        raise IacError(
+            "--apply needs --auto-approve when there is no terminal to confirm the changes on: nothing written; "
+            "review the change with --dry-run (and iac plan) and run again with --auto-approve"
+        )
 
 
 def _confirm_apply(auto_approve: bool) -> None:
@@ -359,34 +411,6 @@ def _confirm_apply(auto_approve: bool) -> None:
         )
     if not typer.confirm("Apply these changes?", default=False, err=True):
         raise IacError("apply cancelled; nothing was changed")
-
-
-def _retry_command(config: Path, path: str) -> str:
-    import shlex
-
-    return f"iac invalidate -c {shlex.quote(str(config))} --path {shlex.quote(path)}"
-
-
-def _invalidate_or_report(loaded: Any, config: Path, target: Any, *, after_apply: bool) -> dict[str, Any]:
-    """Invalidate the cache; on failure say why and how to retry instead of raising."""
-    from iac.invalidate import InvalidationError, api_endpoint, invalidate_cache
-
-    try:
-        operation = invalidate_cache(target, endpoint=api_endpoint(loaded.config.gcp.api_endpoint), progress=_progress)
-    except InvalidationError as exc:
-        retry = _retry_command(config, target.path)
-        typer.echo(f"error: CDN cache invalidation failed: {exc}", err=True)
-        done = "the apply succeeded; " if after_apply else ""
-        typer.echo(f"error: {done}retry the invalidation with: {retry}", err=True)
-        return {"status": "failed", "error": str(exc), "retry": retry}
-    _progress(f"CDN cache invalidated: https://{target.host}{target.path} on {target.url_map} ({operation})")
-    return {
-        "status": "done",
-        "operation": operation,
-        "url_map": target.url_map,
-        "host": target.host,
-        "path": target.path,
-    }
 
 
 @app.command()
@@ -402,7 +426,7 @@ def invalidate(
     Example: iac invalidate -c iac.yaml --path '/*'
     """
     from iac.config import load_config
-    from iac.deploy import url_map_name
+    from iac.deploy import invalidate_cache, url_map_name
     from iac.invalidate import InvalidationTarget, check_path
 
     with _reported():
@@ -413,7 +437,10 @@ def invalidate(
             host=loaded.config.domain,
             path=check_path(path),
         )
-    if _invalidate_or_report(loaded, config, target, after_apply=False)["status"] == "failed":
+    report = invalidate_cache(loaded, target, _progress)
+    if report.failed:
+        typer.echo(f"error: CDN cache invalidation failed: {report.error}", err=True)
+        typer.echo(f"error: retry the invalidation with: {report.retry}", err=True)
         raise typer.Exit(EXIT_INVALIDATION_FAILED)
 
 
@@ -424,8 +451,14 @@ def _command_group(name: str, help_text: str) -> typer.Typer:
 
 
 def main() -> None:
+    from iac.errors import Interrupted
+
     try:
         app()
+    except Interrupted as exc:
+        # SIGINT, SIGTERM or SIGHUP: Terraform was stopped and `finally` blocks ran; exit 128 + the signal.
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from iac import allowlist_file
 from iac.cli import (
+    EXIT_INVALIDATION_FAILED,
     AutoApproveOption,
     ConfigOption,
     JsonOption,
     LockTimeoutOption,
+    NoInvalidateOption,
     OutputOption,
     TerraformOption,
-    _apply_flow,
     _command_group,
     _plural,
     _progress,
     _reported,
+    check_can_confirm,
+    run_apply,
 )
 from iac.errors import IacError
 from iac.terraform import DEFAULT_LOCK_TIMEOUT
@@ -32,30 +37,39 @@ allowlist_app = _command_group(
 )
 
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show the change; do not write the config.")]
-ApplyOption = Annotated[bool, typer.Option("--apply", help="Then run the `iac apply` flow on the edited config.")]
+ApplyOption = Annotated[
+    bool,
+    typer.Option("--apply", help="Then run the `iac apply` flow on the config, also when the edit changed nothing."),
+]
 AllowEmptyOption = Annotated[
     bool, typer.Option("--allow-empty", help="Allow removing every entry (locks everyone out).")
 ]
 
 
 @allowlist_app.command("list")
-def allowlist_list(config: ConfigOption = Path("iac.yaml"), as_json: JsonOption = False) -> None:
-    """The effective allowlist (validated, merged, sorted) and how it maps onto Cloud Armor rules.
+def allowlist_list(
+    config: ConfigOption = Path("iac.yaml"), output: OutputOption = Path("build"), as_json: JsonOption = False
+) -> None:
+    """The effective allowlist (validated, merged, sorted) and its Cloud Armor rules as they will be rendered.
+
+    Each range keeps the rule it has in the rendering in the output directory (-o).
 
     Example: iac allowlist list -c iac.yaml --json
     """
-    from iac.allowlist import FIRST_PRIORITY
+    from iac.allowlist import assign
     from iac.config import load_config
+    from iac.render import current_rules
 
     with _reported():
-        allowlist = load_config(config).allowlist
-    rules = allowlist.rules()
+        loaded = load_config(config)
+        allowlist = loaded.allowlist
+        rules = assign(allowlist.ranges, current_rules(output, loaded.config), loaded.config.allowlist_max_rules).rules
     if as_json:
         document = {
             "ranges": list(allowlist.ranges),
             "entries": allowlist.entries,
             "rule_count": len(rules),
-            "rules": [{"priority": FIRST_PRIORITY + i, "ranges": list(ranges)} for i, ranges in enumerate(rules)],
+            "rules": [{"priority": rule.priority, "ranges": list(rule.ranges)} for rule in rules],
         }
         typer.echo(json.dumps(document, indent=2))
         return
@@ -66,68 +80,78 @@ def allowlist_list(config: ConfigOption = Path("iac.yaml"), as_json: JsonOption 
     )
     if not rules:
         typer.echo("  the list is empty: every request is denied")
-    for i, ranges in enumerate(rules):
-        typer.echo(f"  priority {FIRST_PRIORITY + i}: {', '.join(ranges)}")
+    for rule in rules:
+        typer.echo(f"  priority {rule.priority}: {', '.join(rule.ranges)}")
+
+
+@dataclass(frozen=True)
+class _ApplyOptions:
+    apply: bool
+    auto_approve: bool
+    no_invalidate: bool
+    output: Path
+    terraform: str | None
+    lock_timeout: str
 
 
 def _edit_allowlist(
     config: Path,
-    edit: Any,
+    operation: allowlist_file.Operation,
     dry_run: bool,
     allow_empty: bool,
     as_json: bool,
-    then_apply: dict[str, Any] | None,
+    options: _ApplyOptions,
 ) -> None:
-    """Shared tail of add/remove/set: validate, show the diff, write atomically, optionally apply."""
-    from iac import allowlist_file
+    """Shared tail of add/remove/set: lock, validate, show the change, write atomically, optionally apply."""
+    from iac.files import parse_duration
 
     with _reported():
-        doc = allowlist_file.read(config)
-        rows, notices = edit(doc)
-        change = allowlist_file.finish(doc, rows, notices, allow_empty)
-        write = change.changed or change.text != doc.original
-        if write and not dry_run:
-            allowlist_file.write(doc, change)
-    if as_json:
-        typer.echo(json.dumps({**change.to_json(), "written": write and not dry_run}, indent=2))
+        timeout = parse_duration(options.lock_timeout)
+        if options.apply and not dry_run:
+            check_can_confirm(options.auto_approve)  # before anything is written
+        change = allowlist_file.edit(
+            config, operation, allow_empty=allow_empty, dry_run=dry_run, lock_timeout=timeout, output=options.output
+        )
+    say = _progress if as_json else typer.echo
+    for notice in change.notices:
+        say(notice)
+    if change.changed:
+        say(
+            f"allowlist: {len(change.added)} added, {len(change.removed)} removed; "
+            f"rules {change.rules_before} -> {change.rules_after}"
+        )
+        for cidr in change.added:
+            say(f"  + {cidr}")
+        for cidr in change.removed:
+            say(f"  - {cidr}")
     else:
-        for notice in change.notices:
-            typer.echo(notice)
-        if change.changed:
-            typer.echo(
-                f"allowlist: {len(change.added)} added, {len(change.removed)} removed; "
-                f"rules {change.rules_before} -> {change.rules_after}"
-            )
-            for cidr in change.added:
-                typer.echo(f"  + {cidr}")
-            for cidr in change.removed:
-                typer.echo(f"  - {cidr}")
-        else:
-            typer.echo("allowlist unchanged")
-        if dry_run:
-            typer.echo(f"dry run: {config} was not written")
-        elif write:
-            typer.echo(f"wrote {config}")
-    if then_apply is not None and not dry_run:
-        if change.changed:
-            _apply_flow(config, **then_apply)
-        else:
-            _progress("--apply: the allowlist did not change, nothing to apply")
-
-
-def _apply_options(
-    apply: bool, auto_approve: bool, output: Path, terraform: str | None, lock_timeout: str
-) -> dict[str, Any] | None:
-    if not apply:
-        return None
-    return {
-        "output": output,
-        "auto_approve": auto_approve,
-        "as_json": False,
-        "no_invalidate": False,
-        "terraform": terraform,
-        "lock_timeout": lock_timeout,
-    }
+        say("allowlist unchanged")
+    if change.new_rules.repacked:
+        say(f"repacking the allowlist: {_plural(len(change.rules_changed), 'rule')} change")
+    for rule in change.rules_changed:
+        parts = [f"+{cidr}" for cidr in rule.added] + [f"-{cidr}" for cidr in rule.removed]
+        say(f"  rule {rule.priority}: {' '.join(parts)}")
+    if dry_run:
+        say(f"dry run: {config} was not written")
+    elif change.written:
+        say(f"wrote {config}")
+    if not options.apply or dry_run:
+        if as_json:
+            typer.echo(json.dumps(change.to_json(), indent=2))
+        return
+    report = run_apply(
+        change.loaded,
+        options.output,
+        options.auto_approve,
+        as_json,
+        options.no_invalidate,
+        options.terraform,
+        options.lock_timeout,
+    )
+    if as_json:
+        typer.echo(json.dumps({"edit": change.to_json(), **report.to_json()}, indent=2))
+    if report.invalidation.failed:
+        raise typer.Exit(EXIT_INVALIDATION_FAILED)
 
 
 @allowlist_app.command("add")
@@ -139,6 +163,7 @@ def allowlist_add(
     as_json: JsonOption = False,
     apply: ApplyOption = False,
     auto_approve: AutoApproveOption = False,
+    no_invalidate: NoInvalidateOption = False,
     output: OutputOption = Path("build"),
     terraform: TerraformOption = None,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
@@ -147,8 +172,6 @@ def allowlist_add(
 
     Example: iac allowlist add 81.2.69.160/28 --note "Lisbon office" --apply --auto-approve
     """
-    from iac import allowlist_file
-
     with _reported():
         networks = allowlist_file.parse_command_line(cidrs)
         if note is not None and (not note.strip() or any(not ch.isprintable() for ch in note)):
@@ -160,7 +183,7 @@ def allowlist_add(
         dry_run,
         False,
         as_json,
-        _apply_options(apply, auto_approve, output, terraform, lock_timeout),
+        _ApplyOptions(apply, auto_approve, no_invalidate, output, terraform, lock_timeout),
     )
 
 
@@ -173,6 +196,7 @@ def allowlist_remove(
     as_json: JsonOption = False,
     apply: ApplyOption = False,
     auto_approve: AutoApproveOption = False,
+    no_invalidate: NoInvalidateOption = False,
     output: OutputOption = Path("build"),
     terraform: TerraformOption = None,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
@@ -181,8 +205,6 @@ def allowlist_remove(
 
     Example: iac allowlist remove 130.192.120.23/32 --apply --auto-approve
     """
-    from iac import allowlist_file
-
     with _reported():
         networks = allowlist_file.parse_command_line(cidrs)
     _edit_allowlist(
@@ -191,7 +213,7 @@ def allowlist_remove(
         dry_run,
         allow_empty,
         as_json,
-        _apply_options(apply, auto_approve, output, terraform, lock_timeout),
+        _ApplyOptions(apply, auto_approve, no_invalidate, output, terraform, lock_timeout),
     )
 
 
@@ -206,6 +228,7 @@ def allowlist_set(
     as_json: JsonOption = False,
     apply: ApplyOption = False,
     auto_approve: AutoApproveOption = False,
+    no_invalidate: NoInvalidateOption = False,
     output: OutputOption = Path("build"),
     terraform: TerraformOption = None,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
@@ -216,8 +239,6 @@ def allowlist_set(
 
     Example: iac allowlist set --from vpn-egress.txt --apply --auto-approve
     """
-    from iac import allowlist_file
-
     with _reported():
         if source == "-":
             name, text = "<stdin>", sys.stdin.read()
@@ -235,5 +256,5 @@ def allowlist_set(
         dry_run,
         allow_empty,
         as_json,
-        _apply_options(apply, auto_approve, output, terraform, lock_timeout),
+        _ApplyOptions(apply, auto_approve, no_invalidate, output, terraform, lock_timeout),
     )

@@ -7,14 +7,15 @@ locals {
   # GCS accepts the bucket's location as the signing region; an override covers other needs.
   origin_region = var.origin_region != null ? var.origin_region : lower(local.bucket_location)
 
-  # Cloud Armor takes at most 10 ranges per SRC_IPS_V1 rule.
-  allowlist_chunks = chunklist(var.allowlist.ranges, 10)
+  # The caller states every allow rule (at most 10 ranges each, a Cloud Armor limit) with its priority,
+  # so a range keeps its rule across changes. Keys and descriptions depend on the priority only: a rule
+  # whose ranges did not change is not touched.
   allow_rules = {
-    for i, chunk in local.allowlist_chunks : format("allow-%04d", i) => {
+    for rule in var.allowlist.rules : format("allow-%d", rule.priority) => {
       action      = "allow"
-      priority    = var.allowlist.priority + i
-      ranges      = chunk
-      description = "Allowlist ranges ${i * 10 + 1}-${i * 10 + length(chunk)} of ${length(var.allowlist.ranges)}"
+      priority    = rule.priority
+      ranges      = rule.ranges
+      description = "Allowlist rule ${rule.priority}"
     }
   }
   security_policy_rules = merge(local.allow_rules, {

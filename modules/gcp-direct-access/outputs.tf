@@ -2,11 +2,11 @@
 
 output "allowlist_ranges" {
   description = "Allowlisted source ranges, in rule order. iac compares them across a plan to decide on a CDN cache invalidation."
-  value       = var.allowlist.ranges
+  value       = flatten([for rule in var.allowlist.rules : rule.ranges])
 }
 
 output "allowlist_rule_count" {
-  description = "Number of allow rules in each Cloud Armor policy (10 ranges per rule), not counting the default deny rule."
+  description = "Number of allow rules in each Cloud Armor policy (at most 10 ranges each), not counting the default deny rule."
   value       = length(local.allow_rules)
 }
 

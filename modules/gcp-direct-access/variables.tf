@@ -1,29 +1,41 @@
 # Module variables, in alphabetical order.
 
 variable "allowlist" {
-  description = "Source IP ranges (CIDR, IPv4 or IPv6) allowed to reach the bucket, and the priority of the first allow rule. Ranges are split into rules of at most 10 with consecutive priorities; an empty list denies every request."
+  description = "Cloud Armor allow rules, each a priority and at most 10 source ranges (CIDR, IPv4 or IPv6), held by both policies. Keep a range in the same rule across changes: a range moved between rules can be denied while the rules are updated one by one. No rules denies every request."
   type = object({
-    ranges   = list(string)
-    priority = optional(number, 1000)
+    rules = list(object({
+      priority = number
+      ranges   = list(string)
+    }))
   })
   nullable = false
   validation {
-    condition     = alltrue([for r in var.allowlist.ranges : can(cidrhost(r, 0))])
-    error_message = "Write every entry of allowlist.ranges in CIDR notation, e.g. \"39.42.20.11/32\" or \"2a00:1450:4001::/48\"."
+    condition = alltrue([
+      for rule in var.allowlist.rules : length(rule.ranges) >= 1 && length(rule.ranges) <= 10
+    ])
+    error_message = "Give every rule in allowlist.rules 1 to 10 ranges: Cloud Armor takes at most 10 source ranges per rule."
+  }
+  validation {
+    condition = alltrue(flatten([
+      for rule in var.allowlist.rules : [for r in rule.ranges : can(cidrhost(r, 0))]
+    ]))
+    error_message = "Write every range in allowlist.rules in CIDR notation, e.g. \"39.42.20.11/32\" or \"2a00:1450:4001::/48\"."
+  }
+  validation {
+    condition = alltrue(flatten([
+      for rule in var.allowlist.rules : [for r in rule.ranges : !contains(["0.0.0.0/0", "::/0", "*"], trimspace(r))]
+    ]))
+    error_message = "Remove \"0.0.0.0/0\", \"::/0\" and \"*\" from allowlist.rules: they open the bucket to the whole internet."
   }
   validation {
     condition = alltrue([
-      for r in var.allowlist.ranges : !contains(["0.0.0.0/0", "::/0", "*"], trimspace(r))
+      for rule in var.allowlist.rules : floor(rule.priority) == rule.priority && rule.priority >= 0 && rule.priority <= 2147483646
     ])
-    error_message = "Remove \"0.0.0.0/0\", \"::/0\" and \"*\" from allowlist.ranges: they open the bucket to the whole internet."
+    error_message = "Set each allowlist rule's priority to a whole number from 0 to 2147483646; 2147483647 is the default deny rule."
   }
   validation {
-    condition = (
-      floor(var.allowlist.priority) == var.allowlist.priority &&
-      var.allowlist.priority >= 0 &&
-      var.allowlist.priority <= 2147483646 - ceil(length(var.allowlist.ranges) / 10)
-    )
-    error_message = "Set allowlist.priority to a whole number between 0 and 2147483646 minus the number of allow rules (one per 10 ranges); 2147483647 is the default deny rule."
+    condition     = length(distinct([for rule in var.allowlist.rules : rule.priority])) == length(var.allowlist.rules)
+    error_message = "Give each rule in allowlist.rules its own priority: Cloud Armor refuses two rules with one priority."
   }
 }
 

@@ -27,10 +27,17 @@ module "direct_access" {
 
   cors = null
 
+  # Cloud Armor allow rules, the same in the edge and the backend policy, at most 10 ranges each. A range
+  # keeps its rule when the allowlist changes, so a rotation updates only the rules it must.
   allowlist = {
-    ranges = [
-      "39.42.20.11/32",
-      "130.192.120.23/32",
+    rules = [
+      {
+        priority = 1000
+        ranges = [
+          "39.42.20.11/32",
+          "130.192.120.23/32",
+        ]
+      },
     ]
   }
 }
