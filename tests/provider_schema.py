@@ -1,0 +1,422 @@
+"""The google provider's schema, derived offline from its cdktf bindings, and a checker of Terraform blocks against it.
+
+There is no Terraform registry here, so `terraform providers schema -json` cannot run. The PyPI wheel
+`cdktf-cdktf-provider-google` carries the same schema in two forms inside `_jsii/*.jsii.tgz`:
+
+- `package/.jsii`, the jsii assembly: for every resource and data source a class (base `cdktf.TerraformResource` or
+  `cdktf.TerraformDataSource`) whose initializer takes a `...Config` struct; each struct property is optional or
+  required, typed as a primitive, a list/map of primitives, or a struct (a single nested block) or list of structs
+  (a repeated nested block); its docs hold the "Possible values: [...]" of enums;
+- `package/lib/<resource>/index.js` (and `index-structs/*.js` for the largest resources), the mappers cdktf
+  synthesizes HCL with: `XxxToHclTerraform(struct)` for each
+  nested struct and `synthesizeHclAttributes()` for the resource, each listing the exact snake_case Terraform name,
+  `isBlock`, the nesting (`list`, `set`, `struct`, `simple`, `map`) and the camelCase property it reads; and
+  `Xxx.tfResourceType = "google_..."`, the Terraform type name.
+
+`build` joins the two (property by property, checking that they agree) into a compact JSON file:
+
+    {"provider": {...}, "resources": {TYPE: BLOCK}, "data_sources": {TYPE: BLOCK}, "provider_config": BLOCK}
+    BLOCK = {"attributes": {NAME: {"required": bool, "type": "string", "enum": [...]}},
+             "blocks": {NAME: {"required": bool, "nesting": "list" | "set" | "single", "block": BLOCK}}}
+
+Computed-only attributes are not in the Config structs; they cannot be written, so the checker need not know them.
+Enums are known only where the docs list "Possible values: [...]" (the generated resources); hand-written ones such as
+google_compute_security_policy describe their values in prose, and those are not checked.
+
+    python tests/provider_schema.py build OUT.json WHEEL     derive the schema from the wheel
+    python tests/provider_schema.py check SCHEMA.json FILE.tf...   check resource and data blocks of .tf files
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sys
+import tarfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+# --- building the schema from the wheel ---------------------------------------------------------------------
+
+_TOP_LEVEL = re.compile(r"^(?:class|function) (\w+)", re.MULTILINE)
+_TF_TYPE = re.compile(r'^(\w+)\.tfResourceType = "([\w-]+)";', re.MULTILINE)
+# One entry of an `attrs = {...}` literal in a *ToHclTerraform mapper or in synthesizeHclAttributes().
+_HCL_ENTRY = re.compile(
+    r"^\s+(\w+): \{\n"
+    r"\s+value: ([^\n]*),\n"
+    r"\s+isBlock: (true|false),\n"
+    r'\s+type: "(\w+)",\n'
+    r'\s+storageClassType: "(\w+)",\n'
+    r"\s+\},",
+    re.MULTILINE,
+)
+_READS = re.compile(r"\b(?:struct|this)\.(_?\w+)")
+# In a resource's constructor: `this._build.internalValue = config.buildAttribute;` (cdktf renames a property that
+# clashes with a member of its base class, here `build`, but keeps the field name).
+_FROM_CONFIG = re.compile(r"this\._(\w+)(?:\.internalValue)? = config\.(\w+);")
+_POSSIBLE_VALUES = re.compile(r"Possible values: (\[[^\]]*\])")
+_DOC_ANCHOR = re.compile(r"#(\w+) \w+#\1\}")
+_PROVIDER_VERSION = re.compile(r"registry\.terraform\.io/providers/([\w-]+/[\w-]+)/([\d.]+)/docs")
+
+
+class SchemaBuildError(Exception):
+    """The jsii assembly and the JavaScript mappers disagree, or a piece is missing: the wheel's layout changed."""
+
+
+def read_wheel(wheel: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The jsii assembly and the text of every lib/<resource>/**.js of the wheel's jsii tarball, by path."""
+    with zipfile.ZipFile(wheel) as archive:
+        tarballs = [n for n in archive.namelist() if re.search(r"/_jsii/[^/]+\.jsii\.tgz$", n)]
+        if len(tarballs) != 1:
+            raise SchemaBuildError(f"{wheel}: expected one _jsii/*.jsii.tgz, found {tarballs}")
+        tarball = archive.read(tarballs[0])
+    assembly: dict[str, Any] | None = None
+    scripts: dict[str, str] = {}
+    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
+        for member in tar:
+            if member.name == "package/.jsii":
+                assembly = json.load(_extract(tar, member))
+            elif re.fullmatch(r"package/lib/[\w-]+/[\w/-]*\.js", member.name):
+                # index.js, and for the largest resources also index-structs/structs*.js with the struct mappers.
+                scripts[member.name.removeprefix("package/")] = _extract(tar, member).read().decode()
+    if assembly is None or "types" not in assembly:
+        raise SchemaBuildError(f"{wheel}: no jsii assembly (package/.jsii with types) in {tarballs[0]}")
+    return assembly, scripts
+
+
+def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    handle = tar.extractfile(member)
+    if handle is None:
+        raise SchemaBuildError(f"{member.name} is not a regular file")
+    return handle
+
+
+def parse_mappers(script: str) -> tuple[dict[str, str], dict[str, dict[str, dict[str, Any]]]]:
+    """From one index.js: class name -> Terraform type, and mapper name (lower case) -> {camelName: entry}.
+
+    A struct's mapper is named `<struct name, first letter lowered>ToHclTerraform`; a resource's is its class's
+    `synthesizeHclAttributes`, keyed here as `<class name>`. Each entry is {"name", "is_block", "type", "storage"}.
+    """
+    tf_types = dict(_TF_TYPE.findall(script))
+    starts = list(_TOP_LEVEL.finditer(script))
+    mappers: dict[str, dict[str, dict[str, Any]]] = {}
+    ends = [m.start() for m in starts[1:]] + [len(script)] if starts else []
+    for here, end in zip(starts, ends, strict=True):
+        name = here.group(1)
+        body = script[here.start() : end]
+        if name.endswith("ToHclTerraform"):
+            key = name.removesuffix("ToHclTerraform").lower()
+            renamed: dict[str, str] = {}
+        elif name in tf_types and "synthesizeHclAttributes()" in body:
+            key = name.lower()
+            renamed = {f"_{field}": prop for field, prop in _FROM_CONFIG.findall(body)}
+            body = body[body.index("synthesizeHclAttributes()") :]
+        else:
+            continue
+        entries: dict[str, dict[str, Any]] = {}
+        for snake, value, is_block, nesting, storage in _HCL_ENTRY.findall(body):
+            reads = _READS.findall(value)
+            if len(reads) != 1:
+                raise SchemaBuildError(f"{name}: cannot tell which property {snake} maps from: {value}")
+            camel = renamed.get(reads[0], reads[0].removeprefix("_"))
+            entries[camel] = {"name": snake, "is_block": is_block == "true", "type": nesting, "storage": storage}
+        mappers[key] = entries
+    return tf_types, mappers
+
+
+def _doc_text(docs: Mapping[str, str]) -> str:
+    return docs.get("summary", "") + "\n" + docs.get("remarks", "")
+
+
+def _struct_of(type_ref: Mapping[str, Any]) -> tuple[str | None, bool]:
+    """(fqn of the struct, repeated?) for a property type that is a struct or a list of structs, else (None, False)."""
+    options = type_ref["union"]["types"] if "union" in type_ref else [type_ref]
+    for option in options:
+        if "fqn" in option and option["fqn"] != "cdktf.IResolvable":
+            return option["fqn"], False
+        element = option.get("collection", {}).get("elementtype", {})
+        if "fqn" in element and element["fqn"] != "cdktf.IResolvable":
+            return element["fqn"], True
+    return None, False
+
+
+class _Builder:
+    def __init__(self, types: Mapping[str, Any], mappers: Mapping[str, dict[str, dict[str, Any]]]) -> None:
+        self.types = types
+        self.mappers = mappers
+
+    def block(self, fqn: str, mapper_key: str, where: str) -> dict[str, Any]:
+        struct = self.types[fqn]
+        entries = self.mappers.get(mapper_key)
+        if entries is None:
+            raise SchemaBuildError(f"{where}: no HCL mapper for {fqn}")
+        attributes: dict[str, Any] = {}
+        blocks: dict[str, Any] = {}
+        for prop in struct.get("properties", []):
+            entry = entries.get(prop["name"])
+            if entry is None:
+                raise SchemaBuildError(f"{where}: property {prop['name']} of {fqn} is not mapped to Terraform")
+            name = entry["name"]
+            anchor = _DOC_ANCHOR.search(_doc_text(prop.get("docs", {})))
+            if anchor and anchor.group(1) != name:
+                raise SchemaBuildError(
+                    f"{where}: {fqn}.{prop['name']} maps to {name} but its docs say {anchor.group(1)}"
+                )
+            required = not prop.get("optional", False)
+            nested, repeated = _struct_of(prop["type"])
+            if (nested is not None) != entry["is_block"]:
+                raise SchemaBuildError(f"{where}.{name}: jsii and the mapper disagree on whether it is a block")
+            if nested is None:
+                attribute: dict[str, Any] = {"required": required, "type": entry["storage"]}
+                enum = _POSSIBLE_VALUES.search(_doc_text(prop.get("docs", {})))
+                if enum:
+                    attribute["enum"] = json.loads(enum.group(1))
+                attributes[name] = attribute
+            else:
+                nesting = entry["type"] if repeated else "single"
+                if repeated and nesting not in ("list", "set"):
+                    raise SchemaBuildError(f"{where}.{name}: repeated block with nesting {nesting}")
+                key = self.types[nested]["name"].lower()
+                child = self.block(nested, key, f"{where}.{name}")
+                blocks[name] = {"required": required, "nesting": nesting, "block": child}
+        unused = sorted(set(entries) - {p["name"] for p in struct.get("properties", [])})
+        if unused:
+            raise SchemaBuildError(f"{where}: the mapper writes properties {fqn} does not declare: {unused}")
+        return {"attributes": attributes, "blocks": blocks}
+
+
+def build_schema(assembly: Mapping[str, Any], scripts: Mapping[str, str]) -> dict[str, Any]:
+    """The derived schema (see the module docstring) of every resource, data source and the provider itself."""
+    types = assembly["types"]
+    by_class: dict[str, str] = {}
+    mappers: dict[str, dict[str, dict[str, Any]]] = {}
+    for path, script in sorted(scripts.items()):
+        names, found = parse_mappers(script)
+        for class_name, tf_type in names.items():
+            if by_class.setdefault(class_name, tf_type) != tf_type:
+                raise SchemaBuildError(f"{path}: class {class_name} is also {by_class[class_name]}")
+        for key, entries in found.items():
+            # Struct names are unique across the bindings; a clash would silently mix two schemas.
+            if mappers.setdefault(key, entries) != entries:
+                raise SchemaBuildError(f"{path}: mapper {key} is defined twice with different entries")
+    builder = _Builder(types, mappers)
+    kinds = {"cdktf.TerraformResource": "resources", "cdktf.TerraformDataSource": "data_sources"}
+    schema: dict[str, Any] = {"resources": {}, "data_sources": {}}
+    version: tuple[str, str] | None = None
+    for fqn, cls in sorted(types.items()):
+        base = cls.get("base")
+        if cls.get("kind") != "class" or base not in (*kinds, "cdktf.TerraformProvider"):
+            continue
+        if cls["name"] not in by_class:
+            raise SchemaBuildError(f"{fqn}: no tfResourceType in its index.js")
+        tf_type = by_class[cls["name"]]
+        [config] = [p for p in cls["initializer"]["parameters"] if p["name"] == "config"]
+        block = builder.block(config["type"]["fqn"], cls["name"].lower(), tf_type)
+        if base == "cdktf.TerraformProvider":
+            schema["provider_config"] = block
+            registry = _PROVIDER_VERSION.search(cls["docs"].get("summary", ""))
+            version = (registry.group(1), registry.group(2)) if registry else None
+        else:
+            schema[kinds[base]][tf_type] = block
+    if version is None or "provider_config" not in schema:
+        raise SchemaBuildError("no provider class with a registry link naming the provider version")
+    schema["provider"] = {
+        "source": version[0],
+        "version": version[1],
+        "bindings": f"{assembly['name']}@{assembly['version']}",
+    }
+    return schema
+
+
+def build(out: Path, wheel: Path) -> dict[str, Any]:
+    schema = build_schema(*read_wheel(wheel))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(json.dumps(schema, sort_keys=True, separators=(",", ":")) + "\n")
+    partial.replace(out)
+    return schema
+
+
+# --- checking Terraform blocks against it ----------------------------------------------------------------------
+
+# Arguments and nested blocks Terraform itself defines on every resource and data block.
+META_ATTRIBUTES = frozenset({"count", "for_each", "depends_on", "provider"})
+META_BLOCKS = frozenset({"lifecycle", "provisioner", "connection"})
+_INTERPOLATION = re.compile(r"\$\{|%\{")
+_BOOKKEEPING = ("__is_block__", "__comments__", "__inline_comments__")  # what python-hcl2 adds to bodies
+
+
+def _is_block(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("__is_block__") is True
+
+
+def _literal_string(value: Any) -> str | None:
+    """The text of a quoted literal without interpolation, as python-hcl2 gives it ('"TEXT"'); None for expressions."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        inner = value[1:-1]
+        if not _INTERPOLATION.search(inner.replace("$${", "").replace("%%{", "")):
+            return inner
+    return None
+
+
+def _unquote(key: str) -> str:
+    return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == '"' else key
+
+
+def check_body(body: Mapping[str, Any], schema: Mapping[str, Any], path: str = "") -> Iterator[tuple[str, str]]:
+    """Problems of one block body (python-hcl2 form) against a schema BLOCK, as (path.to.attr, what is wrong).
+
+    The meta-arguments Terraform defines on every resource and data block are accepted at the top (path "") only.
+    """
+    top = not path
+    attributes = schema["attributes"]
+    blocks = schema["blocks"]
+    written_blocks: dict[str, list[dict[str, Any]]] = {}
+    written_attributes: dict[str, Any] = {}
+    for raw_key, value in body.items():
+        if raw_key in _BOOKKEEPING:
+            continue
+        key = _unquote(raw_key)
+        if key == "dynamic" and isinstance(value, list):
+            # dynamic "x" { for_each = ... content { ... } }: zero or more x blocks, each with the body of `content`.
+            for dynamic in value:
+                for label, spec in dynamic.items():
+                    if label in _BOOKKEEPING:
+                        continue
+                    name = _unquote(label)
+                    contents = [c for c in spec.get("content", []) if _is_block(c)]
+                    if len(contents) != 1:
+                        yield _join(path, name), "a dynamic block needs exactly one content block"
+                    written_blocks.setdefault(name, []).extend(contents)
+            continue
+        if isinstance(value, list) and value and all(_is_block(v) for v in value):
+            written_blocks.setdefault(key, []).extend(value)
+        else:
+            written_attributes[key] = value
+
+    for key, value in written_attributes.items():
+        where = _join(path, key)
+        if top and key in META_ATTRIBUTES:
+            continue
+        if key in blocks:
+            yield where, f"is a nested block, written as an attribute (write `{key} {{ ... }}`)"
+        elif key not in attributes:
+            yield where, "unknown attribute"
+        else:
+            enum = attributes[key].get("enum")
+            literal = _literal_string(value)
+            if enum and literal is not None and literal not in enum:
+                yield where, f"{literal!r} is not one of the possible values {enum}"
+
+    for key, written in written_blocks.items():
+        where = _join(path, key)
+        if top and key in META_BLOCKS:
+            continue
+        if key in attributes:
+            yield where, f"is an attribute, written as a block (write `{key} = ...`)"
+        elif key not in blocks:
+            yield where, "unknown block"
+        else:
+            spec = blocks[key]
+            if spec["nesting"] == "single" and len(written) > 1:
+                yield where, f"written {len(written)} times, allowed at most once"
+            for item in written:
+                yield from check_body(item, spec["block"], where)
+
+    present = set(written_attributes) | set(written_blocks)
+    for key, attribute in sorted(attributes.items()):
+        if attribute["required"] and key not in present:
+            yield _join(path, key), "required attribute missing"
+    for key, spec in sorted(blocks.items()):
+        if spec["required"] and key not in present:
+            yield _join(path, key), "required block missing"
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+@dataclass
+class Findings:
+    """What checking .tf files found: problems (`file: address: path.to.attr: what is wrong`), the addresses checked
+    and those skipped because their type is not the google provider's (aws_* and the like), each as `file: address`."""
+
+    problems: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def add(self, other: Findings) -> None:
+        self.problems += other.problems
+        self.checked += other.checked
+        self.skipped += other.skipped
+
+
+def check_document(parsed: Mapping[str, Any], schema: Mapping[str, Any], file: str) -> Findings:
+    """Every resource and data block, and the google provider block, of one .tf file parsed by python-hcl2."""
+    findings = Findings()
+
+    def check(address: str, body: Mapping[str, Any], block: Mapping[str, Any]) -> None:
+        findings.checked.append(f"{file}: {address}")
+        findings.problems.extend(f"{file}: {address}: {where}: {what}" for where, what in check_body(body, block))
+
+    for keyword, table, prefix in (("resource", "resources", ""), ("data", "data_sources", "data.")):
+        for group in parsed.get(keyword, []):
+            for raw_type, named in group.items():
+                tf_type = _unquote(raw_type)
+                for raw_name, body in named.items():
+                    if raw_name in _BOOKKEEPING:
+                        continue
+                    address = f"{prefix}{tf_type}.{_unquote(raw_name)}"
+                    if not tf_type.startswith("google_"):
+                        findings.skipped.append(f"{file}: {address}")
+                    elif tf_type not in schema[table]:
+                        findings.problems.append(f"{file}: {address}: {tf_type}: unknown {keyword} type")
+                    else:
+                        check(address, body, schema[table][tf_type])
+    for group in parsed.get("provider", []):
+        for raw_name, body in group.items():
+            if _unquote(raw_name) == "google":
+                check("provider.google", body, schema["provider_config"])
+    return findings
+
+
+def check_text(text: str, schema: Mapping[str, Any], file: str) -> Findings:
+    import hcl2
+
+    return check_document(hcl2.loads(text), schema, file)
+
+
+def load(path: Path) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(path.read_text())
+    return schema
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 3 and args[0] == "build":
+        schema = build(Path(args[1]), Path(args[2]))
+        provider = schema["provider"]
+        print(
+            f"{args[1]}: {provider['source']} {provider['version']}: {len(schema['resources'])} resources, "
+            f"{len(schema['data_sources'])} data sources"
+        )
+        return 0
+    if len(args) >= 3 and args[0] == "check":
+        schema = load(Path(args[1]))
+        findings = Findings()
+        for file in args[2:]:
+            findings.add(check_text(Path(file).read_text(), schema, file))
+        for block in findings.skipped:
+            print(f"skipped (not a google resource): {block}", file=sys.stderr)
+        print("\n".join(findings.problems) or f"no problems in {len(findings.checked)} blocks")
+        return 1 if findings.problems else 0
+    print(__doc__.split("\n\n")[-1], file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

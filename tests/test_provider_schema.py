@@ -1,0 +1,403 @@
+"""The Terraform we write, checked offline against the google provider's own schema (hashicorp/google 6.50.0).
+
+The schema is derived by tests/provider_schema.py from the provider's cdktf bindings (see its docstring) into
+.tools/google-provider-schema.json by tests/install-tools.sh. Checked: every resource and data block (and the google
+provider block) of modules/gcp-direct-access, of each example's rendering and of `iac cors render`'s Terraform, for
+unknown attributes and blocks, blocks written as attributes and the reverse, missing required attributes and blocks, and
+literal strings outside an enum's documented "Possible values". Blocks of other providers (the aws_* CORS Terraform) are
+not in this schema: they are skipped, and listed as skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import provider_schema
+import pytest
+from provider_schema import Findings, SchemaBuildError
+
+from conftest import EXAMPLE_NAMES, EXAMPLES, ROOT, TOOLS
+
+SCHEMA_FILE = TOOLS / "google-provider-schema.json"
+MODULE = ROOT / "modules" / "gcp-direct-access"
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    if not SCHEMA_FILE.is_file():
+        pytest.fail(f"google provider schema not found at {SCHEMA_FILE}: run `bash tests/install-tools.sh`")
+    return provider_schema.load(SCHEMA_FILE)
+
+
+def check_files(paths: list[Path], schema: dict[str, Any], base: Path, label: str) -> Findings:
+    findings = Findings()
+    for path in sorted(paths):
+        findings.add(provider_schema.check_text(path.read_text(), schema, f"{label}{path.relative_to(base)}"))
+    return findings
+
+
+def declared_blocks(paths: list[Path]) -> set[str]:
+    """Addresses of every resource and data block in the files, as the checker names them (no file prefix)."""
+    found = set()
+    for path in paths:
+        parsed = hcl2.loads(path.read_text())
+        for keyword, prefix in (("resource", ""), ("data", "data.")):
+            for group in parsed.get(keyword, []):
+                for tf_type, named in group.items():
+                    names = [name for name in named if not name.startswith("__")]  # python-hcl2's __is_block__
+                    found |= {prefix + f"{tf_type}.{name}".replace('"', "") for name in names}
+    return found
+
+
+def no_problems(findings: Findings, what: str) -> str:
+    return (
+        f"{what} does not match the google provider schema ({len(findings.problems)} problems; "
+        "a genuine defect of the Terraform, not of this test):\n  " + "\n  ".join(findings.problems)
+    )
+
+
+# --- the real Terraform -------------------------------------------------------------------------------------------
+
+
+def test_module_matches_the_provider_schema(schema: dict[str, Any]) -> None:
+    paths = sorted(MODULE.glob("*.tf"))
+    findings = check_files(paths, schema, ROOT, "")
+    assert not findings.problems, no_problems(findings, "modules/gcp-direct-access")
+    checked = {entry.split(": ", 1)[1] for entry in findings.checked}
+    # Every block was judged (none skipped, none missed), and the ones that matter most are among them.
+    assert not findings.skipped
+    assert checked == declared_blocks(paths)
+    assert {
+        "google_compute_backend_service.default",
+        "google_compute_security_policy.default",
+        "google_storage_bucket.bucket",
+        "data.google_storage_bucket.bucket",
+    } <= checked
+
+
+@pytest.mark.parametrize("example", EXAMPLE_NAMES)
+def test_rendering_matches_the_provider_schema(example: str, cli, schema: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = cli("render", "-c", EXAMPLES / example / "iac.yaml", "-o", out)
+    assert result.exit_code == 0, result.output
+    paths = sorted(out.rglob("*.tf"))
+    findings = check_files(paths, schema, out, f"<render of examples/{example}>/")
+    assert not findings.problems, no_problems(findings, f"the rendering of examples/{example}")
+    assert not findings.skipped
+    assert len(findings.checked) == len(declared_blocks(paths)) + 1  # and the root's provider "google" block
+    assert any(entry.endswith(": provider.google") for entry in findings.checked)
+
+
+def test_cors_terraform_is_for_aws_only_and_is_skipped(cli, schema: dict[str, Any], tmp_path: Path) -> None:
+    """`iac cors render` writes Terraform for AWS only (templates/cors): hashicorp/aws, not in the google schema."""
+    templates = sorted((ROOT / "templates" / "cors").glob("*.tf.j2"))
+    assert [t.name.split(".")[0] for t in templates] == ["aws_s3_bucket_cors_configuration"], (
+        "templates/cors has a new Terraform template: check it here if it is for the google provider"
+    )
+    out = tmp_path / "cors"
+    result = cli("cors", "render", "-c", EXAMPLES / "cors" / "iac.yaml", "-o", out)
+    assert result.exit_code == 0, result.output
+    paths = sorted(out.rglob("*.tf"))
+    assert paths, "examples/cors renders no Terraform any more"
+    findings = check_files(paths, schema, out, "")
+    assert not findings.problems
+    assert not findings.checked
+    assert findings.skipped == [
+        "terraform/aws-s3-acme-s3-data.tf: aws_s3_bucket_cors_configuration.encord_acme_s3_data"
+    ]
+
+
+# --- the checker catches mistakes ---------------------------------------------------------------------------------
+
+MISTAKES = """
+resource "google_compute_backend_service" "typo" {
+  enable_cdnn           = true
+  load_balancing_scheme = "EXTERNAL_MANAGEDD"
+  protocol              = "HTTPS"
+  cdn_policy = {
+    cache_mode = "FORCE_CACHE_ALL"
+  }
+  custom_request_headers {
+    host = "x"
+  }
+  security_settings {
+    aws_v4_authentication {
+      access_key_id = "id"
+      origin_regoin = "auto"
+    }
+  }
+  log_config {
+    enable = true
+  }
+  log_config {
+    enable = false
+  }
+}
+
+resource "google_compute_security_policy" "policy" {
+  name = "p"
+  dynamic "rule" {
+    for_each = local.rules
+    content {
+      action   = rule.value.action
+      priority = rule.value.priority
+    }
+  }
+  rule {
+    action   = "allow"
+    priority = 1
+    match {
+      versioned_expr = "SRC_IPS_V1"
+      config {
+        src_ip_range = ["10.0.0.0/8"]
+      }
+    }
+  }
+}
+
+resource "google_compute_global_address" "nope" {
+  name = "a"
+  frobnicate {
+  }
+}
+
+resource "google_compute_load_balancer" "made_up" {
+  name = "x"
+}
+
+data "google_storage_bucket" "no_name" {
+  project = "p"
+}
+
+provider "google" {
+  projet = "p"
+}
+"""
+
+
+def test_checker_reports_each_kind_of_mistake(schema: dict[str, Any]) -> None:
+    findings = provider_schema.check_text(MISTAKES, schema, "mistakes.tf")
+    backend = "mistakes.tf: google_compute_backend_service.typo"
+    policy = "mistakes.tf: google_compute_security_policy.policy"
+    assert findings.problems == [
+        f"{backend}: enable_cdnn: unknown attribute",
+        f"{backend}: load_balancing_scheme: 'EXTERNAL_MANAGEDD' is not one of the possible values "
+        "['EXTERNAL', 'INTERNAL_SELF_MANAGED', 'INTERNAL_MANAGED', 'EXTERNAL_MANAGED']",
+        f"{backend}: cdn_policy: is a nested block, written as an attribute (write `cdn_policy {{ ... }}`)",
+        f"{backend}: custom_request_headers: is an attribute, written as a block "
+        "(write `custom_request_headers = ...`)",
+        f"{backend}: security_settings.aws_v4_authentication.origin_regoin: unknown attribute",
+        f"{backend}: log_config: written 2 times, allowed at most once",
+        f"{backend}: name: required attribute missing",
+        # Inside `dynamic "rule" { content { ... } }` as in a plain rule block.
+        f"{policy}: rule.match: required block missing",
+        f"{policy}: rule.match.config.src_ip_range: unknown attribute",
+        f"{policy}: rule.match.config.src_ip_ranges: required attribute missing",
+        "mistakes.tf: google_compute_global_address.nope: frobnicate: unknown block",
+        "mistakes.tf: google_compute_load_balancer.made_up: google_compute_load_balancer: unknown resource type",
+        "mistakes.tf: data.google_storage_bucket.no_name: name: required attribute missing",
+        "mistakes.tf: provider.google: projet: unknown attribute",
+    ]
+
+
+CORRECT = """
+resource "google_compute_backend_service" "ok" {
+  count                 = var.enabled ? 1 : 0
+  provider              = google.other
+  name                  = "${var.name}-backend"
+  load_balancing_scheme = var.scheme
+  protocol              = "${var.protocol}"
+  session_affinity      = "$${NOT_AN_INTERPOLATION}"
+  compression_mode      = "DISABLED"
+  depends_on            = [google_compute_global_address.a]
+  custom_request_headers = []
+  dynamic "backend" {
+    for_each = var.groups
+    iterator = group
+    content {
+      group = group.value
+    }
+  }
+  lifecycle {
+    ignore_changes        = [description]
+    create_before_destroy = true
+  }
+}
+
+resource "aws_s3_bucket" "elsewhere" {
+  bucket = "b"
+}
+"""
+
+
+def test_checker_accepts_meta_arguments_expressions_and_dynamic_blocks(schema: dict[str, Any]) -> None:
+    findings = provider_schema.check_text(CORRECT, schema, "ok.tf")
+    # "$${...}" is the literal text "${...}": not an expression, so it is judged (and is no session affinity).
+    assert findings.problems == [
+        "ok.tf: google_compute_backend_service.ok: session_affinity: '$${NOT_AN_INTERPOLATION}' is not one of the "
+        "possible values ['NONE', 'CLIENT_IP', 'CLIENT_IP_PORT_PROTO', 'CLIENT_IP_PROTO', 'GENERATED_COOKIE', "
+        "'HEADER_FIELD', 'HTTP_COOKIE', 'STRONG_COOKIE_AFFINITY']"
+    ]
+    assert findings.checked == ["ok.tf: google_compute_backend_service.ok"]
+    assert findings.skipped == ["ok.tf: aws_s3_bucket.elsewhere"]
+
+
+# --- the schema itself: what the extraction found, and how it works -----------------------------------------------
+
+
+def test_schema_holds_what_the_module_relies_on(schema: dict[str, Any]) -> None:
+    assert schema["provider"] == {
+        "source": "hashicorp/google",
+        "version": "6.50.0",
+        "bindings": "@cdktf/provider-google@16.12.1",
+    }
+    assert len(schema["resources"]) > 1000 and len(schema["data_sources"]) > 300
+    backend = schema["resources"]["google_compute_backend_service"]
+    assert backend["attributes"]["name"]["required"] is True
+    assert "EXTERNAL_MANAGED" in backend["attributes"]["load_balancing_scheme"]["enum"]
+    assert backend["blocks"]["backend"]["nesting"] == "set"
+    security = backend["blocks"]["security_settings"]
+    assert security["nesting"] == "single"
+    aws = security["block"]["blocks"]["aws_v4_authentication"]
+    assert set(aws["block"]["attributes"]) >= {"access_key_id", "access_key", "origin_region"}
+    rule = schema["resources"]["google_compute_security_policy"]["blocks"]["rule"]
+    assert rule["block"]["blocks"]["match"]["required"] is True
+    assert rule["block"]["blocks"]["match"]["block"]["blocks"]["config"]["block"]["attributes"]["src_ip_ranges"] == {
+        "required": True,
+        "type": "stringList",
+    }
+    assert schema["data_sources"]["google_storage_bucket"]["attributes"]["name"]["required"] is True
+    # A property cdktf renames (clash with its base class) keeps its Terraform name.
+    assert "build" in schema["resources"]["google_cloudbuild_trigger"]["blocks"]
+
+
+def entry(snake: str, reads: str, block: bool, nesting: str, storage: str) -> str:
+    return (
+        f"        {snake}: {{\n            value: mapper({reads}),\n            isBlock: {str(block).lower()},\n"
+        f'            type: "{nesting}",\n            storageClassType: "{storage}",\n        }},\n'
+    )
+
+
+def link(anchor: str) -> dict[str, str]:
+    return {"summary": f"Docs: {{@link https://registry.terraform.io/x#{anchor} X#{anchor}}}."}
+
+
+def jsii_struct(fqn: str, *properties: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "interface", "datatype": True, "name": fqn.rsplit(".", 1)[1], "properties": list(properties)}
+
+
+def jsii_class(fqn: str, base: str, config: str, summary: str = "") -> dict[str, Any]:
+    initializer = {"parameters": [{"name": "config", "type": {"fqn": config}}]}
+    return {
+        "kind": "class",
+        "name": fqn.rsplit(".", 1)[1],
+        "base": base,
+        "docs": {"summary": summary},
+        "initializer": initializer,
+    }
+
+
+def fake_bindings(tmp_path: Path, config_rename: str = "mode") -> Path:
+    """A wheel shaped like cdktf's: a resource with a renamed property, a repeated and a single block, an enum."""
+    ns, provider = "@cdktf/provider-google.thing.", "@cdktf/provider-google.provider."
+    string, optional = {"primitive": "string"}, {"optional": True}
+    rules = {"collection": {"kind": "array", "elementtype": {"fqn": ns + "ThingRule"}}}
+    mode_docs = {"summary": "Mode.", "remarks": 'Possible values: ["FAST", "SLOW"]\n\n' + link("mode")["summary"]}
+    types = {
+        ns + "Thing": jsii_class(ns + "Thing", "cdktf.TerraformResource", ns + "ThingConfig"),
+        ns + "ThingConfig": jsii_struct(
+            ns + "ThingConfig",
+            {"name": "name", "type": string, "docs": link("name")},
+            {"name": "buildAttribute", "type": string, **optional, "docs": link("build")},
+            {"name": "mode", "type": string, **optional, "docs": mode_docs},
+            {"name": "rule", "type": {"union": {"types": [{"fqn": "cdktf.IResolvable"}, rules]}}, **optional},
+            {"name": "settings", "type": {"fqn": ns + "ThingSettings"}, "docs": link("settings")},
+        ),
+        ns + "ThingRule": jsii_struct(ns + "ThingRule", {"name": "action", "type": string}),
+        ns + "ThingSettings": jsii_struct(ns + "ThingSettings"),
+        provider + "GoogleProvider": jsii_class(
+            provider + "GoogleProvider",
+            "cdktf.TerraformProvider",
+            provider + "GoogleProviderConfig",
+            "{@link https://registry.terraform.io/providers/hashicorp/google/6.50.0/docs google}",
+        ),
+        provider + "GoogleProviderConfig": jsii_struct(
+            provider + "GoogleProviderConfig", {"name": "project", "type": string, **optional}
+        ),
+    }
+    thing_js = (
+        "class Thing extends cdktf.TerraformResource {\n    constructor(scope, id, config) {\n"
+        "        this._build = config.buildAttribute;\n        this._rule.internalValue = config.rule;\n    }\n"
+        "    synthesizeHclAttributes() {\n        const attrs = {\n"
+        + entry("name", "this._name", False, "simple", "string")
+        + entry("build", "this._build", False, "simple", "string")
+        + entry(config_rename, "this._mode", False, "simple", "string")
+        + entry("rule", "this._rule.internalValue", True, "list", "ThingRuleList")
+        + entry("settings", "this._settings.internalValue", True, "list", "ThingSettingsList")
+        + '        };\n    }\n}\nThing.tfResourceType = "google_thing";\n'
+        "function thingRuleToHclTerraform(struct) {\n    const attrs = {\n"
+        + entry("action", "struct.action", False, "simple", "string")
+        + "    };\n}\nfunction thingSettingsToHclTerraform(struct) {\n    const attrs = {\n    };\n}\n"
+    )
+    provider_js = (
+        "class GoogleProvider extends cdktf.TerraformProvider {\n    synthesizeHclAttributes() {\n"
+        "        const attrs = {\n" + entry("project", "this._project", False, "simple", "string") + "        };\n"
+        '    }\n}\nGoogleProvider.tfResourceType = "google";\n'
+    )
+    files = {
+        "package/.jsii": json.dumps({"name": "@cdktf/provider-google", "version": "0.0.1", "types": types}),
+        "package/lib/thing/index.js": thing_js,
+        "package/lib/provider/index.js": provider_js,
+    }
+    tarball = io.BytesIO()
+    with tarfile.open(fileobj=tarball, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    wheel = tmp_path / "fake-0.0.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("fake/_jsii/provider-google@0.0.1.jsii.tgz", tarball.getvalue())
+    return wheel
+
+
+def test_extraction_joins_the_jsii_assembly_and_the_mappers(tmp_path: Path) -> None:
+    out = tmp_path / "schema.json"
+    assert provider_schema.main(["build", str(out), str(fake_bindings(tmp_path))]) == 0
+    assert json.loads(out.read_text()) == {
+        "provider": {"source": "hashicorp/google", "version": "6.50.0", "bindings": "@cdktf/provider-google@0.0.1"},
+        "provider_config": {"attributes": {"project": {"required": False, "type": "string"}}, "blocks": {}},
+        "data_sources": {},
+        "resources": {
+            "google_thing": {
+                "attributes": {
+                    "name": {"required": True, "type": "string"},
+                    "build": {"required": False, "type": "string"},  # the property is buildAttribute in cdktf
+                    "mode": {"required": False, "type": "string", "enum": ["FAST", "SLOW"]},
+                },
+                "blocks": {
+                    "rule": {
+                        "required": False,
+                        "nesting": "list",
+                        "block": {"attributes": {"action": {"required": True, "type": "string"}}, "blocks": {}},
+                    },
+                    "settings": {"required": True, "nesting": "single", "block": {"attributes": {}, "blocks": {}}},
+                },
+            }
+        },
+    }
+
+
+def test_extraction_refuses_when_the_mappers_and_the_docs_disagree(tmp_path: Path) -> None:
+    with pytest.raises(
+        SchemaBuildError, match=r"google_thing: .*ThingConfig\.mode maps to modus but its docs say mode"
+    ):
+        provider_schema.build(tmp_path / "schema.json", fake_bindings(tmp_path, config_rename="modus"))
+    assert not (tmp_path / "schema.json").exists()
