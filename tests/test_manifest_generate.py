@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import struct
@@ -28,10 +29,19 @@ def jpeg(width: int, height: int) -> bytes:
     return b"\xff\xd8" + app0 + sof0 + b"\xff\xd9"
 
 
-PDF = (
-    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Count 3 >> endobj\n"
-    + b"".join(f"{n} 0 obj << /Type /Page /Parent 2 0 R >> endobj\n".encode() for n in (3, 4, 5))
-)
+def pdf(pages: int) -> bytes:
+    """A well-formed PDF of blank pages (the page count is read with pypdf, which wants a real file)."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=200, height=300)
+    data = io.BytesIO()
+    writer.write(data)
+    return data.getvalue()
+
+
+PDF = pdf(3)
 
 OBJECTS = [
     # name, content, content type

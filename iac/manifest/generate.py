@@ -1,23 +1,28 @@
 """`iac manifest generate`: registration files for every object of the Direct Access bucket.
 
 The listing is streamed: at most one batch per kind (and the DICOM series still open) is held in memory,
-whatever the number of objects, and each batch file is written as soon as it is full.
+whatever the number of objects, and each batch file is written as soon as it is full. Objects whose
+metadata needs the whole file (videos, audio, PDFs under --strict-metadata) are streamed to a temporary
+file, so memory does not grow with their size either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
+import itertools
 import json
 import os
 import posixpath
 import shutil
 import struct
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 from iac.errors import IacError
@@ -90,16 +95,51 @@ _EXTENSIONS = {
 _GENERIC_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
 _HEADER_BYTES = 64 * 1024  # enough for the dimensions of every image format read here
 _PDF_MAX_BYTES = 200 * 1024 * 1024
+# A spreadsheet reads a cell starting with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ObjectUnreadable(Exception):
+    """An object of the listing cannot be read (deleted or replaced since): skipped, with this reason."""
 
 
 @dataclass(frozen=True)
 class StoredObject:
-    """What the listing tells about one object; `read` fetches bytes (a range) when metadata needs them."""
+    """What the listing tells about one object. When metadata needs its bytes, `read` fetches the first
+    `limit` (None: all) and `copy_to`, when given, streams the whole object into a binary file."""
 
     name: str
     size: int
     content_type: str | None
     read: Callable[[int | None], bytes] = field(repr=False, compare=False, default=lambda limit: b"")
+    copy_to: Callable[[IO[bytes]], None] | None = field(repr=False, compare=False, default=None)
+
+    def save(self, handle: IO[bytes]) -> None:
+        """Write the whole object to `handle`: streamed when the source can, else read in one piece."""
+        if self.copy_to is not None:
+            self.copy_to(handle)
+        else:
+            handle.write(self.read(None))
+
+
+@contextlib.contextmanager
+def local_copy(obj: StoredObject) -> Iterator[Path]:
+    """The whole object as a file in a private temporary directory (mode 0700), removed afterwards."""
+    extension = posixpath.splitext(obj.name)[1]
+    suffix = extension if extension[1:].isascii() and extension[1:].isalnum() else ""
+    with tempfile.TemporaryDirectory(prefix="iac-manifest-") as directory:
+        path = Path(directory) / f"object{suffix}"
+        try:
+            with path.open("xb") as handle:
+                obj.save(handle)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise IacError(
+                f"{obj.name}: no room for a temporary copy ({obj.size} bytes) in {tempfile.gettempdir()}: "
+                "set TMPDIR to a directory with room for the largest video, audio or PDF file"
+            ) from None
+        yield path
 
 
 def classify(obj: StoredObject) -> tuple[str | None, str, str]:
@@ -200,15 +240,40 @@ def _tiff_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def pdf_pages(data: bytes) -> int | None:
-    import re
+def pdf_pages(path: Path) -> tuple[int | None, str]:
+    """(number of pages, "") of the PDF at `path` as its page tree has them (after any incremental updates),
+    or (None, why not) when it is not a well-formed PDF or is encrypted with a password."""
+    import logging
 
-    pages = len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data))
-    return pages or None
+    import pypdf
+
+    # pypdf logs what it tolerates; without a handler Python would print those records on stderr.
+    logger = logging.getLogger("pypdf")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    try:
+        with path.open("rb") as handle:
+            reader = pypdf.PdfReader(handle, strict=True)  # strict: no repair of a broken file by guessing
+            if reader.is_encrypted and reader.decrypt("") == pypdf.PasswordType.NOT_DECRYPTED:
+                return None, "PDF is encrypted with a password: its page count cannot be read"
+            pages = len(reader.pages)
+    except Exception as exc:  # pypdf raises many kinds of errors on broken files: none is a page count
+        detail = str(exc).strip() or type(exc).__name__
+        return None, f"PDF could not be read: {detail[:200]}"
+    if not pages:
+        return None, "PDF has no pages"
+    return pages, ""
 
 
 def strict_metadata(kind: str, obj: StoredObject, mime: str) -> tuple[dict[str, Any] | None, str]:
     """The metadata Encord needs for `obj` under strict client-only access, or the reason it can't be known."""
+    try:
+        return _strict_metadata(kind, obj, mime)
+    except ObjectUnreadable as exc:
+        return None, str(exc)
+
+
+def _strict_metadata(kind: str, obj: StoredObject, mime: str) -> tuple[dict[str, Any] | None, str]:
     if kind == "images":
         size = image_size(obj.read(_HEADER_BYTES))
         if size is None:
@@ -219,9 +284,10 @@ def strict_metadata(kind: str, obj: StoredObject, mime: str) -> tuple[dict[str, 
     if kind == "pdfs":
         if obj.size > _PDF_MAX_BYTES:
             return None, f"PDF larger than {_PDF_MAX_BYTES // 2**20} MiB: its page count is not read"
-        pages = pdf_pages(obj.read(None))
+        with local_copy(obj) as path:
+            pages, why = pdf_pages(path)
         if pages is None:
-            return None, "PDF page count could not be read"
+            return None, why
         return {"fileSize": obj.size, "numPages": pages}, ""
     if kind in ("videos", "audio"):
         if shutil.which("ffprobe") is None:
@@ -232,21 +298,19 @@ def strict_metadata(kind: str, obj: StoredObject, mime: str) -> tuple[dict[str, 
 
 def _probe(kind: str, obj: StoredObject, mime: str) -> tuple[dict[str, Any] | None, str]:
     import subprocess
-    import tempfile
     from fractions import Fraction
 
-    with tempfile.NamedTemporaryFile(suffix=posixpath.splitext(obj.name)[1]) as handle:
-        handle.write(obj.read(None))
-        handle.flush()
+    with local_copy(obj) as path:
         done = subprocess.run(
-            ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format", handle.name],
+            ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format", str(path)],
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
             check=False,
         )
     if done.returncode != 0:
-        return None, f"ffprobe could not read the file: {done.stderr.strip()[:200]}"
+        detail = done.stderr.replace(str(path), obj.name).strip()  # the temporary copy's name means nothing
+        return None, f"ffprobe could not read the file: {detail[:200]}"
     probe = json.loads(done.stdout)
     duration = float(probe.get("format", {}).get("duration") or 0)
     wanted = "video" if kind == "videos" else "audio"
@@ -293,13 +357,33 @@ class Summary:
     filtered: int = 0
 
 
+def spreadsheet_safe(cell: str) -> str:
+    """`cell`, prefixed with ' when a spreadsheet would read it as a formula."""
+    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
+
+
+class _CsvWriter:
+    """csv.writer with "\n" line ends that also quotes a field holding a CR: the csv module quotes CR only
+    when the line terminator has one, and an unquoted CR ends the row for the readers."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self.minimal = csv.writer(handle, lineterminator="\n")
+        self.quoted = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def writerow(self, row: Sequence[str]) -> None:
+        (self.quoted if any("\r" in cell for cell in row) else self.minimal).writerow(row)
+
+
 class _Output:
     """Batch files in one directory; stale files of an earlier run are removed, others' files never touched."""
 
-    def __init__(self, directory: Path, fmt: str, batch: dict[str, int]) -> None:
+    def __init__(
+        self, directory: Path, fmt: str, batch: dict[str, int], warn: Callable[[str], None] = lambda message: None
+    ) -> None:
         self.directory = directory
         self.fmt = fmt
         self.batch = batch
+        self.warn = warn
         self.owned = read_manifest(directory)
         self.written: list[str] = []
         self.pending: dict[str, list[Any]] = {}
@@ -308,7 +392,7 @@ class _Output:
         handle, name = tempfile.mkstemp(prefix=f".{SKIP_REPORT}.", suffix=".tmp", dir=directory)
         self.skips_path = Path(name)
         self.skips = os.fdopen(handle, "w", encoding="utf-8", newline="")
-        self.skip_writer = csv.writer(self.skips, lineterminator="\n")
+        self.skip_writer = _CsvWriter(self.skips)
         self.skip_writer.writerow(["object", "reason"])
         self.skip_rows = 0
 
@@ -324,7 +408,8 @@ class _Output:
             self.flush(key)
 
     def skip(self, name: str, reason: str) -> None:
-        self.skip_writer.writerow([name, reason])
+        # A report people open in a spreadsheet: no cell may run as a formula.
+        self.skip_writer.writerow([spreadsheet_safe(name), spreadsheet_safe(reason)])
         self.skip_rows += 1
 
     def flush(self, key: str) -> None:
@@ -336,10 +421,17 @@ class _Output:
         name = f"{key}-{self.counters[key]:04d}.{extension}"
         if self.fmt == "csv":
             text = io.StringIO()
-            writer = csv.writer(text, lineterminator="\n")
+            writer = _CsvWriter(text)
             writer.writerow(CSV_HEADERS[key])
-            writer.writerows(units)
+            for row in units:
+                writer.writerow(row)
             content = text.getvalue()
+            # Encord's data is written as is; whoever opens the file in a spreadsheet is warned.
+            for title in dict.fromkeys(title for _, title in units if title.startswith(FORMULA_STARTS)):
+                self.warn(
+                    f"warning: {name}: title {title!r} starts with {title[0]!r}: a spreadsheet opening this "
+                    "file would read it as a formula (written as is for Encord)"
+                )
         else:
             content = json.dumps({key: units, "skip_duplicate_urls": True}, indent=2, ensure_ascii=False) + "\n"
         self._write(name, content)
@@ -385,14 +477,20 @@ def generate(
     """Write registration files for `objects` (sorted by name, as bucket listings are) into `out_dir`."""
     if out_dir.exists() and not out_dir.is_dir():
         raise IacError(f"{out_dir}: exists and is not a directory: choose another output with -o DIR")
+    # The first object is listed before anything is created: a listing that cannot start (no credentials,
+    # no such bucket, no permission) leaves the file system as it was.
+    listing = iter(objects)
+    first = next(listing, None)
+    if first is not None:
+        listing = itertools.chain([first], listing)
     out_dir.mkdir(parents=True, exist_ok=True)
     sizes = dict(DEFAULT_BATCH)
     sizes.update(batch or {})
     if fmt == "csv":
         sizes = {key: min(size, CSV_MAX_ROWS) for key, size in sizes.items()}
-    output = _Output(out_dir, fmt, sizes)
+    output = _Output(out_dir, fmt, sizes, warn=progress)
     try:
-        return _generate(objects, domain, output, kind, fmt, strict, progress)
+        return _generate(listing, domain, output, kind, fmt, strict, progress)
     except BaseException:
         output.discard()
         raise
@@ -496,13 +594,17 @@ def list_bucket(bucket: str, prefix: str | None) -> Iterator[StoredObject]:
 
     storage = importlib.import_module("google.cloud.storage")
     from google.api_core import exceptions
+    from google.auth import exceptions as auth_exceptions
 
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         from google.auth.credentials import AnonymousCredentials
 
         client = storage.Client(project="iac-emulator", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
     else:
-        client = storage.Client()
+        try:
+            client = storage.Client()
+        except auth_exceptions.DefaultCredentialsError as exc:
+            raise IacError(f"gs://{bucket}: no Google credentials ({_reason(exc)}). {_CREDENTIALS_HELP}") from None
     try:
         for blob in client.list_blobs(bucket, prefix=prefix or None, page_size=1000):
             yield StoredObject(
@@ -510,17 +612,52 @@ def list_bucket(bucket: str, prefix: str | None) -> Iterator[StoredObject]:
                 size=int(blob.size or 0),
                 content_type=blob.content_type,
                 read=_reader(blob),
+                copy_to=_copier(blob),
             )
     except exceptions.NotFound:
         raise IacError(f"gs://{bucket}: bucket not found") from None
     except exceptions.GoogleAPICallError as exc:
         raise IacError(f"gs://{bucket}: cannot list objects: {exc.message}") from None
+    except auth_exceptions.GoogleAuthError as exc:  # e.g. expired or revoked credentials, refused on first use
+        raise IacError(f"gs://{bucket}: Google credentials refused ({_reason(exc)}). {_CREDENTIALS_HELP}") from None
+
+
+_CREDENTIALS_HELP = (
+    "Set up Application Default Credentials: run `gcloud auth application-default login`, or set "
+    "GOOGLE_APPLICATION_CREDENTIALS to a service account key file; for a local emulator, set "
+    "STORAGE_EMULATOR_HOST (e.g. http://127.0.0.1:9023)"
+)
+
+
+def _reason(exc: Exception) -> str:
+    return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+
+
+@contextlib.contextmanager
+def _reading(blob: Any) -> Iterator[None]:
+    from google.api_core import exceptions
+
+    try:
+        yield
+    except exceptions.NotFound:
+        raise ObjectUnreadable("object deleted or replaced after it was listed") from None
+    except exceptions.GoogleAPICallError as exc:
+        raise IacError(f"gs://{blob.bucket.name}/{blob.name}: cannot read: {exc.message}") from None
 
 
 def _reader(blob: Any) -> Callable[[int | None], bytes]:
     def read(limit: int | None) -> bytes:
-        if limit is None:
-            return bytes(blob.download_as_bytes())
-        return bytes(blob.download_as_bytes(start=0, end=limit - 1))
+        with _reading(blob):
+            if limit is None:
+                return bytes(blob.download_as_bytes())
+            return bytes(blob.download_as_bytes(start=0, end=limit - 1))
 
     return read
+
+
+def _copier(blob: Any) -> Callable[[IO[bytes]], None]:
+    def copy_to(handle: IO[bytes]) -> None:
+        with _reading(blob):
+            blob.download_to_file(handle)  # streamed in chunks of a few KiB
+
+    return copy_to
