@@ -91,3 +91,20 @@ def compute_stub() -> Iterator[HTTPServer]:
         server.clear()
         if server.is_running():
             server.stop()
+
+
+@pytest.fixture
+def builtin_deployment(
+    monkeypatch: pytest.MonkeyPatch, terraform: str, terraform_env: dict[str, str], compute_stub: HTTPServer
+) -> HTTPServer:
+    """iac plans and applies on a real Terraform core, with the configuration rendered from built-in
+    resources only (tests/fake_deployment.py) and the Compute API served by `compute_stub` (returned)."""
+    import iac.deploy
+    from fake_deployment import render_builtin
+
+    for key, value in terraform_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("IAC_TERRAFORM", terraform)
+    monkeypatch.setenv("IAC_GCP_API_ENDPOINT", f"http://127.0.0.1:{compute_stub.port}")
+    monkeypatch.setattr(iac.deploy, "render", render_builtin)
+    return compute_stub

@@ -6,9 +6,8 @@ does, so plan, apply and the invalidation decision can run on a real Terraform c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from iac import hcl
 from iac.allowlist import Assignment, Rule, assign

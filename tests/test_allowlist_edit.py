@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import iac.deploy
-from fake_deployment import render_builtin
 from iac.cli import app
 
 COMMENTED = """\
@@ -289,14 +287,8 @@ INVALIDATE_PATH = "/compute/v1/projects/my-gcp-project/global/urlMaps/encord-da-
 
 
 @pytest.mark.terraform
-def test_apply_chains_into_apply_with_one_invalidation_per_change(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, terraform: str, terraform_env, compute_stub
-) -> None:
-    for key, value in terraform_env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("IAC_TERRAFORM", terraform)
-    monkeypatch.setenv("IAC_GCP_API_ENDPOINT", f"http://127.0.0.1:{compute_stub.port}")
-    monkeypatch.setattr(iac.deploy, "render", render_builtin)
+def test_apply_chains_into_apply_with_one_invalidation_per_change(tmp_path: Path, builtin_deployment) -> None:
+    compute_stub = builtin_deployment
     compute_stub.expect_request(INVALIDATE_PATH, method="POST").respond_with_json(
         {"kind": "compute#operation", "name": "operation-1", "status": "DONE"}
     )

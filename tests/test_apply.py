@@ -33,13 +33,8 @@ INVALIDATE_PATH = "/compute/v1/projects/my-gcp-project/global/urlMaps/encord-da-
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, terraform: str, terraform_env, compute_stub):
+def deployment(tmp_path: Path, builtin_deployment):
     """A config, its output directory, and an environment where iac drives Terraform and the stub."""
-    for key, value in terraform_env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("IAC_TERRAFORM", terraform)
-    monkeypatch.setenv("IAC_GCP_API_ENDPOINT", f"http://127.0.0.1:{compute_stub.port}")
-    monkeypatch.setattr(iac.deploy, "render", render_builtin)
     config = tmp_path / "iac.yaml"
     config.write_text(CONFIG)
     return config, tmp_path / "build"

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from iac.cli import app
 from iac.manifest.generate import StoredObject, generate, object_url
+from test_manifest_generate import pdf
 
 DOMAIN = "encord-directaccess.acme.com"
 
@@ -118,17 +119,6 @@ def test_a_listing_that_fails_at_once_creates_nothing(gcs_client, tmp_path: Path
 # --- PDFs: the page count is read, never guessed ----------------------------------------------------------
 
 
-def _pdf(pages: int) -> bytes:
-    from pypdf import PdfWriter
-
-    writer = PdfWriter()
-    for _ in range(pages):
-        writer.add_blank_page(width=200, height=300)
-    data = io.BytesIO()
-    writer.write(data)
-    return data.getvalue()
-
-
 def _with_incremental_update(original: bytes) -> bytes:
     """`original` with an incremental update appended: new versions of two page objects and a new xref
     section pointing at them (the old objects stay in the file, as after any "save" of an editor)."""
@@ -154,7 +144,7 @@ def _encrypted(original: bytes, user_password: str) -> bytes:
 
 @pytest.fixture
 def pdf_bucket(gcs_client, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:  # type: ignore[no-untyped-def]
-    three = _pdf(3)
+    three = pdf(3)
     updated = _with_incremental_update(three)
     assert updated.startswith(three) and updated.count(b"/Type /Page\n") == 5  # what a text match counts
     files = {
@@ -162,7 +152,7 @@ def pdf_bucket(gcs_client, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:  # 
         "docs/truncated.pdf": three[: three.index(b"xref")],  # the page objects are there, the rest is not
         "docs/not-a-pdf.pdf": b"%PDF-1.7\n" + b"\x00garbage" * 64,
         "docs/locked.pdf": _encrypted(three, "secret"),
-        "docs/owner-only.pdf": _encrypted(_pdf(2), ""),  # opens without a password, as in any viewer
+        "docs/owner-only.pdf": _encrypted(pdf(2), ""),  # opens without a password, as in any viewer
     }
     bucket = gcs_client.create_bucket("manifest-pdfs")
     for name, data in files.items():
@@ -221,7 +211,7 @@ def test_video_is_streamed_to_a_private_temporary_file(
     clip = _clip(tmp_path / "clip.mp4")
     bucket = gcs_client.create_bucket("manifest-stream")
     bucket.blob("media/clip.mp4").upload_from_filename(str(clip), content_type="video/mp4")
-    bucket.blob("media/doc.pdf").upload_from_string(_pdf(4), content_type="application/pdf")
+    bucket.blob("media/doc.pdf").upload_from_string(pdf(4), content_type="application/pdf")
     config = write_config(tmp_path / "iac.yaml", "manifest-stream")
 
     whole: list[str] = []
@@ -253,8 +243,8 @@ def test_video_is_streamed_to_a_private_temporary_file(
     [video] = json.loads((out / "videos-0001.json").read_text())["videos"]
     assert video["videoMetadata"]["duration"] == 2.0
     assert video["videoMetadata"]["file_size"] == clip.stat().st_size
-    [pdf] = json.loads((out / "pdfs-0001.json").read_text())["pdfs"]
-    assert pdf["pdfMetadata"]["numPages"] == 4
+    [document] = json.loads((out / "pdfs-0001.json").read_text())["pdfs"]
+    assert document["pdfMetadata"]["numPages"] == 4
     assert whole == [], "no object is read whole into memory"
     [(directory, mode)] = seen
     assert Path(directory).parent == scratch and mode == 0o700, "a private directory in the temporary directory"
@@ -263,7 +253,7 @@ def test_video_is_streamed_to_a_private_temporary_file(
 
 def test_objects_of_other_listings_are_read_whole_and_counted_right(tmp_path: Path) -> None:
     # A StoredObject without `copy_to` (another listing, a test) is read in one piece, and counted the same.
-    updated = _with_incremental_update(_pdf(3))
+    updated = _with_incremental_update(pdf(3))
     objects = [StoredObject("a.pdf", len(updated), "application/pdf", read=lambda limit: updated[:limit])]
     summary = generate(objects, DOMAIN, tmp_path / "o", strict=True)
     assert summary.units == {"pdfs": 1}

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 import iac.deploy
-from fake_deployment import render_builtin
 from iac.allowlist import Rule
 from iac.config import load_config
 
@@ -353,13 +352,8 @@ INVALIDATE_PATH = "/compute/v1/projects/my-gcp-project/global/urlMaps/encord-da-
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, terraform: str, terraform_env, compute_stub):
-    for key, value in terraform_env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("IAC_TERRAFORM", terraform)
-    monkeypatch.setenv("IAC_GCP_API_ENDPOINT", f"http://127.0.0.1:{compute_stub.port}")
-    monkeypatch.setattr(iac.deploy, "render", render_builtin)
-    compute_stub.expect_request(INVALIDATE_PATH, method="POST").respond_with_json(
+def deployment(tmp_path: Path, builtin_deployment):
+    builtin_deployment.expect_request(INVALIDATE_PATH, method="POST").respond_with_json(
         {"kind": "compute#operation", "name": "operation-1", "status": "DONE"}
     )
     return write_config(tmp_path / "iac.yaml", spread(3)), tmp_path / "build"
