@@ -31,11 +31,11 @@ from iac.allowlist import (
     sort_key,
 )
 from iac.errors import ConfigError, IacError
+from iac.yamldoc import compose
 
 if TYPE_CHECKING:
     from iac.config import LoadedConfig
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _EMPTY_MARKER = "allowlist_allow_empty: true  # set by iac allowlist --allow-empty: every request is denied\n"
 
 
@@ -110,12 +110,7 @@ def read(path: Path) -> AllowlistText:
     # A byte order mark is parsed without and written back; marks (line, column) are in `body`.
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     body = text[len(bom) :]
-    try:
-        root = yaml.compose(body, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError([f"{where}: YAML syntax error: {getattr(exc, 'problem', None) or exc}"]) from None
+    root = compose(body, path)  # ConfigError: YAML syntax, an alias bomb, nesting too deep
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError([f"{path}:1: the config must be a mapping of keys (project, domain, bucket, ...)"])
     found = [(k, v) for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "allowlist"]
@@ -321,6 +316,8 @@ def edit(
     """
     from iac.files import locked
 
+    if not dry_run:
+        check_writable(path)
     with locked(path, lock_timeout):
         doc = read(path)
         rows, notices = operation(doc)
@@ -404,7 +401,10 @@ def finish(doc: AllowlistText, rows: list[Row], notices: list[str], allow_empty:
             "(pass --allow-empty if that is what you want)"
         )
     text = doc.render(rows)
-    loaded = validate_document(parse_yaml(text, doc.path))  # ConfigError: the file is left as it is
+    try:
+        loaded = validate_document(parse_yaml(text, doc.path))  # ConfigError: the file is left as it is
+    except ConfigError as exc:
+        raise ConfigError([_original_lines(doc, text, problem) for problem in exc.problems]) from None
     before = collapse(_present(doc.rows))
     current = current_rules(output, loaded.config) or pack(before)
     return Change(
@@ -416,6 +416,40 @@ def finish(doc: AllowlistText, rows: list[Row], notices: list[str], allow_empty:
         current_rules=current,
         new_rules=assign(loaded.allowlist.ranges, current, loaded.config.allowlist_max_rules),
     )
+
+
+def _original_lines(doc: AllowlistText, edited: str, problem: str) -> str:
+    """A problem found in the edited text, with the line it has in the file as it is on disk.
+
+    Lines before the list are where they were; lines after it moved by the change in the list's length;
+    a line of the new list itself is reported at the `allowlist:` key.
+    """
+    prefix = f"{doc.path}:"
+    line_text, colon, rest = problem.removeprefix(prefix).partition(":")
+    if not problem.startswith(prefix) or not colon or not line_text.isdigit():
+        return problem
+    line = int(line_text)
+    head = len(doc.before.splitlines())
+    tail = len(doc.after.splitlines())
+    edited_lines, original_lines = len(edited.splitlines()), len(doc.original.splitlines())
+    if line > edited_lines - tail:
+        line -= edited_lines - original_lines
+    elif line > head:
+        line = head
+    return f"{prefix}{line}:{rest}"
+
+
+def check_writable(path: Path) -> None:
+    """Refuse a config file its owner made read-only: replacing it would quietly undo that."""
+    try:
+        mode = path.resolve().stat().st_mode
+    except OSError:
+        return  # read() reports a missing or unreadable file
+    if not mode & 0o222:
+        raise IacError(
+            f"{path}: is read-only (mode {mode & 0o777:04o}): iac does not replace a file made read-only; "
+            "make it writable (chmod u+w) to edit it, or use --dry-run to see the change"
+        )
 
 
 def write(doc: AllowlistText, change: Change) -> None:

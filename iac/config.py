@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import ipaddress
 import re
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -12,7 +15,14 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-from iac.allowlist import DEFAULT_MAX_RULES, Allowlist, AllowlistError, normalise, over_limit_message
+from iac.allowlist import (
+    DEFAULT_MAX_RULES,
+    Allowlist,
+    AllowlistEntryError,
+    AllowlistError,
+    normalise,
+    over_limit_message,
+)
 from iac.errors import ConfigError
 from iac.yamldoc import Location, YamlDocument, dotted, load_yaml
 
@@ -26,6 +36,9 @@ _BUCKET_CHARS = re.compile(r"[a-z0-9][a-z0-9._-]*[a-z0-9]")
 _LOCATION = re.compile(r"[A-Za-z][A-Za-z0-9-]{1,40}")
 _REGION = re.compile(r"[a-z][a-z0-9-]{1,40}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Bidirectional embedding, override and isolate controls (U+202A-U+202E, U+2066-U+2069): invisible, they
+# make text display in another order than it is read ("Trojan Source", CVE-2021-42574).
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _MAX_TTL_SECONDS = 31_622_400  # one year, Cloud CDN's ceiling
 
 
@@ -309,6 +322,13 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
     def report(location: Location, message: str) -> None:
         problems.append((document.line_of(location), f"{document.where(location)}: {message}"))
 
+    # A string with a bidirectional control character gets that one message: what else is wrong with it
+    # (not a hostname, not an address, ...) follows from the character, and would show it escaped anyway.
+    flagged: set[Location] = set()
+    for location, message in bidi_problems(data):
+        flagged.add(location)
+        report(location, message)
+
     config: Config | None = None
     try:
         config = Config.model_validate(data)
@@ -316,7 +336,13 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
         for error in exc.errors():
             tagged = tuple(error["loc"])
             location = _untagged(tagged)
-            report(location, _describe(tagged, error))
+            if location in flagged and error["type"] != "extra_forbidden":
+                continue
+            text = document.source.get(location)
+            if error["type"] == "string_type" and text is not None and _surprising(text, error.get("input")):
+                report(location, f'{_misread(text, error.get("input"))}: quote it ("{_clip(text)}")')
+            else:
+                report(location, _describe(tagged, error))
 
     allowlist: Allowlist | None = None
     raw_allowlist = data.get("allowlist")
@@ -325,7 +351,9 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
             allowlist = normalise(raw_allowlist)
         except AllowlistError as exc:
             for problem in exc.problems:
-                report(("allowlist", problem.index), f"{_show(problem.value)} {problem.message}")
+                location = ("allowlist", problem.index)
+                if location not in flagged:
+                    report(location, _entry_problem(problem, document.source.get(location)))
         if not raw_allowlist and data.get("allowlist_allow_empty") is not True:
             report(
                 ("allowlist",),
@@ -335,7 +363,8 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
 
     if config is not None and config.cors is not None:
         for location, message in cors_problems(config.cors):
-            report(location, message)
+            if location not in flagged:
+                report(location, message)
         for index, target in enumerate(config.cors.targets):
             if target.provider == "gcp" and target.bucket == config.bucket.name and config.bucket.create:
                 report(
@@ -395,9 +424,81 @@ def cors_problems(cors: CorsConfig) -> list[tuple[Location, str]]:
     return problems
 
 
-def _show(value: object) -> str:
-    text = repr(value)
+def bidi_problems(data: Any, location: Location = ()) -> Iterator[tuple[Location, str]]:
+    """Every string in `data` (a parsed config) that holds a bidirectional control character, with why.
+
+    Config strings end up in rendered Terraform, in bucket CORS rules and in messages, where such a
+    character would make the text display differently from what it is.
+    """
+    if isinstance(data, str):
+        if _BIDI.search(data):
+            found = [(i, c) for i, c in enumerate(data) if _BIDI.match(c)]
+            listed = ", ".join(f"U+{ord(c):04X} ({unicodedata.name(c)}) at character {i + 1}" for i, c in found[:3])
+            if len(found) > 3:
+                listed += f" and {len(found) - 3} more"
+            what, it = (
+                ("invisible bidirectional control characters", "them")
+                if len(found) > 1
+                else ("an invisible bidirectional control character", "it")
+            )
+            yield (
+                location,
+                f"{_show(data)} contains {what}, {listed}: it makes text display in a different order than it is "
+                f"stored; delete {it}",
+            )
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from bidi_problems(value, (*location, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from bidi_problems(value, (*location, index))
+
+
+def _entry_problem(problem: AllowlistEntryError, text: str | None) -> str:
+    """The message for a bad allowlist entry; `text` is the entry as written when YAML read it as no string."""
+    if text is None or isinstance(problem.value, str):
+        return f"{_show(problem.value)} {problem.message}"
+    if problem.value is None and not text.strip():
+        return "is empty: remove the entry or write an IP address or CIDR"
+    if isinstance(problem.value, int | float) and not isinstance(problem.value, bool) and ":" in text:
+        # YAML 1.1 reads digits in colon-separated groups as a base-60 number (12:30 is 750).
+        return f'{_misread(text, problem.value)}: quote IPv6 addresses ("{_clip(text)}")'
+    return (
+        f"{_misread(text, problem.value)}: an allowlist entry is an IP address or CIDR (examples: 39.42.20.11, "
+        "130.192.120.0/24, 2a00:1450:4001::/48)"
+    )
+
+
+def _misread(text: str, value: object) -> str:
+    """`text` (a plain scalar as written) and what YAML 1.1 made of it."""
+    if isinstance(value, bool):
+        what = f"the boolean {str(value).lower()}"
+    elif isinstance(value, int | float):
+        what = f"the number {value!r}"
+    elif value is None:
+        what = "null (no value)"
+    elif isinstance(value, datetime.date):
+        what = f"the date {value.isoformat()}"
+    else:
+        what = f"a {type(value).__name__}"
+    return f"{_clip(text)} was read by YAML as {_clip(what)}"
+
+
+def _surprising(text: str, value: object) -> bool:
+    """Whether YAML 1.1 read `text` as something its writer would hardly expect (`12:30` as 750, `on` as true)."""
+    if isinstance(value, bool):
+        return text.lower() not in ("true", "false")
+    if isinstance(value, int | float):
+        return text != str(value)
+    return isinstance(value, datetime.date)
+
+
+def _clip(text: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _show(value: object) -> str:
+    return _clip(repr(value))
 
 
 _PROVIDERS = ("gcp", "aws", "azure", "otc")

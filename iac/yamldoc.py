@@ -14,6 +14,21 @@ Location = tuple[str | int, ...]
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# Most values that aliases (`*name`) may add to a document, counting every value again each time an alias
+# repeats it, as reading the document does. Aliases cost nothing to write and multiply: nine lines of nested
+# aliases ("billion laughs") stand for 9**9 values and would take tens of gigabytes to read. Values written
+# out do not count (a file cannot hold more of them than it has bytes), so this bounds only the
+# amplification, and a 20,000-entry allowlist is never affected. A real config has no use for more than a
+# handful of aliased values (a bucket name, a list of origins); 100,000 would let aliases repeat even a
+# 20,000-entry allowlist five times, yet reading them costs about 0.1 s and 15 MiB
+# (benchmarks/bench_yaml.py).
+MAX_ALIAS_VALUES = 100_000
+# Deepest nesting of lists and mappings, aliases expanded. A config nests 4 levels (cors.targets[0].bucket);
+# far deeper input would exhaust the recursion of the YAML composer (a crash) and of the conversion below.
+MAX_DEPTH = 100
+
+_ALIASES_HINT = "write the values out instead of using anchors/aliases (&, *)"
+
 
 @dataclass
 class YamlDocument:
@@ -22,6 +37,10 @@ class YamlDocument:
     path: Path
     data: Any
     lines: dict[Location, int] = field(default_factory=dict)
+    # The text as written of every scalar YAML read as something other than a string (a number, boolean,
+    # date or null: `2600:1:2:3:4:5:6:7` is a YAML 1.1 base-60 integer), so messages can show what the
+    # user wrote rather than what YAML made of it.
+    source: dict[Location, str] = field(default_factory=dict)
 
     def line_of(self, location: Location) -> int:
         """The line of `location`, or of its nearest enclosing key when it is absent (a missing field)."""
@@ -39,6 +58,9 @@ class YamlDocument:
 def dotted(location: Location) -> str:
     text = ""
     for part in location:
+        if isinstance(part, str) and not part.isprintable():
+            # Escaped: a key's newline or bidirectional control character must not rewrite the message.
+            part = repr(part)
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text or "(top level)"
 
@@ -62,9 +84,30 @@ def load_yaml(path: Path) -> YamlDocument:
 
 def parse_yaml(text: str, path: Path) -> YamlDocument:
     """Parse `text` (the content of `path`, or what it is about to become) with line numbers."""
-    loader = _Loader(text)
+    root = compose(text, path)
+    document = YamlDocument(path=path, data=None)
+    if root is None:
+        return document
+    document.data = _to_python(_Constructor(), root, (), document)
+    return document
+
+
+def compose(text: str, path: Path) -> yaml.Node | None:
+    """The node tree of `text` (the content of `path`), or None for an empty document.
+
+    Like `yaml.compose(text, Loader=yaml.CSafeLoader)`, but safe on hostile input: a syntax error, aliases
+    that expand to more than MAX_ALIAS_VALUES values (or into themselves) and nesting deeper than
+    MAX_DEPTH are a ConfigError naming the file and line. The tree shares the node of an anchor (`&name`)
+    among its aliases (`*name`); converting it without sharing reads at most MAX_ALIAS_VALUES more values
+    than the text spells out.
+    """
     try:
-        root = loader.get_single_node()
+        _check_aliases_and_depth(text, path)  # before composing: the composer itself recurses per level
+        loader = _Loader(text)
+        try:
+            root: yaml.Node | None = loader.get_single_node()
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f"{mark.line + 1}" if mark is not None else "1"
@@ -72,17 +115,99 @@ def parse_yaml(text: str, path: Path) -> YamlDocument:
         raise ConfigError([f"{path}:{line}: YAML syntax error: {what}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: YAML syntax error: {exc}"]) from None
+    return root
+
+
+class _Node:
+    """What a list, mapping or scalar stands for once aliases are expanded: how many values, how deep."""
+
+    __slots__ = ("depth", "done", "size")
+
+    def __init__(self, size: int, depth: int, done: bool) -> None:
+        self.size = size  # itself and everything in it
+        self.depth = depth  # levels of lists and mappings, itself included (0 for a scalar)
+        self.done = done  # False while its list or mapping is still being read
+
+
+_SCALAR = _Node(size=1, depth=0, done=True)
+
+
+def _check_aliases_and_depth(text: str, path: Path) -> None:
+    """Refuse an alias bomb or excessive nesting from the parser's events, without building anything.
+
+    Each alias adds the size of its anchor's node, already known (an anchor precedes its aliases), so this
+    takes one step per event however far the aliases would expand.
+    """
+    loader = _Loader(text)
+    try:
+        anchors: dict[str, _Node] = {}
+        stack: list[_Node] = []
+        expanded = 0  # values added by aliases
+        while (event := loader.get_event()) is not None:  # type: ignore[no-untyped-call]
+            if isinstance(event, yaml.ScalarEvent):
+                node = _SCALAR
+                if event.anchor is not None:
+                    anchors[event.anchor] = node
+            elif isinstance(event, yaml.CollectionStartEvent):
+                stack.append(_Node(size=1, depth=1, done=False))
+                if event.anchor is not None:
+                    anchors[event.anchor] = stack[-1]
+                if len(stack) > MAX_DEPTH:
+                    raise _too_deep(path, event)
+                continue
+            elif isinstance(event, yaml.CollectionEndEvent):
+                node = stack.pop()
+                node.done = True
+            elif isinstance(event, yaml.AliasEvent):
+                found = anchors.get(event.anchor or "")
+                if found is None:
+                    continue  # undefined: the composer says so
+                line = _line(event)
+                if not found.done:
+                    raise ConfigError(
+                        [
+                            f"{path}:{line}: YAML alias *{event.anchor} is inside the list or mapping it refers "
+                            f"to, so it never ends: {_ALIASES_HINT}"
+                        ]
+                    )
+                expanded += found.size
+                if expanded > MAX_ALIAS_VALUES:
+                    too_many = f"YAML aliases expand to more than {MAX_ALIAS_VALUES:,} values"
+                    raise ConfigError([f"{path}:{line}: {too_many}: {_ALIASES_HINT}"])
+                if len(stack) + found.depth > MAX_DEPTH:
+                    raise _too_deep(path, event)
+                node = found
+            else:
+                if isinstance(event, yaml.DocumentStartEvent):
+                    anchors.clear()  # anchors belong to one document
+                continue
+            if stack:
+                parent = stack[-1]
+                parent.size += node.size
+                parent.depth = max(parent.depth, node.depth + 1)
     finally:
         loader.dispose()
 
-    document = YamlDocument(path=path, data=None)
-    if root is None:
-        return document
-    document.data = _to_python(loader, root, (), document)
-    return document
+
+def _too_deep(path: Path, event: yaml.Event) -> ConfigError:
+    return ConfigError(
+        [
+            f"{path}:{_line(event)}: YAML lists and mappings nested more than {MAX_DEPTH} levels "
+            "deep: a config needs a few (e.g. cors.targets[0].bucket)"
+        ]
+    )
 
 
-def _to_python(loader: yaml.SafeLoader, node: yaml.Node, location: Location, doc: YamlDocument) -> Any:
+_Constructor = yaml.constructor.SafeConstructor
+
+
+def _line(event: yaml.Event) -> int:
+    return event.start_mark.line + 1 if event.start_mark is not None else 1
+
+
+def _to_python(loader: _Constructor, node: yaml.Node, location: Location, doc: YamlDocument) -> Any:
+    """The Python value of `node`, recording lines. Each alias is converted again where it is used (so a
+    value's line is where the alias is); compose() has bounded what that adds up to."""
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -90,7 +215,7 @@ def _to_python(loader: yaml.SafeLoader, node: yaml.Node, location: Location, doc
                 raise ConfigError(
                     [f"{doc.path}:{key_node.start_mark.line + 1}: YAML merge keys (<<) are not supported"]
                 )
-            key = loader.construct_object(key_node)
+            key = _construct(loader, key_node, location, doc, deep=False)
             where = (*location, str(key))
             if not isinstance(key, str):
                 raise ConfigError(
@@ -114,4 +239,27 @@ def _to_python(loader: yaml.SafeLoader, node: yaml.Node, location: Location, doc
             doc.lines[where] = item.start_mark.line + 1
             items.append(_to_python(loader, item, where, doc))
         return items
-    return loader.construct_object(node, deep=True)
+    value = _construct(loader, node, location, doc, deep=True)
+    if not isinstance(value, str) and isinstance(node.value, str):
+        doc.source[location] = node.value
+    return value
+
+
+def _construct(loader: _Constructor, node: yaml.Node, location: Location, doc: YamlDocument, deep: bool) -> Any:
+    """A scalar's value (or a key's); a tag YAML cannot apply (`!!python/name:...`, `!!int abc`) is a
+    ConfigError with the line, not a traceback."""
+    try:
+        return loader.construct_object(node, deep=deep)
+    except yaml.MarkedYAMLError as exc:
+        reason = exc.problem or exc.context or "invalid value"
+    except (ValueError, TypeError, OverflowError) as exc:
+        reason = str(exc)
+    tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+    text = repr(node.value) if isinstance(node.value, str) else "this value"
+    text = text if len(text) <= 80 else text[:77] + "..."
+    raise ConfigError(
+        [
+            f"{doc.path}:{node.start_mark.line + 1}: {dotted(location)}: YAML cannot read {text} as {tag} "
+            f"({reason}): remove the tag or correct the value"
+        ]
+    )

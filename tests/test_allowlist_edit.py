@@ -319,3 +319,23 @@ def test_apply_chains_into_apply_with_one_invalidation_per_change(tmp_path: Path
     assert refused.exit_code == 1, "no terminal and no --auto-approve"
     assert "--auto-approve" in refused.stderr
     assert calls() == 2
+
+
+def test_errors_elsewhere_give_the_files_own_line_numbers(config: Path) -> None:
+    """The edited text is validated, but a problem is reported where it is in the file on disk."""
+    broken = COMMENTED.replace("    default_ttl: 3600      #", '    default_ttl: "3600"    #')
+    config.write_text(broken)
+    line = broken.splitlines().index('    default_ttl: "3600"    # odd indentation, kept as it is') + 1
+    result = run("allowlist", "add", "34.90.1.1", "34.90.1.3", "81.2.69.160/28", "-c", config)
+    assert result.exit_code == 1
+    assert f"{config}:{line}: cdn.default_ttl: input should be a valid integer" in result.stderr, result.stderr
+    assert config.read_text() == broken
+
+
+def test_a_read_only_config_is_refused_not_replaced(config: Path) -> None:
+    config.chmod(0o444)
+    result = run("allowlist", "add", "34.90.1.1", "-c", config)
+    assert result.exit_code == 1
+    assert "is read-only (mode 0444)" in result.stderr and "chmod u+w" in result.stderr
+    assert config.read_text() == COMMENTED and config.stat().st_mode & 0o777 == 0o444
+    assert run("allowlist", "add", "34.90.1.1", "-c", config, "--dry-run").exit_code == 0
