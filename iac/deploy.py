@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from iac.allowlist import DEFAULT_RULE_PRIORITY, Rule, rule_changes
 from iac.config import LoadedConfig
 from iac.errors import IacError
-from iac.files import write_tree
+from iac.files import RENDER, Deployment, write_tree
 from iac.plan import PlanSummary, summarize
 from iac.render import current_rules, render
 from iac.terraform import Progress, Terraform, terminating_as_interrupt
@@ -69,9 +69,15 @@ def workspace(
     assignment deployed (read from the state after init); without either, a fresh packing.
     """
     with terminating_as_interrupt():  # SIGTERM/SIGHUP raise Interrupted, so the finally below runs
+        if loaded.config.terraform.backend is None:
+            progress(
+                f"warning: no terraform.backend in {loaded.path}: the state is kept in {directory}/terraform.tfstate "
+                "and holds the HMAC secret in plain text; keep it private, or set terraform.backend.gcs"
+            )
         current = current_rules(directory, loaded.config)
         rendered = render(loaded, current, repack=repack)
-        write_tree(directory, rendered.files)
+        deployment = Deployment.of(loaded.config)
+        write_tree(directory, rendered.files, RENDER, deployment)
         terraform = Terraform(binary=binary, working_dir=directory, lock_timeout=lock_timeout, progress=progress)
         try:
             terraform.init()
@@ -80,7 +86,7 @@ def workspace(
                 if deployed:
                     progress(f"keeping the {len(deployed)} allow rules deployed (read from the Terraform state)")
                     rendered = render(loaded, deployed, repack=repack)
-                    write_tree(directory, rendered.files)
+                    write_tree(directory, rendered.files, RENDER, deployment)
                     current = deployed
             if rendered.assignment.repacked:
                 changed = len(rule_changes(current or (), rendered.assignment.rules))
@@ -139,13 +145,17 @@ def _normalised(ranges: list[Any]) -> tuple[str, ...] | None:
 
 @dataclass(frozen=True)
 class InvalidationReport:
-    """What became of the CDN cache after a change: not-needed, skipped, done or failed."""
+    """What became of the CDN cache after a change: not-needed, skipped, done or failed.
+
+    `setup` marks a failure that no retry fixes until something is set up (credentials).
+    """
 
     status: str
     target: InvalidationTarget | None = None
     operation: str | None = None
     error: str | None = None
     retry: str | None = None
+    setup: bool = False
 
     @property
     def failed(self) -> bool:
@@ -209,15 +219,17 @@ def apply(
 
 def invalidate_cache(loaded: LoadedConfig, target: InvalidationTarget, progress: Progress) -> InvalidationReport:
     """Invalidate the cache; a failure is reported (with the command that retries it), not raised."""
-    from iac.invalidate import InvalidationError, api_endpoint
+    from iac.invalidate import CredentialsMissing, InvalidationError, api_endpoint
     from iac.invalidate import invalidate_cache as request_invalidation
 
+    retry = f"iac invalidate -c {shlex.quote(str(loaded.path))} --path {shlex.quote(target.path)}"
     try:
         operation = request_invalidation(
             target, endpoint=api_endpoint(loaded.config.gcp.api_endpoint), progress=progress
         )
+    except CredentialsMissing as exc:
+        return InvalidationReport("failed", target, error=str(exc), retry=retry, setup=True)
     except InvalidationError as exc:
-        retry = f"iac invalidate -c {shlex.quote(str(loaded.path))} --path {shlex.quote(target.path)}"
         return InvalidationReport("failed", target, error=str(exc), retry=retry)
     progress(f"CDN cache invalidated: https://{target.host}{target.path} on {target.url_map} ({operation})")
     return InvalidationReport("done", target, operation=operation)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from iac.errors import IacError
 
 if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
     from google.cloud import compute_v1
 
 ENDPOINT_ENV = "IAC_GCP_API_ENDPOINT"
@@ -40,6 +41,10 @@ REQUEST_TIMEOUT = 60.0  # seconds for one HTTP request to Google
 
 class InvalidationError(IacError):
     """Cache invalidation failed (after retries); the message says why, keeping Google's own error text."""
+
+
+class CredentialsMissing(IacError):
+    """No Google credentials to ask for an invalidation with: a setup problem, not a failed invalidation."""
 
 
 @dataclass(frozen=True)
@@ -182,12 +187,21 @@ def _fatal_message(exc: Any, target: InvalidationTarget) -> str:
     return f"cache invalidation of {what} failed: {said}"
 
 
-def _clients(endpoint: str | None) -> tuple[compute_v1.UrlMapsClient, compute_v1.GlobalOperationsClient]:
-    """A url-maps client and an operations client that talk to the same endpoint with the same credentials."""
+def compute_credentials(
+    endpoint: str | None,
+    *,
+    purpose: str = "to invalidate the CDN cache with",
+    permissions: str = "compute.urlMaps.invalidateCache",
+) -> tuple[Credentials, dict[str, str]]:
+    """Credentials and client_options for a google-cloud-compute client (transport="rest") on `endpoint`.
+
+    None is Google's endpoint. A plain-http endpoint on this machine (a test stub) gets anonymous credentials,
+    plain http elsewhere is refused; otherwise Application Default Credentials, or CredentialsMissing, whose
+    message `purpose` and `permissions` complete. Shared by `iac invalidate` and `iac doctor`.
+    """
     import google.auth
-    from google.auth.credentials import AnonymousCredentials, Credentials
+    from google.auth.credentials import AnonymousCredentials
     from google.auth.exceptions import DefaultCredentialsError
-    from google.cloud import compute_v1
 
     _check_endpoint(endpoint)
     credentials: Credentials
@@ -197,11 +211,19 @@ def _clients(endpoint: str | None) -> tuple[compute_v1.UrlMapsClient, compute_v1
         try:
             credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
         except DefaultCredentialsError as exc:
-            raise InvalidationError(
-                "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS, use workload identity, "
-                f"or run `gcloud auth application-default login` ({exc})"
+            raise CredentialsMissing(
+                f"no Google credentials {purpose}: set up Application Default Credentials "
+                "(`gcloud auth application-default login`, GOOGLE_APPLICATION_CREDENTIALS pointing at a key file, "
+                f"or workload identity in CI) with {permissions} ({exc})"
             ) from None
-    options: dict[str, str] = {"api_endpoint": endpoint} if endpoint else {}
+    return credentials, ({"api_endpoint": endpoint} if endpoint else {})
+
+
+def _clients(endpoint: str | None) -> tuple[compute_v1.UrlMapsClient, compute_v1.GlobalOperationsClient]:
+    """A url-maps client and an operations client that talk to the same endpoint with the same credentials."""
+    from google.cloud import compute_v1
+
+    credentials, options = compute_credentials(endpoint)
     url_maps = compute_v1.UrlMapsClient(credentials=credentials, transport="rest", client_options=options)
     operations = compute_v1.GlobalOperationsClient(credentials=credentials, transport="rest", client_options=options)
     return url_maps, operations

@@ -145,9 +145,9 @@ def current_rules(directory: Path, config: Config) -> tuple[Rule, ...] | None:
     None when the directory holds no rendering of iac's, one of another deployment, or one that cannot
     be read back: the caller then looks elsewhere (the Terraform state) or packs afresh.
     """
-    from iac.files import read_manifest
+    from iac.files import RENDER, written_by
 
-    if not directory.is_dir() or "main.tf" not in read_manifest(directory):
+    if not directory.is_dir() or "main.tf" not in written_by(directory, RENDER):
         return None
     try:
         text = (directory / "main.tf").read_text(encoding="utf-8")

@@ -350,3 +350,23 @@ def test_exhausted_retries_exit_3(cli, tmp_path: Path, monkeypatch, compute_stub
     assert len(invalidations(compute_stub)) == 6
     assert len({r.args["requestId"] for r in invalidations(compute_stub)}) == 1, "one requestId for all retries"
     assert len(no_waiting) == 5 and no_waiting == sorted(no_waiting)
+
+
+def test_invalidate_without_credentials_is_a_setup_error(cli, tmp_path: Path, monkeypatch) -> None:
+    """No credentials is exit 1 with what to set up, not exit 3 with "retry": a retry cannot succeed."""
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-key.json"))
+    monkeypatch.setenv("IAC_GCP_API_ENDPOINT", "https://compute.invalid")  # never reached: no credentials
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    result = cli("invalidate", "-c", config)
+    assert result.exit_code == 1, result.output
+    assert "no Google credentials to invalidate the CDN cache with" in result.stderr
+    assert "gcloud auth application-default login" in result.stderr
+    assert "retry" not in result.stderr and "Traceback" not in result.output
+
+
+def test_plan_warns_once_that_local_state_holds_the_secret(cli, deployment) -> None:
+    config, out = deployment
+    result = cli("plan", "-c", config, "-o", out)
+    assert result.stderr.count("warning: no terraform.backend") == 1
+    assert "holds the HMAC secret" in result.stderr

@@ -210,7 +210,7 @@ def test_refuses_to_overwrite_foreign_files(config: Path, tmp_path: Path) -> Non
     (out / "images-0001.json").write_text("{}")
     result = run("manifest", "generate", "-c", config, "-o", out)
     assert result.exit_code == 1
-    assert "was not written by iac" in result.stderr
+    assert "would overwrite files iac did not write (images-0001.json)" in result.stderr
     assert (out / "images-0001.json").read_text() == "{}"
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -85,6 +86,14 @@ def test_a_tampered_manifest_cannot_delete_outside_the_output(cli, tmp_path: Pat
     render(cli, EXAMPLES / "documented" / "iac.yaml", out)
     victim = tmp_path / "precious.txt"
     victim.write_text("keep")
+    ledger = json.loads((out / ".iac-files").read_text())
+    ledger["files"] += ["../precious.txt", str(victim)]
+    (out / ".iac-files").write_text(json.dumps(ledger))
+    render(cli, EXAMPLES / "documented" / "iac.yaml", out)
+    assert victim.read_text() == "keep"
+    # The same in the plain list of earlier versions.
+    names = json.loads((out / ".iac-files").read_text())["files"]
+    (out / ".iac-files").write_text("# Files written by `iac render`\n" + "".join(f"{n}\n" for n in names))
     with (out / ".iac-files").open("a") as manifest:
         manifest.write(f"../precious.txt\n{victim}\n")
     render(cli, EXAMPLES / "documented" / "iac.yaml", out)
@@ -295,14 +304,23 @@ def test_module_builds_the_hardened_setup(cli, tmp_path: Path) -> None:
     assert text.count("google_storage_hmac_key.reader.secret") == 1
 
 
-def test_a_failed_write_leaves_the_output_as_it_was(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_leaves_the_output_as_it_was(
+    cli, example_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A disk that fills up half way through a render: the old render stays whole, no temp files remain."""
     import errno
 
     from iac import files
 
     out = tmp_path / "build"
-    render(cli, EXAMPLES / "documented" / "iac.yaml", out)
+    # The same deployment as the large allowlist below, with the documented example's settings.
+    config = example_config("documented")
+    config.write_text(
+        config.read_text()
+        .replace("project: my-gcp-project", "project: acme-labelling")
+        .replace("name: encord-da\n", "name: encord-vendor\n")
+    )
+    render(cli, config, out)
     before = tree(out)
     real_stage = files._stage
     calls = {"n": 0}

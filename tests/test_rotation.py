@@ -124,8 +124,16 @@ def test_another_deployments_rendering_is_not_the_current_assignment(cli, tmp_pa
     other.write_text(
         config.read_text().replace("name: encord-da", "name: encord-db").replace("81.0.0.0/32", "81.9.0.0/32")
     )
+    # Another deployment's rendering is refused: rendering here would replace it.
+    refused = cli("render", "-c", other, "-o", out)
+    assert refused.exit_code == 1
+    assert "wrote for deployment encord-da of project" in refused.stderr
+    assert "not for this config's deployment encord-db of project" in refused.stderr
+    # A directory of an earlier version records no deployment: rendering there is allowed, and the other
+    # deployment's main.tf is not taken for the current assignment: packed afresh, not shaped by its rules.
+    names = json.loads((out / ".iac-files").read_text())["files"]
+    (out / ".iac-files").write_text("# Files written by `iac render`\n" + "".join(f"{n}\n" for n in names))
     assert cli("render", "-c", other, "-o", out).exit_code == 0
-    # Not the same deployment: packed afresh, not shaped by encord-da's rules.
     assert [len(r["ranges"]) for r in main_tf_rules(out)] == [10, 10, 10]
 
 

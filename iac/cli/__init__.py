@@ -53,8 +53,14 @@ app = typer.Typer(
 )
 
 OutputOption = Annotated[
-    Path,
-    typer.Option("-o", "--output", help="Directory for the Terraform configuration.", envvar="IAC_OUTPUT"),
+    Path | None,
+    typer.Option(
+        "-o",
+        "--output",
+        help="Directory for the Terraform configuration (default: build/ beside the config file).",
+        envvar="IAC_OUTPUT",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (progress on stderr).")]
 TerraformOption = Annotated[
@@ -100,6 +106,12 @@ ConfigOption = Annotated[
 ]
 
 
+def output_dir(output: Path | None, config: Path, default: str) -> Path:
+    """The output directory: `-o` (or its environment variable) when given, else `default` beside the
+    config file, so that two configs never share a rendering, a .terraform/ or a local state."""
+    return output if output is not None else config.parent / default
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"iac {__version__}")
@@ -136,30 +148,30 @@ def _reported() -> Iterator[None]:
 
 
 @app.command()
-def render(
-    config: ConfigOption = Path("iac.yaml"), output: OutputOption = Path("build"), repack: RepackOption = False
-) -> None:
+def render(config: ConfigOption = Path("iac.yaml"), output: OutputOption = None, repack: RepackOption = False) -> None:
     """Render the config as a self-contained Terraform configuration.
 
     Writes main.tf, versions.tf, outputs.tf, backend.tf (when configured) and a copy of the modules
     they use, so `terraform -chdir=DIR init && terraform -chdir=DIR plan` works without iac.
     The same config and the same earlier rendering always give the same bytes; each allowlist range
     keeps the Cloud Armor rule it had in DIR; files iac wrote earlier that no longer belong are
-    removed; on any error nothing is written.
+    removed; on any error nothing is written. DIR defaults to build/ beside the config file; it is
+    refused when it holds another command's files or another deployment's rendering.
 
     Example: iac render -c iac.yaml -o build/
     """
     from iac.allowlist import rule_changes
     from iac.config import load_config
-    from iac.files import write_tree
+    from iac.files import RENDER, Deployment, write_tree
     from iac.render import current_rules
     from iac.render import render as render_files
 
+    output = output_dir(output, config, "build")
     with _reported():
         loaded = load_config(config)
         current = current_rules(output, loaded.config)
         rendered = render_files(loaded, current, repack=repack)
-        stale = write_tree(output, rendered.files)
+        stale = write_tree(output, rendered.files, RENDER, Deployment.of(loaded.config))
     changes = rule_changes(current or (), rendered.assignment.rules) if current is not None else None
     if rendered.assignment.repacked:
         _progress(f"repacking the allowlist: {_plural(len(changes or ()), 'rule')} change")
@@ -290,7 +302,7 @@ def _print_plan(summary: PlanSummary, directory: Path) -> None:
 @app.command()
 def plan(
     config: ConfigOption = Path("iac.yaml"),
-    output: OutputOption = Path("build"),
+    output: OutputOption = None,
     as_json: JsonOption = False,
     terraform: TerraformOption = None,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
@@ -308,6 +320,7 @@ def plan(
     from iac.files import parse_duration
     from iac.terraform import find_terraform
 
+    output = output_dir(output, config, "build")
     with _reported():
         parse_duration(lock_timeout)
         loaded = load_config(config)
@@ -324,7 +337,7 @@ def plan(
 @app.command()
 def apply(
     config: ConfigOption = Path("iac.yaml"),
-    output: OutputOption = Path("build"),
+    output: OutputOption = None,
     auto_approve: AutoApproveOption = False,
     as_json: JsonOption = False,
     no_invalidate: NoInvalidateOption = False,
@@ -344,6 +357,7 @@ def apply(
     from iac.config import load_config
     from iac.files import parse_duration
 
+    output = output_dir(output, config, "build")
     with _reported():
         parse_duration(lock_timeout)
         loaded = load_config(config)
@@ -388,7 +402,10 @@ def run_apply(
         )
     if report.invalidation.failed:
         typer.echo(f"error: CDN cache invalidation failed: {report.invalidation.error}", err=True)
-        typer.echo(f"error: the apply succeeded; retry the invalidation with: {report.invalidation.retry}", err=True)
+        then = "once that is set up, " if report.invalidation.setup else ""
+        typer.echo(
+            f"error: the apply succeeded; {then}retry the invalidation with: {report.invalidation.retry}", err=True
+        )
     return report
 
 
@@ -438,6 +455,8 @@ def invalidate(
             path=check_path(path),
         )
     report = invalidate_cache(loaded, target, _progress)
+    if report.failed and report.setup:
+        _fail([str(report.error)])
     if report.failed:
         typer.echo(f"error: CDN cache invalidation failed: {report.error}", err=True)
         typer.echo(f"error: retry the invalidation with: {report.retry}", err=True)
@@ -464,5 +483,5 @@ def main() -> None:
 
 
 # The command groups register themselves on `app` when imported (after everything they use is defined).
-for _group in ("allowlist", "cors", "manifest"):
+for _group in ("allowlist", "cors", "manifest", "doctor"):
     importlib.import_module(f"iac.cli.{_group}")

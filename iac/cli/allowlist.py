@@ -25,6 +25,7 @@ from iac.cli import (
     _progress,
     _reported,
     check_can_confirm,
+    output_dir,
     run_apply,
 )
 from iac.errors import IacError
@@ -48,7 +49,7 @@ AllowEmptyOption = Annotated[
 
 @allowlist_app.command("list")
 def allowlist_list(
-    config: ConfigOption = Path("iac.yaml"), output: OutputOption = Path("build"), as_json: JsonOption = False
+    config: ConfigOption = Path("iac.yaml"), output: OutputOption = None, as_json: JsonOption = False
 ) -> None:
     """The effective allowlist (validated, merged, sorted) and its Cloud Armor rules as they will be rendered.
 
@@ -63,7 +64,8 @@ def allowlist_list(
     with _reported():
         loaded = load_config(config)
         allowlist = loaded.allowlist
-        rules = assign(allowlist.ranges, current_rules(output, loaded.config), loaded.config.allowlist_max_rules).rules
+        current = current_rules(output_dir(output, config, "build"), loaded.config)
+        rules = assign(allowlist.ranges, current, loaded.config.allowlist_max_rules).rules
     if as_json:
         document = {
             "ranges": list(allowlist.ranges),
@@ -164,7 +166,7 @@ def allowlist_add(
     apply: ApplyOption = False,
     auto_approve: AutoApproveOption = False,
     no_invalidate: NoInvalidateOption = False,
-    output: OutputOption = Path("build"),
+    output: OutputOption = None,
     terraform: TerraformOption = None,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
@@ -183,7 +185,7 @@ def allowlist_add(
         dry_run,
         False,
         as_json,
-        _ApplyOptions(apply, auto_approve, no_invalidate, output, terraform, lock_timeout),
+        _ApplyOptions(apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout),
     )
 
 
@@ -197,7 +199,7 @@ def allowlist_remove(
     apply: ApplyOption = False,
     auto_approve: AutoApproveOption = False,
     no_invalidate: NoInvalidateOption = False,
-    output: OutputOption = Path("build"),
+    output: OutputOption = None,
     terraform: TerraformOption = None,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
@@ -213,7 +215,7 @@ def allowlist_remove(
         dry_run,
         allow_empty,
         as_json,
-        _ApplyOptions(apply, auto_approve, no_invalidate, output, terraform, lock_timeout),
+        _ApplyOptions(apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout),
     )
 
 
@@ -229,7 +231,7 @@ def allowlist_set(
     apply: ApplyOption = False,
     auto_approve: AutoApproveOption = False,
     no_invalidate: NoInvalidateOption = False,
-    output: OutputOption = Path("build"),
+    output: OutputOption = None,
     terraform: TerraformOption = None,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
@@ -256,5 +258,5 @@ def allowlist_set(
         dry_run,
         allow_empty,
         as_json,
-        _ApplyOptions(apply, auto_approve, no_invalidate, output, terraform, lock_timeout),
+        _ApplyOptions(apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout),
     )

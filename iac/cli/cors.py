@@ -12,11 +12,11 @@ from iac.cli import (
     EXIT_ERROR,
     ConfigOption,
     JsonOption,
-    OutputOption,
     _command_group,
     _plural,
     _progress,
     _reported,
+    output_dir,
 )
 from iac.errors import IacError
 
@@ -26,37 +26,54 @@ cors_app = _command_group(
     "native document, apply it keeping other apps' rules, check what is live.",
 )
 
+# Not the Terraform configuration's -o: no IAC_OUTPUT, and a directory of its own (a CORS rendering in the
+# Terraform configuration's directory would be refused, as files of another command).
+CorsOutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "-o",
+        "--output",
+        help="Directory for the CORS documents (default: cors/ beside the config file).",
+        show_default=False,
+    ),
+]
 ProviderOption = Annotated[
     str | None, typer.Option("--provider", help="Only targets of this provider: gcp, aws, azure or otc.")
 ]
 
 
-def _cors_config(config: Path) -> Any:
+def _config_with_cors(config: Path) -> Any:
     from iac.config import load_config
 
-    cors = load_config(config).config.cors
-    if cors is None:
+    loaded = load_config(config).config
+    if loaded.cors is None:
         raise IacError(f'{config}: has no cors: section (see the README, "CORS")')
-    return cors
+    return loaded
+
+
+def _cors_config(config: Path) -> Any:
+    return _config_with_cors(config).cors
 
 
 @cors_app.command("render")
-def cors_render(config: ConfigOption = Path("iac.yaml"), output: OutputOption = Path("build/cors")) -> None:
+def cors_render(config: ConfigOption = Path("iac.yaml"), output: CorsOutputOption = None) -> None:
     """Write each target's native CORS document, ready for the provider's own tools.
 
     S3: the JSON for `aws s3api put-bucket-cors --cors-configuration file://...` (plus Terraform);
     GCS: the JSON for `gcloud storage buckets update --cors-file`; Azure: the service-properties
-    rules and the `az storage cors add` commands; OBS: the XML body of SetBucketCors.
+    rules and the `az storage cors add` commands; OBS: the XML body of SetBucketCors. DIR defaults
+    to cors/ beside the config file; documents of an earlier run that no longer belong are removed.
 
-    Example: iac cors render -c iac.yaml -o build/cors
+    Example: iac cors render -c iac.yaml -o cors/
     """
     from iac.cors.targets import documents
-    from iac.files import write_tree
+    from iac.files import CORS_RENDER, Deployment, write_tree
 
+    output = output_dir(output, config, "cors")
     with _reported():
-        cors = _cors_config(config)
-        files = documents(cors)
-        write_tree(output, files)
+        loaded = _config_with_cors(config)
+        files = documents(loaded.cors)
+        write_tree(output, files, CORS_RENDER, Deployment.of(loaded))
     typer.echo(f"Rendered {output}/ from {config}:")
     for name in files:
         typer.echo(f"  {name}")

@@ -16,6 +16,7 @@ from iac.cli import (
     _plural,
     _progress,
     _reported,
+    output_dir,
 )
 from iac.errors import IacError
 
@@ -33,9 +34,15 @@ def manifest_generate(
     kind: Annotated[
         str, typer.Option("--kind", help="images, videos, audio, pdfs, text, dicom, or auto (every kind).")
     ] = "auto",
-    output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the registration files.")] = Path(
-        "manifests"
-    ),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Directory for the registration files (default: manifests/ beside the config file).",
+            show_default=False,
+        ),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="json or csv.")] = "json",
     strict_metadata: Annotated[
         bool,
@@ -49,13 +56,16 @@ def manifest_generate(
 
     Files are batched as Encord recommends (at most 1,000 images or 100 videos per JSON file,
     10,000 rows per CSV file); DICOM files of one folder form one series. Objects Encord cannot take
-    are listed in skipped.csv with the reason.
+    are listed in skipped.csv with the reason. Files of an earlier run that no longer belong are
+    removed; a run that failed half way is completed by the next.
 
     Example: iac manifest generate -c iac.yaml --prefix scans/ --kind dicom -o manifests/
     """
     from iac.config import load_config
+    from iac.files import Deployment
     from iac.manifest.generate import KINDS, generate, list_bucket
 
+    output = output_dir(output, config, "manifests")
     with _reported():
         if kind != "auto" and kind not in KINDS:
             raise IacError(f"--kind {kind!r}: use one of {', '.join(KINDS)} or auto")
@@ -72,6 +82,7 @@ def manifest_generate(
             strict=strict_metadata,
             batch={"images": images_per_file, "videos": videos_per_file},
             progress=_progress,
+            deployment=Deployment.of(loaded),
         )
     if as_json:
         document = {

@@ -26,7 +26,7 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from iac.errors import IacError
-from iac.files import MANIFEST, read_manifest, write_atomic
+from iac.files import MANIFEST_GENERATE, Deployment, OutputDirectory
 from iac.manifest.formats import CSV_HEADERS, CSV_MAX_ROWS, DEFAULT_BATCH, KIND_KEYS, METADATA
 
 KINDS = ("images", "videos", "audio", "pdfs", "text", "dicom")
@@ -375,21 +375,26 @@ class _CsvWriter:
 
 
 class _Output:
-    """Batch files in one directory; stale files of an earlier run are removed, others' files never touched."""
+    """Batch files in one directory, each recorded in its ledger as it is written (so a failed or killed run
+    leaves files the next run owns); stale files of an earlier run are removed, others' files never touched."""
 
     def __init__(
-        self, directory: Path, fmt: str, batch: dict[str, int], warn: Callable[[str], None] = lambda message: None
+        self,
+        output: OutputDirectory,
+        fmt: str,
+        batch: dict[str, int],
+        warn: Callable[[str], None] = lambda message: None,
     ) -> None:
-        self.directory = directory
+        self.output = output
+        self.directory = output.directory
         self.fmt = fmt
         self.batch = batch
         self.warn = warn
-        self.owned = read_manifest(directory)
         self.written: list[str] = []
         self.pending: dict[str, list[Any]] = {}
         self.counters: dict[str, int] = {}
         # The skip report is streamed to a temporary file: it may list every object of a large bucket.
-        handle, name = tempfile.mkstemp(prefix=f".{SKIP_REPORT}.", suffix=".tmp", dir=directory)
+        handle, name = tempfile.mkstemp(prefix=f".{SKIP_REPORT}.", suffix=".tmp", dir=output.staging)
         self.skips_path = Path(name)
         self.skips = os.fdopen(handle, "w", encoding="utf-8", newline="")
         self.skip_writer = _CsvWriter(self.skips)
@@ -397,9 +402,10 @@ class _Output:
         self.skip_rows = 0
 
     def discard(self) -> None:
-        """Drop the temporary skip report after a failure."""
+        """Drop the temporary skip report and the staging area after a failure."""
         self.skips.close()
         self.skips_path.unlink(missing_ok=True)
+        self.output.abandon()
 
     def add(self, key: str, unit: Any) -> None:
         batch = self.pending.setdefault(key, [])
@@ -437,10 +443,8 @@ class _Output:
         self._write(name, content)
 
     def _write(self, name: str, content: str) -> None:
-        target = self.directory / name
-        if name not in self.owned and target.exists():
-            raise IacError(f"{target}: exists and was not written by iac: choose an empty output directory (-o)")
-        write_atomic(target, content.encode("utf-8"))
+        self.output.refuse_foreign([name])
+        self.output.commit({name: self.output.stage(name, content.encode("utf-8"))})
         self.written.append(name)
 
     def close(self) -> list[str]:
@@ -448,18 +452,12 @@ class _Output:
             self.flush(key)
         self.skips.close()
         if self.skip_rows:
-            target = self.directory / SKIP_REPORT
-            if SKIP_REPORT not in self.owned and target.exists():
-                self.discard()
-                raise IacError(f"{target}: exists and was not written by iac: choose an empty output directory (-o)")
-            os.replace(self.skips_path, target)
+            self.output.refuse_foreign([SKIP_REPORT])
+            self.output.commit({SKIP_REPORT: self.skips_path})
             self.written.append(SKIP_REPORT)
         else:
             self.skips_path.unlink(missing_ok=True)
-        for stale in sorted(self.owned - set(self.written) - {MANIFEST}):
-            (self.directory / stale).unlink(missing_ok=True)
-        listing = "# Files written by `iac manifest generate`; the next run replaces them.\n"
-        write_atomic(self.directory / MANIFEST, (listing + "".join(f"{n}\n" for n in self.written)).encode())
+        self.output.finish(self.written)
         return self.written
 
 
@@ -473,22 +471,23 @@ def generate(
     strict: bool = False,
     batch: dict[str, int] | None = None,
     progress: Callable[[str], None] = lambda message: None,
+    deployment: Deployment | None = None,
 ) -> Summary:
     """Write registration files for `objects` (sorted by name, as bucket listings are) into `out_dir`."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise IacError(f"{out_dir}: exists and is not a directory: choose another output with -o DIR")
+    # Checked before the listing starts: a directory that is not one, or holds other iac files.
+    directory = OutputDirectory(out_dir, MANIFEST_GENERATE, deployment)
     # The first object is listed before anything is created: a listing that cannot start (no credentials,
     # no such bucket, no permission) leaves the file system as it was.
     listing = iter(objects)
     first = next(listing, None)
     if first is not None:
         listing = itertools.chain([first], listing)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    directory.open()
     sizes = dict(DEFAULT_BATCH)
     sizes.update(batch or {})
     if fmt == "csv":
         sizes = {key: min(size, CSV_MAX_ROWS) for key, size in sizes.items()}
-    output = _Output(out_dir, fmt, sizes, warn=progress)
+    output = _Output(directory, fmt, sizes, warn=progress)
     try:
         return _generate(listing, domain, output, kind, fmt, strict, progress)
     except BaseException:
