@@ -7,7 +7,7 @@ import difflib
 import ipaddress
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,8 +25,6 @@ from iac.allowlist import (
 )
 from iac.errors import ConfigError
 from iac.yamldoc import Location, YamlDocument, dotted, load_yaml
-
-DEFAULT_CONFIG = Path("iac.yaml")
 
 _PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 _NAME = re.compile(r"[a-z]([-a-z0-9]{0,20}[a-z0-9])?")
@@ -261,19 +259,62 @@ class OtcCorsTarget(_Strict):
 CorsTarget = Annotated[GcpCorsTarget | AwsCorsTarget | AzureCorsTarget | OtcCorsTarget, Field(discriminator="provider")]
 
 
-class CorsConfig(_Strict):
-    origins: list[str] = Field(
-        default_factory=lambda: [
-            "https://app.encord.com",
-            "https://api.encord.com",
-            "https://app.us.encord.com",
-            "https://api.us.encord.com",
-        ]
+# Encord's web app and API origins (EU and US), the default of cors.origins; https://app.in.encord.com is
+# available on request.
+DEFAULT_CORS_ORIGINS = (
+    "https://app.encord.com",
+    "https://api.encord.com",
+    "https://app.us.encord.com",
+    "https://api.us.encord.com",
+)
+# Identifier of the rule iac owns, where the provider has rule IDs (S3, OBS).
+CORS_RULE_ID = "iac-encord-direct-access"
+CorsAccess = Literal["read", "read-write"]
+# The methods each cors.access grants, and the response headers Encord's web app reads.
+_CORS_METHODS: dict[CorsAccess, tuple[str, ...]] = {
+    "read": ("GET", "HEAD"),
+    "read-write": ("GET", "HEAD", "PUT", "POST"),
+}
+_CORS_EXPOSED_HEADERS = ("Content-Length", "Content-Range", "Content-Type", "ETag")
+
+
+@dataclass(frozen=True)
+class CorsRule:
+    """One CORS rule in provider-neutral terms: the one iac writes (`CorsConfig.rule`), or one read from a bucket."""
+
+    origins: tuple[str, ...]
+    methods: tuple[str, ...]
+    allowed_headers: tuple[str, ...] = ("*",)
+    exposed_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    id: str | None = None
+
+
+def encord_rule(origins: Sequence[str], access: CorsAccess, max_age: int) -> CorsRule:
+    """The rule iac writes: Encord's origins, read (GET, HEAD) or read-write (+ PUT, POST) methods.
+
+    The one derivation of it, below both the Terraform rendering (the created bucket's CORS) and `iac cors`.
+    """
+    return CorsRule(
+        origins=tuple(origins),
+        methods=_CORS_METHODS[access],
+        allowed_headers=("*",),
+        exposed_headers=_CORS_EXPOSED_HEADERS,
+        max_age=max_age,
+        id=CORS_RULE_ID,
     )
-    access: Literal["read", "read-write"] = "read"
+
+
+class CorsConfig(_Strict):
+    origins: list[str] = Field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))
+    access: CorsAccess = "read"
     max_age: Annotated[int, Field(ge=0, le=86400)] = 3600
     allow_localhost: bool = False
     targets: list[CorsTarget] = Field(default_factory=list)
+
+    def rule(self) -> CorsRule:
+        """The CORS rule these settings give, for every target and for the bucket the module creates."""
+        return encord_rule(self.origins, self.access, self.max_age)
 
 
 class GcpConfig(_Strict):
@@ -563,4 +604,4 @@ def _model_in(annotation: Any, tag: str | None = None) -> type[BaseModel] | None
     return members[0] if len(members) == 1 else None
 
 
-__all__ = ["DEFAULT_CONFIG", "Config", "LoadedConfig", "dotted", "load_config", "validate_document"]
+__all__ = ["Config", "LoadedConfig", "dotted", "load_config", "validate_document"]

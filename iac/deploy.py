@@ -7,31 +7,36 @@ from __future__ import annotations
 
 import contextlib
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from iac.allowlist import DEFAULT_RULE_PRIORITY, Rule, rule_changes
 from iac.config import LoadedConfig
 from iac.errors import IacError
 from iac.files import RENDER, Deployment, write_tree
+from iac.names import ResourceNames
 from iac.plan import PlanSummary, summarize
-from iac.render import current_rules, render
+from iac.render import Rendered, current_rules, render
 from iac.terraform import Progress, Terraform, terminating_as_interrupt
 
 if TYPE_CHECKING:
     from iac.invalidate import InvalidationTarget
-
-# The module names the HTTPS URL map "<name>-url-map" (modules/gcp-direct-access/frontend.tf), so an
-# invalidation can be requested from the config alone, without reading Terraform state.
-URL_MAP_SUFFIX = "-url-map"
 
 # The saved plan embeds a copy of the state (and so the HMAC secret): it only lives while iac runs.
 PLAN_FILE = "iac.tfplan"
 
 # The module's Cloud Armor policies: their allow rules are the deployed rule assignment.
 _POLICY_TYPE = "google_compute_security_policy"
+
+
+class Renderer(Protocol):
+    """What renders a config into files: `iac.render.render`, or a stand-in a test hands in."""
+
+    def __call__(
+        self, loaded: LoadedConfig, current: Sequence[Rule] | None = None, *, repack: bool = False
+    ) -> Rendered: ...
 
 
 @dataclass
@@ -62,12 +67,15 @@ def workspace(
     progress: Progress,
     *,
     repack: bool = False,
+    renderer: Renderer | None = None,
 ) -> Iterator[Workspace]:
     """Render `loaded` into `directory` and run `terraform init`; the plan file is removed on exit.
 
     The allow rules keep the assignment of the earlier rendering in `directory`; without one, the
-    assignment deployed (read from the state after init); without either, a fresh packing.
+    assignment deployed (read from the state after init); without either, a fresh packing. `renderer`
+    is `iac.render.render` unless a caller hands in another (tests render built-in resources only).
     """
+    renderer = renderer or render
     with terminating_as_interrupt():  # SIGTERM/SIGHUP raise Interrupted, so the finally below runs
         if loaded.config.terraform.backend is None:
             progress(
@@ -75,7 +83,7 @@ def workspace(
                 "and holds the HMAC secret in plain text; keep it private, or set terraform.backend.gcs"
             )
         current = current_rules(directory, loaded.config)
-        rendered = render(loaded, current, repack=repack)
+        rendered = renderer(loaded, current, repack=repack)
         deployment = Deployment.of(loaded.config)
         write_tree(directory, rendered.files, RENDER, deployment)
         terraform = Terraform(binary=binary, working_dir=directory, lock_timeout=lock_timeout, progress=progress)
@@ -85,7 +93,7 @@ def workspace(
                 deployed = rules_from_state(terraform.show_json())
                 if deployed:
                     progress(f"keeping the {len(deployed)} allow rules deployed (read from the Terraform state)")
-                    rendered = render(loaded, deployed, repack=repack)
+                    rendered = renderer(loaded, deployed, repack=repack)
                     write_tree(directory, rendered.files, RENDER, deployment)
                     current = deployed
             if rendered.assignment.repacked:
@@ -197,11 +205,12 @@ def apply(
     review: Callable[[PlanSummary], None],
     invalidate: bool = True,
     repack: bool = False,
+    renderer: Renderer | None = None,
 ) -> ApplyReport:
     """Render, init, plan to a file, let `review` see the plan (it raises to refuse), apply exactly that
     plan, then invalidate the CDN cache when the allowlist changed. Nothing to change: nothing applied."""
     target = None
-    with workspace(loaded, directory, binary, lock_timeout, progress, repack=repack) as ws:
+    with workspace(loaded, directory, binary, lock_timeout, progress, repack=repack, renderer=renderer) as ws:
         summary = ws.plan()
         review(summary)
         if summary.has_changes:
@@ -236,7 +245,8 @@ def invalidate_cache(loaded: LoadedConfig, target: InvalidationTarget, progress:
 
 
 def url_map_name(name: str) -> str:
-    return f"{name}{URL_MAP_SUFFIX}"
+    """The URL map to invalidate, from the config alone: no Terraform state needed."""
+    return ResourceNames.of(name).url_map
 
 
 def invalidation_target_from(outputs: dict[str, Any], path: str) -> InvalidationTarget:

@@ -28,6 +28,7 @@ from urllib.parse import quote
 from iac import __version__
 from iac.allowlist import DEFAULT_RULE_PRIORITY
 from iac.errors import ConfigError, IacError
+from iac.names import ResourceNames
 
 if TYPE_CHECKING:
     from iac.config import LoadedConfig
@@ -40,15 +41,6 @@ REQUEST_TIMEOUT = 5.0  # seconds for one request (Compute API, DNS, bucket listi
 BUDGET = 27.0  # seconds for the whole run: each check gets at most what is left
 MAX_BODY = 16 * 1024  # bytes of an error body read to tell who answered
 DEFAULT_ORIGIN = "https://app.encord.com"
-
-# The module's resource names, all "<name>-..." (modules/gcp-direct-access/frontend.tf, security-policy.tf,
-# backend-service.tf, service-account.tf).
-ADDRESS_SUFFIX = "-ip"
-CERTIFICATE_SUFFIX = "-cert"
-EDGE_POLICY_SUFFIX = "-edge-policy"
-BACKEND_POLICY_SUFFIX = "-backend-policy"
-BACKEND_SERVICE_SUFFIX = "-backend"
-READER_SUFFIX = "-reader"
 
 COMPUTE_PERMISSIONS = (
     "compute.globalAddresses.get, compute.sslCertificates.get, compute.securityPolicies.get and "
@@ -179,29 +171,6 @@ class ConnectTo:
                 f"--connect-to is for {shown}, but the config's domain is {domain} (port {port}): write "
                 f"{domain}:{port}:{self.connect_host or domain}:{self.connect_port or port}"
             )
-
-
-@dataclass(frozen=True)
-class ResourceNames:
-    """The names the module gives the resources the checks read (every name is `<name>-...`)."""
-
-    address: str
-    certificate: str
-    edge_policy: str
-    backend_policy: str
-    backend_service: str
-    reader: str
-
-    @classmethod
-    def of(cls, name: str) -> ResourceNames:
-        return cls(
-            address=name + ADDRESS_SUFFIX,
-            certificate=name + CERTIFICATE_SUFFIX,
-            edge_policy=name + EDGE_POLICY_SUFFIX,
-            backend_policy=name + BACKEND_POLICY_SUFFIX,
-            backend_service=name + BACKEND_SERVICE_SUFFIX,
-            reader=name + READER_SUFFIX,
-        )
 
 
 @dataclass(frozen=True)
@@ -658,19 +627,12 @@ class _Doctor:
         bucket = self.loaded.config.bucket.name
         fix = "pass --object NAME (an object in the bucket)"
         try:
-            storage = importlib.import_module("google.cloud.storage")
-            from google.auth.exceptions import DefaultCredentialsError
+            from iac import storage
 
             try:
-                if os.environ.get("STORAGE_EMULATOR_HOST"):
-                    from google.auth.credentials import AnonymousCredentials
-
-                    anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
-                    client = storage.Client(project=self.loaded.config.project, credentials=anonymous)
-                else:
-                    client = storage.Client(project=self.loaded.config.project)
-            except DefaultCredentialsError as exc:
-                return None, Check("https", "skip", f"cannot list gs://{bucket}: no Google credentials ({exc})", fix)
+                client = storage.client(self.loaded.config.project)
+            except storage.NoCredentials as exc:
+                return None, Check("https", "skip", f"cannot list gs://{bucket}: {exc}", fix)
             blobs = list(client.list_blobs(bucket, max_results=1, timeout=self.timeout(), retry=None))
         except Exception as exc:
             reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__

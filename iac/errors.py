@@ -2,7 +2,9 @@
 
 
 class IacError(Exception):
-    """An error the CLI reports as one message and exit status 1, without a traceback."""
+    """An error the CLI reports as one message on stderr and exit status `exit_code`, without a traceback."""
+
+    exit_code: int = 1
 
 
 class ConfigError(IacError):
@@ -20,8 +22,8 @@ class Interrupted(IacError):
     """iac received SIGINT, SIGTERM or SIGHUP (a cancelled CI job, Ctrl-C) and stopped what it was doing.
 
     Raised rather than exiting so that `finally` blocks run (the plan file, which holds the secret, is
-    deleted). Not a failure to report as exit status 1: the CLI exits with `exit_code`, 128 + the signal
-    number (130 SIGINT, 143 SIGTERM, 129 SIGHUP), so handlers of IacError must let it through.
+    deleted). Not a failure: the CLI exits with `exit_code`, 128 + the signal number (130 SIGINT,
+    143 SIGTERM, 129 SIGHUP), as a shell does for a process a signal stopped.
     """
 
     def __init__(self, signum: int, detail: str) -> None:

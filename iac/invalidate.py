@@ -42,6 +42,8 @@ REQUEST_TIMEOUT = 60.0  # seconds for one HTTP request to Google
 class InvalidationError(IacError):
     """Cache invalidation failed (after retries); the message says why, keeping Google's own error text."""
 
+    exit_code = 3
+
 
 class CredentialsMissing(IacError):
     """No Google credentials to ask for an invalidation with: a setup problem, not a failed invalidation."""

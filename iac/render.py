@@ -4,42 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
-from iac import hcl
 from iac.allowlist import Assignment, Rule, assign
 from iac.config import Config, LoadedConfig
+from iac.templates import module_files, template
 
 MODULE = "gcp-direct-access"
-
-
-def resource_dir(name: str) -> Path:
-    """`templates` or `modules`: inside the installed package, or at the top of a source checkout."""
-    package = Path(__file__).resolve().parent
-    for candidate in (package / name, package.parent / name):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"iac is installed without its {name}/ directory (looked in {package})")
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(resource_dir("templates")),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-        finalize=hcl.finalize,
-    )
-    env.filters["hcl"] = hcl.value
-    env.filters["identifier"] = hcl.identifier
-    return env
 
 
 @dataclass(frozen=True)
@@ -92,9 +67,7 @@ def bucket_cors(config: Config) -> dict[str, Any] | None:
     """The created bucket's CORS rule, from the same `cors:` settings as every other target."""
     if config.cors is None or not config.bucket.create:
         return None
-    from iac.cors.policy import encord_rule
-
-    rule = encord_rule(config.cors.origins, config.cors.access, config.cors.max_age)
+    rule = config.cors.rule()
     return {
         "origins": list(rule.origins),
         "methods": list(rule.methods),
@@ -111,20 +84,19 @@ def render(loaded: LoadedConfig, current: Sequence[Rule] | None = None, *, repac
     """
     assignment = assign(loaded.allowlist.ranges, current, loaded.config.allowlist_max_rules, repack=repack)
     values = template_values(loaded, assignment)
-    env = _environment()
     files: dict[str, bytes] = {}
     root = [("main.tf", "main.tf.j2"), ("outputs.tf", "outputs.tf.j2"), ("versions.tf", "versions.tf.j2")]
     if values["backend"] is not None:
         root.append(("backend.tf", "backend.tf.j2"))
     root.append((".gitignore", "gitignore.j2"))
-    for target, template in root:
-        files[target] = env.get_template(template).render(values).encode("utf-8")
+    for target, name in root:
+        files[target] = template(name, values)
     files.update(module_files(MODULE))
 
     config = loaded.config
     return Rendered(
         files=dict(sorted(files.items())),
-        resources=_resource_count(config.bucket.create, values["manage_dns"]),
+        resources=resource_count(create_bucket=config.bucket.create, manage_dns=values["manage_dns"]),
         ranges=len(loaded.allowlist.ranges),
         entries=loaded.allowlist.entries,
         manage_dns=values["manage_dns"],
@@ -176,34 +148,84 @@ def _is_network(text: str) -> bool:
         return False
 
 
-def template(name: str, values: dict[str, Any]) -> bytes:
-    return _environment().get_template(name).render(values).encode("utf-8")
+# --- what the module creates, for the summary ----------------------------------------------------------------
+
+# A top-level block `resource "TYPE" "NAME" {` of the module (formatted by `terraform fmt`, so its closing
+# brace is the first one at column 0), and the meta-arguments at the block's own level, two spaces in (a
+# nested `dynamic` block's `for_each` is further in).
+_RESOURCE = re.compile(r'^resource\s+"([a-z0-9_]+)"\s+"([^"]+)"\s*\{\s*$(.*?)^\}', re.MULTILINE | re.DOTALL)
+_META_ARGUMENT = re.compile(r"^  (count|for_each)\s*=\s*(.*?)\s*$", re.MULTILINE)
+_CONDITIONAL = re.compile(r"(.+?)\s*\?\s*(\d+)\s*:\s*(\d+)")
+_LOCAL = re.compile(r"local\.([a-z_][a-z0-9_]*)")
+_LOCALS = re.compile(r"^locals\s*\{\s*$(.*?)^\}", re.MULTILINE | re.DOTALL)
+# The conditions the module's counts test, and the config fact (a `Rendered` field) each one is.
+_CONDITIONS = {"var.bucket.create": "create_bucket", "var.dns_zone != null": "manage_dns"}
+
+
+@dataclass(frozen=True)
+class ModuleResource:
+    """A resource block of the module and its instances: `count = CONDITION ? N : M` on a config fact
+    (`flag`), a number, `for_each` over a map of the module's locals, or neither (one)."""
+
+    address: str
+    instances: int  # when `flag` holds, or always without a flag
+    flag: str | None = None
+    otherwise: int = 0  # when `flag` does not hold
+
+    def count(self, flags: Mapping[str, bool]) -> int:
+        return self.instances if self.flag is None or flags[self.flag] else self.otherwise
 
 
 @cache
-def module_files(module: str) -> dict[str, bytes]:
-    source = resource_dir("modules") / module
-    return {
-        f"modules/{module}/{path.relative_to(source).as_posix()}": path.read_bytes()
-        for path in sorted(source.rglob("*"))
-        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(source).parts)
-    }
+def module_resources(module: str = MODULE) -> tuple[ModuleResource, ...]:
+    """Every resource block of modules/`module` with its instance count, read from the module once.
+
+    An expression iac cannot count is an error (the module changed without this parse); the tests compare
+    the result with python-hcl2's reading of the module, for every example.
+    """
+    sources = {name: data.decode("utf-8") for name, data in module_files(module).items() if name.endswith(".tf")}
+    text = "\n".join(sources.values())
+    found = []
+    for name, source in sources.items():
+        for match in _RESOURCE.finditer(source):
+            address = f"{match.group(1)}.{match.group(2)}"
+            meta = _META_ARGUMENT.findall(match.group(3))
+            if not meta:
+                found.append(ModuleResource(address, 1))
+            elif len(meta) > 1:
+                raise ValueError(f"{name}: {address} has more than one count or for_each")
+            elif meta[0][0] == "count":
+                found.append(_counted(name, address, meta[0][1]))
+            else:
+                found.append(ModuleResource(address, _for_each_size(name, address, meta[0][1], text)))
+    return tuple(found)
 
 
-_RESOURCE = re.compile(rb'^resource\s+"([a-z0-9_]+)"\s+"[^"]+"', re.MULTILINE)
-# Resources the module creates only when the config asks for them.
-_OPTIONAL = {"google_storage_bucket": "create_bucket", "google_dns_record_set": "manage_dns"}
+def _counted(name: str, address: str, expression: str) -> ModuleResource:
+    if expression.isdigit():
+        return ModuleResource(address, int(expression))
+    conditional = _CONDITIONAL.fullmatch(expression)
+    if conditional is None or conditional.group(1) not in _CONDITIONS:
+        raise ValueError(f"{name}: {address}: iac cannot count `count = {expression}` (see render._CONDITIONS)")
+    yes, no = int(conditional.group(2)), int(conditional.group(3))
+    return ModuleResource(address, yes, _CONDITIONS[conditional.group(1)], no)
 
 
-def _resource_count(create_bucket: bool, manage_dns: bool) -> int:
-    enabled = {"create_bucket": create_bucket, "manage_dns": manage_dns}
-    count = 0
-    for name, content in module_files(MODULE).items():
-        if not name.endswith(".tf"):
-            continue
-        for match in _RESOURCE.finditer(content):
-            flag = _OPTIONAL.get(match.group(1).decode())
-            # The Cloud Armor policies are one for_each resource: an edge and a backend policy.
-            weight = 2 if match.group(1) == b"google_compute_security_policy" else 1
-            count += weight if flag is None or enabled[flag] else 0
-    return count
+def _for_each_size(name: str, address: str, expression: str, text: str) -> int:
+    """The number of keys of the map `for_each = local.NAME` iterates over, from the module's `locals`."""
+    local = _LOCAL.fullmatch(expression)
+    if local is not None:
+        for block in _LOCALS.finditer(text):
+            # The map is two spaces in, its keys four spaces in, one a line.
+            found = re.search(
+                rf"^  {local.group(1)}\s*=\s*\{{\s*$(.*?)^  \}}", block.group(1), re.MULTILINE | re.DOTALL
+            )
+            if found is not None:
+                return len(re.findall(r"^    [A-Za-z_][A-Za-z0-9_-]*\s*=", found.group(1), re.MULTILINE))
+    raise ValueError(f"{name}: {address}: iac cannot count `for_each = {expression}`")
+
+
+def resource_count(*, create_bucket: bool, manage_dns: bool) -> int:
+    """The resource instances the module creates for a config: the render summary's count."""
+    flags = {"create_bucket": create_bucket, "manage_dns": manage_dns}
+    return sum(resource.count(flags) for resource in module_resources(MODULE))

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from iac.cli import app
+from iac.cli.common import Services
 
 # Local stand-ins for the cloud storage APIs (fixtures), one module per provider family.
 pytest_plugins = ["standins_aws", "standins_azure", "standins_gcp"]
@@ -22,15 +23,24 @@ EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "iac.yaml").is
 TOOLS = ROOT / ".tools"
 
 
+class CommandLine:
+    """`iac ARGS...` run in-process, `input` on its stdin; returns click's Result (exit_code, stdout, stderr).
+
+    `services` is what the command line is handed instead of the real renderer or terminal check
+    (`iac.cli.common.Services`), as a caller embedding iac would hand them in.
+    """
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+        self.services = Services()
+
+    def __call__(self, *args: str | os.PathLike[str], input: str | None = None) -> Result:
+        return self.runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False, obj=self.services)
+
+
 @pytest.fixture
-def cli() -> Callable[..., object]:
-    """Run `iac ARGS...` in-process; returns click's Result (exit_code, stdout, stderr)."""
-    runner = CliRunner()
-
-    def run(*args: str | os.PathLike[str]) -> object:
-        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-
-    return run
+def cli() -> CommandLine:
+    return CommandLine()
 
 
 @pytest.fixture
@@ -95,16 +105,19 @@ def compute_stub() -> Iterator[HTTPServer]:
 
 @pytest.fixture
 def builtin_deployment(
-    monkeypatch: pytest.MonkeyPatch, terraform: str, terraform_env: dict[str, str], compute_stub: HTTPServer
+    cli: CommandLine,
+    monkeypatch: pytest.MonkeyPatch,
+    terraform: str,
+    terraform_env: dict[str, str],
+    compute_stub: HTTPServer,
 ) -> HTTPServer:
-    """iac plans and applies on a real Terraform core, with the configuration rendered from built-in
-    resources only (tests/fake_deployment.py) and the Compute API served by `compute_stub` (returned)."""
-    import iac.deploy
+    """iac plans and applies on a real Terraform core, with the `cli` handed a renderer of built-in resources
+    only (tests/fake_deployment.py), and the Compute API served by `compute_stub` (returned)."""
     from fake_deployment import render_builtin
 
     for key, value in terraform_env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("IAC_TERRAFORM", terraform)
     monkeypatch.setenv("IAC_GCP_API_ENDPOINT", f"http://127.0.0.1:{compute_stub.port}")
-    monkeypatch.setattr(iac.deploy, "render", render_builtin)
+    cli.services = Services(renderer=render_builtin)
     return compute_stub

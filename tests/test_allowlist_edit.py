@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import random
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from iac.cli import app
 
 COMMENTED = """\
 # Direct Access for the annotation team.   (keep: reviewed by security, ticket SEC-1234)
@@ -41,10 +37,6 @@ terraform: {backend: {gcs: {bucket: acme-tfstate, prefix: encord-da}}}
 """
 
 
-def run(*args: str | os.PathLike[str], stdin: str | None = None):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(app, [str(a) for a in args], input=stdin, catch_exceptions=False)
-
-
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "iac.yaml"
@@ -68,8 +60,8 @@ def entries(text: str) -> list[str]:
     return [line.split("#")[0].strip()[2:].strip().strip('"') for line in lines[start:] if line.startswith("  - ")]
 
 
-def test_add_keeps_everything_else_and_writes_the_note(config: Path) -> None:
-    result = run("allowlist", "add", "81.2.69.160/28", "34.90.1.1", "-c", config, "--note", "Lisbon office")
+def test_add_keeps_everything_else_and_writes_the_note(cli, config: Path) -> None:
+    result = cli("allowlist", "add", "81.2.69.160/28", "34.90.1.1", "-c", config, "--note", "Lisbon office")
     assert result.exit_code == 0, result.output
     text = config.read_text()
     assert outside_allowlist(text) == outside_allowlist(COMMENTED)
@@ -80,8 +72,8 @@ def test_add_keeps_everything_else_and_writes_the_note(config: Path) -> None:
     assert "+ 81.2.69.160/28" in result.stdout
 
 
-def test_add_keeps_a_sorted_list_sorted(config: Path) -> None:
-    run("allowlist", "add", "81.2.69.160/28", "-c", config)
+def test_add_keeps_a_sorted_list_sorted(cli, config: Path) -> None:
+    cli("allowlist", "add", "81.2.69.160/28", "-c", config)
     assert entries(config.read_text()) == [
         "39.42.20.11/32",
         "81.2.69.160/28",
@@ -90,8 +82,8 @@ def test_add_keeps_a_sorted_list_sorted(config: Path) -> None:
     ]
 
 
-def test_adding_what_is_already_allowed_changes_nothing(config: Path) -> None:
-    result = run("allowlist", "add", "39.42.20.11", "2a00:1450:4001:7::1", "-c", config)
+def test_adding_what_is_already_allowed_changes_nothing(cli, config: Path) -> None:
+    result = cli("allowlist", "add", "39.42.20.11", "2a00:1450:4001:7::1", "-c", config)
     assert result.exit_code == 0
     assert "39.42.20.11/32 is already in the allowlist: nothing to add" in result.stdout
     assert "2a00:1450:4001:7::1/128 is already allowed by 2a00:1450:4001::/48: nothing to add" in result.stdout
@@ -99,8 +91,8 @@ def test_adding_what_is_already_allowed_changes_nothing(config: Path) -> None:
     assert config.read_text() == COMMENTED
 
 
-def test_remove_takes_the_entry_and_its_comment(config: Path) -> None:
-    result = run("allowlist", "remove", "2a00:1450:4001::/48", "130.192.120.23", "-c", config)
+def test_remove_takes_the_entry_and_its_comment(cli, config: Path) -> None:
+    result = cli("allowlist", "remove", "2a00:1450:4001::/48", "130.192.120.23", "-c", config)
     assert result.exit_code == 0, result.output
     text = config.read_text()
     assert outside_allowlist(text) == outside_allowlist(COMMENTED)
@@ -109,10 +101,10 @@ def test_remove_takes_the_entry_and_its_comment(config: Path) -> None:
     assert "  # London office\n  - 39.42.20.11/32   # primary egress\n" in text
 
 
-def test_set_replaces_the_list_and_keeps_comments_of_what_stays(config: Path, tmp_path: Path) -> None:
+def test_set_replaces_the_list_and_keeps_comments_of_what_stays(cli, config: Path, tmp_path: Path) -> None:
     source = tmp_path / "vpn-egress.txt"
     source.write_text("# exported from the VPN console\n39.42.20.11\n\n81.2.69.0/25\n81.2.69.128/25  # pair\n")
-    result = run("allowlist", "set", "--from", source, "-c", config)
+    result = cli("allowlist", "set", "--from", source, "-c", config)
     assert result.exit_code == 0, result.output
     text = config.read_text()
     assert outside_allowlist(text) == outside_allowlist(COMMENTED)
@@ -121,13 +113,13 @@ def test_set_replaces_the_list_and_keeps_comments_of_what_stays(config: Path, tm
     assert "- 81.2.69.0/24 " not in text and "  - 81.2.69.0/24\n" in text
 
 
-def test_set_from_stdin(config: Path) -> None:
-    result = run("allowlist", "set", "--from", "-", "-c", config, stdin="39.42.20.11/32\n34.90.1.1\n")
+def test_set_from_stdin(cli, config: Path) -> None:
+    result = cli("allowlist", "set", "--from", "-", "-c", config, input="39.42.20.11/32\n34.90.1.1\n")
     assert result.exit_code == 0, result.output
     assert entries(config.read_text()) == ["34.90.1.1/32", "39.42.20.11/32"]
 
 
-def test_set_with_a_thousand_ranges_writes_them_collapsed_and_sorted(config: Path, tmp_path: Path) -> None:
+def test_set_with_a_thousand_ranges_writes_them_collapsed_and_sorted(cli, config: Path, tmp_path: Path) -> None:
     rnd = random.Random(1)
     base = int(ipaddress.ip_address("34.64.0.0"))
     singles = [str(ipaddress.ip_address(base + 4 * i)) for i in range(900)]  # separate /32s
@@ -140,7 +132,7 @@ def test_set_with_a_thousand_ranges_writes_them_collapsed_and_sorted(config: Pat
     config.write_text(COMMENTED.replace("allowlist_max_rules: 3", "allowlist_max_rules: 199"))
     before = config.read_text()
 
-    result = run("allowlist", "set", "--from", source, "-c", config, "--json")
+    result = cli("allowlist", "set", "--from", source, "-c", config, "--json")
     assert result.exit_code == 0, result.output
     written = entries(config.read_text())
     networks = [ipaddress.ip_network(e) for e in written]
@@ -153,10 +145,10 @@ def test_set_with_a_thousand_ranges_writes_them_collapsed_and_sorted(config: Pat
     assert document["rules_after"] == 95 and document["written"] is True
 
 
-def test_set_reports_the_source_line_of_a_bad_entry(config: Path, tmp_path: Path) -> None:
+def test_set_reports_the_source_line_of_a_bad_entry(cli, config: Path, tmp_path: Path) -> None:
     source = tmp_path / "vpn.txt"
     source.write_text("39.42.20.11\n# comment\n10.1.1.1\n")
-    result = run("allowlist", "set", "--from", source, "-c", config)
+    result = cli("allowlist", "set", "--from", source, "-c", config)
     assert result.exit_code == 1
     assert f"{source}:3: '10.1.1.1' is in 10.0.0.0/8" in result.stderr
     assert config.read_text() == COMMENTED
@@ -187,9 +179,9 @@ REJECTIONS = [
     REJECTIONS,
     ids=lambda v: " ".join(v)[:40] if isinstance(v, list) and v and v[0] in ("add", "remove") else None,
 )
-def test_rejections_leave_the_file_byte_identical(config: Path, args: list[str], fragments: list[str]) -> None:
+def test_rejections_leave_the_file_byte_identical(cli, config: Path, args: list[str], fragments: list[str]) -> None:
     stat = config.stat()
-    result = run("allowlist", *args, "-c", config)
+    result = cli("allowlist", *args, "-c", config)
     assert result.exit_code == 1, result.output
     for fragment in fragments:
         assert fragment in result.stderr, result.stderr
@@ -200,17 +192,17 @@ def test_rejections_leave_the_file_byte_identical(config: Path, args: list[str],
     assert {p.name for p in config.parent.iterdir()} - {".iac.yaml.lock"} == {"iac.yaml"}, "no temporary file"
 
 
-def test_an_invalid_config_elsewhere_blocks_the_edit(config: Path) -> None:
+def test_an_invalid_config_elsewhere_blocks_the_edit(cli, config: Path) -> None:
     config.write_text(COMMENTED.replace("dns_zone: acme-com", "dns_zone: acme.com"))
     before = config.read_bytes()
-    result = run("allowlist", "add", "34.90.1.1", "-c", config)
+    result = cli("allowlist", "add", "34.90.1.1", "-c", config)
     assert result.exit_code == 1
     assert "dns_zone: 'acme.com' looks like a DNS name" in result.stderr
     assert config.read_bytes() == before
 
 
-def test_allow_empty_locks_down_explicitly_and_adding_undoes_it(config: Path) -> None:
-    result = run(
+def test_allow_empty_locks_down_explicitly_and_adding_undoes_it(cli, config: Path) -> None:
+    result = cli(
         "allowlist",
         "remove",
         "39.42.20.11/32",
@@ -223,27 +215,27 @@ def test_allow_empty_locks_down_explicitly_and_adding_undoes_it(config: Path) ->
     assert result.exit_code == 0, result.output
     text = config.read_text()
     assert "allowlist: []\nallowlist_allow_empty: true  # set by iac allowlist --allow-empty" in text
-    assert run("validate", "-c", config).exit_code == 0
-    listed = run("allowlist", "list", "-c", config)
+    assert cli("validate", "-c", config).exit_code == 0
+    listed = cli("allowlist", "list", "-c", config)
     assert "the list is empty: every request is denied" in listed.stdout
-    rendered = run("render", "-c", config, "-o", config.parent / "build")
+    rendered = cli("render", "-c", config, "-o", config.parent / "build")
     assert "allowlist: EMPTY (allowlist_allow_empty): every request is denied" in rendered.stdout
     assert "rules = []" in (config.parent / "build" / "main.tf").read_text()
 
-    assert run("allowlist", "add", "39.42.20.11", "-c", config).exit_code == 0
+    assert cli("allowlist", "add", "39.42.20.11", "-c", config).exit_code == 0
     text = config.read_text()
     assert "allowlist_allow_empty" not in text
     assert entries(text) == ["39.42.20.11/32"]
 
 
-def test_dry_run_shows_the_diff_and_writes_nothing(config: Path) -> None:
-    result = run("allowlist", "remove", "130.192.120.23/32", "--dry-run", "-c", config)
+def test_dry_run_shows_the_diff_and_writes_nothing(cli, config: Path) -> None:
+    result = cli("allowlist", "remove", "130.192.120.23/32", "--dry-run", "-c", config)
     assert result.exit_code == 0
     assert "- 130.192.120.23/32" in result.stdout and "was not written" in result.stdout
     assert config.read_text() == COMMENTED
 
 
-def test_flow_style_lists_are_rewritten_in_block_style(tmp_path: Path) -> None:
+def test_flow_style_lists_are_rewritten_in_block_style(cli, tmp_path: Path) -> None:
     path = tmp_path / "flow.yaml"
     path.write_text(
         COMMENTED.replace(
@@ -252,7 +244,7 @@ def test_flow_style_lists_are_rewritten_in_block_style(tmp_path: Path) -> None:
             "allowlist: [39.42.20.11/32, 130.192.120.23/32]  # office\n",
         )
     )
-    result = run("allowlist", "add", "34.90.1.1", "-c", path)
+    result = cli("allowlist", "add", "34.90.1.1", "-c", path)
     assert result.exit_code == 0, result.output
     assert (
         "allowlist:  # office\n  - 34.90.1.1/32\n  - 39.42.20.11/32\n  - 130.192.120.23/32\nallowlist_max_rules"
@@ -260,23 +252,23 @@ def test_flow_style_lists_are_rewritten_in_block_style(tmp_path: Path) -> None:
     )
 
 
-def test_writes_through_a_symlink_and_keeps_the_mode(tmp_path: Path, config: Path) -> None:
+def test_writes_through_a_symlink_and_keeps_the_mode(cli, tmp_path: Path, config: Path) -> None:
     config.chmod(0o640)
     link = tmp_path / "link.yaml"
     link.symlink_to(config)
-    assert run("allowlist", "add", "34.90.1.1", "-c", link).exit_code == 0
+    assert cli("allowlist", "add", "34.90.1.1", "-c", link).exit_code == 0
     assert link.is_symlink()
     assert "34.90.1.1/32" in config.read_text()
     assert config.stat().st_mode & 0o777 == 0o640
 
 
-def test_list_shows_rules_with_priorities(config: Path) -> None:
-    result = run("allowlist", "list", "-c", config, "--json")
+def test_list_shows_rules_with_priorities(cli, config: Path) -> None:
+    result = cli("allowlist", "list", "-c", config, "--json")
     assert result.exit_code == 0
     document = json.loads(result.stdout)
     assert document["ranges"] == ["39.42.20.11/32", "130.192.120.23/32", "2a00:1450:4001::/48"]
     assert document["rules"] == [{"priority": 1000, "ranges": document["ranges"]}]
-    text = run("allowlist", "list", "-c", config).stdout
+    text = cli("allowlist", "list", "-c", config).stdout
     assert "3 ranges from 3 entries, 1 allow rule" in text
     assert "priority 1000: 39.42.20.11/32, 130.192.120.23/32, 2a00:1450:4001::/48" in text
 
@@ -287,7 +279,7 @@ INVALIDATE_PATH = "/compute/v1/projects/my-gcp-project/global/urlMaps/encord-da-
 
 
 @pytest.mark.terraform
-def test_apply_chains_into_apply_with_one_invalidation_per_change(tmp_path: Path, builtin_deployment) -> None:
+def test_apply_chains_into_apply_with_one_invalidation_per_change(cli, tmp_path: Path, builtin_deployment) -> None:
     compute_stub = builtin_deployment
     compute_stub.expect_request(INVALIDATE_PATH, method="POST").respond_with_json(
         {"kind": "compute#operation", "name": "operation-1", "status": "DONE"}
@@ -299,43 +291,43 @@ def test_apply_chains_into_apply_with_one_invalidation_per_change(tmp_path: Path
     def calls() -> int:
         return sum(1 for request, _ in compute_stub.log if request.path == INVALIDATE_PATH)
 
-    assert run("apply", "-c", config, "-o", out, "--auto-approve").exit_code == 0
+    assert cli("apply", "-c", config, "-o", out, "--auto-approve").exit_code == 0
     assert calls() == 0  # first deployment: nothing cached yet
 
-    added = run("allowlist", "add", "34.90.1.1", "-c", config, "-o", out, "--apply", "--auto-approve")
+    added = cli("allowlist", "add", "34.90.1.1", "-c", config, "-o", out, "--apply", "--auto-approve")
     assert added.exit_code == 0, added.output
     assert calls() == 1
     assert "CDN cache invalidated" in added.stderr
 
-    same = run("allowlist", "add", "34.90.1.1", "-c", config, "-o", out, "--apply", "--auto-approve")
+    same = cli("allowlist", "add", "34.90.1.1", "-c", config, "-o", out, "--apply", "--auto-approve")
     assert same.exit_code == 0
     assert calls() == 1, "no invalidation when the list did not change"
 
-    removed = run("allowlist", "remove", "34.90.1.1", "-c", config, "-o", out, "--apply", "--auto-approve")
+    removed = cli("allowlist", "remove", "34.90.1.1", "-c", config, "-o", out, "--apply", "--auto-approve")
     assert removed.exit_code == 0, removed.output
     assert calls() == 2
 
-    refused = run("allowlist", "add", "34.90.7.7", "-c", config, "-o", out, "--apply")
+    refused = cli("allowlist", "add", "34.90.7.7", "-c", config, "-o", out, "--apply")
     assert refused.exit_code == 1, "no terminal and no --auto-approve"
     assert "--auto-approve" in refused.stderr
     assert calls() == 2
 
 
-def test_errors_elsewhere_give_the_files_own_line_numbers(config: Path) -> None:
+def test_errors_elsewhere_give_the_files_own_line_numbers(cli, config: Path) -> None:
     """The edited text is validated, but a problem is reported where it is in the file on disk."""
     broken = COMMENTED.replace("    default_ttl: 3600      #", '    default_ttl: "3600"    #')
     config.write_text(broken)
     line = broken.splitlines().index('    default_ttl: "3600"    # odd indentation, kept as it is') + 1
-    result = run("allowlist", "add", "34.90.1.1", "34.90.1.3", "81.2.69.160/28", "-c", config)
+    result = cli("allowlist", "add", "34.90.1.1", "34.90.1.3", "81.2.69.160/28", "-c", config)
     assert result.exit_code == 1
     assert f"{config}:{line}: cdn.default_ttl: input should be a valid integer" in result.stderr, result.stderr
     assert config.read_text() == broken
 
 
-def test_a_read_only_config_is_refused_not_replaced(config: Path) -> None:
+def test_a_read_only_config_is_refused_not_replaced(cli, config: Path) -> None:
     config.chmod(0o444)
-    result = run("allowlist", "add", "34.90.1.1", "-c", config)
+    result = cli("allowlist", "add", "34.90.1.1", "-c", config)
     assert result.exit_code == 1
     assert "is read-only (mode 0444)" in result.stderr and "chmod u+w" in result.stderr
     assert config.read_text() == COMMENTED and config.stat().st_mode & 0o777 == 0o444
-    assert run("allowlist", "add", "34.90.1.1", "-c", config, "--dry-run").exit_code == 0
+    assert cli("allowlist", "add", "34.90.1.1", "-c", config, "--dry-run").exit_code == 0

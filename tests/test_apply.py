@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,8 +12,6 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-import iac.cli
-import iac.deploy
 from conftest import EXAMPLES
 from fake_deployment import render_builtin
 
@@ -151,12 +150,10 @@ def test_without_a_terminal_apply_needs_auto_approve(cli, deployment) -> None:
 
 
 @pytest.mark.parametrize(("answer", "applied"), [("y\n", True), ("n\n", False)])
-def test_on_a_terminal_apply_asks(deployment, monkeypatch: pytest.MonkeyPatch, answer: str, applied: bool) -> None:
-    from typer.testing import CliRunner
-
+def test_on_a_terminal_apply_asks(cli, deployment, monkeypatch: pytest.MonkeyPatch, answer: str, applied: bool) -> None:
     config, out = deployment
-    monkeypatch.setattr(iac.cli, "_interactive", lambda: True)
-    result = CliRunner().invoke(iac.cli.app, ["apply", "-c", str(config), "-o", str(out)], input=answer)
+    cli.services = dataclasses.replace(cli.services, interactive=lambda: True)
+    result = cli("apply", "-c", config, "-o", out, input=answer)
     assert "Apply these changes?" in result.stderr
     assert result.exit_code == (0 if applied else 1), result.output
     assert (state_serial(out) is not None) == applied
@@ -164,7 +161,7 @@ def test_on_a_terminal_apply_asks(deployment, monkeypatch: pytest.MonkeyPatch, a
         assert "apply cancelled; nothing was changed" in result.stderr
 
 
-def test_terraform_errors_keep_terraforms_message(cli, deployment, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_terraform_errors_keep_terraforms_message(cli, deployment) -> None:
     config, out = deployment
 
     def broken(loaded, current=None, *, repack=False):  # a configuration Terraform rejects
@@ -176,7 +173,7 @@ def test_terraform_errors_keep_terraforms_message(cli, deployment, monkeypatch: 
             assignment=good.assignment,
         )
 
-    monkeypatch.setattr(iac.deploy, "render", broken)
+    cli.services = dataclasses.replace(cli.services, renderer=broken)
     result = cli("apply", "-c", config, "-o", out, "--auto-approve")
     assert result.exit_code == 1
     assert "error: `terraform plan" in result.stderr

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import typer
 
 from conftest import EXAMPLES
 from iac import __version__
@@ -50,6 +55,13 @@ def test_init_writes_a_starter_that_validates_and_renders(cli, tmp_path: Path) -
     assert result.exit_code == 0
     text = config.read_text()
     assert text.count("#") > 10, "the starter config explains itself"
+    # No real-looking address a user could leave in by mistake: the allowlist starts empty ...
+    assert re.findall(r"\b\d{1,3}(\.\d{1,3}){3}\b", text) == []
+    # ... and validation says what to add.
+    checked = cli("validate", "-c", config)
+    assert checked.exit_code == 1
+    assert f"{config}:" in checked.stderr and "allowlist: is empty: list at least one address" in checked.stderr
+    config.write_text(text.replace("allowlist: []", "allowlist:\n  - 34.90.1.1/32"))
     assert cli("validate", "-c", config).exit_code == 0
     assert cli("render", "-c", config, "-o", tmp_path / "build").exit_code == 0
 
@@ -135,3 +147,149 @@ def test_subcommands_have_help_with_an_example(cli, command: tuple[str, str]) ->
     result = cli(*command, "--help")
     assert result.exit_code == 0
     assert f"Example: iac {command[0]} {command[1]}" in result.stdout
+
+
+# --- errors become exit codes in one place: IacGroup ---------------------------------------------------------------
+
+
+def probe_app() -> typer.Typer:
+    """An app built like iac's, whose commands raise each kind of IacError (one inside a command group)."""
+    from iac.cli.group import IacCommand, IacGroup, command_group
+    from iac.errors import ConfigError, IacError, Interrupted
+    from iac.invalidate import InvalidationError
+
+    errors: dict[str, IacError] = {
+        "plain": IacError("something is wrong\nwith its own second line"),
+        "config": ConfigError(["a.yaml:1: project: is required", "a.yaml:2: x: unknown key"]),
+        "one-problem": ConfigError(["a.yaml:1: project: is required"]),
+        "invalidation": InvalidationError("the URL map was not found"),
+        "interrupted": Interrupted(signal.SIGTERM, "Terraform was stopped"),
+    }
+    app = typer.Typer(cls=IacGroup, add_completion=False, pretty_exceptions_enable=False)
+
+    @app.command(cls=IacCommand)
+    def fail(kind: str) -> None:
+        typer.echo("started")
+        raise errors[kind]
+
+    group = command_group("A group.", example="probe group fail plain")
+
+    @group.command("fail", cls=IacCommand)
+    def group_fail(kind: str) -> None:
+        typer.echo("started")
+        raise errors[kind]
+
+    app.add_typer(group, name="group")
+    return app
+
+
+@pytest.mark.parametrize(
+    ("kind", "exit_code", "stderr"),
+    [
+        ("plain", 1, "error: something is wrong\nwith its own second line\n"),
+        (
+            "config",
+            1,
+            "error: a.yaml:1: project: is required\nerror: a.yaml:2: x: unknown key\n"
+            "error: 2 problems; nothing was written\n",
+        ),
+        ("one-problem", 1, "error: a.yaml:1: project: is required\nerror: 1 problem; nothing was written\n"),
+        ("invalidation", 3, "error: the URL map was not found\n"),
+        ("interrupted", 143, "error: interrupted by SIGTERM: Terraform was stopped\n"),
+    ],
+)
+def test_an_iac_error_in_a_command_is_its_message_and_exit_code(kind: str, exit_code: int, stderr: str) -> None:
+    from typer.testing import CliRunner
+
+    app = probe_app()
+    for args in (["fail", kind], ["group", "fail", kind]):
+        result = CliRunner().invoke(app, args, catch_exceptions=False)
+        assert result.exit_code == exit_code, args
+        assert result.stdout == "started\n", "what the command printed before stays"
+        assert result.stderr == stderr, args
+        assert "Traceback" not in result.output
+
+
+def test_the_script_reports_an_iac_error_as_the_runner_does(tmp_path: Path) -> None:
+    """`python -m iac` (the installed `iac` calls the same main): a ConfigError's lines and exit status 1."""
+    config = tmp_path / "bad.yaml"
+    config.write_text((EXAMPLES / "documented" / "iac.yaml").read_text().replace("project: my-gcp-project\n", ""))
+    done = subprocess.run(
+        [sys.executable, "-m", "iac", "validate", "-c", str(config)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == ""
+    assert done.stderr == f"error: {config}:1: project: is required\nerror: 1 problem; nothing was written\n"
+
+
+def test_the_script_exits_3_when_the_invalidation_fails(tmp_path: Path, compute_stub) -> None:
+    config = tmp_path / "iac.yaml"
+    shutil.copyfile(EXAMPLES / "documented" / "iac.yaml", config)
+    compute_stub.expect_request(
+        "/compute/v1/projects/my-gcp-project/global/urlMaps/encord-da-url-map/invalidateCache", method="POST"
+    ).respond_with_json({"error": {"code": 404, "message": "The URL map was not found", "errors": []}}, status=404)
+    env = dict(os.environ, IAC_GCP_API_ENDPOINT=f"http://127.0.0.1:{compute_stub.port}")
+    done = subprocess.run(
+        [sys.executable, "-m", "iac", "invalidate", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "error: CDN cache invalidation failed: " in done.stderr and "The URL map was not found" in done.stderr
+    assert f"error: retry the invalidation with: iac invalidate -c {config} --path '/*'\n" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# --- --help: Click's conventions -----------------------------------------------------------------------------------
+
+
+def command_paths() -> list[list[str]]:
+    """Every command and group of `iac`, as the arguments that name it."""
+    from iac.cli import app
+
+    def walk(command: object, path: list[str]) -> list[list[str]]:
+        found = [path]
+        for name, sub in getattr(command, "commands", {}).items():
+            found += walk(sub, [*path, name])
+        return found
+
+    return walk(typer.main.get_command(app), [])
+
+
+def test_command_paths_cover_every_command() -> None:
+    paths = [" ".join(path) for path in command_paths()]
+    assert {"", "render", "doctor", "allowlist", "allowlist add", "cors check", "manifest validate"} <= set(paths)
+    assert len(paths) == 20
+
+
+@pytest.mark.parametrize("path", command_paths(), ids=lambda path: " ".join(path) or "iac")
+def test_help_shows_no_type_for_a_flag_and_has_an_example(cli, path: list[str]) -> None:
+    result = cli(*path, "--help")
+    assert result.exit_code == 0
+    assert "<bool>" not in result.stdout
+    assert "--help" in result.stdout
+    assert "Example: iac" in result.stdout
+
+
+def test_help_paragraphs_are_wrapped_by_the_terminal(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The docstrings break these lines after "then invalidate the CDN cache" and after "works without iac.".
+    summary = "Render, init, plan to a file, confirm, apply exactly that plan, then invalidate the CDN cache if the"
+    monkeypatch.setenv("COLUMNS", "200")
+    assert f" {summary} allowlist changed." in cli("apply", "--help").stdout
+    assert "then invalidate the CDN cache if the allowlist changed." in cli("--help").stdout
+    wide = cli("render", "--help").stdout
+    assert "plan` works without iac. The same" in wide
+    assert max(len(line.rstrip()) for line in wide.splitlines()) > 150
+    monkeypatch.setenv("COLUMNS", "80")
+    narrow = cli("render", "--help").stdout
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    assert "\n Example: iac render -c iac.yaml -o build/" in narrow, "the example keeps a line of its own"
+
+
+def test_reflow_joins_the_lines_of_a_paragraph_and_keeps_a_b_paragraph() -> None:
+    from iac.cli.group import reflow
+
+    text = "Summary\n    on two lines.\n\n    A paragraph\n    of prose.\n\n    \b\n    kept\n      as written\n"
+    assert reflow(text) == "Summary on two lines.\n\nA paragraph of prose.\n\nkept\n  as written"

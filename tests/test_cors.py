@@ -10,9 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
-
-from iac.cli import app
 
 BASE = """\
 project: my-gcp-project
@@ -21,10 +18,6 @@ bucket: {name: encord-data, create: false, origin_region: eu}
 allowlist: [39.42.20.11/32]
 """
 FOREIGN_ORIGIN = "https://dashboard.acme.com"
-
-
-def run(*args: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
 @dataclass
@@ -108,76 +101,76 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[World, Path]:
     return made, config
 
 
-def test_apply_on_an_empty_bucket_then_again(world: tuple[World, Path]) -> None:
+def test_apply_on_an_empty_bucket_then_again(cli, world: tuple[World, Path]) -> None:
     made, config = world
-    first = run("cors", "apply", "-c", config)
+    first = cli("cors", "apply", "-c", config)
     assert first.exit_code == 0, first.output
     assert first.stdout.startswith("changed")
     [rule] = made.raw_rules()
     assert sorted(made.origins_of(rule)) == sorted(
         ["https://app.encord.com", "https://api.encord.com", "https://app.us.encord.com", "https://api.us.encord.com"]
     )
-    second = run("cors", "apply", "-c", config)
+    second = cli("cors", "apply", "-c", config)
     assert second.exit_code == 0
     assert second.stdout.startswith("unchanged")
     assert len(made.raw_rules()) == 1, "iac's rule is replaced, never duplicated"
 
 
-def test_foreign_rules_survive_and_the_owned_rule_is_replaced(world: tuple[World, Path]) -> None:
+def test_foreign_rules_survive_and_the_owned_rule_is_replaced(cli, world: tuple[World, Path]) -> None:
     made, config = world
     made.seed_foreign()
-    assert run("cors", "apply", "-c", config).exit_code == 0
+    assert cli("cors", "apply", "-c", config).exit_code == 0
     rules = made.raw_rules()
     assert len(rules) == 2
     assert made.origins_of(rules[0]) == [FOREIGN_ORIGIN], "the other app's rule is kept, first, as it was"
 
     # Widening access replaces iac's rule in place.
     config.write_text(config.read_text().replace("access: read", "access: read-write"))
-    changed = run("cors", "apply", "-c", config, "--json")
+    changed = cli("cors", "apply", "-c", config, "--json")
     assert changed.exit_code == 0, changed.output
     [result] = json.loads(changed.stdout)["targets"]
     assert result["status"] == "changed"
     rules = made.raw_rules()
     assert len(rules) == 2 and made.origins_of(rules[0]) == [FOREIGN_ORIGIN]
-    assert run("cors", "apply", "-c", config).stdout.startswith("unchanged")
+    assert cli("cors", "apply", "-c", config).stdout.startswith("unchanged")
 
 
-def test_check_fails_then_passes(world: tuple[World, Path]) -> None:
+def test_check_fails_then_passes(cli, world: tuple[World, Path]) -> None:
     made, config = world
     made.seed_foreign()
-    failing = run("cors", "check", "-c", config)
+    failing = cli("cors", "check", "-c", config)
     assert failing.exit_code == 1
     assert "not allowed: https://app.encord.com GET" in failing.stdout
-    assert run("cors", "apply", "-c", config).exit_code == 0
-    passing = run("cors", "check", "-c", config, "--json")
+    assert cli("cors", "apply", "-c", config).exit_code == 0
+    passing = cli("cors", "check", "-c", config, "--json")
     assert passing.exit_code == 0, passing.output
     assert json.loads(passing.stdout)["targets"][0]["status"] == "ok"
 
 
-def test_dry_run_writes_nothing(world: tuple[World, Path]) -> None:
+def test_dry_run_writes_nothing(cli, world: tuple[World, Path]) -> None:
     made, config = world
-    result = run("cors", "apply", "-c", config, "--dry-run")
+    result = cli("cors", "apply", "-c", config, "--dry-run")
     assert result.exit_code == 0
     assert result.stdout.startswith("would-change")
     assert "  + {" in result.stdout
     assert made.raw_rules() == []
 
 
-def test_one_failing_target_does_not_stop_the_others(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_one_failing_target_does_not_stop_the_others(cli, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     good = aws_world(request, "iac-cors-good-bucket")
     config = tmp_path / "iac.yaml"
     config.write_text(
         BASE + "cors:\n  targets:\n    - {provider: aws, bucket: iac-cors-missing-bucket, region: eu-west-2}\n"
         f"    - {good.target}\n"
     )
-    result = run("cors", "apply", "-c", config)
+    result = cli("cors", "apply", "-c", config)
     assert result.exit_code == 1
     assert "failed" in result.stdout and "iac-cors-missing-bucket" in result.stdout
     assert "1 of 2 targets done, 1 failed" in result.stdout
     assert len(good.raw_rules()) == 1
 
 
-def test_azure_rule_limit_is_checked_before_writing(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_azure_rule_limit_is_checked_before_writing(cli, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     connection = request.getfixturevalue("azure_env")
     from azure.storage.blob import BlobServiceClient, CorsRule
 
@@ -186,13 +179,13 @@ def test_azure_rule_limit_is_checked_before_writing(request: pytest.FixtureReque
     service.set_service_properties(cors=foreign)
     config = tmp_path / "iac.yaml"
     config.write_text(BASE + "cors:\n  targets:\n    - {provider: azure, account: devstoreaccount1}\n")
-    result = run("cors", "apply", "-c", config)
+    result = cli("cors", "apply", "-c", config)
     assert result.exit_code == 1
     assert "would hold 6 CORS rules but azure allows 5" in result.stdout
     assert len(service.get_service_properties()["cors"]) == 5
 
 
-def test_render_writes_every_native_document(tmp_path: Path) -> None:
+def test_render_writes_every_native_document(cli, tmp_path: Path) -> None:
     config = tmp_path / "iac.yaml"
     config.write_text(
         BASE + "cors:\n  targets:\n    - {provider: gcp, bucket: encord-data}\n"
@@ -201,7 +194,7 @@ def test_render_writes_every_native_document(tmp_path: Path) -> None:
         "    - {provider: otc, bucket: acme-obs-data, region: eu-de}\n"
     )
     out = tmp_path / "cors"
-    result = run("cors", "render", "-c", config, "-o", out)
+    result = cli("cors", "render", "-c", config, "-o", out)
     assert result.exit_code == 0, result.output
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != ".iac-files")
     assert names == [
@@ -233,32 +226,32 @@ BAD = [
 
 
 @pytest.mark.parametrize(("line", "message"), BAD)
-def test_bad_cors_config(tmp_path: Path, line: str, message: str) -> None:
+def test_bad_cors_config(cli, tmp_path: Path, line: str, message: str) -> None:
     config = tmp_path / "iac.yaml"
     config.write_text(BASE + f"cors:\n  {line}\n")
-    result = run("cors", "apply", "-c", config)
+    result = cli("cors", "apply", "-c", config)
     assert result.exit_code == 1
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.output
 
 
-def test_localhost_is_allowed_only_with_the_flag(tmp_path: Path) -> None:
+def test_localhost_is_allowed_only_with_the_flag(cli, tmp_path: Path) -> None:
     config = tmp_path / "iac.yaml"
     config.write_text(
         BASE + "cors:\n  allow_localhost: true\n  origins: ['http://localhost:*', 'https://app.encord.com']\n"
     )
-    assert run("validate", "-c", config).exit_code == 0
+    assert cli("validate", "-c", config).exit_code == 0
 
 
-def test_created_bucket_gets_its_cors_from_terraform(tmp_path: Path) -> None:
+def test_created_bucket_gets_its_cors_from_terraform(cli, tmp_path: Path) -> None:
     config = tmp_path / "iac.yaml"
     config.write_text(BASE.replace("create: false, origin_region: eu", "location: EU") + "cors:\n  access: read\n")
-    assert run("render", "-c", config, "-o", tmp_path / "b").exit_code == 0
+    assert cli("render", "-c", config, "-o", tmp_path / "b").exit_code == 0
     main = (tmp_path / "b" / "main.tf").read_text()
     assert 'cors = {\n    origins = [\n      "https://app.encord.com",' in main
     assert 'methods = [\n      "GET",\n      "HEAD",\n    ]' in main
     # The same bucket as a cors target would be managed twice.
     config.write_text(config.read_text() + "  targets: [{provider: gcp, bucket: encord-data}]\n")
-    result = run("validate", "-c", config)
+    result = cli("validate", "-c", config)
     assert result.exit_code == 1
     assert "is created by the Direct Access configuration" in result.stderr

@@ -22,9 +22,12 @@ from typing import Any
 
 import pytest
 
-from iac.config import AwsCorsTarget, OtcCorsTarget
+from iac.config import CORS_RULE_ID as RULE_ID
+from iac.config import DEFAULT_CORS_ORIGINS as DEFAULT_ORIGINS
+from iac.config import AwsCorsTarget, OtcCorsTarget, encord_rule
+from iac.config import CorsRule as Rule
 from iac.cors import aws, otc
-from iac.cors.policy import DEFAULT_ORIGINS, RULE_ID, Native, Rule, encord_rule, merge
+from iac.cors.policy import Native, merge
 from iac.errors import IacError
 
 GOLDEN = Path(__file__).parent / "golden" / "cors"
@@ -277,7 +280,7 @@ def test_missing_sdk_names_the_extra(
 ) -> None:
     monkeypatch.setitem(sys.modules, module, None)
     target = aws_target("acme-s3-data") if provider is aws else otc_target("acme-obs-data", aws_env)
-    with pytest.raises(IacError, match=rf"pip install 'iac\[{extra}\]'"):
+    with pytest.raises(IacError, match=rf"install iac with its '{extra}' extra \(`pip install '\.\[{extra}\]'`"):
         provider.Store(target)
 
 

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from iac.config import AzureCorsTarget
+from iac.config import DEFAULT_CORS_ORIGINS as DEFAULT_ORIGINS
+from iac.config import AzureCorsTarget, encord_rule
+from iac.config import CorsRule as Rule
 from iac.cors import azure
-from iac.cors.policy import DEFAULT_ORIGINS, Rule, encord_rule, merge
+from iac.cors.policy import merge
 from iac.errors import IacError
 from standins_azure import DEV_ACCOUNT, DEV_KEY
 
@@ -224,14 +226,14 @@ def test_document_without_rules_clears_and_without_account_leaves_it_to_az() -> 
 
 def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch, azure_env: str) -> None:
     monkeypatch.setitem(sys.modules, "azure.storage.blob", None)
-    with pytest.raises(IacError, match=r"azure-storage-blob package: pip install 'iac\[azure\]'"):
+    with pytest.raises(IacError, match=r"azure-storage-blob package: install iac with its 'azure' extra"):
         azure.Store(TARGET)
 
 
 def test_missing_identity_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
     monkeypatch.setitem(sys.modules, "azure.identity", None)
-    with pytest.raises(IacError, match=r"azure-identity package: pip install 'iac\[azure\]'"):
+    with pytest.raises(IacError, match=r"azure-identity package: install iac with its 'azure' extra"):
         azure.Store(AzureCorsTarget(provider="azure", account="acmeblobdata"))
 
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import struct
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from iac.cli import app
-from iac.manifest.generate import StoredObject, image_size, object_url
+from iac.manifest.media import image_size
+from iac.manifest.objects import StoredObject
+from iac.manifest.urls import object_url
 
 DOMAIN = "encord-directaccess.acme.com"
 
@@ -84,17 +83,13 @@ def config(tmp_path: Path, bucket: str) -> Path:
     return write_config(tmp_path / "iac.yaml", bucket)
 
 
-def run(*args: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-
-
 def url(name: str) -> str:
     return object_url(DOMAIN, name)
 
 
-def test_mixed_bucket_gives_exact_json(config: Path, tmp_path: Path) -> None:
+def test_mixed_bucket_gives_exact_json(cli, config: Path, tmp_path: Path) -> None:
     out = tmp_path / "manifests"
-    result = run("manifest", "generate", "-c", config, "-o", out)
+    result = cli("manifest", "generate", "-c", config, "-o", out)
     assert result.exit_code == 0, result.output
     files = sorted(p.name for p in out.iterdir() if p.name != ".iac-files")
     assert files == [
@@ -133,12 +128,12 @@ def test_mixed_bucket_gives_exact_json(config: Path, tmp_path: Path) -> None:
     assert skipped["empty-folder/"] == "folder placeholder, not a file"
     assert "3 object(s) Encord cannot take are listed in" in result.stdout
     # What iac writes passes iac's own validator.
-    assert run("manifest", "validate", "-c", config, *sorted(out.glob("*.json"))).exit_code == 0
+    assert cli("manifest", "validate", "-c", config, *sorted(out.glob("*.json"))).exit_code == 0
 
 
-def test_batching_boundaries(config: Path, tmp_path: Path) -> None:
+def test_batching_boundaries(cli, config: Path, tmp_path: Path) -> None:
     out = tmp_path / "m"
-    result = run(
+    result = cli(
         "manifest", "generate", "-c", config, "-o", out, "--kind", "images", "--images-per-file", "2", "--json"
     )
     assert result.exit_code == 0, result.output
@@ -150,14 +145,14 @@ def test_batching_boundaries(config: Path, tmp_path: Path) -> None:
     assert [len(first), len(second)] == [2, 1]
 
     # A second, smaller run removes the files of the first that no longer belong.
-    assert run("manifest", "generate", "-c", config, "-o", out, "--kind", "images").exit_code == 0
+    assert cli("manifest", "generate", "-c", config, "-o", out, "--kind", "images").exit_code == 0
     assert not (out / "images-0002.json").exists()
     assert len(json.loads((out / "images-0001.json").read_text())["images"]) == 3
 
 
-def test_csv_output(config: Path, tmp_path: Path) -> None:
+def test_csv_output(cli, config: Path, tmp_path: Path) -> None:
     out = tmp_path / "csv"
-    result = run("manifest", "generate", "-c", config, "-o", out, "--format", "csv")
+    result = cli("manifest", "generate", "-c", config, "-o", out, "--format", "csv")
     assert result.exit_code == 0, result.output
     rows = list(csv.reader((out / "images-0001.csv").open()))
     assert rows[0] == ["ObjectUrl", "Image title"]
@@ -168,13 +163,13 @@ def test_csv_output(config: Path, tmp_path: Path) -> None:
     with (out / "skipped.csv").open() as handle:
         skipped = {row["object"]: row["reason"] for row in csv.DictReader(handle)}
     assert skipped["docs/beowulf.pdf"] == "Encord's CSV format has no pdfs: use --format json"
-    assert run("manifest", "validate", *sorted(out.glob("[!s]*.csv"))).exit_code == 0
+    assert cli("manifest", "validate", *sorted(out.glob("[!s]*.csv"))).exit_code == 0
 
 
-def test_strict_metadata(config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_strict_metadata(cli, config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))  # no ffprobe
     out = tmp_path / "strict"
-    result = run("manifest", "generate", "-c", config, "-o", out, "--strict-metadata")
+    result = cli("manifest", "generate", "-c", config, "-o", out, "--strict-metadata")
     assert result.exit_code == 0, result.output
     images = {u["title"]: u for u in json.loads((out / "images-0001.json").read_text())["images"]}
     assert images["cats/tabby 01.png"]["imageMetadata"] == {
@@ -195,20 +190,20 @@ def test_strict_metadata(config: Path, tmp_path: Path, monkeypatch: pytest.Monke
     assert skipped["clips/intro.mp4"].startswith("videos metadata (duration, codec, ...) needs ffprobe")
 
 
-def test_prefix_and_missing_bucket(config: Path, tmp_path: Path) -> None:
-    result = run("manifest", "generate", "-c", config, "-o", tmp_path / "p", "--prefix", "docs/", "--json")
+def test_prefix_and_missing_bucket(cli, config: Path, tmp_path: Path) -> None:
+    result = cli("manifest", "generate", "-c", config, "-o", tmp_path / "p", "--prefix", "docs/", "--json")
     assert json.loads(result.stdout)["units"] == {"pdfs": 1, "text": 1}
     config.write_text(config.read_text().replace("name: manifest-", "name: missing-"))
-    missing = run("manifest", "generate", "-c", config, "-o", tmp_path / "q")
+    missing = cli("manifest", "generate", "-c", config, "-o", tmp_path / "q")
     assert missing.exit_code == 1
     assert "bucket not found" in missing.stderr
 
 
-def test_refuses_to_overwrite_foreign_files(config: Path, tmp_path: Path) -> None:
+def test_refuses_to_overwrite_foreign_files(cli, config: Path, tmp_path: Path) -> None:
     out = tmp_path / "mine"
     out.mkdir()
     (out / "images-0001.json").write_text("{}")
-    result = run("manifest", "generate", "-c", config, "-o", out)
+    result = cli("manifest", "generate", "-c", config, "-o", out)
     assert result.exit_code == 1
     assert "would overwrite files iac did not write (images-0001.json)" in result.stderr
     assert (out / "images-0001.json").read_text() == "{}"
@@ -253,7 +248,7 @@ def test_generation_streams_over_any_iterable(tmp_path: Path) -> None:
     assert summary.files == ["images-0001.json", "images-0002.json", "images-0003.json"]
 
 
-def test_strict_metadata_measures_video_and_audio_with_ffprobe(gcs_client, tmp_path: Path) -> None:
+def test_strict_metadata_measures_video_and_audio_with_ffprobe(cli, gcs_client, tmp_path: Path) -> None:
     import shutil
     import subprocess
 
@@ -270,7 +265,7 @@ def test_strict_metadata_measures_video_and_audio_with_ffprobe(gcs_client, tmp_p
     bucket.blob("media/tone.wav").upload_from_filename(str(tone), content_type="audio/wav")
     config = write_config(tmp_path / "iac.yaml", "manifest-media")
     out = tmp_path / "media"
-    result = run("manifest", "generate", "-c", config, "-o", out, "--strict-metadata")
+    result = cli("manifest", "generate", "-c", config, "-o", out, "--strict-metadata")
     assert result.exit_code == 0, result.output
     [video] = json.loads((out / "videos-0001.json").read_text())["videos"]
     assert video["videoMetadata"] == {
@@ -291,4 +286,4 @@ def test_strict_metadata_measures_video_and_audio_with_ffprobe(gcs_client, tmp_p
         "codec": "pcm_s16le",
         "num_channels": 1,
     }
-    assert run("manifest", "validate", "-c", config, *sorted(out.glob("*.json"))).exit_code == 0
+    assert cli("manifest", "validate", "-c", config, *sorted(out.glob("*.json"))).exit_code == 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -14,17 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from iac.cli import app
-from iac.manifest.generate import StoredObject, generate, object_url
+from iac.manifest.generate import generate
+from iac.manifest.objects import StoredObject
+from iac.manifest.urls import object_url
 from test_manifest_generate import pdf
 
 DOMAIN = "encord-directaccess.acme.com"
-
-
-def run(*args: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
 def url(name: str) -> str:
@@ -87,10 +82,10 @@ def no_google(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[object]:
     return attempts
 
 
-def test_no_credentials_is_one_message_and_creates_nothing(tmp_path: Path, no_google: list[object]) -> None:
+def test_no_credentials_is_one_message_and_creates_nothing(cli, tmp_path: Path, no_google: list[object]) -> None:
     config = write_config(tmp_path / "iac.yaml", "some-bucket")
     out = tmp_path / "manifests"
-    result = run("manifest", "generate", "-c", config, "-o", out)
+    result = cli("manifest", "generate", "-c", config, "-o", out)
     assert result.exit_code == 1, result.output
     assert result.stdout == ""
     [line] = result.stderr.splitlines()
@@ -107,10 +102,10 @@ def test_no_credentials_is_one_message_and_creates_nothing(tmp_path: Path, no_go
     assert no_google == [], "no connection beyond 127.0.0.1 was attempted"
 
 
-def test_a_listing_that_fails_at_once_creates_nothing(gcs_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_listing_that_fails_at_once_creates_nothing(cli, gcs_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     config = write_config(tmp_path / "iac.yaml", "no-such-bucket")
     out = tmp_path / "nested" / "manifests"
-    result = run("manifest", "generate", "-c", config, "-o", out)
+    result = cli("manifest", "generate", "-c", config, "-o", out)
     assert result.exit_code == 1
     assert "gs://no-such-bucket: bucket not found" in result.stderr
     assert not (tmp_path / "nested").exists()
@@ -160,10 +155,10 @@ def pdf_bucket(gcs_client, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:  # 
     return write_config(tmp_path / "iac.yaml", "manifest-pdfs"), files
 
 
-def test_pdf_page_count_is_read_not_guessed(pdf_bucket: tuple[Path, dict[str, bytes]], tmp_path: Path) -> None:
+def test_pdf_page_count_is_read_not_guessed(cli, pdf_bucket: tuple[Path, dict[str, bytes]], tmp_path: Path) -> None:
     config, files = pdf_bucket
     out = tmp_path / "pdfs"
-    result = run("manifest", "generate", "-c", config, "-o", out, "--strict-metadata")
+    result = cli("manifest", "generate", "-c", config, "-o", out, "--strict-metadata")
     assert result.exit_code == 0, result.output
     pdfs = {unit["title"]: unit for unit in json.loads((out / "pdfs-0001.json").read_text())["pdfs"]}
     assert pdfs == {
@@ -185,7 +180,7 @@ def test_pdf_page_count_is_read_not_guessed(pdf_bucket: tuple[Path, dict[str, by
     for name in ("docs/truncated.pdf", "docs/not-a-pdf.pdf"):
         assert skipped[name].startswith("PDF could not be read: "), skipped[name]
     assert result.stderr == "", "pypdf's own log messages do not reach the terminal"
-    assert run("manifest", "validate", "-c", config, *sorted(out.glob("*.json"))).exit_code == 0
+    assert cli("manifest", "validate", "-c", config, *sorted(out.glob("*.json"))).exit_code == 0
 
 
 # --- videos: streamed to a temporary file, never held in memory -------------------------------------------
@@ -200,6 +195,7 @@ def _clip(path: Path) -> Path:
 
 
 def test_video_is_streamed_to_a_private_temporary_file(
+    cli,
     gcs_client,  # type: ignore[no-untyped-def]
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -238,7 +234,7 @@ def test_video_is_streamed_to_a_private_temporary_file(
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
 
     out = tmp_path / "out"
-    result = run("manifest", "generate", "-c", config, "-o", out, "--strict-metadata")
+    result = cli("manifest", "generate", "-c", config, "-o", out, "--strict-metadata")
     assert result.exit_code == 0, result.output
     [video] = json.loads((out / "videos-0001.json").read_text())["videos"]
     assert video["videoMetadata"]["duration"] == 2.0
@@ -279,13 +275,13 @@ def test_no_room_for_the_temporary_copy_is_one_message(tmp_path: Path) -> None:
 FORMULAS = ['=HYPERLINK("http://x","y")', "+SUM(1,2)", "@x", "-2+3", "\tTAB", "%2Bnot-a-formula"]
 
 
-def test_skip_report_neutralises_formulas(gcs_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_skip_report_neutralises_formulas(cli, gcs_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bucket = gcs_client.create_bucket("manifest-formulas")
     for name in FORMULAS:
         bucket.blob(name).upload_from_string(b"x", content_type="application/zip")
     config = write_config(tmp_path / "iac.yaml", "manifest-formulas")
     out = tmp_path / "f"
-    result = run("manifest", "generate", "-c", config, "-o", out)
+    result = cli("manifest", "generate", "-c", config, "-o", out)
     assert result.exit_code == 0, result.output
     with (out / "skipped.csv").open(newline="") as handle:
         names = [row["object"] for row in csv.DictReader(handle)]
@@ -302,7 +298,7 @@ def test_skip_report_neutralises_a_leading_carriage_return(tmp_path: Path) -> No
         assert [row["object"] for row in csv.DictReader(handle)] == ["'\r=1+1", "ok.zip"]
 
 
-def test_csv_manifest_keeps_titles_and_warns(gcs_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_csv_manifest_keeps_titles_and_warns(cli, gcs_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     images = ["=1+1.png", "+plus.jpg", "-minus.png", "@at.png", "\ttab.png", "plain.png"]
     bucket = gcs_client.create_bucket("manifest-titles")
     for name in images:
@@ -311,7 +307,7 @@ def test_csv_manifest_keeps_titles_and_warns(gcs_client, tmp_path: Path) -> None
         bucket.blob(name).upload_from_string(b"DICM", content_type="application/dicom")
     config = write_config(tmp_path / "iac.yaml", "manifest-titles")
     out = tmp_path / "t"
-    result = run("manifest", "generate", "-c", config, "-o", out, "--format", "csv")
+    result = cli("manifest", "generate", "-c", config, "-o", out, "--format", "csv")
     assert result.exit_code == 0, result.output
     with (out / "images-0001.csv").open(newline="") as handle:
         rows = list(csv.reader(handle))[1:]
@@ -326,5 +322,5 @@ def test_csv_manifest_keeps_titles_and_warns(gcs_client, tmp_path: Path) -> None
     assert any(line.startswith("warning: dicom_series-0001.csv: ") for line in warnings)
 
     # JSON files are not opened in spreadsheets: no warning there.
-    quiet = run("manifest", "generate", "-c", config, "-o", tmp_path / "j")
+    quiet = cli("manifest", "generate", "-c", config, "-o", tmp_path / "j")
     assert quiet.exit_code == 0 and "warning" not in quiet.stderr

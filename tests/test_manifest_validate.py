@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from iac.manifest.formats import CSV_MAX_ROWS
-from iac.manifest.validate import JsonArray, JsonNode, JsonObject, Problem, parse_json, validate_file
+from iac.manifest.jsonpos import JsonArray, JsonNode, JsonObject, parse_json
+from iac.manifest.problems import Problem
+from iac.manifest.validate import validate_file
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 

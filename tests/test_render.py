@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 from pathlib import Path
 
 import hcl2
@@ -244,6 +246,74 @@ def test_root_passes_the_config_to_the_module(example: str, cli, tmp_path: Path)
         for body in block.values():
             assert "secret" not in str(body["value"])
             assert not body.get("sensitive")
+
+
+def module_instances(body: dict, inputs: dict, local_values: dict) -> int:
+    """The instances a resource block creates for the module call's `inputs`, from python-hcl2's reading of its
+    `count` or `for_each`: the forms the module uses (`var.a.b [!= null] ? N : M`, `local.MAP`), else a failure."""
+    if "count" in body:
+        match = re.fullmatch(r"\$\{var\.([\w.]+)(?: (==|!=) null)? \? (\d+) : (\d+)\}", str(body["count"]))
+        assert match, f"cannot evaluate count = {body['count']}"
+        value: object = inputs
+        for part in match.group(1).split("."):
+            assert isinstance(value, dict)
+            value = value[part]
+        holds = {None: value, "!=": value is not None, "==": value is None}[match.group(2)]
+        assert isinstance(holds, bool)
+        return int(match.group(3)) if holds else int(match.group(4))
+    if "for_each" in body:
+        match = re.fullmatch(r"\$\{local\.(\w+)\}", str(body["for_each"]))
+        assert match, f"cannot evaluate for_each = {body['for_each']}"
+        return len(local_values[match.group(1)])
+    return 1
+
+
+@pytest.mark.parametrize("dns", ["as in the example", "the other way"])
+@pytest.mark.parametrize("example", EXAMPLE_NAMES)
+def test_summary_counts_the_resource_instances_of_the_module(
+    example: str, dns: str, cli, example_config, tmp_path: Path
+) -> None:
+    """The summary's count (iac's own reading of the module) is what python-hcl2 reads the module to create."""
+    from iac.render import module_resources
+
+    config = example_config(example)
+    if dns == "the other way":  # every combination of a created bucket and a DNS record
+        text = config.read_text()
+        flipped = text.replace("dns_zone: acme-com\n", "")
+        config.write_text(flipped if flipped != text else text + "dns_zone: acme-com\n")
+    stdout = render(cli, config, tmp_path / "b")
+    [inputs] = [m["direct_access"] for m in parse_dir(tmp_path / "b")["module"]]
+    module = parse_dir(tmp_path / "b" / "modules" / "gcp-direct-access")
+    local_values = {name: value for block in module["locals"] for name, value in block.items()}
+    expected = {address: module_instances(body, inputs, local_values) for address, body in resources(module).items()}
+    assert f"  {sum(expected.values())} resources in project " in stdout
+    flags = {"create_bucket": inputs["bucket"]["create"], "manage_dns": inputs["dns_zone"] is not None}
+    assert {resource.address: resource.count(flags) for resource in module_resources()} == expected
+
+
+def test_render_and_cors_do_not_import_each_other() -> None:
+    """The Terraform and the CORS documents render apart: the templates and the CORS rule are below both."""
+    package = Path(__file__).resolve().parent.parent / "iac"
+
+    def imported(path: Path) -> set[str]:
+        here = ".".join(path.relative_to(package.parent).with_suffix("").parts[:-1])
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = here.rsplit(".", node.level - 1)[0] if node.level else ""
+                module = ".".join(part for part in (base, node.module or "") if part)
+                names |= {module} | {f"{module}.{alias.name}" for alias in node.names}
+        return names
+
+    def within(names: set[str], package_name: str) -> set[str]:
+        return {n for n in names if n == package_name or n.startswith(package_name + ".")}
+
+    assert within(imported(package / "render.py"), "iac.cors") == set()
+    assert "iac.templates" in imported(package / "render.py")
+    for path in sorted((package / "cors").glob("*.py")):
+        assert within(imported(path), "iac.render") == set(), path.name
 
 
 def test_module_builds_the_hardened_setup(cli, tmp_path: Path) -> None:

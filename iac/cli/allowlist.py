@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 
 from iac import allowlist_file
-from iac.cli import (
-    EXIT_INVALIDATION_FAILED,
+from iac.cli.common import (
+    DEFAULT_CONFIG,
     AutoApproveOption,
     ConfigOption,
     JsonOption,
@@ -20,21 +20,20 @@ from iac.cli import (
     NoInvalidateOption,
     OutputOption,
     TerraformOption,
-    _command_group,
-    _plural,
-    _progress,
-    _reported,
     check_can_confirm,
     output_dir,
+    plural,
+    progress,
     run_apply,
 )
+from iac.cli.group import EXIT_INVALIDATION_FAILED, IacCommand, command_group
 from iac.errors import IacError
 from iac.terraform import DEFAULT_LOCK_TIMEOUT
 
-allowlist_app = _command_group(
-    "allowlist",
+app = command_group(
     "Show and rotate the IP allowlist: edits the config in place (comments and layout kept), validates, "
     "and can apply the change with the CDN cache invalidation.",
+    example='iac allowlist add 81.2.69.160/28 --note "Lisbon office" --dry-run',
 )
 
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show the change; do not write the config.")]
@@ -47,9 +46,9 @@ AllowEmptyOption = Annotated[
 ]
 
 
-@allowlist_app.command("list")
+@app.command("list", cls=IacCommand)
 def allowlist_list(
-    config: ConfigOption = Path("iac.yaml"), output: OutputOption = None, as_json: JsonOption = False
+    config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None, as_json: JsonOption = False
 ) -> None:
     """The effective allowlist (validated, merged, sorted) and its Cloud Armor rules as they will be rendered.
 
@@ -61,11 +60,10 @@ def allowlist_list(
     from iac.config import load_config
     from iac.render import current_rules
 
-    with _reported():
-        loaded = load_config(config)
-        allowlist = loaded.allowlist
-        current = current_rules(output_dir(output, config, "build"), loaded.config)
-        rules = assign(allowlist.ranges, current, loaded.config.allowlist_max_rules).rules
+    loaded = load_config(config)
+    allowlist = loaded.allowlist
+    current = current_rules(output_dir(output, config, "build"), loaded.config)
+    rules = assign(allowlist.ranges, current, loaded.config.allowlist_max_rules).rules
     if as_json:
         document = {
             "ranges": list(allowlist.ranges),
@@ -77,7 +75,7 @@ def allowlist_list(
         return
     entries = f"{allowlist.entries} {'entry' if allowlist.entries == 1 else 'entries'}"
     typer.echo(
-        f"{_plural(len(allowlist.ranges), 'range')} from {entries}, {_plural(len(rules), 'allow rule')} "
+        f"{plural(len(allowlist.ranges), 'range')} from {entries}, {plural(len(rules), 'allow rule')} "
         "in each Cloud Armor policy (at most 10 ranges per rule)"
     )
     if not rules:
@@ -107,14 +105,13 @@ def _edit_allowlist(
     """Shared tail of add/remove/set: lock, validate, show the change, write atomically, optionally apply."""
     from iac.files import parse_duration
 
-    with _reported():
-        timeout = parse_duration(options.lock_timeout)
-        if options.apply and not dry_run:
-            check_can_confirm(options.auto_approve)  # before anything is written
-        change = allowlist_file.edit(
-            config, operation, allow_empty=allow_empty, dry_run=dry_run, lock_timeout=timeout, output=options.output
-        )
-    say = _progress if as_json else typer.echo
+    timeout = parse_duration(options.lock_timeout)
+    if options.apply and not dry_run:
+        check_can_confirm(options.auto_approve)  # before anything is written
+    change = allowlist_file.edit(
+        config, operation, allow_empty=allow_empty, dry_run=dry_run, lock_timeout=timeout, output=options.output
+    )
+    say = progress if as_json else typer.echo
     for notice in change.notices:
         say(notice)
     if change.changed:
@@ -129,7 +126,7 @@ def _edit_allowlist(
     else:
         say("allowlist unchanged")
     if change.new_rules.repacked:
-        say(f"repacking the allowlist: {_plural(len(change.rules_changed), 'rule')} change")
+        say(f"repacking the allowlist: {plural(len(change.rules_changed), 'rule')} change")
     for rule in change.rules_changed:
         parts = [f"+{cidr}" for cidr in rule.added] + [f"-{cidr}" for cidr in rule.removed]
         say(f"  rule {rule.priority}: {' '.join(parts)}")
@@ -156,10 +153,10 @@ def _edit_allowlist(
         raise typer.Exit(EXIT_INVALIDATION_FAILED)
 
 
-@allowlist_app.command("add")
+@app.command("add", cls=IacCommand)
 def allowlist_add(
     cidrs: Annotated[list[str], typer.Argument(help="Addresses or CIDRs to allow.", show_default=False)],
-    config: ConfigOption = Path("iac.yaml"),
+    config: ConfigOption = DEFAULT_CONFIG,
     note: Annotated[str | None, typer.Option("--note", help="Comment written beside the new entries.")] = None,
     dry_run: DryRunOption = False,
     as_json: JsonOption = False,
@@ -174,11 +171,9 @@ def allowlist_add(
 
     Example: iac allowlist add 81.2.69.160/28 --note "Lisbon office" --apply --auto-approve
     """
-    with _reported():
-        networks = allowlist_file.parse_command_line(cidrs)
-        if note is not None and (not note.strip() or any(not ch.isprintable() for ch in note)):
-            raise IacError("--note must be one line of printable text")
-
+    networks = allowlist_file.parse_command_line(cidrs)
+    if note is not None and (not note.strip() or any(not ch.isprintable() for ch in note)):
+        raise IacError("--note must be one line of printable text")
     _edit_allowlist(
         config,
         lambda doc: allowlist_file.add(doc, networks, note.strip() if note else None),
@@ -189,10 +184,10 @@ def allowlist_add(
     )
 
 
-@allowlist_app.command("remove")
+@app.command("remove", cls=IacCommand)
 def allowlist_remove(
     cidrs: Annotated[list[str], typer.Argument(help="Entries to remove.", show_default=False)],
-    config: ConfigOption = Path("iac.yaml"),
+    config: ConfigOption = DEFAULT_CONFIG,
     allow_empty: AllowEmptyOption = False,
     dry_run: DryRunOption = False,
     as_json: JsonOption = False,
@@ -207,8 +202,7 @@ def allowlist_remove(
 
     Example: iac allowlist remove 130.192.120.23/32 --apply --auto-approve
     """
-    with _reported():
-        networks = allowlist_file.parse_command_line(cidrs)
+    networks = allowlist_file.parse_command_line(cidrs)
     _edit_allowlist(
         config,
         lambda doc: (allowlist_file.remove(doc, networks), []),
@@ -219,12 +213,12 @@ def allowlist_remove(
     )
 
 
-@allowlist_app.command("set")
+@app.command("set", cls=IacCommand)
 def allowlist_set(
     source: Annotated[
         str, typer.Option("--from", help="File with one address or CIDR per line (# comments allowed), or - for stdin.")
     ],
-    config: ConfigOption = Path("iac.yaml"),
+    config: ConfigOption = DEFAULT_CONFIG,
     allow_empty: AllowEmptyOption = False,
     dry_run: DryRunOption = False,
     as_json: JsonOption = False,
@@ -241,17 +235,16 @@ def allowlist_set(
 
     Example: iac allowlist set --from vpn-egress.txt --apply --auto-approve
     """
-    with _reported():
-        if source == "-":
-            name, text = "<stdin>", sys.stdin.read()
-        else:
-            name = source
-            try:
-                text = Path(source).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise IacError(f"{source}: cannot read the list of addresses: {exc}") from None
-        values, labels = allowlist_file.read_list_file(name, text)
-        networks = allowlist_file.parse_arguments(values, labels)
+    if source == "-":
+        name, text = "<stdin>", sys.stdin.read()
+    else:
+        name = source
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise IacError(f"{source}: cannot read the list of addresses: {exc}") from None
+    values, labels = allowlist_file.read_list_file(name, text)
+    networks = allowlist_file.parse_arguments(values, labels)
     _edit_allowlist(
         config,
         lambda doc: (allowlist_file.replace(doc, networks), []),

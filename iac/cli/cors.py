@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from iac.cli import (
-    EXIT_ERROR,
-    ConfigOption,
-    JsonOption,
-    _command_group,
-    _plural,
-    _progress,
-    _reported,
-    output_dir,
-)
+from iac.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, output_dir, plural, progress
+from iac.cli.group import EXIT_ERROR, IacCommand, command_group
 from iac.errors import IacError
 
-cors_app = _command_group(
-    "cors",
+if TYPE_CHECKING:
+    from iac.config import Config, CorsConfig
+    from iac.cors.targets import TargetResult
+
+app = command_group(
     "CORS on the buckets Encord's web app reads (GCS, S3, Azure Blob, OTC OBS): render each provider's "
     "native document, apply it keeping other apps' rules, check what is live.",
+    example="iac cors apply -c iac.yaml --dry-run",
 )
 
 # Not the Terraform configuration's -o: no IAC_OUTPUT, and a directory of its own (a CORS rendering in the
@@ -42,21 +38,17 @@ ProviderOption = Annotated[
 ]
 
 
-def _config_with_cors(config: Path) -> Any:
+def _config_with_cors(config: Path) -> tuple[Config, CorsConfig]:
     from iac.config import load_config
 
     loaded = load_config(config).config
     if loaded.cors is None:
         raise IacError(f'{config}: has no cors: section (see the README, "CORS")')
-    return loaded
+    return loaded, loaded.cors
 
 
-def _cors_config(config: Path) -> Any:
-    return _config_with_cors(config).cors
-
-
-@cors_app.command("render")
-def cors_render(config: ConfigOption = Path("iac.yaml"), output: CorsOutputOption = None) -> None:
+@app.command("render", cls=IacCommand)
+def cors_render(config: ConfigOption = DEFAULT_CONFIG, output: CorsOutputOption = None) -> None:
     """Write each target's native CORS document, ready for the provider's own tools.
 
     S3: the JSON for `aws s3api put-bucket-cors --cors-configuration file://...` (plus Terraform);
@@ -70,16 +62,15 @@ def cors_render(config: ConfigOption = Path("iac.yaml"), output: CorsOutputOptio
     from iac.files import CORS_RENDER, Deployment, write_tree
 
     output = output_dir(output, config, "cors")
-    with _reported():
-        loaded = _config_with_cors(config)
-        files = documents(loaded.cors)
-        write_tree(output, files, CORS_RENDER, Deployment.of(loaded))
+    loaded, cors = _config_with_cors(config)
+    files = documents(cors)
+    write_tree(output, files, CORS_RENDER, Deployment.of(loaded))
     typer.echo(f"Rendered {output}/ from {config}:")
     for name in files:
         typer.echo(f"  {name}")
 
 
-def _cors_results(results: list[Any], as_json: bool, verb: str) -> None:
+def _cors_results(results: list[TargetResult], as_json: bool, verb: str) -> None:
     from iac.cors.targets import describe_change
 
     if as_json:
@@ -92,16 +83,16 @@ def _cors_results(results: list[Any], as_json: bool, verb: str) -> None:
                     typer.echo(line)
         failed = sum(1 for r in results if r.failed)
         typer.echo(
-            f"{len(results) - failed} of {_plural(len(results), 'target')} {verb}"
+            f"{len(results) - failed} of {plural(len(results), 'target')} {verb}"
             + (f", {failed} failed" if failed else "")
         )
     if any(r.failed for r in results):
         raise typer.Exit(EXIT_ERROR)
 
 
-@cors_app.command("apply")
+@app.command("apply", cls=IacCommand)
 def cors_apply(
-    config: ConfigOption = Path("iac.yaml"),
+    config: ConfigOption = DEFAULT_CONFIG,
     provider: ProviderOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the changes; write nothing.")] = False,
     as_json: JsonOption = False,
@@ -115,15 +106,14 @@ def cors_apply(
     """
     from iac.cors.targets import apply as apply_cors
 
-    with _reported():
-        cors = _cors_config(config)
-        results = apply_cors(cors, provider, dry_run, _progress)
+    _, cors = _config_with_cors(config)
+    results = apply_cors(cors, provider, dry_run, progress)
     _cors_results(results, as_json, "done" if not dry_run else "checked (dry run, nothing written)")
 
 
-@cors_app.command("check")
+@app.command("check", cls=IacCommand)
 def cors_check(
-    config: ConfigOption = Path("iac.yaml"), provider: ProviderOption = None, as_json: JsonOption = False
+    config: ConfigOption = DEFAULT_CONFIG, provider: ProviderOption = None, as_json: JsonOption = False
 ) -> None:
     """Read each target's live CORS and report whether Encord's origins may use the configured methods.
 
@@ -133,7 +123,6 @@ def cors_check(
     """
     from iac.cors.targets import check
 
-    with _reported():
-        cors = _cors_config(config)
-        results = check(cors, provider, _progress)
+    _, cors = _config_with_cors(config)
+    results = check(cors, provider, progress)
     _cors_results(results, as_json, "allow Encord's origins")

@@ -1,14 +1,17 @@
-"""`iac doctor`: is the deployment serving Encord? The checks live in iac.doctor; this only parses and prints."""
+"""`iac doctor`: is the deployment serving Encord? The checks live in iac.doctor; this only parses and prints.
+
+`doctor` is registered on `app` by iac.cli.
+"""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from iac.cli import EXIT_ERROR, EXIT_OK, ConfigOption, JsonOption, _progress, _reported, app
+from iac.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, progress
+from iac.cli.group import EXIT_ERROR, EXIT_OK
 
 if TYPE_CHECKING:
     from iac.doctor import DoctorReport
@@ -38,9 +41,8 @@ ConnectToOption = Annotated[
 _WIDTH = max(len("security_policies"), len("certificate")) + 2
 
 
-@app.command()
 def doctor(
-    config: ConfigOption = Path("iac.yaml"),
+    config: ConfigOption = DEFAULT_CONFIG,
     object_name: ObjectOption = None,
     connect_to: ConnectToOption = None,
     as_json: JsonOption = False,
@@ -58,9 +60,8 @@ def doctor(
     """
     from iac.doctor import ConnectTo, run
 
-    with _reported():
-        target = ConnectTo.parse(connect_to) if connect_to is not None else None
-        report = run(config, object_name=object_name, connect_to=target, progress=_progress)
+    target = ConnectTo.parse(connect_to) if connect_to is not None else None
+    report = run(config, object_name=object_name, connect_to=target, progress=progress)
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))
     else:

@@ -8,28 +8,20 @@ from typing import Annotated
 
 import typer
 
-from iac.cli import (
-    EXIT_ERROR,
-    ConfigOption,
-    JsonOption,
-    _command_group,
-    _plural,
-    _progress,
-    _reported,
-    output_dir,
-)
+from iac.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, output_dir, plural, progress
+from iac.cli.group import EXIT_ERROR, IacCommand, command_group
 from iac.errors import IacError
 
-manifest_app = _command_group(
-    "manifest",
+app = command_group(
     "Encord registration files: generate the upload JSON/CSV for the Direct Access bucket, "
     "or validate one written by hand.",
+    example="iac manifest generate -c iac.yaml -o manifests/",
 )
 
 
-@manifest_app.command("generate")
+@app.command("generate", cls=IacCommand)
 def manifest_generate(
-    config: ConfigOption = Path("iac.yaml"),
+    config: ConfigOption = DEFAULT_CONFIG,
     prefix: Annotated[str | None, typer.Option("--prefix", help="Only objects whose name starts with this.")] = None,
     kind: Annotated[
         str, typer.Option("--kind", help="images, videos, audio, pdfs, text, dicom, or auto (every kind).")
@@ -63,27 +55,27 @@ def manifest_generate(
     """
     from iac.config import load_config
     from iac.files import Deployment
-    from iac.manifest.generate import KINDS, generate, list_bucket
+    from iac.manifest.bucket import list_bucket
+    from iac.manifest.generate import KINDS, generate
 
     output = output_dir(output, config, "manifests")
-    with _reported():
-        if kind != "auto" and kind not in KINDS:
-            raise IacError(f"--kind {kind!r}: use one of {', '.join(KINDS)} or auto")
-        if fmt not in ("json", "csv"):
-            raise IacError(f"--format {fmt!r}: use json or csv")
-        loaded = load_config(config).config
-        objects = list_bucket(loaded.bucket.name, prefix)
-        summary = generate(
-            objects,
-            loaded.domain,
-            output,
-            kind=kind,
-            fmt=fmt,
-            strict=strict_metadata,
-            batch={"images": images_per_file, "videos": videos_per_file},
-            progress=_progress,
-            deployment=Deployment.of(loaded),
-        )
+    if kind != "auto" and kind not in KINDS:
+        raise IacError(f"--kind {kind!r}: use one of {', '.join(KINDS)} or auto")
+    if fmt not in ("json", "csv"):
+        raise IacError(f"--format {fmt!r}: use json or csv")
+    loaded = load_config(config).config
+    objects = list_bucket(loaded.bucket.name, prefix)
+    summary = generate(
+        objects,
+        loaded.domain,
+        output,
+        kind=kind,
+        fmt=fmt,
+        strict=strict_metadata,
+        batch={"images": images_per_file, "videos": videos_per_file},
+        progress=progress,
+        deployment=Deployment.of(loaded),
+    )
     if as_json:
         document = {
             "files": summary.files,
@@ -94,7 +86,7 @@ def manifest_generate(
         typer.echo(json.dumps(document, indent=2))
         return
     units = ", ".join(f"{count} {key}" for key, count in sorted(summary.units.items())) or "nothing"
-    typer.echo(f"Wrote {output}/: {units} in {_plural(len(summary.files), 'file')}")
+    typer.echo(f"Wrote {output}/: {units} in {plural(len(summary.files), 'file')}")
     for name in summary.files:
         typer.echo(f"  {name}")
     if summary.skipped:
@@ -103,7 +95,7 @@ def manifest_generate(
         typer.echo(f"  {summary.filtered} object(s) of other kinds left out (--kind {kind})")
 
 
-@manifest_app.command("validate")
+@app.command("validate", cls=IacCommand)
 def manifest_validate(
     files: Annotated[list[Path], typer.Argument(help="Registration files (JSON or CSV).", show_default=False)],
     config: Annotated[
@@ -121,11 +113,10 @@ def manifest_validate(
     from iac.manifest.validate import validate_file
 
     domain = None
-    with _reported():
-        if config is not None:
-            from iac.config import load_config
+    if config is not None:
+        from iac.config import load_config
 
-            domain = load_config(config).config.domain
+        domain = load_config(config).config.domain
     problems = [problem for path in files for problem in validate_file(path, domain)]
     if as_json:
         document = {
@@ -140,8 +131,8 @@ def manifest_validate(
         for problem in problems:
             typer.echo(f"error: {problem}", err=True)
         if problems:
-            typer.echo(f"error: {_plural(len(problems), 'problem')} in {_plural(len(files), 'file')}", err=True)
+            typer.echo(f"error: {plural(len(problems), 'problem')} in {plural(len(files), 'file')}", err=True)
         else:
-            typer.echo(f"{_plural(len(files), 'file')}: valid")
+            typer.echo(f"{plural(len(files), 'file')}: valid")
     if problems:
         raise typer.Exit(EXIT_ERROR)

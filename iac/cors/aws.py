@@ -12,8 +12,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from iac.config import AwsCorsTarget
-from iac.cors.policy import Native, Rule
+from iac.config import AwsCorsTarget, CorsRule
+from iac.cors.policy import Native
+from iac.cors.provider import Provider, ProviderModule, missing_sdk
 from iac.errors import IacError
 
 NAME = "aws"
@@ -21,7 +22,7 @@ MAX_RULES = 100
 METHODS = frozenset({"GET", "PUT", "HEAD", "POST", "DELETE"})
 
 
-def native(rule: Rule) -> Native:
+def native(rule: CorsRule) -> Native:
     """`rule` as one S3 CORSRule dict (boto3 / `put-bucket-cors` shape); absent optional keys are left out."""
     out: Native = {}
     if rule.id is not None:
@@ -37,11 +38,11 @@ def native(rule: Rule) -> Native:
     return out
 
 
-def parse(native: Native) -> Rule:
-    """An S3 CORSRule dict back to a Rule (id=None when the rule has no ID)."""
+def parse(native: Native) -> CorsRule:
+    """An S3 CORSRule dict back to a CorsRule (id=None when the rule has no ID)."""
     max_age = native.get("MaxAgeSeconds")
     rule_id = native.get("ID")
-    return Rule(
+    return CorsRule(
         origins=tuple(native.get("AllowedOrigins") or ()),
         methods=tuple(native.get("AllowedMethods") or ()),
         allowed_headers=tuple(native.get("AllowedHeaders") or ()),
@@ -60,12 +61,24 @@ def document_name(target: AwsCorsTarget) -> str:
     return f"aws-s3-{target.bucket}.json"
 
 
+def documents(target: AwsCorsTarget, rule: CorsRule) -> dict[str, bytes]:
+    """The `put-bucket-cors` document, and an `aws_s3_bucket_cors_configuration` for Terraform users."""
+    from iac.templates import template
+
+    ours = native(rule)
+    values = {"bucket": target.bucket, "label": f"encord_{target.bucket}", "rule": ours}
+    return {
+        document_name(target): document([ours]).encode("utf-8"),
+        f"terraform/aws-s3-{target.bucket}.tf": template("cors/aws_s3_bucket_cors_configuration.tf.j2", values),
+    }
+
+
 def _import_sdk() -> tuple[Any, Any]:
     try:
         boto3 = importlib.import_module("boto3")
         exceptions = importlib.import_module("botocore.exceptions")
     except ImportError as exc:
-        raise IacError(f"CORS on AWS S3 needs the boto3 package: pip install 'iac[aws]' ({exc})") from None
+        raise missing_sdk("CORS on AWS S3", "boto3", "aws", exc) from None
     return boto3, exceptions
 
 
@@ -121,3 +134,6 @@ def _message(exc: BaseException) -> str:
         if code or message:
             return ": ".join(str(part) for part in (code, message) if part)
     return str(exc) or type(exc).__name__
+
+
+PROVIDER: Provider[AwsCorsTarget] = ProviderModule(METHODS, MAX_RULES, Store, native, parse, documents)

@@ -18,8 +18,9 @@ import shlex
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from iac.config import AzureCorsTarget
-from iac.cors.policy import Native, Rule
+from iac.config import AzureCorsTarget, CorsRule
+from iac.cors.policy import Native
+from iac.cors.provider import Provider, ProviderModule, check_methods, missing_sdk
 from iac.errors import IacError
 
 NAME = "azure"
@@ -40,14 +41,12 @@ def _split(value: str | Iterable[str] | None) -> list[str]:
     return [item.strip() for item in items if item.strip()]
 
 
-def native(rule: Rule) -> Native:
-    """`rule` as one azure-storage-blob CorsRule, as a dict of lists (Azure requires every field; no max age is 0)."""
-    unsupported = sorted(set(rule.methods) - METHODS)
-    if unsupported:
-        raise IacError(
-            f"Azure Blob CORS does not accept the method(s) {', '.join(unsupported)}; "
-            f"allowed: {', '.join(sorted(METHODS))}"
-        )
+def native(rule: CorsRule) -> Native:
+    """`rule` as one azure-storage-blob CorsRule, as a dict of lists (Azure requires every field; no max age is 0).
+
+    A method Azure does not accept is refused here as well, so no caller builds a rule the service rejects.
+    """
+    check_methods(NAME, METHODS, rule)
     return {
         "allowed_origins": list(rule.origins),
         "allowed_methods": list(rule.methods),
@@ -57,10 +56,10 @@ def native(rule: Rule) -> Native:
     }
 
 
-def parse(native: Native) -> Rule:
-    """An Azure CORS rule (lists, or the service's comma-delimited strings) back to a Rule; Azure has no IDs."""
+def parse(native: Native) -> CorsRule:
+    """An Azure CORS rule (lists, or the service's comma-delimited strings) back to a CorsRule; Azure has no IDs."""
     max_age = native.get("max_age_in_seconds")
-    return Rule(
+    return CorsRule(
         origins=tuple(_split(native.get("allowed_origins"))),
         methods=tuple(m.upper() for m in _split(native.get("allowed_methods"))),
         allowed_headers=tuple(_split(native.get("allowed_headers"))),
@@ -115,6 +114,11 @@ def document_name(target: AzureCorsTarget) -> str:
     return f"azure-{target.account}.json"
 
 
+def documents(target: AzureCorsTarget, rule: CorsRule) -> dict[str, bytes]:
+    """The account's CORS properties and `az` commands (CORS is the account's, not a resource of its own)."""
+    return {document_name(target): document([native(rule)], account=target.account).encode("utf-8")}
+
+
 def _connection_settings(connection_string: str) -> dict[str, str]:
     """`Key=value;...` pairs, keys upper-cased (the SDK reads them case-insensitively)."""
     settings: dict[str, str] = {}
@@ -136,9 +140,7 @@ class Store:
             from azure.core.exceptions import AzureError
             from azure.storage.blob import BlobServiceClient
         except ImportError as exc:
-            raise IacError(
-                f"CORS on Azure Blob storage needs the azure-storage-blob package: pip install 'iac[azure]' ({exc})"
-            ) from None
+            raise missing_sdk("CORS on Azure Blob storage", "azure-storage-blob", "azure", exc) from None
         self._errors: tuple[type[Exception], ...] = (AzureError, ValueError)
 
         connection_string = os.environ.get(CONNECTION_STRING_ENV, "").strip()
@@ -164,9 +166,7 @@ class Store:
         try:
             from azure.identity import DefaultAzureCredential
         except ImportError as exc:
-            raise IacError(
-                f"CORS on Azure Blob storage needs the azure-identity package: pip install 'iac[azure]' ({exc})"
-            ) from None
+            raise missing_sdk("CORS on Azure Blob storage", "azure-identity", "azure", exc) from None
         account_url = target.account_url or f"https://{target.account}.blob.core.windows.net"
         try:
             self._client = BlobServiceClient(account_url=account_url, credential=DefaultAzureCredential(), **_RETRY)
@@ -228,3 +228,6 @@ class Store:
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, "***")
         return re.sub(r"(?i)\b(sig|AccountKey|SharedAccessSignature)=[^&;\s'\"]+", r"\1=***", text)
+
+
+PROVIDER: Provider[AzureCorsTarget] = ProviderModule(METHODS, MAX_RULES, Store, native, parse, documents)

@@ -6,7 +6,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from iac.cors.policy import Native, Rule
+from iac.config import CorsRule, GcpCorsTarget
+from iac.cors.policy import Native
+from iac.cors.provider import Provider, ProviderModule
 from iac.errors import IacError
 
 NAME = "gcp"
@@ -15,7 +17,7 @@ MAX_RULES = 100
 METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"})
 
 
-def native(rule: Rule) -> Native:
+def native(rule: CorsRule) -> Native:
     document: Native = {"origin": list(rule.origins), "method": list(rule.methods)}
     if rule.exposed_headers:
         document["responseHeader"] = list(rule.exposed_headers)
@@ -24,8 +26,8 @@ def native(rule: Rule) -> Native:
     return document
 
 
-def parse(document: Native) -> Rule:
-    return Rule(
+def parse(document: Native) -> CorsRule:
+    return CorsRule(
         origins=tuple(document.get("origin", ())),
         methods=tuple(m.upper() for m in document.get("method", ())),
         # GCS has no allowed-headers list: simple requests only need the method and origin.
@@ -40,8 +42,13 @@ def document(rules: Sequence[Native]) -> str:
     return json.dumps(list(rules), indent=2) + "\n"
 
 
-def document_name(target: Any) -> str:
+def document_name(target: GcpCorsTarget) -> str:
     return f"gcs-{target.bucket}.json"
+
+
+def documents(target: GcpCorsTarget, rule: CorsRule) -> dict[str, bytes]:
+    """The `--cors-file` list (GCS keeps CORS inside the bucket resource: no Terraform of its own)."""
+    return {document_name(target): document([native(rule)]).encode("utf-8")}
 
 
 class Store:
@@ -53,7 +60,10 @@ class Store:
         try:
             storage = importlib.import_module("google.cloud.storage")
         except ImportError:  # pragma: no cover - a core dependency
-            raise IacError("GCS CORS needs the google-cloud-storage package: pip install iac") from None
+            raise IacError(
+                "GCS CORS needs the google-cloud-storage package, a dependency of iac: reinstall iac "
+                "(`pip install .` in a checkout of iac)"
+            ) from None
         self.description = f"gs://{target.bucket}"
         self._storage = storage
         self._name = target.bucket
@@ -61,20 +71,12 @@ class Store:
 
     def _client_bucket(self) -> Any:
         if self._bucket is None:
-            import os
-
-            from google.auth.exceptions import DefaultCredentialsError
+            from iac import storage
 
             try:
-                if os.environ.get("STORAGE_EMULATOR_HOST"):
-                    from google.auth.credentials import AnonymousCredentials
-
-                    anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
-                    client = self._storage.Client(project="iac-emulator", credentials=anonymous)
-                else:
-                    client = self._storage.Client()
-            except DefaultCredentialsError as exc:
-                raise IacError(f"{self.description}: no Google credentials found ({exc})") from None
+                client = storage.client()
+            except storage.NoCredentials as exc:
+                raise IacError(f"{self.description}: {exc}") from None
             self._bucket = client.bucket(self._name)
         return self._bucket
 
@@ -99,3 +101,6 @@ class Store:
             bucket.patch()
         except exceptions.GoogleAPICallError as exc:
             raise IacError(f"{self.description}: cannot set the bucket's CORS: {exc.message}") from None
+
+
+PROVIDER: Provider[GcpCorsTarget] = ProviderModule(METHODS, MAX_RULES, Store, native, parse, documents)

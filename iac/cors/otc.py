@@ -15,9 +15,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
-from iac.config import OtcCorsTarget
+from iac.config import CorsRule, OtcCorsTarget
 from iac.cors import aws
-from iac.cors.policy import Native, Rule
+from iac.cors.policy import Native
+from iac.cors.provider import Provider, ProviderModule, missing_sdk
 from iac.errors import IacError
 
 NAME = "otc"
@@ -34,13 +35,13 @@ _EXPOSE = ("ExposeHeaders", "ExposeHeader", "exposeHeader")
 _REQUIRED = frozenset({"AllowedMethods", "AllowedOrigins"})
 
 
-def native(rule: Rule) -> Native:
+def native(rule: CorsRule) -> Native:
     """`rule` as one OBS CORS rule, in the same dict shape as an S3 CORSRule."""
     return aws.native(rule)
 
 
-def parse(native: Native) -> Rule:
-    """An OBS CORS rule dict back to a Rule (id=None when the rule has no ID)."""
+def parse(native: Native) -> CorsRule:
+    """An OBS CORS rule dict back to a CorsRule (id=None when the rule has no ID)."""
     return aws.parse(native)
 
 
@@ -64,6 +65,11 @@ def document(rules: Sequence[Native]) -> str:
 
 def document_name(target: OtcCorsTarget) -> str:
     return f"otc-obs-{target.bucket}.xml"
+
+
+def documents(target: OtcCorsTarget, rule: CorsRule) -> dict[str, bytes]:
+    """The SetBucketCors body (OBS has no CORS resource of its own in Terraform: it is the bucket's)."""
+    return {document_name(target): document([native(rule)]).encode("utf-8")}
 
 
 def default_endpoint(region: str) -> str:
@@ -109,7 +115,7 @@ def _import_sdk() -> Any:
     try:
         return importlib.import_module("obs")
     except ImportError as exc:
-        raise IacError(f"CORS on OTC OBS needs the esdk-obs-python package: pip install 'iac[otc]' ({exc})") from None
+        raise missing_sdk("CORS on OTC OBS", "esdk-obs-python", "otc", exc) from None
 
 
 class Store:
@@ -184,3 +190,6 @@ class Store:
             f"{self.description}: {doing} the CORS configuration failed: "
             f"HTTP {status} {detail or response.reason or ''}".rstrip()
         )
+
+
+PROVIDER: Provider[OtcCorsTarget] = ProviderModule(METHODS, MAX_RULES, Store, native, parse, documents)

@@ -1,51 +1,20 @@
-"""The provider-neutral CORS rule, which rule of a bucket iac owns, and merging without losing others'."""
+"""Which CORS rule of a bucket iac owns, merging without losing others', and what a set of rules allows.
+
+The rule itself (`iac.config.CorsRule`, `CorsConfig.rule`) is derived from the config below this package, so
+the Terraform rendering of the created bucket uses the same rule without importing `iac.cors`.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-# Encord's web app and API origins (EU and US); https://app.in.encord.com is available on request.
-DEFAULT_ORIGINS = (
-    "https://app.encord.com",
-    "https://api.encord.com",
-    "https://app.us.encord.com",
-    "https://api.us.encord.com",
-)
-READ_METHODS = ("GET", "HEAD")
-WRITE_METHODS = ("PUT", "POST")
-# Identifier of the rule iac owns, where the provider has rule IDs (S3, OBS).
-RULE_ID = "iac-encord-direct-access"
+from iac.config import CORS_RULE_ID, CorsRule
 
+# One rule in a provider's own shape (boto3's CORSRule dict, a GCS cors entry, ...).
 Native = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One CORS rule in provider-neutral terms."""
-
-    origins: tuple[str, ...]
-    methods: tuple[str, ...]
-    allowed_headers: tuple[str, ...] = ("*",)
-    exposed_headers: tuple[str, ...] = ()
-    max_age: int | None = None
-    id: str | None = None
-
-
-def encord_rule(origins: Sequence[str], access: str, max_age: int) -> Rule:
-    """The rule iac writes: Encord's origins, read (GET, HEAD) or read-write (+ PUT, POST) methods."""
-    methods = READ_METHODS + (WRITE_METHODS if access == "read-write" else ())
-    return Rule(
-        origins=tuple(origins),
-        methods=methods,
-        allowed_headers=("*",),
-        exposed_headers=("Content-Length", "Content-Range", "Content-Type", "ETag"),
-        max_age=max_age,
-        id=RULE_ID,
-    )
 
 
 def is_encord_origin(origin: str) -> bool:
@@ -54,14 +23,14 @@ def is_encord_origin(origin: str) -> bool:
     return parts.scheme == "https" and (host == "encord.com" or host.endswith(".encord.com"))
 
 
-def owned_by_iac(rule: Rule, ours: Rule) -> bool:
+def owned_by_iac(rule: CorsRule, ours: CorsRule) -> bool:
     """Whether `rule`, found on a bucket, is the one iac manages there (and may replace).
 
     With rule IDs: the ID says so. Without (GCS, Azure): every origin is Encord's or one of ours, so a
     rule that also serves another app is never taken over.
     """
     if rule.id is not None:
-        return rule.id == RULE_ID
+        return rule.id == CORS_RULE_ID
     known = set(ours.origins)
     return bool(rule.origins) and all(o in known or is_encord_origin(o) for o in rule.origins)
 
@@ -69,8 +38,8 @@ def owned_by_iac(rule: Rule, ours: Rule) -> bool:
 def merge(
     current: Sequence[Native],
     ours: Native,
-    parse: Callable[[Native], Rule],
-    ours_rule: Rule,
+    parse: Callable[[Native], CorsRule],
+    ours_rule: CorsRule,
 ) -> list[Native]:
     """The bucket's rules with iac's rule in place of any it owned, every other rule kept as it was.
 
@@ -100,7 +69,7 @@ def origin_allowed(pattern: str, origin: str) -> bool:
     return pattern.rstrip("/").lower() == origin.lower()
 
 
-def allows(rules: Sequence[Rule], origin: str, method: str) -> bool:
+def allows(rules: Sequence[CorsRule], origin: str, method: str) -> bool:
     """Whether a browser on `origin` gets a CORS grant for `method` from any of `rules`."""
     return any(
         any(origin_allowed(p, origin) for p in rule.origins) and (method in rule.methods or "*" in rule.methods)
@@ -108,6 +77,6 @@ def allows(rules: Sequence[Rule], origin: str, method: str) -> bool:
     )
 
 
-def missing_grants(rules: Sequence[Rule], origins: Sequence[str], methods: Sequence[str]) -> list[str]:
+def missing_grants(rules: Sequence[CorsRule], origins: Sequence[str], methods: Sequence[str]) -> list[str]:
     """Every `origin method` pair the rules do not allow, for `iac cors check`."""
     return [f"{origin} {method}" for origin in origins for method in methods if not allows(rules, origin, method)]

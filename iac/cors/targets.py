@@ -1,24 +1,25 @@
-"""`iac cors render|apply|check` across targets: each provider through its own module, one result each."""
+"""`iac cors render|apply|check` across targets: each through its provider in `PROVIDERS`, one result each."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
-from iac.config import CorsConfig
-from iac.cors.policy import Native, Rule, encord_rule, merge, missing_grants
+from iac.config import CorsConfig, CorsTarget
+from iac.cors import aws, azure, gcs, otc
+from iac.cors.policy import Native, merge, missing_grants
+from iac.cors.provider import CorsStore, Provider, check_methods
 from iac.errors import IacError
 
-_MODULES = {"gcp": "iac.cors.gcs", "aws": "iac.cors.aws", "azure": "iac.cors.azure", "otc": "iac.cors.otc"}
-PROVIDERS = tuple(_MODULES)
-
-
-def provider(name: str) -> ModuleType:
-    return importlib.import_module(_MODULES[name])
+# Every provider by the name a target's `provider:` gives; each module keeps its SDK imports to its Store.
+PROVIDERS: dict[str, Provider[Any]] = {
+    "gcp": gcs.PROVIDER,
+    "aws": aws.PROVIDER,
+    "azure": azure.PROVIDER,
+    "otc": otc.PROVIDER,
+}
 
 
 @dataclass
@@ -45,11 +46,7 @@ class TargetResult:
         return document
 
 
-def our_rule(cors: CorsConfig) -> Rule:
-    return encord_rule(cors.origins, cors.access, cors.max_age)
-
-
-def selected(cors: CorsConfig, only: str | None) -> list[Any]:
+def selected(cors: CorsConfig, only: str | None) -> list[CorsTarget]:
     if only is not None and only not in PROVIDERS:
         raise IacError(f"--provider {only!r}: use one of {', '.join(PROVIDERS)}")
     targets = [t for t in cors.targets if only is None or t.provider == only]
@@ -59,56 +56,42 @@ def selected(cors: CorsConfig, only: str | None) -> list[Any]:
     return targets
 
 
-def check_limits(cors: CorsConfig, targets: list[Any]) -> None:
+def check_limits(cors: CorsConfig, targets: list[CorsTarget]) -> None:
     """Provider limits that hold whatever the buckets contain, checked before any call."""
-    rule = our_rule(cors)
+    rule = cors.rule()
     for target in targets:
-        module = provider(target.provider)
-        unsupported = [m for m in rule.methods if m not in module.METHODS]
-        if unsupported:
-            raise IacError(
-                f"cors.targets ({target.provider}): {', '.join(unsupported)} not supported by the provider "
-                f"(it accepts {', '.join(sorted(module.METHODS))})"
-            )
+        check_methods(target.provider, PROVIDERS[target.provider].METHODS, rule)
 
 
 def documents(cors: CorsConfig) -> dict[str, bytes]:
     """Each target's native CORS document, and Terraform where the provider has a CORS resource of its own
     (S3; GCS, Azure and OBS keep CORS inside the bucket or account resource)."""
-    from iac.render import template
-
-    rule = our_rule(cors)
-    files = {}
+    rule = cors.rule()
+    files: dict[str, bytes] = {}
     for target in cors.targets:
-        module = provider(target.provider)
-        rules = [module.native(rule)]
-        text = module.document(rules, account=target.account) if target.provider == "azure" else module.document(rules)
-        files[module.document_name(target)] = text.encode("utf-8")
-        if target.provider == "aws":
-            values = {"bucket": target.bucket, "label": f"encord_{target.bucket}", "rule": rules[0]}
-            files[f"terraform/aws-s3-{target.bucket}.tf"] = template(
-                "cors/aws_s3_bucket_cors_configuration.tf.j2", values
-            )
+        provider = PROVIDERS[target.provider]
+        check_methods(target.provider, provider.METHODS, rule)
+        files.update(provider.documents(target, rule))
     return files
 
 
 @dataclass
 class _Live:
-    """A target opened and read: its provider module, its store and its rules (or why that failed)."""
+    """A target opened and read: its provider, its store and its rules (or why that failed)."""
 
-    target: Any
-    module: ModuleType
+    target: CorsTarget
+    provider: Provider[Any]
     label: str
-    store: Any = None
+    store: CorsStore | None = None
     rules: list[Native] = field(default_factory=list)
     error: str | None = None
 
 
-def _read_all(targets: list[Any], progress: Callable[[str], None]) -> Iterator[_Live]:
+def _read_all(targets: list[CorsTarget], progress: Callable[[str], None]) -> Iterator[_Live]:
     for target in targets:
-        live = _Live(target=target, module=provider(target.provider), label=target.provider)
+        live = _Live(target=target, provider=PROVIDERS[target.provider], label=target.provider)
         try:
-            live.store = live.module.Store(target)
+            live.store = live.provider.Store(target)
             live.label = live.store.description
             progress(f"{live.label}: reading CORS")
             live.rules = live.store.read()
@@ -121,29 +104,30 @@ def apply(cors: CorsConfig, only: str | None, dry_run: bool, progress: Callable[
     """Read-modify-write every selected target: iac's rule replaced or added, every other rule kept."""
     targets = selected(cors, only)
     check_limits(cors, targets)
-    rule = our_rule(cors)
+    rule = cors.rule()
     results = []
     for live in _read_all(targets, progress):
         name, label, current = live.target.provider, live.label, live.rules
         if live.error is not None:
             results.append(TargetResult(name, label, "failed", live.error))
             continue
-        wanted = merge(current, live.module.native(rule), live.module.parse, rule)
+        wanted = merge(current, live.provider.native(rule), live.provider.parse, rule)
         if wanted == current:
             results.append(TargetResult(name, label, "unchanged", "iac's rule is already in place"))
-        elif len(wanted) > live.module.MAX_RULES:
+        elif len(wanted) > live.provider.MAX_RULES:
             results.append(
                 TargetResult(
                     name,
                     label,
                     "failed",
-                    f"would hold {len(wanted)} CORS rules but {name} allows {live.module.MAX_RULES}: "
+                    f"would hold {len(wanted)} CORS rules but {name} allows {live.provider.MAX_RULES}: "
                     "remove rules of other apps first",
                 )
             )
         elif dry_run:
             results.append(TargetResult(name, label, "would-change", "", current, wanted))
         else:
+            assert live.store is not None  # opened, since reading it did not fail
             try:
                 live.store.write(wanted)
             except IacError as exc:
@@ -156,14 +140,14 @@ def apply(cors: CorsConfig, only: str | None, dry_run: bool, progress: Callable[
 
 def check(cors: CorsConfig, only: str | None, progress: Callable[[str], None]) -> list[TargetResult]:
     """Whether each target's live rules let every configured origin use every configured method."""
-    rule = our_rule(cors)
+    rule = cors.rule()
     results = []
     for live in _read_all(selected(cors, only), progress):
         name, label = live.target.provider, live.label
         if live.error is not None:
             results.append(TargetResult(name, label, "failed", live.error))
             continue
-        rules = [live.module.parse(native) for native in live.rules]
+        rules = [live.provider.parse(native) for native in live.rules]
         missing = missing_grants(rules, rule.origins, rule.methods)
         if missing:
             results.append(TargetResult(name, label, "failed", "not allowed: " + ", ".join(missing)))

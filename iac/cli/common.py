@@ -1,0 +1,209 @@
+"""What the command modules share: the options, the default paths, printers, confirmation and the apply flow."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from iac.cli.group import handed_in
+from iac.errors import IacError
+
+if TYPE_CHECKING:
+    from iac.config import LoadedConfig
+    from iac.deploy import ApplyReport, InvalidationReport, Renderer
+    from iac.plan import PlanSummary
+
+# The config file every command reads unless given -c (or IAC_CONFIG), and the one `iac init` writes.
+DEFAULT_CONFIG = Path("iac.yaml")
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "-c",
+        "--config",
+        help="Config file (YAML).",
+        envvar="IAC_CONFIG",
+        dir_okay=False,
+        show_default=True,
+    ),
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "-o",
+        "--output",
+        help="Directory for the Terraform configuration (default: build/ beside the config file).",
+        envvar="IAC_OUTPUT",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (progress on stderr).")]
+TerraformOption = Annotated[
+    str | None,
+    typer.Option(
+        "--terraform",
+        help="terraform binary to run (default: terraform on PATH).",
+        envvar="IAC_TERRAFORM",
+        show_default=False,
+    ),
+]
+LockTimeoutOption = Annotated[
+    str,
+    typer.Option(
+        "--lock-timeout",
+        help="How long to wait for a lock (the config file's, Terraform's state lock), e.g. 300s, 5m.",
+        envvar="IAC_LOCK_TIMEOUT",
+    ),
+]
+RepackOption = Annotated[
+    bool,
+    typer.Option(
+        "--repack",
+        help="Pack the allowlist into the fewest Cloud Armor rules, moving ranges between rules (announced).",
+    ),
+]
+AutoApproveOption = Annotated[
+    bool, typer.Option("--auto-approve", help="Apply without asking (required without a terminal).")
+]
+NoInvalidateOption = Annotated[
+    bool, typer.Option("--no-invalidate", help="Do not invalidate the CDN cache after an allowlist change.")
+]
+
+
+def output_dir(output: Path | None, config: Path, default: str) -> Path:
+    """The output directory: `-o` (or its environment variable) when given, else `default` beside the
+    config file, so that two configs never share a rendering, a .terraform/ or a local state."""
+    return output if output is not None else config.parent / default
+
+
+def progress(message: str) -> None:
+    """Progress and warnings go to stderr, so stdout holds only the result (`--json` documents)."""
+    typer.echo(message, err=True)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _stdin_is_a_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the commands call that a caller may hand in instead (`app(obj=Services(...))`): the renderer of the
+    Terraform configuration and the check for a terminal. Tests hand in a renderer of built-in resources."""
+
+    renderer: Renderer | None = None
+    interactive: Callable[[], bool] = _stdin_is_a_terminal
+
+
+def services() -> Services:
+    """The services handed to this run of the command line, else the real ones."""
+    handed = handed_in()
+    return handed if isinstance(handed, Services) else Services()
+
+
+def interactive() -> bool:
+    """Whether there is a terminal to ask for confirmation on."""
+    return services().interactive()
+
+
+def check_can_confirm(auto_approve: bool) -> None:
+    """Fail before anything is written when an apply could not be confirmed."""
+    if not auto_approve and not interactive():
+        raise IacError(
+            "--apply needs --auto-approve when there is no terminal to confirm the changes on: nothing written; "
+            "review the change with --dry-run (and iac plan) and run again with --auto-approve"
+        )
+
+
+def confirm_apply(auto_approve: bool) -> None:
+    """Ask before applying planned changes (unless --auto-approve); refusing or no terminal is an IacError."""
+    if auto_approve:
+        return
+    if not interactive():
+        raise IacError(
+            "changes are planned but there is no terminal to confirm them on: review the plan (iac plan) "
+            "and run again with --auto-approve"
+        )
+    if not typer.confirm("Apply these changes?", default=False, err=True):
+        raise IacError("apply cancelled; nothing was changed")
+
+
+def print_plan(summary: PlanSummary, directory: Path) -> None:
+    if not summary.has_changes:
+        typer.echo(f"No changes: the infrastructure matches {directory}/.")
+        return
+    typer.echo(f"Planned changes ({directory}/):")
+    width = max(len(change.action) for change in summary.resources) if summary.resources else 0
+    for change in summary.resources:
+        typer.echo(f"  {change.action.ljust(width)}  {change.address}")
+    counts = summary.counts()
+    typer.echo(
+        f"  {counts['create']} to create, {counts['update']} to update, {counts['replace']} to replace, "
+        f"{counts['delete']} to delete"
+        + (f", outputs changed: {', '.join(summary.outputs_changed)}" if summary.outputs_changed else "")
+    )
+    if summary.allowlist_changed:
+        added, removed = summary.allowlist_added, summary.allowlist_removed
+        note = "; the CDN cache is invalidated after apply" if summary.needs_invalidation else ""
+        typer.echo(f"  allowlist changes: {len(added)} added, {len(removed)} removed{note}")
+        for cidr in added:
+            typer.echo(f"    + {cidr}")
+        for cidr in removed:
+            typer.echo(f"    - {cidr}")
+    else:
+        typer.echo("  allowlist unchanged")
+
+
+def print_invalidation_failure(invalidation: InvalidationReport, *, applied: bool) -> None:
+    """The failed invalidation's error and the command that retries it (the caller exits 3)."""
+    typer.echo(f"error: CDN cache invalidation failed: {invalidation.error}", err=True)
+    if applied:
+        then = "once that is set up, " if invalidation.setup else ""
+        typer.echo(f"error: the apply succeeded; {then}retry the invalidation with: {invalidation.retry}", err=True)
+    else:
+        typer.echo(f"error: retry the invalidation with: {invalidation.retry}", err=True)
+
+
+def run_apply(
+    loaded: LoadedConfig,
+    output: Path,
+    auto_approve: bool,
+    as_json: bool,
+    no_invalidate: bool,
+    terraform: str | None,
+    lock_timeout: str,
+    repack: bool = False,
+) -> ApplyReport:
+    """The `iac apply` flow on a loaded config, printing as it goes; the caller prints the JSON report and
+    exits 3 when the invalidation failed (the apply itself succeeded: that is a result, not an error)."""
+    from iac import deploy
+    from iac.terraform import find_terraform
+
+    def review(summary: PlanSummary) -> None:
+        if not as_json:
+            print_plan(summary, output)
+        if summary.has_changes:
+            confirm_apply(auto_approve)
+
+    report = deploy.apply(
+        loaded,
+        output,
+        binary=find_terraform(terraform),
+        lock_timeout=lock_timeout,
+        progress=progress,
+        review=review,
+        invalidate=not no_invalidate,
+        repack=repack,
+        renderer=services().renderer,
+    )
+    if report.invalidation.failed:
+        print_invalidation_failure(report.invalidation, applied=True)
+    return report

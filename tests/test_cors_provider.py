@@ -1,0 +1,31 @@
+"""The CORS providers: one interface (`iac.cors.provider.Provider`), one registry, checks made once for all."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import pytest
+
+from iac.config import CorsRule, CorsTarget
+from iac.cors.provider import Provider, check_methods
+from iac.cors.targets import PROVIDERS
+from iac.errors import IacError
+
+
+def test_every_registered_provider_satisfies_the_protocol() -> None:
+    # The registry's names are the config's `provider:` tags, in the order messages list them.
+    tags = [get_args(model.model_fields["provider"].annotation)[0] for model in get_args(get_args(CorsTarget)[0])]
+    assert list(PROVIDERS) == tags == ["gcp", "aws", "azure", "otc"]
+    for name, provider in PROVIDERS.items():
+        assert isinstance(provider, Provider), name
+        assert isinstance(provider.METHODS, frozenset) and {"GET", "HEAD"} <= provider.METHODS, name
+        assert isinstance(provider.MAX_RULES, int) and provider.MAX_RULES > 0, name
+        assert isinstance(provider.Store, type), name
+        assert all(callable(getattr(provider.Store, member, None)) for member in ("read", "write")), name
+
+
+def test_a_method_the_provider_cannot_set_is_refused() -> None:
+    rule = CorsRule(origins=("https://app.encord.com",), methods=("GET", "PATCH"))
+    check_methods("gcp", PROVIDERS["gcp"].METHODS, rule)
+    with pytest.raises(IacError, match=r"cors.targets \(aws\): PATCH not supported by the provider \(it accepts "):
+        check_methods("aws", PROVIDERS["aws"].METHODS, rule)
