@@ -173,6 +173,8 @@ class BucketConfig(_Strict):
     location: StorageLocation | None = None
     create: bool = True
     origin_region: Region | None = None
+    # A created bucket gets Encord's CORS rule (the web app cannot read it otherwise); false sets none.
+    cors: bool = True
 
 
 class CdnConfig(_Strict):
@@ -438,6 +440,8 @@ def origin_problem(origin: str, allow_localhost: bool) -> str | None:
         return "must be an https:// origin"
     if _ORIGIN.fullmatch(origin):
         return None
+    if origin != origin.lower() and _ORIGIN.fullmatch(origin.lower()):
+        return f"must be lower case, as browsers send it: write {origin.lower()!r}"
     scheme, _, rest = origin.partition("://")
     host = rest.split("/", 1)[0]
     if scheme == "https" and host and "/" in rest:
@@ -454,6 +458,16 @@ def cors_problems(cors: CorsConfig) -> list[tuple[Location, str]]:
             problems.append((("cors", "origins", index), f"{_show(origin)} {problem}"))
     if not cors.origins:
         problems.append((("cors", "origins"), "is empty: list the Encord origins (or leave it out for the default)"))
+    first: dict[str, int] = {}
+    for index, origin in enumerate(cors.origins):
+        if origin in first:
+            problems.append(
+                (
+                    ("cors", "origins", index),
+                    f"{_show(origin)} is listed twice (first as origins[{first[origin]}]): remove one",
+                )
+            )
+        first.setdefault(origin, index)
     seen: dict[tuple[str, str], int] = {}
     for index, target in enumerate(cors.targets):
         key = (str(target.provider), str(getattr(target, "bucket", None) or getattr(target, "account", "")))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from iac.allowlist import Assignment, Rule, assign
-from iac.config import Config, LoadedConfig
+from iac.config import Config, CorsConfig, LoadedConfig
 from iac.templates import module_files, template
 
 MODULE = "gcp-direct-access"
@@ -64,16 +64,33 @@ def template_values(loaded: LoadedConfig, assignment: Assignment) -> dict[str, A
 
 
 def bucket_cors(config: Config) -> dict[str, Any] | None:
-    """The created bucket's CORS rule, from the same `cors:` settings as every other target."""
-    if config.cors is None or not config.bucket.create:
+    """The created bucket's CORS rule: Encord's, from the `cors:` settings (their defaults when there are
+    none), unless `bucket.cors: false`. An existing bucket's CORS is not managed here (`iac cors apply`)."""
+    if not config.bucket.create or not config.bucket.cors:
         return None
-    rule = config.cors.rule()
+    rule = (config.cors or CorsConfig()).rule()
     return {
         "origins": list(rule.origins),
         "methods": list(rule.methods),
         "response_headers": list(rule.exposed_headers),
         "max_age": rule.max_age,
     }
+
+
+def bucket_cors_summary(config: Config) -> str:
+    """One line on the bucket's CORS for the render summary: who sets it, or how to set it."""
+    if config.bucket.create:
+        if not config.bucket.cors:
+            return "CORS: none (bucket.cors is false): Encord's web app cannot read the files in the browser"
+        origins = (config.cors or CorsConfig()).origins
+        return f"CORS: Encord's rule for {', '.join(origins)}, set by Terraform"
+    targets = config.cors.targets if config.cors else []
+    if any(t.provider == "gcp" and t.bucket == config.bucket.name for t in targets):
+        return "CORS: an existing bucket, set by `iac cors apply` (it is in cors.targets)"
+    return (
+        "CORS: not managed here (an existing bucket): add {provider: gcp, bucket: "
+        f"{config.bucket.name}}} to cors.targets and run `iac cors apply`, or Encord's web app cannot read it"
+    )
 
 
 def render(loaded: LoadedConfig, current: Sequence[Rule] | None = None, *, repack: bool = False) -> Rendered:

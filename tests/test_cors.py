@@ -218,6 +218,11 @@ BAD = [
     ("origins: ['https://app.encord.com/upload']", "is a URL, not an origin: write 'https://app.encord.com'"),
     ("origins: ['http://localhost:3000']", "local origins need cors.allow_localhost: true"),
     ("origins: ['http://app.encord.com']", "must be an https:// origin"),
+    ("origins: ['https://App.Encord.com']", "must be lower case, as browsers send it: write 'https://app.encord.com'"),
+    (
+        "origins: ['https://app.encord.com', 'https://api.encord.com', 'https://app.encord.com']",
+        "cors.origins[2]: 'https://app.encord.com' is listed twice (first as origins[0]): remove one",
+    ),
     ("access: admin", "cors.access: input should be 'read' or 'read-write'"),
     ("targets: [{provider: gce, bucket: encord-data}]", "cors.targets[0]: unknown provider 'gce'"),
     ("targets: [{provider: azure, acount: acme}]", "cors.targets[0].acount: unknown key; did you mean 'account'?"),

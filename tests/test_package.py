@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The name `iac` on the public package index belongs to an unrelated project: ours has its own.
+DISTRIBUTION = "encord-da-iac"
+THIS = "tests/test_package.py"
 
 
 @pytest.mark.slow
@@ -42,6 +46,8 @@ def test_wheel_install_renders_without_the_source_tree(tmp_path: Path) -> None:
     )
     assert install.returncode == 0, install.stderr
     shutil.rmtree(source)
+    shown = subprocess.run([python, "-m", "pip", "show", DISTRIBUTION], capture_output=True, text=True, check=False)
+    assert shown.returncode == 0 and f"Name: {DISTRIBUTION}" in shown.stdout, shown.stderr
 
     workdir = tmp_path / "elsewhere"
     workdir.mkdir()
@@ -66,3 +72,28 @@ def test_wheel_install_renders_without_the_source_tree(tmp_path: Path) -> None:
         ROOT / "tests" / "golden" / "documented" / "main.tf"
     ).read_bytes()
     assert sys.version_info >= (3, 11)
+
+
+def test_the_distribution_has_a_name_of_its_own() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == DISTRIBUTION
+    assert project["scripts"] == {"iac": "iac.cli:main"}, "the command stays iac"
+
+
+def test_nothing_tells_anyone_to_install_iac_from_a_package_index() -> None:
+    """`pip install iac`, `iac==1.0` or `iac[aws]` would install the unrelated project of that name."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    install = re.compile(r"pip3? install ([^&;#\n]*)")
+    extra = re.compile(r"""['"]iac\[""")
+    found = []
+    for name in tracked:
+        path = ROOT / name
+        if path.suffix not in {".py", ".md", ".yml", ".yaml", ".toml", ".sh", ".txt", ".cfg"} or name == THIS:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            arguments = [arg.strip("'\"`") for match in install.finditer(line) for arg in match.group(1).split()]
+            if extra.search(line) or any(re.fullmatch(r"iac(\[[a-z,]+\])?([=<>~!]=?\S*)?", a) for a in arguments):
+                found.append(f"{name}:{number}: {line.strip()}")
+    assert found == []

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import EXAMPLE_NAMES, EXAMPLES
 from iac import hcl
+from iac.config import DEFAULT_CORS_ORIGINS
 
 GOLDEN = Path(__file__).parent / "golden"
 ROOT_FILES = [".gitignore", "backend.tf", "main.tf", "outputs.tf", "versions.tf"]
@@ -411,3 +412,27 @@ def test_a_failed_write_leaves_the_output_as_it_was(
     fresh = tmp_path / "fresh"
     assert cli("render", "-c", EXAMPLES / "large-allowlist" / "iac.yaml", "-o", fresh).exit_code == 1
     assert not fresh.exists()
+
+
+def test_a_created_bucket_gets_encords_cors_unless_turned_off(cli, tmp_path: Path) -> None:
+    """Without a CORS rule the web app cannot read the data: a created bucket gets Encord's by default,
+    stated in main.tf like every other value, and `bucket.cors: false` turns it off."""
+    config = tmp_path / "iac.yaml"
+    config.write_text((EXAMPLES / "documented" / "iac.yaml").read_text())
+    summary = render(cli, config, tmp_path / "on")
+    assert "CORS: Encord's rule for https://app.encord.com" in summary
+    [module] = [m["direct_access"] for m in parse_dir(tmp_path / "on")["module"]]
+    assert module["cors"]["origins"] == list(DEFAULT_CORS_ORIGINS)
+    assert module["cors"]["methods"] == ["GET", "HEAD"]
+
+    config.write_text(config.read_text().replace("  create: true\n", "  create: true\n  cors: false\n"))
+    summary = render(cli, config, tmp_path / "off")
+    assert "CORS: none (bucket.cors is false)" in summary
+    assert "  cors = null\n" in (tmp_path / "off" / "main.tf").read_text()
+
+
+def test_an_existing_buckets_summary_names_the_cors_step(cli, tmp_path: Path) -> None:
+    summary = render(cli, EXAMPLES / "existing-bucket" / "iac.yaml", tmp_path / "b")
+    assert "CORS: not managed here (an existing bucket): add {provider: gcp, bucket: acme-annotation-images}" in summary
+    assert "iac cors apply" in summary
+    assert "  cors = null\n" in (tmp_path / "b" / "main.tf").read_text()

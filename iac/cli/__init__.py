@@ -95,7 +95,7 @@ def render(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None, r
     from iac.allowlist import rule_changes
     from iac.config import load_config
     from iac.files import RENDER, Deployment, write_tree
-    from iac.render import current_rules
+    from iac.render import bucket_cors_summary, current_rules
     from iac.render import render as render_files
 
     output = output_dir(output, config, "build")
@@ -111,6 +111,7 @@ def render(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None, r
     typer.echo(f"  {rendered.resources} resources in project {loaded.config.project} (prefix {loaded.config.name})")
     bucket = "created" if rendered.create_bucket else "existing, not managed"
     typer.echo(f"  bucket {loaded.config.bucket.name} ({bucket})")
+    typer.echo(f"  {bucket_cors_summary(loaded.config)}")
     if not rendered.ranges:
         typer.echo("  allowlist: EMPTY (allowlist_allow_empty): every request is denied")
     else:

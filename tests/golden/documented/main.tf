@@ -25,7 +25,25 @@ module "direct_access" {
     client_ttl  = 3600
   }
 
-  cors = null
+  cors = {
+    origins = [
+      "https://app.encord.com",
+      "https://api.encord.com",
+      "https://app.us.encord.com",
+      "https://api.us.encord.com",
+    ]
+    methods = [
+      "GET",
+      "HEAD",
+    ]
+    response_headers = [
+      "Content-Length",
+      "Content-Range",
+      "Content-Type",
+      "ETag",
+    ]
+    max_age = 3600
+  }
 
   # Cloud Armor allow rules, the same in the edge and the backend policy, at most 10 ranges each. A range
   # keeps its rule when the allowlist changes, so a rotation updates only the rules it must.
