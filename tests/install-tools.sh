@@ -13,6 +13,11 @@ tools=.tools
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1 CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null
 "$python" -m pip install --quiet --upgrade "hatchling>=1.21"
+# Earlier versions of this project were distributed as `iac` (a name taken on the public index by an
+# unrelated project): a leftover install of it would provide a second `iac` package, so it goes first.
+if "$python" -m pip show --quiet iac >/dev/null 2>&1; then
+  "$python" -m pip uninstall --quiet --yes iac
+fi
 "$python" -m pip install --quiet -e '.[test]'
 
 mkdir -p "$tools/bin"
