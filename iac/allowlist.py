@@ -158,6 +158,11 @@ def normalise(entries: Sequence[object]) -> Allowlist:
     return Allowlist(ranges=collapse([*v4, *v6]), entries=len(entries))
 
 
+def from_entries(entries: Sequence[str]) -> Allowlist:
+    """The allowlist of entries already validated (`parse_entry`): merged and sorted."""
+    return Allowlist(ranges=collapse([ipaddress.ip_network(entry) for entry in entries]), entries=len(entries))
+
+
 def collapse(networks: Sequence[Network]) -> tuple[str, ...]:
     """Merge duplicates, overlaps and neighbours; IPv4 before IPv6, each by address."""
     v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]

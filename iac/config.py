@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from iac.allowlist import (
     DEFAULT_MAX_RULES,
     Allowlist,
     AllowlistEntryError,
-    AllowlistError,
-    normalise,
+    from_entries,
     over_limit_message,
+    parse_entry,
 )
 from iac.errors import ConfigError
 from iac.yamldoc import Location, YamlDocument, dotted, load_yaml
@@ -151,7 +151,17 @@ def _api_endpoint(value: str) -> str:
     return value
 
 
+def _allowlist_entry(value: object) -> str:
+    """An allowlist entry as written (any YAML value) -> its network in canonical form; else why not."""
+    try:
+        return str(parse_entry(0, value))
+    except AllowlistEntryError as problem:
+        raise PydanticCustomError("allowlist_entry", problem.message, {"problem": problem}) from None
+
+
 ProjectId = Annotated[str, AfterValidator(_project_id)]
+# Validated before the strict string check: a number YAML made of an unquoted IPv6 address gets its own message.
+AllowlistEntry = Annotated[str, BeforeValidator(_allowlist_entry)]
 ResourceName = Annotated[str, AfterValidator(_resource_name)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 ZoneName = Annotated[str, AfterValidator(_zone_name)]
@@ -329,7 +339,9 @@ class Config(_Strict):
     domain: Hostname
     dns_zone: ZoneName | None = None
     bucket: BucketConfig
-    allowlist: list[Any]
+    # Each entry validated and in canonical form (a bare address becomes /32 or /128); merged and sorted
+    # into the ranges of the rules in `LoadedConfig.allowlist`.
+    allowlist: list[AllowlistEntry]
     allowlist_max_rules: Annotated[int, Field(ge=1)] = DEFAULT_MAX_RULES
     allowlist_allow_empty: bool = False
     cdn: CdnConfig = CdnConfig()
@@ -382,27 +394,20 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
             if location in flagged and error["type"] != "extra_forbidden":
                 continue
             text = document.source.get(location)
-            if error["type"] == "string_type" and text is not None and _surprising(text, error.get("input")):
+            if error["type"] == "allowlist_entry":
+                report(location, _entry_problem(error["ctx"]["problem"], text))
+            elif error["type"] == "string_type" and text is not None and _surprising(text, error.get("input")):
                 report(location, f'{_misread(text, error.get("input"))}: quote it ("{_clip(text)}")')
             else:
                 report(location, _describe(tagged, error))
 
-    allowlist: Allowlist | None = None
-    raw_allowlist = data.get("allowlist")
-    if isinstance(raw_allowlist, list):
-        try:
-            allowlist = normalise(raw_allowlist)
-        except AllowlistError as exc:
-            for problem in exc.problems:
-                location = ("allowlist", problem.index)
-                if location not in flagged:
-                    report(location, _entry_problem(problem, document.source.get(location)))
-        if not raw_allowlist and data.get("allowlist_allow_empty") is not True:
-            report(
-                ("allowlist",),
-                "is empty: list at least one address or range that may read the data (an empty allowlist "
-                "would lock everyone out; if that is intended, also set allowlist_allow_empty: true)",
-            )
+    allowlist = from_entries(config.allowlist) if config is not None else None
+    if data.get("allowlist") == [] and data.get("allowlist_allow_empty") is not True:
+        report(
+            ("allowlist",),
+            "is empty: list at least one address or range that may read the data (an empty allowlist "
+            "would lock everyone out; if that is intended, also set allowlist_allow_empty: true)",
+        )
 
     if config is not None and config.cors is not None:
         for location, message in cors_problems(config.cors):
@@ -419,7 +424,7 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
     if config is not None:
         if config.bucket.create and config.bucket.location is None:
             report(("bucket", "location"), "is required when bucket.create is true (e.g. EU, US, europe-west1)")
-        if allowlist is not None and raw_allowlist:
+        if allowlist is not None and allowlist.ranges:
             too_many = over_limit_message(len(allowlist.ranges), config.allowlist_max_rules)
             if too_many:
                 report(("allowlist",), too_many)

@@ -115,3 +115,20 @@ def test_rule_limit() -> None:
     assert "1991 ranges need 200 Cloud Armor rules of 10, but allowlist_max_rules is 199" in message
     assert "remove or merge 1 range " in message
     assert "remove or merge 25 ranges" in (over_limit_message(45, 2) or "")
+
+
+def test_the_model_holds_validated_entries_and_reports_every_bad_one_at_once() -> None:
+    """No raw-versus-normalised pair: the config model's entries are already networks in canonical form."""
+    from pydantic import ValidationError
+
+    from iac.config import Config
+
+    base = {"project": "my-gcp-project", "domain": "data.acme.com", "bucket": {"name": "encord-data", "location": "EU"}}
+    config = Config.model_validate({**base, "allowlist": ["39.42.20.11", "2a00:1450:4001::/48"]})
+    assert config.allowlist == ["39.42.20.11/32", "2a00:1450:4001::/48"]
+    with pytest.raises(ValidationError) as raised:
+        Config.model_validate(
+            {**base, "domain": "Data.acme.com", "allowlist": ["10.0.0.1", "ok", 42, "81.2.69.160/28"]}
+        )
+    where = sorted(str(e["loc"]) for e in raised.value.errors())
+    assert where == ["('allowlist', 0)", "('allowlist', 1)", "('allowlist', 2)", "('domain',)"]
