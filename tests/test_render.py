@@ -375,13 +375,13 @@ def test_module_builds_the_hardened_setup(cli, tmp_path: Path) -> None:
     assert text.count("google_storage_hmac_key.reader.secret") == 1
 
 
-def test_a_failed_write_leaves_the_output_as_it_was(
-    cli, example_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A disk that fills up half way through a render: the old render stays whole, no temp files remain."""
-    import errno
-
-    from iac import files
+def test_a_failed_write_leaves_the_output_as_it_was(cli, example_config, tmp_path: Path) -> None:
+    """A write that fails half way through a render (here: a file size limit set on the process, as a full
+    disk would): the old render stays whole, no staged files remain, a new directory is not created."""
+    import resource
+    import signal
+    import subprocess
+    import sys
 
     out = tmp_path / "build"
     # The same deployment as the large allowlist below, with the documented example's settings.
@@ -393,24 +393,31 @@ def test_a_failed_write_leaves_the_output_as_it_was(
     )
     render(cli, config, out)
     before = tree(out)
-    real_stage = files._stage
-    calls = {"n": 0}
+    large = EXAMPLES / "large-allowlist" / "iac.yaml"
 
-    def stage_then_fail(target: Path, content: bytes, mode: int = 0o644) -> Path:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise OSError(errno.ENOSPC, "No space left on device", str(target))
-        return real_stage(target, content, mode)
+    def limited() -> None:
+        # Writing past 16 KiB fails with EFBIG (SIGXFSZ ignored): the large allowlist's main.tf is bigger.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
 
-    monkeypatch.setattr(files, "_stage", stage_then_fail)
-    result = cli("render", "-c", EXAMPLES / "large-allowlist" / "iac.yaml", "-o", out)
-    assert result.exit_code == 1
-    assert "cannot write the rendered files: No space left on device" in result.stderr
+    def render_limited(directory: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "iac", "render", "-c", str(large), "-o", str(directory)],
+            capture_output=True,
+            text=True,
+            preexec_fn=limited,
+            timeout=120,
+            check=False,
+        )
+
+    result = render_limited(out)
+    assert result.returncode == 1, result.stderr
+    assert "cannot write the rendered files: File too large" in result.stderr
+    assert "Traceback" not in result.stderr
     assert tree(out) == before
 
-    calls["n"] = 0
     fresh = tmp_path / "fresh"
-    assert cli("render", "-c", EXAMPLES / "large-allowlist" / "iac.yaml", "-o", fresh).exit_code == 1
+    assert render_limited(fresh).returncode == 1
     assert not fresh.exists()
 
 
