@@ -6,11 +6,10 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from iac import allowlist_file
 from iac.cli.common import (
     DEFAULT_CONFIG,
     AutoApproveOption,
@@ -29,6 +28,9 @@ from iac.cli.common import (
 from iac.cli.group import EXIT_INVALIDATION_FAILED, IacCommand, command_group
 from iac.errors import IacError
 from iac.terraform import DEFAULT_LOCK_TIMEOUT
+
+if TYPE_CHECKING:
+    from iac.allowlist_file import Operation
 
 app = command_group(
     "Show and rotate the IP allowlist: edits the config in place (comments and layout kept), validates, "
@@ -96,13 +98,14 @@ class _ApplyOptions:
 
 def _edit_allowlist(
     config: Path,
-    operation: allowlist_file.Operation,
+    operation: Operation,
     dry_run: bool,
     allow_empty: bool,
     as_json: bool,
     options: _ApplyOptions,
 ) -> None:
     """Shared tail of add/remove/set: lock, validate, show the change, write atomically, optionally apply."""
+    from iac import allowlist_file
     from iac.files import parse_duration
 
     timeout = parse_duration(options.lock_timeout)
@@ -171,6 +174,8 @@ def allowlist_add(
 
     Example: iac allowlist add 81.2.69.160/28 --note "Lisbon office" --apply --auto-approve
     """
+    from iac import allowlist_file
+
     networks = allowlist_file.parse_command_line(cidrs)
     if note is not None and (not note.strip() or any(not ch.isprintable() for ch in note)):
         raise IacError("--note must be one line of printable text")
@@ -202,6 +207,8 @@ def allowlist_remove(
 
     Example: iac allowlist remove 130.192.120.23/32 --apply --auto-approve
     """
+    from iac import allowlist_file
+
     networks = allowlist_file.parse_command_line(cidrs)
     _edit_allowlist(
         config,
@@ -235,6 +242,8 @@ def allowlist_set(
 
     Example: iac allowlist set --from vpn-egress.txt --apply --auto-approve
     """
+    from iac import allowlist_file
+
     if source == "-":
         name, text = "<stdin>", sys.stdin.read()
     else:
