@@ -235,6 +235,29 @@ def test_a_failed_listing_is_reported_and_the_next_run_completes(cli, tmp_path, 
         assert "images-0001.json" in json.loads(ledger)["files"]
 
 
+def test_a_network_failure_while_listing_is_one_message(cli, tmp_path, images_bucket, monkeypatch) -> None:
+    """Retries exhausted, or the connection refused: a message saying what to check, not a traceback."""
+    import requests
+    from google.api_core import exceptions
+    from google.cloud import storage
+
+    config = manifest_config(tmp_path / "iac.yaml", images_bucket)
+    failures = [
+        exceptions.RetryError("Timeout of 120.0s exceeded", cause=None),
+        requests.exceptions.ConnectionError("Connection refused"),
+    ]
+    for failure in failures:
+
+        def unreachable(self, *args, failure=failure, **kwargs):  # type: ignore[no-untyped-def]
+            raise failure
+            yield  # a generator, like the real listing
+
+        monkeypatch.setattr(storage.Client, "list_blobs", unreachable)
+        stderr = refused(cli("manifest", "generate", "-c", config, "-o", tmp_path / "out"))
+        assert f"gs://{images_bucket}: cannot reach Cloud Storage to list the objects" in stderr
+        assert "Traceback" not in stderr
+
+
 # --- two deployments, one directory ------------------------------------------------------------------------
 
 

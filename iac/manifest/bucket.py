@@ -16,6 +16,7 @@ def list_bucket(bucket: str, prefix: str | None) -> Iterator[StoredObject]:
     """Stream the bucket's objects through google-cloud-storage, page by page."""
     from google.api_core import exceptions
     from google.auth import exceptions as auth_exceptions
+    from requests import exceptions as requests_exceptions
 
     try:
         client = storage.client()
@@ -34,6 +35,12 @@ def list_bucket(bucket: str, prefix: str | None) -> Iterator[StoredObject]:
         raise IacError(f"gs://{bucket}: bucket not found") from None
     except exceptions.GoogleAPICallError as exc:
         raise IacError(f"gs://{bucket}: cannot list objects: {exc.message}") from None
+    except (exceptions.RetryError, requests_exceptions.RequestException) as exc:
+        # The network, not the API, failed (after google-api-core's retries): say so, no traceback.
+        raise IacError(
+            f"gs://{bucket}: cannot reach Cloud Storage to list the objects ({exc}): check the network, a proxy, "
+            "or STORAGE_EMULATOR_HOST, then run again (the files written so far are kept and completed)"
+        ) from None
     except auth_exceptions.GoogleAuthError as exc:  # e.g. expired or revoked credentials, refused on first use
         why = storage.reason(exc)
         raise IacError(f"gs://{bucket}: Google credentials refused ({why}). {storage.CREDENTIALS_HELP}") from None
