@@ -24,8 +24,9 @@ import pytest
 import trustme
 from pytest_httpserver import HTTPServer
 
-from iac.doctor import ConnectTo, HttpAnswer, ResourceNames, who_denied
+from iac.doctor.https import ConnectTo, HttpAnswer, who_denied
 from iac.errors import IacError
+from iac.names import ResourceNames
 
 ROOT = Path(__file__).resolve().parent.parent
 
