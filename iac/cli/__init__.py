@@ -54,7 +54,8 @@ app = typer.Typer(
         "Put private cloud data behind Encord's Direct Access integration: render the GCP unsigned-URL "
         "setup (private bucket, Cloud CDN, Cloud Armor allowlist) as Terraform from one YAML file.\n\n"
         "Exit status: 0 success; 1 invalid input, usage error or failure (one message, nothing written); "
-        "2 `iac plan` found changes; 3 the CDN cache invalidation failed."
+        "2 `iac plan` found changes; 3 the CDN cache invalidation failed; 129, 130, 143 interrupted by SIGHUP, "
+        "SIGINT or SIGTERM (Terraform stopped cleanly, nothing left behind)."
     ),
     epilog="Example: iac init && iac validate && iac render -o build/",
     no_args_is_help=True,
@@ -172,7 +173,7 @@ def init(
     path: Annotated[Path, typer.Argument(help="Where to write the starter config.", dir_okay=False)] = DEFAULT_CONFIG,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a commented starter config with the documented example values.
+    """Write a commented starter config: the documented example values, and an empty allowlist to fill in.
 
     Example: iac init iac.yaml && $EDITOR iac.yaml && iac validate
     """
