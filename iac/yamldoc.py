@@ -112,6 +112,9 @@ def compose(text: str, path: Path) -> yaml.Node | None:
         mark = exc.problem_mark or exc.context_mark
         line = f"{mark.line + 1}" if mark is not None else "1"
         what = exc.problem or exc.context or "invalid YAML"
+        if "nesting depth" in what:
+            # Newer pure-Python PyYAML parsers stop deep nesting themselves, before the check above does.
+            raise ConfigError([f"{path}:{line}: {_TOO_DEEP}"]) from None
         raise ConfigError([f"{path}:{line}: YAML syntax error: {what}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: YAML syntax error: {exc}"]) from None
@@ -189,13 +192,14 @@ def _check_aliases_and_depth(text: str, path: Path) -> None:
         loader.dispose()
 
 
+_TOO_DEEP = (
+    f"YAML lists and mappings nested more than {MAX_DEPTH} levels deep: a config needs a few "
+    "(e.g. cors.targets[0].bucket)"
+)
+
+
 def _too_deep(path: Path, event: yaml.Event) -> ConfigError:
-    return ConfigError(
-        [
-            f"{path}:{_line(event)}: YAML lists and mappings nested more than {MAX_DEPTH} levels "
-            "deep: a config needs a few (e.g. cors.targets[0].bucket)"
-        ]
-    )
+    return ConfigError([f"{path}:{_line(event)}: {_TOO_DEEP}"])
 
 
 _Constructor = yaml.constructor.SafeConstructor
