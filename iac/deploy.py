@@ -35,7 +35,12 @@ class Renderer(Protocol):
     """What renders a config into files: `iac.render.render`, or a stand-in a test hands in."""
 
     def __call__(
-        self, loaded: LoadedConfig, current: Sequence[Rule] | None = None, *, repack: bool = False
+        self,
+        loaded: LoadedConfig,
+        current: Sequence[Rule] | None = None,
+        *,
+        repack: bool = False,
+        provisional: bool = False,
     ) -> Rendered: ...
 
 
@@ -83,7 +88,9 @@ def workspace(
                 "and holds the HMAC secret in plain text; keep it private, or set terraform.backend.gcs"
             )
         current = current_rules(directory, loaded.config)
-        rendered = renderer(loaded, current, repack=repack)
+        # Without an earlier rendering, the first one only lets `terraform init` run: it is marked provisional,
+        # so that if init or the state read fails, the next run still reads the deployed rules first.
+        rendered = renderer(loaded, current, repack=repack, provisional=current is None)
         deployment = Deployment.of(loaded.config)
         write_tree(directory, rendered.files, RENDER, deployment)
         terraform = Terraform(binary=binary, working_dir=directory, lock_timeout=lock_timeout, progress=progress)
@@ -93,9 +100,9 @@ def workspace(
                 deployed = rules_from_state(terraform.show_json())
                 if deployed:
                     progress(f"keeping the {len(deployed)} allow rules deployed (read from the Terraform state)")
-                    rendered = renderer(loaded, deployed, repack=repack)
-                    write_tree(directory, rendered.files, RENDER, deployment)
                     current = deployed
+                rendered = renderer(loaded, current, repack=repack)
+                write_tree(directory, rendered.files, RENDER, deployment)
             if rendered.assignment.repacked:
                 changed = len(rule_changes(current or (), rendered.assignment.rules))
                 progress(f"repacking the allowlist: {changed} rule{'s' if changed != 1 else ''} change")

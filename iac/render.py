@@ -93,14 +93,18 @@ def bucket_cors_summary(config: Config) -> str:
     )
 
 
-def render(loaded: LoadedConfig, current: Sequence[Rule] | None = None, *, repack: bool = False) -> Rendered:
+def render(
+    loaded: LoadedConfig, current: Sequence[Rule] | None = None, *, repack: bool = False, provisional: bool = False
+) -> Rendered:
     """Everything `iac render` writes, in memory: nothing touches the disk here.
 
     `current` is the rule assignment deployed or rendered before (see `current_rules`): ranges that stay
-    keep their rules. The same config and the same `current` always give the same bytes.
+    keep their rules. The same config and the same `current` always give the same bytes. `provisional`
+    marks rules packed only to let `terraform init` run before the deployed rules are known: such a
+    rendering is never taken as the current assignment.
     """
     assignment = assign(loaded.allowlist.ranges, current, loaded.config.allowlist_max_rules, repack=repack)
-    values = template_values(loaded, assignment)
+    values = {**template_values(loaded, assignment), "provisional": provisional}
     files: dict[str, bytes] = {}
     root = [("main.tf", "main.tf.j2"), ("outputs.tf", "outputs.tf.j2"), ("versions.tf", "versions.tf.j2")]
     if values["backend"] is not None:
@@ -128,11 +132,16 @@ _RULE = re.compile(r"\{\s*priority\s*=\s*(\d+)\s*ranges\s*=\s*\[([^\]]*)\]\s*\}"
 _QUOTED = re.compile(r'"([^"\\]*)"')
 
 
+# Written into main.tf by a provisional rendering (templates/main.tf.j2).
+PROVISIONAL_MARK = "# PROVISIONAL: packed before the deployed rules were read"
+
+
 def current_rules(directory: Path, config: Config) -> tuple[Rule, ...] | None:
     """The allow rules of an earlier rendering of the same deployment (project and name) in `directory`.
 
-    None when the directory holds no rendering of iac's, one of another deployment, or one that cannot
-    be read back: the caller then looks elsewhere (the Terraform state) or packs afresh.
+    None when the directory holds no rendering of iac's, one of another deployment, a provisional one (its
+    rules were never checked against the deployed ones), or one that cannot be read back: the caller then
+    looks elsewhere (the Terraform state) or packs afresh.
     """
     from iac.files import RENDER, written_by
 
@@ -147,7 +156,7 @@ def current_rules(directory: Path, config: Config) -> tuple[Rule, ...] | None:
         if match is None or match.group(1) != expected:
             return None
     start = text.find("  allowlist = {")
-    if start < 0:
+    if start < 0 or PROVISIONAL_MARK in text:
         return None
     rules = []
     for match in _RULE.finditer(text, start):

@@ -23,7 +23,7 @@ class FakeRendered:
 
 
 def render_builtin(
-    loaded: LoadedConfig, current: Sequence[Rule] | None = None, *, repack: bool = False
+    loaded: LoadedConfig, current: Sequence[Rule] | None = None, *, repack: bool = False, provisional: bool = False
 ) -> FakeRendered:
     config = loaded.config
     assignment = assign(loaded.allowlist.ranges, current, config.allowlist_max_rules, repack=repack)

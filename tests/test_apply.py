@@ -164,8 +164,8 @@ def test_on_a_terminal_apply_asks(cli, deployment, monkeypatch: pytest.MonkeyPat
 def test_terraform_errors_keep_terraforms_message(cli, deployment) -> None:
     config, out = deployment
 
-    def broken(loaded, current=None, *, repack=False):  # a configuration Terraform rejects
-        good = render_builtin(loaded, current, repack=repack)
+    def broken(loaded, current=None, *, repack=False, provisional=False):  # a configuration Terraform rejects
+        good = render_builtin(loaded, current, repack=repack, provisional=provisional)
         return type(good)(
             files={"main.tf": b'resource "terraform_data" "x" {\n  input = var.missing\n}\n'},
             resources=1,

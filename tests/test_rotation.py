@@ -160,6 +160,8 @@ args = [a for a in sys.argv[1:] if not a.startswith("-chdir=")]
 if args[0] == "init":
     print("Terraform has been successfully initialized!")
 elif args[0] == "show" and len([a for a in args[1:] if not a.startswith("-")]) == 0:
+    if os.environ.get("FAKE_SHOW_FAILS"):
+        sys.exit("Error: Failed to load state: the backend answered 503")
     print(open(os.environ["FAKE_STATE"]).read())
 else:
     sys.exit("unexpected: " + " ".join(args))
@@ -240,6 +242,41 @@ def test_empty_build_uses_the_rules_deployed_in_the_state(tmp_path: Path, monkey
         (1007, ranges[0:6]),
     ]
     assert any("keeping the 2 allow rules deployed (read from the Terraform state)" in m for m in messages)
+
+
+def test_a_failed_state_read_leaves_a_provisional_rendering_that_is_never_taken_as_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If init or the state read fails, build/ holds rules packed without knowing the deployed ones: the
+    next run must still read the deployed rules, or it would move every range of a live deployment."""
+    from iac.errors import IacError
+    from iac.render import current_rules
+
+    ranges = spread(12)
+    deployed = [(1000, ranges[6:12]), (1007, ranges[0:6])]
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps(state_document(deployed)))
+    fake = tmp_path / "terraform"
+    fake.write_text(FAKE_TERRAFORM.format(python=sys.executable))
+    fake.chmod(0o755)
+    monkeypatch.setenv("FAKE_STATE", str(state))
+    loaded = load_config(write_config(tmp_path / "iac.yaml", ranges))
+    out = tmp_path / "build"
+
+    monkeypatch.setenv("FAKE_SHOW_FAILS", "1")
+    with (
+        pytest.raises(IacError, match="Failed to load state"),
+        iac.deploy.workspace(loaded, out, str(fake), "300s", lambda message: None),
+    ):
+        pass
+    assert "# PROVISIONAL: packed before the deployed rules were read" in (out / "main.tf").read_text()
+    assert current_rules(out, loaded.config) is None
+
+    monkeypatch.delenv("FAKE_SHOW_FAILS")
+    with iac.deploy.workspace(loaded, out, str(fake), "300s", lambda message: None):
+        assert [(r["priority"], r["ranges"]) for r in main_tf_rules(out)] == [(p, r) for p, r in deployed]
+    assert "PROVISIONAL" not in (out / "main.tf").read_text()
+    assert current_rules(out, loaded.config) is not None
 
 
 # --- the edit commands show the rule change ---------------------------------------------------------------
