@@ -220,17 +220,25 @@ def test_rules_from_state_reads_the_deployed_allow_rules() -> None:
     assert iac.deploy.rules_from_state({"format_version": "1.0"}) is None  # nothing deployed
 
 
-def test_empty_build_uses_the_rules_deployed_in_the_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ranges = spread(12)
-    # Deployed by hand (or by another machine) in an order no fresh packing would choose.
-    deployed = [(1000, ranges[6:12]), (1007, ranges[0:6])]
+DEPLOYED_RANGES = spread(12)
+# Deployed by hand (or by another machine) in an order no fresh packing would choose.
+DEPLOYED = [(1000, DEPLOYED_RANGES[6:12]), (1007, DEPLOYED_RANGES[0:6])]
+
+
+@pytest.fixture
+def fake_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A terraform that answers `init`, and `show -json` with a state holding DEPLOYED's policies."""
     state = tmp_path / "state.json"
-    state.write_text(json.dumps(state_document(deployed)))
+    state.write_text(json.dumps(state_document(DEPLOYED)))
     fake = tmp_path / "terraform"
     fake.write_text(FAKE_TERRAFORM.format(python=sys.executable))
     fake.chmod(0o755)
     monkeypatch.setenv("FAKE_STATE", str(state))
+    return str(fake)
 
+
+def test_empty_build_uses_the_rules_deployed_in_the_state(tmp_path: Path, fake_terraform: str) -> None:
+    ranges, fake = DEPLOYED_RANGES, fake_terraform
     config = write_config(tmp_path / "iac.yaml", [*ranges, "91.198.1.1/32"])
     loaded = load_config(config)
     out = tmp_path / "build"
@@ -245,22 +253,15 @@ def test_empty_build_uses_the_rules_deployed_in_the_state(tmp_path: Path, monkey
 
 
 def test_a_failed_state_read_leaves_a_provisional_rendering_that_is_never_taken_as_current(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_terraform: str
 ) -> None:
     """If init or the state read fails, build/ holds rules packed without knowing the deployed ones: the
     next run must still read the deployed rules, or it would move every range of a live deployment."""
     from iac.errors import IacError
     from iac.render import current_rules
 
-    ranges = spread(12)
-    deployed = [(1000, ranges[6:12]), (1007, ranges[0:6])]
-    state = tmp_path / "state.json"
-    state.write_text(json.dumps(state_document(deployed)))
-    fake = tmp_path / "terraform"
-    fake.write_text(FAKE_TERRAFORM.format(python=sys.executable))
-    fake.chmod(0o755)
-    monkeypatch.setenv("FAKE_STATE", str(state))
-    loaded = load_config(write_config(tmp_path / "iac.yaml", ranges))
+    fake, deployed = fake_terraform, DEPLOYED
+    loaded = load_config(write_config(tmp_path / "iac.yaml", DEPLOYED_RANGES))
     out = tmp_path / "build"
 
     monkeypatch.setenv("FAKE_SHOW_FAILS", "1")
