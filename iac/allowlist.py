@@ -223,10 +223,6 @@ class Assignment:
     rules: tuple[Rule, ...]
     repacked: bool = False
 
-    @property
-    def ranges(self) -> tuple[str, ...]:
-        return tuple(r for rule in self.rules for r in rule.ranges)
-
 
 def pack(ranges: Sequence[str]) -> tuple[Rule, ...]:
     """The optimal packing: ceil(n / 10) rules of sorted ranges at consecutive priorities."""
@@ -301,6 +297,12 @@ def rule_changes(before: Sequence[Rule], after: Sequence[Rule]) -> list[RuleChan
         if set(was) != set(now):
             changes.append(RuleChange(priority, tuple(missing_from(now, was)), tuple(missing_from(was, now))))
     return changes
+
+
+def repack_notice(before: Sequence[Rule], after: Sequence[Rule]) -> str:
+    """What every command says when a repack moves ranges between rules (see `assign`)."""
+    count = len(rule_changes(before, after))
+    return f"repacking the allowlist: {count} rule{'' if count == 1 else 's'} change"
 
 
 def _sorted(ranges: Iterable[str]) -> list[str]:

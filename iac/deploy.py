@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from iac.allowlist import DEFAULT_RULE_PRIORITY, Rule, rule_changes
+from iac.allowlist import DEFAULT_RULE_PRIORITY, Rule, repack_notice
 from iac.config import LoadedConfig
 from iac.errors import IacError
 from iac.files import RENDER, Deployment, write_tree
@@ -104,8 +104,7 @@ def workspace(
                 rendered = renderer(loaded, current, repack=repack)
                 write_tree(directory, rendered.files, RENDER, deployment)
             if rendered.assignment.repacked:
-                changed = len(rule_changes(current or (), rendered.assignment.rules))
-                progress(f"repacking the allowlist: {changed} rule{'s' if changed != 1 else ''} change")
+                progress(repack_notice(current or (), rendered.assignment.rules))
             progress(f"rendered {directory}/ ({rendered.resources} resources, {rendered.ranges} allowlist ranges)")
             yield Workspace(loaded=loaded, directory=directory, terraform=terraform)
         finally:

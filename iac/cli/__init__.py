@@ -93,7 +93,7 @@ def render(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None, r
 
     Example: iac render -c iac.yaml -o build/
     """
-    from iac.allowlist import rule_changes
+    from iac.allowlist import repack_notice, rule_changes
     from iac.config import load_config
     from iac.files import RENDER, Deployment, write_tree
     from iac.render import bucket_cors_summary, current_rules
@@ -104,9 +104,9 @@ def render(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None, r
     current = current_rules(output, loaded.config)
     rendered = render_files(loaded, current, repack=repack)
     stale = write_tree(output, rendered.files, RENDER, Deployment.of(loaded.config))
-    changes = rule_changes(current or (), rendered.assignment.rules) if current is not None else None
+    changes = rule_changes(current, rendered.assignment.rules) if current is not None else None
     if rendered.assignment.repacked:
-        progress(f"repacking the allowlist: {plural(len(changes or ()), 'rule')} change")
+        progress(repack_notice(current or (), rendered.assignment.rules))
     merged = rendered.entries - rendered.ranges
     typer.echo(f"Rendered {output}/ from {config}:")
     typer.echo(f"  {rendered.resources} resources in project {loaded.config.project} (prefix {loaded.config.name})")

@@ -106,6 +106,7 @@ def _edit_allowlist(
 ) -> None:
     """Shared tail of add/remove/set: lock, validate, show the change, write atomically, optionally apply."""
     from iac import allowlist_file
+    from iac.allowlist import repack_notice
     from iac.files import parse_duration
 
     timeout = parse_duration(options.lock_timeout)
@@ -129,7 +130,7 @@ def _edit_allowlist(
     else:
         say("allowlist unchanged")
     if change.new_rules.repacked:
-        say(f"repacking the allowlist: {plural(len(change.rules_changed), 'rule')} change")
+        say(repack_notice(change.current_rules, change.new_rules.rules))
     for rule in change.rules_changed:
         parts = [f"+{cidr}" for cidr in rule.added] + [f"-{cidr}" for cidr in rule.removed]
         say(f"  rule {rule.priority}: {' '.join(parts)}")
