@@ -460,3 +460,30 @@ def test_no_invalidate_on_the_edit_commands(cli, deployment, compute_stub) -> No
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["invalidation"] == {"status": "skipped"}
     assert [r for r, _ in compute_stub.log if r.path == INVALIDATE_PATH] == []
+
+
+# How iac wrote the allowlist into main.tf before stable rules: one flat list, chunked by the module.
+OLD_ALLOWLIST = """  allowlist = {
+    ranges = [
+      "39.42.20.11/32",
+      "130.192.120.23/32",
+    ]
+  }
+"""
+
+
+def test_a_rendering_from_before_stable_rules_is_not_taken_as_current(tmp_path: Path) -> None:
+    """An older iac rendered `allowlist = { ranges = [...] }`: no rule of it can be read back, so the next
+    plan must read the deployed rules from the state rather than pack afresh over them."""
+    from iac.render import current_rules
+
+    golden = (Path(__file__).parent / "golden" / "documented" / "main.tf").read_text()
+    start, end = golden.index("  allowlist = {"), golden.rindex("  }\n}")
+    old_main = golden[:start] + OLD_ALLOWLIST + golden[end + len("  }\n") :]
+    assert "    ranges = [" in old_main
+    out = tmp_path / "build"
+    out.mkdir()
+    (out / "main.tf").write_text(old_main)
+    (out / ".iac-files").write_text("# Files written by `iac render`; the next render replaces them.\nmain.tf\n")
+    config = load_config(Path(__file__).parent.parent / "examples" / "documented" / "iac.yaml").config
+    assert current_rules(out, config) is None
