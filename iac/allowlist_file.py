@@ -20,20 +20,17 @@ from iac.allowlist import (
     AllowlistEntryError,
     Assignment,
     Network,
-    Rule,
     RuleChange,
-    assign,
     collapse,
     missing_from,
-    pack,
     parse_entry,
-    rule_changes,
     sort_key,
 )
 from iac.errors import ConfigError, IacError
 from iac.yamldoc import compose
 
 if TYPE_CHECKING:
+    from iac.baseline import Baseline
     from iac.config import LoadedConfig
 
 _EMPTY_MARKER = "allowlist_allow_empty: true  # set by iac allowlist --allow-empty: every request is denied\n"
@@ -218,6 +215,21 @@ def _unsupported(path: Path, line: int, what: str) -> IacError:
     )
 
 
+def notes(doc: AllowlistText) -> list[tuple[Network, str]]:
+    """Each entry's comment: the one on its line (`- 81.2.69.160/28  # Lisbon office`), else the comment lines
+    just above it; "" for an entry without one."""
+    found = []
+    for row in doc.rows:
+        if row.network is None:
+            continue
+        _, hash_mark, comment = row.line.partition(" #")
+        if not hash_mark:
+            above = [line.strip().removeprefix("#").strip() for line in row.comments if line.strip().startswith("#")]
+            comment = " ".join(part for part in above if part)
+        found.append((row.network, comment.strip()))
+    return found
+
+
 def parse_command_line(values: list[str]) -> list[Network]:
     """Addresses given as command-line arguments, labelled "argument N" in messages."""
     return parse_arguments(values, [f"argument {i}" for i in range(1, len(values) + 1)])
@@ -253,15 +265,17 @@ def read_list_file(name: str, text: str) -> tuple[list[str], list[str]]:
 
 @dataclass(frozen=True)
 class Change:
-    """The outcome of an allowlist edit: effective ranges and Cloud Armor rules before and after, the
-    file's new text, and the edited config, already validated (so `--apply` needs no second read)."""
+    """The outcome of an allowlist edit: effective ranges before and after, the Cloud Armor rules against the
+    baseline (`iac.baseline`), the file's new text, and the edited config, already validated (so `--apply`
+    needs no second read)."""
 
     before: tuple[str, ...]
     after: tuple[str, ...]
     text: str
+    original: str
     notices: tuple[str, ...]
     loaded: LoadedConfig
-    current_rules: tuple[Rule, ...]
+    baseline: Baseline
     new_rules: Assignment
     written: bool = False
 
@@ -275,7 +289,7 @@ class Change:
 
     @property
     def rules_before(self) -> int:
-        return len(self.current_rules)
+        return len(self.baseline.rules)
 
     @property
     def rules_after(self) -> int:
@@ -283,11 +297,22 @@ class Change:
 
     @property
     def rules_changed(self) -> list[RuleChange]:
-        return rule_changes(self.current_rules, self.new_rules.rules)
+        """The rules that change against the baseline: what rendering (or applying) the edit changes."""
+        return self.baseline.changes(self.new_rules)
 
     @property
     def changed(self) -> bool:
-        return self.before != self.after
+        """Whether the config file changes (an edit may change its text and not the effective ranges)."""
+        return self.text != self.original
+
+    @property
+    def rendering_behind(self) -> bool:
+        """The rendering compared with was made from another allowlist than the file's before the edit: the
+        rule changes then include what rendering the file as it was would already change."""
+        if self.baseline.source != "rendering":
+            return False
+        rendered = {cidr for rule in self.baseline.rules for cidr in rule.ranges}
+        return rendered != set(self.before)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -295,6 +320,8 @@ class Change:
             "added": self.added,
             "removed": self.removed,
             "ranges": list(self.after),
+            "baseline": self.baseline.to_json(),
+            "rendering_behind": self.rendering_behind,
             "rules_before": self.rules_before,
             "rules_after": self.rules_after,
             "rules_changed": [change.to_json() for change in self.rules_changed],
@@ -388,11 +415,11 @@ def replace(doc: AllowlistText, networks: list[Network]) -> list[Row]:
 def finish(doc: AllowlistText, rows: list[Row], notices: list[str], allow_empty: bool, output: Path) -> Change:
     """Check the edited file with every rule of `iac validate`; a Change to write, or ConfigError.
 
-    The rules are compared with the assignment rendered in `output`, else with a fresh packing of the
-    list as it was.
+    The rules are compared with the baseline of `output` (`iac.baseline.of_rendering`): the rendering there,
+    else none (a fresh packing, as `iac render` would write).
     """
+    from iac import baseline
     from iac.config import validate_document
-    from iac.render import current_rules
     from iac.yamldoc import parse_yaml
 
     if not rows and doc.rows and not allow_empty:
@@ -405,16 +432,16 @@ def finish(doc: AllowlistText, rows: list[Row], notices: list[str], allow_empty:
         loaded = validate_document(parse_yaml(text, doc.path))  # ConfigError: the file is left as it is
     except ConfigError as exc:
         raise ConfigError([_original_lines(doc, text, problem) for problem in exc.problems]) from None
-    before = collapse(_present(doc.rows))
-    current = current_rules(output, loaded.config) or pack(before)
+    compared = baseline.of_rendering(output, loaded.config)
     return Change(
-        before=before,
+        before=collapse(_present(doc.rows)),
         after=loaded.allowlist.ranges,
         text=text,
+        original=doc.original,
         notices=tuple(notices),
         loaded=loaded,
-        current_rules=current,
-        new_rules=assign(loaded.allowlist.ranges, current, loaded.config.allowlist_max_rules),
+        baseline=compared,
+        new_rules=compared.assign(loaded.allowlist.ranges, loaded.config.allowlist_max_rules),
     )
 
 

@@ -12,23 +12,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from iac.allowlist import DEFAULT_RULE_PRIORITY, Rule, repack_notice
+from iac.allowlist import Assignment, Rule, RuleChange, repack_notice
+from iac.baseline import Baseline, decide
 from iac.config import LoadedConfig
 from iac.errors import IacError
 from iac.files import RENDER, Deployment, write_tree
 from iac.names import ResourceNames
 from iac.plan import PlanSummary, summarize
-from iac.render import Rendered, current_rules, render
+from iac.render import Rendered, render
 from iac.terraform import Progress, Terraform, terminating_as_interrupt
 
 if TYPE_CHECKING:
+    from iac.allowlist_file import Change, Operation
     from iac.invalidate import InvalidationTarget
 
 # The saved plan embeds a copy of the state (and so the HMAC secret): it only lives while iac runs.
 PLAN_FILE = "iac.tfplan"
-
-# The module's Cloud Armor policies: their allow rules are the deployed rule assignment.
-_POLICY_TYPE = "google_compute_security_policy"
 
 
 class Renderer(Protocol):
@@ -46,21 +45,48 @@ class Renderer(Protocol):
 
 @dataclass
 class Workspace:
-    """A rendered, initialised Terraform directory for one config."""
+    """A rendered, initialised Terraform directory for one config, and the rules it was rendered with."""
 
     loaded: LoadedConfig
     directory: Path
     terraform: Terraform
+    baseline: Baseline
+    assignment: Assignment
 
-    def plan(self) -> PlanSummary:
+    def plan(self) -> PlanReport:
         self.terraform.plan(PLAN_FILE)
-        return summarize(self.terraform.show_json(PLAN_FILE))
+        summary = summarize(self.terraform.show_json(PLAN_FILE))
+        return PlanReport(summary, self.baseline, self.assignment)
 
     def apply(self) -> None:
         self.terraform.apply(PLAN_FILE)
 
     def outputs(self) -> dict[str, Any]:
         return self.terraform.outputs()
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    """What a plan will do (`summary`, from Terraform), and the allow rules it deploys (`assignment`) with the
+    baseline they are compared with."""
+
+    summary: PlanSummary
+    baseline: Baseline
+    assignment: Assignment
+
+    @property
+    def rules_changed(self) -> list[RuleChange]:
+        return self.baseline.changes(self.assignment)
+
+    def to_json(self) -> dict[str, Any]:
+        document = self.summary.to_json()
+        document["rules"] = {
+            "baseline": self.baseline.to_json(),
+            "count": len(self.assignment.rules),
+            "repacked": self.assignment.repacked,
+            "changed": [change.to_json() for change in self.rules_changed],
+        }
+        return document
 
 
 @contextlib.contextmanager
@@ -73,12 +99,14 @@ def workspace(
     *,
     repack: bool = False,
     renderer: Renderer | None = None,
+    lockfile: str | None = None,
 ) -> Iterator[Workspace]:
     """Render `loaded` into `directory` and run `terraform init`; the plan file is removed on exit.
 
-    The allow rules keep the assignment of the earlier rendering in `directory`; without one, the
-    assignment deployed (read from the state after init); without either, a fresh packing. `renderer`
-    is `iac.render.render` unless a caller hands in another (tests render built-in resources only).
+    The allow rules keep the assignment of the baseline (`iac.baseline.decide`): the earlier rendering in
+    `directory`; without one, the rules deployed, read from the state after init; without either, a fresh
+    packing. `renderer` is `iac.render.render` unless a caller hands in another (tests render built-in
+    resources only). `lockfile="readonly"` makes init refuse to change `.terraform.lock.hcl`.
     """
     renderer = renderer or render
     with terminating_as_interrupt():  # SIGTERM/SIGHUP raise Interrupted, so the finally below runs
@@ -87,74 +115,63 @@ def workspace(
                 f"warning: no terraform.backend in {loaded.path}: the state is kept in {directory}/terraform.tfstate "
                 "and holds the HMAC secret in plain text; keep it private, or set terraform.backend.gcs"
             )
-        current = current_rules(directory, loaded.config)
+        baseline = decide(directory, loaded.config)
         # Without an earlier rendering, the first one only lets `terraform init` run: it is marked provisional,
         # so that if init or the state read fails, the next run still reads the deployed rules first.
-        rendered = renderer(loaded, current, repack=repack, provisional=current is None)
+        rendered = renderer(loaded, baseline.current, repack=repack, provisional=baseline.source == "none")
         deployment = Deployment.of(loaded.config)
         write_tree(directory, rendered.files, RENDER, deployment)
         terraform = Terraform(binary=binary, working_dir=directory, lock_timeout=lock_timeout, progress=progress)
         try:
-            terraform.init()
-            if current is None:
-                deployed = rules_from_state(terraform.show_json())
-                if deployed:
-                    progress(f"keeping the {len(deployed)} allow rules deployed (read from the Terraform state)")
-                    current = deployed
-                rendered = renderer(loaded, current, repack=repack)
+            terraform.init(lockfile=lockfile)
+            if baseline.source == "none":
+                baseline = decide(directory, loaded.config, terraform.show_json)
+                if baseline.source == "state":
+                    progress(f"keeping the {len(baseline.rules)} allow rules deployed (read from the Terraform state)")
+                rendered = renderer(loaded, baseline.current, repack=repack)
                 write_tree(directory, rendered.files, RENDER, deployment)
             if rendered.assignment.repacked:
-                progress(repack_notice(current or (), rendered.assignment.rules))
+                progress(repack_notice(baseline.rules, rendered.assignment.rules))
             progress(f"rendered {directory}/ ({rendered.resources} resources, {rendered.ranges} allowlist ranges)")
-            yield Workspace(loaded=loaded, directory=directory, terraform=terraform)
+            yield Workspace(loaded, directory, terraform, baseline, rendered.assignment)
         finally:
             (directory / PLAN_FILE).unlink(missing_ok=True)
 
 
-def rules_from_state(state: dict[str, Any]) -> tuple[Rule, ...] | None:
-    """The allow rules deployed, from `terraform show -json` of the state (Terraform's JSON state format).
+def plan(
+    loaded: LoadedConfig,
+    directory: Path,
+    *,
+    binary: str,
+    lock_timeout: str,
+    progress: Progress,
+    repack: bool = False,
+    renderer: Renderer | None = None,
+    lockfile: str | None = None,
+    summary: Path | None = None,
+) -> PlanReport:
+    """Render, init and plan; with `summary`, also write the plan as Markdown there (`iac.summary`), checked
+    writable before Terraform runs, and written when the plan fails too (saying so, without the details,
+    which may not belong in a pull request)."""
+    from iac import summary as markdown
 
-    Both policies hold the same rules; the edge policy is read when present. None when nothing is deployed.
-    """
-    policies = [
-        resource
-        for resource in _resources(state.get("values", {}).get("root_module", {}))
-        if resource.get("type") == _POLICY_TYPE and resource.get("mode", "managed") == "managed"
-    ]
-    if not policies:
-        return None
-    policies.sort(key=lambda r: (r.get("index") != "edge", str(r.get("address"))))
-    rules = []
-    for rule in policies[0].get("values", {}).get("rule") or ():
-        priority = rule.get("priority")
-        if rule.get("action") != "allow" or not isinstance(priority, int) or priority >= DEFAULT_RULE_PRIORITY:
-            continue
-        ranges = [
-            cidr
-            for match in rule.get("match") or ()
-            for config in match.get("config") or ()
-            for cidr in config.get("src_ip_ranges") or ()
-        ]
-        normalised = _normalised(ranges)
-        if normalised is None:
-            return None
-        rules.append(Rule(priority, normalised))
-    return tuple(sorted(rules, key=lambda r: r.priority))
-
-
-def _resources(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield from module.get("resources") or ()
-    for child in module.get("child_modules") or ():
-        yield from _resources(child)
-
-
-def _normalised(ranges: list[Any]) -> tuple[str, ...] | None:
-    import ipaddress
-
+    if summary is not None:
+        markdown.check_target(summary)
     try:
-        return tuple(str(ipaddress.ip_network(str(cidr), strict=False)) for cidr in ranges)
-    except ValueError:
-        return None  # a rule edited by hand into something else: pack afresh rather than guess
+        with workspace(
+            loaded, directory, binary, lock_timeout, progress, repack=repack, renderer=renderer, lockfile=lockfile
+        ) as ws:
+            report = ws.plan()
+    except IacError as exc:
+        if summary is not None:
+            markdown.write(summary, markdown.failure(loaded, exc))
+        raise
+    if summary is not None:
+        markdown.write(
+            summary, markdown.markdown(report.summary, report.baseline, report.assignment, loaded, directory)
+        )
+        progress(f"wrote the plan summary to {summary}")
+    return report
 
 
 @dataclass(frozen=True)
@@ -193,7 +210,7 @@ class InvalidationReport:
 class ApplyReport:
     """The outcome of `iac apply`: the plan, whether it was applied, and the cache invalidation."""
 
-    plan: PlanSummary
+    plan: PlanReport
     applied: bool
     invalidation: InvalidationReport = field(default_factory=lambda: InvalidationReport("not-needed"))
 
@@ -208,28 +225,97 @@ def apply(
     binary: str,
     lock_timeout: str,
     progress: Progress,
-    review: Callable[[PlanSummary], None],
+    review: Callable[[PlanReport], None],
     invalidate: bool = True,
     repack: bool = False,
     renderer: Renderer | None = None,
+    lockfile: str | None = None,
 ) -> ApplyReport:
     """Render, init, plan to a file, let `review` see the plan (it raises to refuse), apply exactly that
     plan, then invalidate the CDN cache when the allowlist changed. Nothing to change: nothing applied."""
     target = None
-    with workspace(loaded, directory, binary, lock_timeout, progress, repack=repack, renderer=renderer) as ws:
-        summary = ws.plan()
-        review(summary)
+    with workspace(
+        loaded, directory, binary, lock_timeout, progress, repack=repack, renderer=renderer, lockfile=lockfile
+    ) as ws:
+        report = ws.plan()
+        summary = report.summary
+        review(report)
         if summary.has_changes:
             ws.apply()
             progress("apply complete")
             if summary.needs_invalidation and invalidate:
                 target = invalidation_target_from(ws.outputs(), "/*")
     if not summary.needs_invalidation:
-        return ApplyReport(summary, summary.has_changes)
+        return ApplyReport(report, summary.has_changes)
     if target is None:
         progress("allowlist changed but --no-invalidate: cached objects are served until they expire")
-        return ApplyReport(summary, True, InvalidationReport("skipped"))
-    return ApplyReport(summary, True, invalidate_cache(loaded, target, progress))
+        return ApplyReport(report, True, InvalidationReport("skipped"))
+    return ApplyReport(report, True, invalidate_cache(loaded, target, progress))
+
+
+class NotApplied(IacError):
+    """An allowlist edit was written to the config, and what came after it (the apply flow) failed: the file
+    and the infrastructure now differ until `iac apply` runs on the same config."""
+
+    def __init__(self, edit: Change, cause: IacError) -> None:
+        self.edit = edit
+        self.cause = cause
+        self.exit_code = cause.exit_code
+        config = shlex.quote(str(edit.loaded.path))
+        self.remedy = (
+            f"{edit.loaded.path} was changed (the allowlist edit is written) but NOT applied: "
+            f"`iac apply -c {config}` applies it once the problem above is fixed"
+        )
+        super().__init__(f"{cause}\n{self.remedy}")
+
+    def lines(self) -> list[str]:
+        return [*self.cause.lines(), self.remedy]
+
+    def details(self) -> dict[str, Any]:
+        return {**self.cause.details(), "edit": self.edit.to_json(), "applied": False}
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    """An allowlist edit, and the apply flow that followed it (None without --apply, or for a dry run)."""
+
+    edit: Change
+    applied: ApplyReport | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.applied is None:
+            return self.edit.to_json()
+        return {"edit": self.edit.to_json(), **self.applied.to_json()}
+
+
+def rotate(
+    config: Path,
+    operation: Operation,
+    *,
+    allow_empty: bool,
+    dry_run: bool,
+    lock_timeout: float,
+    output: Path,
+    shown: Callable[[Change], None],
+    then_apply: Callable[[LoadedConfig], ApplyReport] | None = None,
+) -> RotationReport:
+    """Edit the allowlist of `config` (`allowlist_file.edit`), let `shown` report the edit, then run the apply
+    flow on the edited config (`then_apply`, unless a dry run). A failure after the file was written is a
+    NotApplied: it says that the config changed and how to finish; nothing else is left unexplained."""
+    from iac import allowlist_file
+
+    change = allowlist_file.edit(
+        config, operation, allow_empty=allow_empty, dry_run=dry_run, lock_timeout=lock_timeout, output=output
+    )
+    shown(change)
+    if then_apply is None or dry_run:
+        return RotationReport(change)
+    try:
+        return RotationReport(change, then_apply(change.loaded))
+    except IacError as exc:
+        if change.written:
+            raise NotApplied(change, exc) from None
+        raise
 
 
 def invalidate_cache(loaded: LoadedConfig, target: InvalidationTarget, progress: Progress) -> InvalidationReport:

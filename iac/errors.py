@@ -1,10 +1,26 @@
 """The one base error: anything a user can fix by changing their input or environment."""
 
+from __future__ import annotations
+
+from typing import Any
+
 
 class IacError(Exception):
     """An error the CLI reports as one message on stderr and exit status `exit_code`, without a traceback."""
 
     exit_code: int = 1
+
+    def lines(self) -> list[str]:
+        """What the CLI prints, one `error: ` line each."""
+        return [str(self)]
+
+    def details(self) -> dict[str, Any]:
+        """What a `--json` failure document carries beside `ok`, `exit_code` and `error`."""
+        return {}
+
+    def to_json(self) -> dict[str, Any]:
+        """The one document a `--json` command prints on stdout when it fails."""
+        return {"ok": False, "exit_code": self.exit_code, "error": "\n".join(self.lines()), **self.details()}
 
 
 class ConfigError(IacError):
@@ -16,6 +32,13 @@ class ConfigError(IacError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
+
+    def lines(self) -> list[str]:
+        count = len(self.problems)
+        return [*self.problems, f"{count} problem{'' if count == 1 else 's'}; nothing was written"]
+
+    def details(self) -> dict[str, Any]:
+        return {"problems": list(self.problems)}
 
 
 class Interrupted(IacError):

@@ -403,6 +403,40 @@ def write_tree(
         raise
 
 
+def differences(
+    out_dir: Path, files: Mapping[str, bytes], writer: str = RENDER, deployment: Deployment | None = None
+) -> list[str]:
+    """What `write_tree(out_dir, files, writer, deployment)` would change, one line per file; [] when nothing.
+
+    Reads only. A directory another command or deployment owns is the OutputError `write_tree` would raise.
+    """
+    ledger = read_ledger(out_dir) if out_dir.is_dir() else None
+    if ledger is None:
+        where = "does not exist" if not out_dir.exists() else f"has no {LEDGER}"
+        return [f"{out_dir}/ {where}: nothing rendered there yet"]
+    _check_owner(out_dir, ledger, writer, deployment)
+    found = []
+    for name, content in files.items():
+        path = out_dir / name
+        if not os.path.lexists(path):
+            found.append(f"{name}: missing")
+        elif name not in ledger.files:
+            found.append(f"{name}: not written by iac (rendering would refuse to replace it)")
+        elif not _holds(path, content):
+            found.append(f"{name}: differs")
+    for name in sorted(ledger.files - set(files)):
+        if os.path.lexists(out_dir / name):
+            found.append(f"{name}: no longer rendered (rendering would remove it)")
+    try:
+        recorded = (out_dir / LEDGER).read_bytes()
+    except OSError:
+        recorded = b""
+    if recorded != _ledger_bytes(writer, deployment, files, complete=True):
+        state = "an interrupted run left it incomplete" if not ledger.complete else "differs"
+        found.append(f"{LEDGER}: {state}")
+    return found
+
+
 def _holds(path: Path, content: bytes) -> bool:
     return not path.is_symlink() and path.is_file() and path.read_bytes() == content
 

@@ -228,8 +228,9 @@ class Terraform:
         # -chdir is a global option: it must come before the subcommand.
         return [argv[0], f"-chdir={self.working_dir}", *argv[1:]]
 
-    def init(self) -> None:
-        self._run("init", input=False, no_color=True, lock_timeout=self.lock_timeout)
+    def init(self, lockfile: str | None = None) -> None:
+        """`terraform init`; `lockfile="readonly"` refuses to change `.terraform.lock.hcl` (the versions committed)."""
+        self._run("init", input=False, no_color=True, lock_timeout=self.lock_timeout, lockfile=lockfile)
 
     def plan(self, plan_file: str) -> bool:
         """Write a plan to `plan_file`; True when it changes anything (-detailed-exitcode 2)."""

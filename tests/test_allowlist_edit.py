@@ -68,7 +68,7 @@ def test_add_keeps_everything_else_and_writes_the_note(cli, config: Path) -> Non
     assert "  - 81.2.69.160/28  # Lisbon office\n" in text
     assert "  - 34.90.1.1/32  # Lisbon office\n" in text
     assert "  - 39.42.20.11/32   # primary egress\n" in text and "  # London office\n" in text
-    assert "allowlist: 2 added, 0 removed; rules 1 -> 1" in result.stdout
+    assert f"allowlist in {config}: 2 added, 0 removed" in result.stdout
     assert "+ 81.2.69.160/28" in result.stdout
 
 
@@ -87,7 +87,7 @@ def test_adding_what_is_already_allowed_changes_nothing(cli, config: Path) -> No
     assert result.exit_code == 0
     assert "39.42.20.11/32 is already in the allowlist: nothing to add" in result.stdout
     assert "2a00:1450:4001:7::1/128 is already allowed by 2a00:1450:4001::/48: nothing to add" in result.stdout
-    assert "allowlist unchanged" in result.stdout
+    assert f"allowlist in {config}: unchanged" in result.stdout
     assert config.read_text() == COMMENTED
 
 

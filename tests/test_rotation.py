@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import re
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import iac.baseline
 import iac.deploy
 from iac.allowlist import Rule
 from iac.config import load_config
@@ -85,7 +87,7 @@ def test_one_address_rotation_changes_one_rule_literal(cli, tmp_path: Path, edit
     write_config(config, new)
     result = cli("render", "-c", config, "-o", out)
     assert result.exit_code == 0, result.output
-    assert "rules changed since the last rendering: 1 (priority" in result.stdout
+    assert re.search(r"Cloud Armor rules changed: 1 of 5[01], compared with the rendering in", result.stdout)
 
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert {name for name in after if after[name] != before.get(name)} == {Path("main.tf")}
@@ -213,11 +215,11 @@ def state_document(rules: list[tuple[int, list[str]]]) -> dict:
 
 def test_rules_from_state_reads_the_deployed_allow_rules() -> None:
     deployed = [(1000, ["81.0.0.4/32", "81.0.0.2/32"]), (1003, ["2a00:1450:4001::/48"])]
-    assert iac.deploy.rules_from_state(state_document(deployed)) == (
+    assert iac.baseline.rules_from_state(state_document(deployed)) == (
         Rule(1000, ("81.0.0.4/32", "81.0.0.2/32")),
         Rule(1003, ("2a00:1450:4001::/48",)),
     )
-    assert iac.deploy.rules_from_state({"format_version": "1.0"}) is None  # nothing deployed
+    assert iac.baseline.rules_from_state({"format_version": "1.0"}) is None  # nothing deployed
 
 
 DEPLOYED_RANGES = spread(12)
@@ -432,7 +434,7 @@ def test_json_apply_prints_one_document(cli, deployment, compute_stub) -> None:
     result = cli("allowlist", "add", "91.198.1.1", "-c", config, "-o", out, "--apply", "--auto-approve", "--json")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)  # exactly one document: anything else on stdout fails here
-    assert set(document) == {"edit", "plan", "applied", "invalidation"}
+    assert set(document) == {"ok", "edit", "plan", "applied", "invalidation"}
     assert document["edit"]["added"] == ["91.198.1.1/32"] and document["edit"]["written"] is True
     assert document["plan"]["allowlist"]["added"] == ["91.198.1.1/32"]
     assert document["applied"] is True

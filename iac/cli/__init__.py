@@ -9,9 +9,10 @@ is formatted, in `iac.cli.group`.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,16 +23,20 @@ from iac.cli.common import (
     AutoApproveOption,
     ConfigOption,
     JsonOption,
+    LockfileOption,
     LockTimeoutOption,
     NoInvalidateOption,
     OutputOption,
     RepackOption,
     TerraformOption,
+    check_lockfile,
     output_dir,
     plural,
     print_invalidation_failure,
+    print_json,
     print_plan,
     progress,
+    rule_lines,
     run_apply,
     services,
 )
@@ -53,7 +58,9 @@ app = typer.Typer(
     help=(
         "Put private cloud data behind Encord's Direct Access integration: render the GCP unsigned-URL "
         "setup (private bucket, Cloud CDN, Cloud Armor allowlist) as Terraform from one YAML file.\n\n"
-        "Exit status: 0 success; 1 invalid input, usage error or failure (one message, nothing written); "
+        "Exit status: 0 success; 1 invalid input, usage error or failure (one message; nothing written, except "
+        "that an allowlist edit with --apply whose apply fails keeps the edited config and says so: `iac apply` "
+        "finishes it); "
         "2 `iac plan` found changes; 3 the CDN cache invalidation failed; 129, 130, 143 interrupted by SIGHUP, "
         "SIGINT or SIGTERM (Terraform stopped cleanly, nothing left behind)."
     ),
@@ -81,7 +88,19 @@ def main_callback(
 
 
 @app.command(cls=IacCommand)
-def render(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None, repack: RepackOption = False) -> None:
+def render(
+    config: ConfigOption = DEFAULT_CONFIG,
+    output: OutputOption = None,
+    repack: RepackOption = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Write nothing; exit 0 when DIR holds exactly what the config renders, 1 naming each file that "
+            "differs (for CI on a committed build/).",
+        ),
+    ] = False,
+) -> None:
     """Render the config as a self-contained Terraform configuration.
 
     Writes main.tf, versions.tf, outputs.tf, backend.tf (when configured) and a copy of the modules
@@ -91,22 +110,29 @@ def render(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None, r
     removed; on any error nothing is written. DIR defaults to build/ beside the config file; it is
     refused when it holds another command's files or another deployment's rendering.
 
-    Example: iac render -c iac.yaml -o build/
+    Example: iac render -c iac.yaml -o build/ && iac render -c iac.yaml --check
     """
-    from iac.allowlist import repack_notice, rule_changes
+    from iac import baseline as baselines
+    from iac.allowlist import repack_notice
     from iac.config import load_config
-    from iac.files import RENDER, Deployment, write_tree
-    from iac.render import bucket_cors_summary, current_rules
+    from iac.files import RENDER, Deployment, differences, write_tree
+    from iac.render import bucket_cors_summary
     from iac.render import render as render_files
 
     output = output_dir(output, config, "build")
     loaded = load_config(config)
-    current = current_rules(output, loaded.config)
-    rendered = render_files(loaded, current, repack=repack)
-    stale = write_tree(output, rendered.files, RENDER, Deployment.of(loaded.config))
-    changes = rule_changes(current, rendered.assignment.rules) if current is not None else None
+    baseline = baselines.of_rendering(output, loaded.config)
+    rendered = render_files(loaded, baseline.current, repack=repack)
+    deployment = Deployment.of(loaded.config)
+    if check:
+        found = differences(output, rendered.files, RENDER, deployment)
+        if found:
+            raise OutOfDate(config, output, found)
+        typer.echo(f"{output}/ holds exactly what {config} renders ({plural(len(rendered.files), 'file')}).")
+        return
+    stale = write_tree(output, rendered.files, RENDER, deployment)
     if rendered.assignment.repacked:
-        progress(repack_notice(current or (), rendered.assignment.rules))
+        progress(repack_notice(baseline.rules, rendered.assignment.rules))
     merged = rendered.entries - rendered.ranges
     typer.echo(f"Rendered {output}/ from {config}:")
     typer.echo(f"  {rendered.resources} resources in project {loaded.config.project} (prefix {loaded.config.name})")
@@ -121,10 +147,9 @@ def render(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None, r
             + (f" ({rendered.entries} entries, {merged} merged)" if merged else "")
             + f" in {plural(rendered.rules, 'rule')} of each Cloud Armor policy (edge and backend)"
         )
-    if changes:
-        priorities = ", ".join(str(change.priority) for change in changes[:10])
-        more = f" and {len(changes) - 10} more" if len(changes) > 10 else ""
-        typer.echo(f"  rules changed since the last rendering: {len(changes)} (priority {priorities}{more})")
+    if baseline.source != "none":
+        for line in rule_lines(baseline, rendered.assignment):
+            typer.echo(f"  {line}")
     if rendered.manage_dns:
         typer.echo(f"  DNS: A record {loaded.config.domain} in zone {loaded.config.dns_zone}")
     else:
@@ -133,13 +158,34 @@ def render(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None, r
         typer.echo(f"  removed stale file {name}")
 
 
+class OutOfDate(IacError):
+    """`iac render --check`: the output directory is not what the config renders."""
+
+    def __init__(self, config: Path, output: Path, found: list[str]) -> None:
+        self.found = found
+        self.summary = (
+            f"{output}/ is not what {config} renders ({plural(len(found), 'difference')}): run "
+            f"`iac render -c {shlex.quote(str(config))}` and commit the result"
+        )
+        super().__init__(self.summary)
+
+    def lines(self) -> list[str]:
+        return [*(f"  {line}" for line in self.found), self.summary]
+
+    def details(self) -> dict[str, Any]:
+        return {"differences": self.found}
+
+
 @app.command(cls=IacCommand)
-def validate(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -> None:
+def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None, as_json: JsonOption = False) -> None:
     """Check the config file only: schema, names, allowlist and limits. Writes nothing.
+
+    The Cloud Armor rules shown keep the assignment of the rendering in DIR (-o, default build/ beside
+    the config file), as `iac render` would write them.
 
     Example: iac validate -c iac.yaml
     """
-    from iac.allowlist import pack
+    from iac import baseline as baselines
     from iac.config import load_config
 
     try:
@@ -148,23 +194,28 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False)
         if not as_json:
             raise
         # The problems are the document (on stdout, for pipelines), and exit status 1 its verdict.
-        typer.echo(json.dumps({"valid": False, "config": str(config), "problems": exc.problems}, indent=2))
+        typer.echo(json.dumps({**exc.to_json(), "valid": False, "config": str(config)}, indent=2))
         raise typer.Exit(EXIT_ERROR) from None
-    ranges, rule_count = loaded.allowlist.ranges, loaded.allowlist.rule_count
+    ranges = loaded.allowlist.ranges
+    baseline = baselines.of_rendering(output_dir(output, config, "build"), loaded.config)
+    rules = baseline.assign(ranges, loaded.config.allowlist_max_rules).rules
     if as_json:
-        document = {
-            "valid": True,
-            "config": str(config),
-            "allowlist": {
-                "ranges": list(ranges),
-                "rules": [list(rule.ranges) for rule in pack(ranges)],
-            },
-        }
-        typer.echo(json.dumps(document, indent=2))
+        print_json(
+            {
+                "valid": True,
+                "config": str(config),
+                "allowlist": {
+                    "ranges": list(ranges),
+                    "rules": [list(rule.ranges) for rule in rules],
+                    "priorities": [rule.priority for rule in rules],
+                    "baseline": baseline.to_json(),
+                },
+            }
+        )
         return
     typer.echo(
-        f"{config}: valid ({len(ranges)} allowlist ranges in {rule_count} Cloud Armor "
-        f"rule{'s' if rule_count != 1 else ''})"
+        f"{config}: valid ({len(ranges)} allowlist ranges in {plural(len(rules), 'Cloud Armor rule')}; "
+        f"{baseline.describe()})"
     )
 
 
@@ -197,30 +248,51 @@ def plan(
     terraform: TerraformOption = None,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
     repack: RepackOption = False,
+    summary: Annotated[
+        Path | None,
+        typer.Option(
+            "--summary",
+            help="Also write the plan as Markdown to FILE, for a pull request comment or a job summary "
+            "($GITHUB_STEP_SUMMARY): addresses, rules, resources, CDN cache. Written when nothing changes too.",
+            metavar="FILE",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    lockfile: LockfileOption = None,
 ) -> None:
     """Render, init and plan: show what applying the config would change, by resource.
 
     Exit status 0 when nothing would change, 2 when something would (like terraform plan
     -detailed-exitcode), 1 on error. Terraform's own output goes to stderr as it runs.
 
-    Example: iac plan -c iac.yaml --json > plan.json
+    Example: iac plan -c iac.yaml --summary plan.md --lockfile readonly --json > plan.json
     """
+    from iac import deploy
     from iac.config import load_config
-    from iac.deploy import workspace
     from iac.files import parse_duration
     from iac.terraform import find_terraform
 
     output = output_dir(output, config, "build")
     parse_duration(lock_timeout)
+    check_lockfile(lockfile)
     loaded = load_config(config)
-    binary = find_terraform(terraform)
-    with workspace(loaded, output, binary, lock_timeout, progress, repack=repack, renderer=services().renderer) as ws:
-        summary = ws.plan()
+    report = deploy.plan(
+        loaded,
+        output,
+        binary=find_terraform(terraform),
+        lock_timeout=lock_timeout,
+        progress=progress,
+        repack=repack,
+        renderer=services().renderer,
+        lockfile=lockfile,
+        summary=summary,
+    )
     if as_json:
-        typer.echo(json.dumps(summary.to_json(), indent=2))
+        print_json(report.to_json())
     else:
-        print_plan(summary, output)
-    raise typer.Exit(EXIT_CHANGES if summary.has_changes else EXIT_OK)
+        print_plan(report, output)
+    raise typer.Exit(EXIT_CHANGES if report.summary.has_changes else EXIT_OK)
 
 
 @app.command(cls=IacCommand)
@@ -233,6 +305,7 @@ def apply(
     terraform: TerraformOption = None,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
     repack: RepackOption = False,
+    lockfile: LockfileOption = None,
 ) -> None:
     """Render, init, plan to a file, confirm, apply exactly that plan, then invalidate the CDN cache
     if the allowlist changed.
@@ -241,17 +314,20 @@ def apply(
     required. Exit status 0 success, 1 error, 3 applied but the cache invalidation failed (the
     message gives the command that retries it).
 
-    Example: iac apply -c iac.yaml --auto-approve
+    Example: iac apply -c iac.yaml --auto-approve --lockfile readonly
     """
     from iac.config import load_config
     from iac.files import parse_duration
 
     output = output_dir(output, config, "build")
     parse_duration(lock_timeout)
+    check_lockfile(lockfile)
     loaded = load_config(config)
-    report = run_apply(loaded, output, auto_approve, as_json, no_invalidate, terraform, lock_timeout, repack)
+    report = run_apply(
+        loaded, output, auto_approve, as_json, no_invalidate, terraform, lock_timeout, repack, lockfile=lockfile
+    )
     if as_json:
-        typer.echo(json.dumps(report.to_json(), indent=2))
+        print_json(report.to_json())
     if report.invalidation.failed:
         raise typer.Exit(EXIT_INVALIDATION_FAILED)
 

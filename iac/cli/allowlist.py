@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +15,18 @@ from iac.cli.common import (
     AutoApproveOption,
     ConfigOption,
     JsonOption,
+    LockfileOption,
     LockTimeoutOption,
     NoInvalidateOption,
     OutputOption,
     TerraformOption,
     check_can_confirm,
+    check_lockfile,
     output_dir,
     plural,
+    print_json,
     progress,
+    rule_lines,
     run_apply,
 )
 from iac.cli.group import EXIT_INVALIDATION_FAILED, IacCommand, command_group
@@ -30,7 +34,9 @@ from iac.errors import IacError
 from iac.terraform import DEFAULT_LOCK_TIMEOUT
 
 if TYPE_CHECKING:
-    from iac.allowlist_file import Operation
+    from iac.allowlist_file import Change, Operation
+    from iac.config import LoadedConfig
+    from iac.deploy import ApplyReport
 
 app = command_group(
     "Show and rotate the IP allowlist: edits the config in place (comments and layout kept), validates, "
@@ -58,27 +64,28 @@ def allowlist_list(
 
     Example: iac allowlist list -c iac.yaml --json
     """
-    from iac.allowlist import assign
+    from iac import baseline as baselines
     from iac.config import load_config
-    from iac.render import current_rules
 
     loaded = load_config(config)
     allowlist = loaded.allowlist
-    current = current_rules(output_dir(output, config, "build"), loaded.config)
-    rules = assign(allowlist.ranges, current, loaded.config.allowlist_max_rules).rules
+    baseline = baselines.of_rendering(output_dir(output, config, "build"), loaded.config)
+    rules = baseline.assign(allowlist.ranges, loaded.config.allowlist_max_rules).rules
     if as_json:
-        document = {
-            "ranges": list(allowlist.ranges),
-            "entries": allowlist.entries,
-            "rule_count": len(rules),
-            "rules": [{"priority": rule.priority, "ranges": list(rule.ranges)} for rule in rules],
-        }
-        typer.echo(json.dumps(document, indent=2))
+        print_json(
+            {
+                "ranges": list(allowlist.ranges),
+                "entries": allowlist.entries,
+                "rule_count": len(rules),
+                "rules": [{"priority": rule.priority, "ranges": list(rule.ranges)} for rule in rules],
+                "baseline": baseline.to_json(),
+            }
+        )
         return
     entries = f"{allowlist.entries} {'entry' if allowlist.entries == 1 else 'entries'}"
     typer.echo(
         f"{plural(len(allowlist.ranges), 'range')} from {entries}, {plural(len(rules), 'allow rule')} "
-        "in each Cloud Armor policy (at most 10 ranges per rule)"
+        f"in each Cloud Armor policy (at most 10 ranges per rule; {baseline.describe()})"
     )
     if not rules:
         typer.echo("  the list is empty: every request is denied")
@@ -94,6 +101,39 @@ class _ApplyOptions:
     output: Path
     terraform: str | None
     lock_timeout: str
+    lockfile: str | None
+
+
+def _show_edit(change: Change, config: Path, dry_run: bool, as_json: bool) -> None:
+    """The edit, as it happened: the file's ranges, then the rules against the named baseline."""
+    from iac.allowlist import repack_notice
+
+    say = progress if as_json else typer.echo
+    for notice in change.notices:
+        say(notice)
+    if change.added or change.removed:
+        say(f"allowlist in {config}: {len(change.added)} added, {len(change.removed)} removed")
+        for cidr in change.added:
+            say(f"  + {cidr}")
+        for cidr in change.removed:
+            say(f"  - {cidr}")
+    elif change.changed:
+        say(f"allowlist in {config}: the same ranges, entries rewritten")
+    else:
+        say(f"allowlist in {config}: unchanged")
+    if change.rendering_behind:
+        say(
+            f"note: {change.baseline.directory}/ was rendered from another allowlist than {config} holds: "
+            f"the rule changes below include those (`iac render -c {shlex.quote(str(config))}` brings it in line)"
+        )
+    if change.new_rules.repacked:
+        say(repack_notice(change.baseline.rules, change.new_rules.rules))
+    for line in rule_lines(change.baseline, change.new_rules):
+        say(line)
+    if dry_run:
+        say(f"dry run: {config} was not written")
+    elif change.written:
+        say(f"wrote {config}")
 
 
 def _edit_allowlist(
@@ -104,56 +144,41 @@ def _edit_allowlist(
     as_json: bool,
     options: _ApplyOptions,
 ) -> None:
-    """Shared tail of add/remove/set: lock, validate, show the change, write atomically, optionally apply."""
-    from iac import allowlist_file
-    from iac.allowlist import repack_notice
+    """Shared tail of add/remove/set: the rotation flow (`iac.deploy.rotate`), printed."""
+    from iac import deploy
     from iac.files import parse_duration
 
     timeout = parse_duration(options.lock_timeout)
+    check_lockfile(options.lockfile)
+    then_apply = None
     if options.apply and not dry_run:
         check_can_confirm(options.auto_approve)  # before anything is written
-    change = allowlist_file.edit(
-        config, operation, allow_empty=allow_empty, dry_run=dry_run, lock_timeout=timeout, output=options.output
-    )
-    say = progress if as_json else typer.echo
-    for notice in change.notices:
-        say(notice)
-    if change.changed:
-        say(
-            f"allowlist: {len(change.added)} added, {len(change.removed)} removed; "
-            f"rules {change.rules_before} -> {change.rules_after}"
-        )
-        for cidr in change.added:
-            say(f"  + {cidr}")
-        for cidr in change.removed:
-            say(f"  - {cidr}")
-    else:
-        say("allowlist unchanged")
-    if change.new_rules.repacked:
-        say(repack_notice(change.current_rules, change.new_rules.rules))
-    for rule in change.rules_changed:
-        parts = [f"+{cidr}" for cidr in rule.added] + [f"-{cidr}" for cidr in rule.removed]
-        say(f"  rule {rule.priority}: {' '.join(parts)}")
-    if dry_run:
-        say(f"dry run: {config} was not written")
-    elif change.written:
-        say(f"wrote {config}")
-    if not options.apply or dry_run:
-        if as_json:
-            typer.echo(json.dumps(change.to_json(), indent=2))
-        return
-    report = run_apply(
-        change.loaded,
-        options.output,
-        options.auto_approve,
-        as_json,
-        options.no_invalidate,
-        options.terraform,
-        options.lock_timeout,
+
+        def then_apply(loaded: LoadedConfig) -> ApplyReport:
+            return run_apply(
+                loaded,
+                options.output,
+                options.auto_approve,
+                as_json,
+                options.no_invalidate,
+                options.terraform,
+                options.lock_timeout,
+                lockfile=options.lockfile,
+            )
+
+    report = deploy.rotate(
+        config,
+        operation,
+        allow_empty=allow_empty,
+        dry_run=dry_run,
+        lock_timeout=timeout,
+        output=options.output,
+        shown=lambda change: _show_edit(change, config, dry_run, as_json),
+        then_apply=then_apply,
     )
     if as_json:
-        typer.echo(json.dumps({"edit": change.to_json(), **report.to_json()}, indent=2))
-    if report.invalidation.failed:
+        print_json(report.to_json())
+    if report.applied is not None and report.applied.invalidation.failed:
         raise typer.Exit(EXIT_INVALIDATION_FAILED)
 
 
@@ -170,6 +195,7 @@ def allowlist_add(
     output: OutputOption = None,
     terraform: TerraformOption = None,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+    lockfile: LockfileOption = None,
 ) -> None:
     """Add addresses to the allowlist. An address already allowed is reported and not added again.
 
@@ -186,7 +212,9 @@ def allowlist_add(
         dry_run,
         False,
         as_json,
-        _ApplyOptions(apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout),
+        _ApplyOptions(
+            apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout, lockfile
+        ),
     )
 
 
@@ -203,6 +231,7 @@ def allowlist_remove(
     output: OutputOption = None,
     terraform: TerraformOption = None,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+    lockfile: LockfileOption = None,
 ) -> None:
     """Remove entries from the allowlist. Naming an address that is not an entry is an error.
 
@@ -217,7 +246,9 @@ def allowlist_remove(
         dry_run,
         allow_empty,
         as_json,
-        _ApplyOptions(apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout),
+        _ApplyOptions(
+            apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout, lockfile
+        ),
     )
 
 
@@ -236,6 +267,7 @@ def allowlist_set(
     output: OutputOption = None,
     terraform: TerraformOption = None,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+    lockfile: LockfileOption = None,
 ) -> None:
     """Replace the allowlist with the addresses of a file, merged and sorted.
 
@@ -261,5 +293,7 @@ def allowlist_set(
         dry_run,
         allow_empty,
         as_json,
-        _ApplyOptions(apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout),
+        _ApplyOptions(
+            apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout, lockfile
+        ),
     )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,9 +15,10 @@ from iac.cli.group import handed_in
 from iac.errors import IacError
 
 if TYPE_CHECKING:
+    from iac.allowlist import Assignment
+    from iac.baseline import Baseline
     from iac.config import LoadedConfig
-    from iac.deploy import ApplyReport, InvalidationReport, Renderer
-    from iac.plan import PlanSummary
+    from iac.deploy import ApplyReport, InvalidationReport, PlanReport, Renderer
 
 # The config file every command reads unless given -c (or IAC_CONFIG), and the one `iac init` writes.
 DEFAULT_CONFIG = Path("iac.yaml")
@@ -73,6 +75,17 @@ AutoApproveOption = Annotated[
 NoInvalidateOption = Annotated[
     bool, typer.Option("--no-invalidate", help="Do not invalidate the CDN cache after an allowlist change.")
 ]
+LockfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lockfile",
+        help="readonly: `terraform init` must not change DIR/.terraform.lock.hcl, so the provider versions are "
+        "the ones committed (for CI).",
+        envvar="IAC_LOCKFILE",
+        metavar="readonly",
+        show_default=False,
+    ),
+]
 
 
 def output_dir(output: Path | None, config: Path, default: str) -> Path:
@@ -88,6 +101,39 @@ def progress(message: str) -> None:
 
 def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def print_json(document: dict[str, Any]) -> None:
+    """The one JSON document of a `--json` command that succeeded (a failure's is `IacError.to_json`)."""
+    typer.echo(json.dumps({"ok": True, **document}, indent=2))
+
+
+def check_lockfile(mode: str | None) -> str | None:
+    if mode not in (None, "readonly"):
+        raise IacError(
+            f"--lockfile: {mode!r} is not a mode: the only one is `readonly` (terraform init -lockfile=readonly); "
+            "leave it out to let init update .terraform.lock.hcl"
+        )
+    return mode
+
+
+def rule_lines(baseline: Baseline, assignment: Assignment) -> list[str]:
+    """The Cloud Armor rules a change touches, against the baseline it names (see iac.baseline)."""
+    from iac.baseline import BOTH_POLICIES
+
+    if baseline.source == "none":
+        return [f"Cloud Armor rules: {len(assignment.rules)} ({baseline.describe()}; {BOTH_POLICIES})"]
+    changes = baseline.changes(assignment)
+    if not changes:
+        return [f"Cloud Armor rules: none changes, {baseline.describe()}"]
+    lines = [
+        f"Cloud Armor rules changed: {len(changes)} of {len(assignment.rules)}, {baseline.describe()} "
+        f"({BOTH_POLICIES}):"
+    ]
+    for rule in changes:
+        parts = [f"+{cidr}" for cidr in rule.added] + [f"-{cidr}" for cidr in rule.removed]
+        lines.append(f"  rule {rule.priority}: {' '.join(parts)}")
+    return lines
 
 
 def _stdin_is_a_terminal() -> bool:
@@ -136,7 +182,8 @@ def confirm_apply(auto_approve: bool) -> None:
         raise IacError("apply cancelled; nothing was changed")
 
 
-def print_plan(summary: PlanSummary, directory: Path) -> None:
+def print_plan(report: PlanReport, directory: Path) -> None:
+    summary = report.summary
     if not summary.has_changes:
         typer.echo(f"No changes: the infrastructure matches {directory}/.")
         return
@@ -160,6 +207,9 @@ def print_plan(summary: PlanSummary, directory: Path) -> None:
             typer.echo(f"    - {cidr}")
     else:
         typer.echo("  allowlist unchanged")
+    if summary.security_policies_changed or report.rules_changed:
+        for line in rule_lines(report.baseline, report.assignment):
+            typer.echo(f"  {line}")
 
 
 def print_invalidation_failure(invalidation: InvalidationReport, *, applied: bool) -> None:
@@ -181,16 +231,17 @@ def run_apply(
     terraform: str | None,
     lock_timeout: str,
     repack: bool = False,
+    lockfile: str | None = None,
 ) -> ApplyReport:
     """The `iac apply` flow on a loaded config, printing as it goes; the caller prints the JSON report and
     exits 3 when the invalidation failed (the apply itself succeeded: that is a result, not an error)."""
     from iac import deploy
     from iac.terraform import find_terraform
 
-    def review(summary: PlanSummary) -> None:
+    def review(report: PlanReport) -> None:
         if not as_json:
-            print_plan(summary, output)
-        if summary.has_changes:
+            print_plan(report, output)
+        if report.summary.has_changes:
             confirm_apply(auto_approve)
 
     report = deploy.apply(
@@ -203,6 +254,7 @@ def run_apply(
         invalidate=not no_invalidate,
         repack=repack,
         renderer=services().renderer,
+        lockfile=lockfile,
     )
     if report.invalidation.failed:
         print_invalidation_failure(report.invalidation, applied=True)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 from typing import Any
 
 import typer
 import typer.core
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
-from iac.errors import ConfigError, IacError
+from iac.errors import IacError
 from iac.invalidate import InvalidationError
 
 # The exit statuses, as `iac --help` lists them. An IacError exits with its own `exit_code`.
@@ -33,14 +34,6 @@ _click_module: Any = getattr(typer.core, "_click", None) or __import__("click")
 _click_module.exceptions.UsageError.exit_code = EXIT_ERROR
 
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
-
-
-def error_lines(error: IacError) -> list[str]:
-    """What the CLI prints for `error`, one `error: ` line each; a ConfigError lists every problem."""
-    if isinstance(error, ConfigError):
-        count = len(error.problems)
-        return [*error.problems, f"{count} problem{'' if count == 1 else 's'}; nothing was written"]
-    return [str(error)]
 
 
 def reflow(text: str | None) -> str | None:
@@ -64,7 +57,25 @@ def _follow_click_help_conventions(command: TyperCommand | TyperGroup, ctx: type
 
 
 class IacCommand(TyperCommand):
-    """An iac command: help as Click formats it (see the module docstring)."""
+    """An iac command: help as Click formats it (see the module docstring); with `--json`, a failure is one JSON
+    document on stdout too (`IacError.to_json`), usage errors included."""
+
+    def parse_args(self, ctx: typer._click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except _click_module.exceptions.UsageError as error:
+            if "--json" in args:
+                usage = IacError(f"{error.format_message()} (see iac {ctx.command_path.partition(' ')[2]} --help)")
+                typer.echo(json.dumps(usage.to_json(), indent=2))
+            raise
+
+    def invoke(self, ctx: typer._click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except IacError as error:
+            if ctx.params.get("as_json"):
+                typer.echo(json.dumps(error.to_json(), indent=2))
+            raise
 
     def format_help(self, ctx: typer._click.Context, formatter: typer._click.HelpFormatter) -> None:
         _follow_click_help_conventions(self, ctx)
@@ -78,7 +89,7 @@ class IacGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except IacError as error:
-            for line in error_lines(error):
+            for line in error.lines():
                 typer.echo(f"error: {line}", err=True)
             raise typer.Exit(error.exit_code) from None
 

@@ -1,0 +1,143 @@
+"""The one place that decides which Cloud Armor rule assignment a change is compared with, and says where it
+came from: the rendering in the output directory, the rules deployed (the Terraform state), or none.
+
+Every command that shows rules (render, validate, `allowlist list/add/remove/set`, plan, apply and the plan
+summary) takes its baseline from here, so what an edit reports as "rules changed" is what `iac apply` applies
+from the same output directory.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from iac.allowlist import DEFAULT_RULE_PRIORITY, Assignment, Rule, RuleChange, assign, rule_changes
+
+if TYPE_CHECKING:
+    from iac.config import Config
+
+Source = Literal["rendering", "state", "none"]
+
+# The module's Cloud Armor policies: their allow rules are the deployed rule assignment.
+_POLICY_TYPE = "google_compute_security_policy"
+# Both policies carry the same rules; every message about rules says so.
+BOTH_POLICIES = "the same rules in the edge and the backend policy"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A rule assignment to keep ranges in (`rules`), and where it came from (`source`, `directory`)."""
+
+    source: Source
+    rules: tuple[Rule, ...] = ()
+    directory: Path | None = None
+
+    @property
+    def current(self) -> tuple[Rule, ...] | None:
+        """The rules to keep ranges in, for `assign` and the renderer; None: pack afresh."""
+        return None if self.source == "none" else self.rules
+
+    def describe(self) -> str:
+        """Where the rules a change is compared with come from, for every message that shows rule changes."""
+        if self.source == "rendering":
+            return f"compared with the rendering in {self.directory}/"
+        if self.source == "state":
+            return "compared with the rules deployed (read from the Terraform state)"
+        where = f" in {self.directory}/" if self.directory is not None else ""
+        return f"no earlier rendering{where}: the rules are packed afresh"
+
+    def changes(self, assignment: Assignment) -> list[RuleChange]:
+        """The rules `assignment` changes against this baseline (every rule, when there is none)."""
+        return rule_changes(self.rules, assignment.rules)
+
+    def assign(self, ranges: Sequence[str], max_rules: int, *, repack: bool = False) -> Assignment:
+        """`ranges` put into rules, keeping each range that stays in its rule of this baseline."""
+        return assign(ranges, self.current, max_rules, repack=repack)
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"source": self.source, "rules": len(self.rules)}
+        if self.directory is not None:
+            document["directory"] = str(self.directory)
+        document["description"] = self.describe()
+        return document
+
+
+def of_rendering(directory: Path, config: Config) -> Baseline:
+    """The rules of an earlier rendering of the same deployment in `directory`, else no baseline."""
+    from iac.render import current_rules
+
+    rules = current_rules(directory, config)
+    if rules is None:
+        return Baseline("none", directory=directory)
+    return Baseline("rendering", rules, directory)
+
+
+def decide(directory: Path, config: Config, read_state: Callable[[], dict[str, Any]] | None = None) -> Baseline:
+    """The baseline for a change rendered into `directory`: its earlier rendering; without one, the rules
+    deployed (`read_state` returns `terraform show -json` of the state; plan and apply pass it after init);
+    without either, none."""
+    found = of_rendering(directory, config)
+    if found.source != "none" or read_state is None:
+        return found
+    deployed = rules_from_state(read_state())
+    if deployed:
+        return Baseline("state", deployed, directory)
+    return found
+
+
+def rules_from_state(state: dict[str, Any]) -> tuple[Rule, ...] | None:
+    """The allow rules deployed, from `terraform show -json` of the state (Terraform's JSON state format).
+
+    Both policies hold the same rules; the edge policy is read when present. None when nothing is deployed,
+    or when a rule holds something iac would not have written (edited by hand): then pack afresh, not guess.
+    """
+    policies = [
+        resource
+        for resource in _resources(_mapping(_mapping(_mapping(state).get("values")).get("root_module")))
+        if resource.get("type") == _POLICY_TYPE and resource.get("mode", "managed") == "managed"
+    ]
+    if not policies:
+        return None
+    policies.sort(key=lambda r: (r.get("index") != "edge", str(r.get("address"))))
+    rules = []
+    for rule in _items(_mapping(policies[0].get("values")).get("rule")):
+        priority = rule.get("priority")
+        if rule.get("action") != "allow" or not isinstance(priority, int) or priority >= DEFAULT_RULE_PRIORITY:
+            continue
+        ranges = [
+            cidr
+            for match in _items(rule.get("match"))
+            for config in _items(match.get("config"))
+            for cidr in config.get("src_ip_ranges") or ()
+        ]
+        normalised = _normalised(ranges) if isinstance(ranges, list) else None
+        if normalised is None:
+            return None
+        rules.append(Rule(priority, normalised))
+    return tuple(sorted(rules, key=lambda r: r.priority))
+
+
+def _resources(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from _items(module.get("resources"))
+    for child in _items(module.get("child_modules")):
+        yield from _resources(child)
+
+
+# Terraform's JSON is read defensively: a value of an unexpected type reads as absent, never as a traceback.
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: object) -> Iterator[dict[str, Any]]:
+    if isinstance(value, list):
+        yield from (item for item in value if isinstance(item, dict))
+
+
+def _normalised(ranges: list[Any]) -> tuple[str, ...] | None:
+    try:
+        return tuple(str(ipaddress.ip_network(str(cidr), strict=False)) for cidr in ranges)
+    except ValueError:
+        return None
