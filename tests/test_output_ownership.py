@@ -162,9 +162,8 @@ def test_a_plain_list_of_an_earlier_version_keeps_working(cli, tmp_path) -> None
     config.write_text(CONFIG_A)
     stdout = ok(cli("render", "-c", config, "-o", out))
     assert "removed stale file backend.tf" in stdout
-    assert (
-        "Cloud Armor rules changed: 1 of 1, compared with the rendering in" in stdout
-    )  # main.tf was read back as iac's
+    # main.tf was read back as iac's rendering: the rules are compared with it
+    assert "Cloud Armor rules changed: 1 of 1, compared with the rendering in" in stdout
     fresh = tmp_path / "fresh"
     ok(cli("render", "-c", config, "-o", fresh))
     assert tree(out) == tree(fresh)
