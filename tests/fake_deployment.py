@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from iac import hcl
 from iac.allowlist import Assignment, Rule, assign
 from iac.config import LoadedConfig
+from iac.render import PROVISIONAL_MARK
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,20 @@ def render_builtin(
     config = loaded.config
     assignment = assign(loaded.allowlist.ranges, current, config.allowlist_max_rules, repack=repack)
     ranges = hcl.value(list(loaded.allowlist.ranges), indent=2)
+    rules = hcl.value([{"priority": r.priority, "ranges": list(r.ranges)} for r in assignment.rules], indent=4)
+    mark = f"\n  {PROVISIONAL_MARK}" if provisional else ""
+    # The deployment's identity and rules are written as main.tf.j2 writes them in the module call, so an
+    # earlier rendering is read back (iac.render.current_rules) as the real one is.
     main = f"""terraform {{
   required_version = ">= 1.5.0"
 }}
 
 locals {{
+  project_id = {hcl.string(config.project)}
+  name       = {hcl.string(config.name)}{mark}
+  allowlist = {{
+    rules = {rules}
+  }}
   ranges = {ranges}
 }}
 

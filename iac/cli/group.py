@@ -64,7 +64,7 @@ class IacCommand(TyperCommand):
         try:
             return super().parse_args(ctx, args)
         except _click_module.exceptions.UsageError as error:
-            if "--json" in args:
+            if "--json" in args and any(param.name == "as_json" for param in self.params):
                 usage = IacError(f"{error.format_message()} (see iac {ctx.command_path.partition(' ')[2]} --help)")
                 typer.echo(json.dumps(usage.to_json(), indent=2))
             raise

@@ -1,0 +1,335 @@
+"""A rotation as a pipeline runs it: one named baseline for rule changes, edit-then-apply that never fails
+silently, one JSON document per --json run (failures included), `render --check`, `plan --summary` and
+`--lockfile readonly`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from test_apply import done_operation, invalidations
+
+CONFIG = """\
+project: my-gcp-project
+name: encord-da
+domain: encord-directaccess.acme.com
+bucket:
+  name: encord-data
+  location: EU
+allowlist:
+  - 39.42.20.11/32   # primary egress
+  - 130.192.120.23/32
+"""
+
+# A terraform that records its arguments and fails `init` (a registry or backend that cannot be reached).
+FAILING_INIT = """\
+#!{python}
+import os, sys
+with open(os.environ["FAKE_ARGV_LOG"], "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\\n")
+if "init" in sys.argv:
+    sys.stderr.write("Error: Failed to query available provider packages\\n")
+    sys.exit(1)
+sys.exit(0)
+"""
+
+
+def write(path: Path, text: str = CONFIG) -> Path:
+    path.write_text(text)
+    return path
+
+
+def one_document(stdout: str) -> dict:
+    """stdout is exactly one JSON document (json.loads refuses anything before or after it)."""
+    document = json.loads(stdout)
+    assert isinstance(document, dict)
+    return document
+
+
+@pytest.fixture
+def failing_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    fake = tmp_path / "terraform-fails"
+    fake.write_text(FAILING_INIT.format(python=sys.executable))
+    fake.chmod(0o755)
+    log = tmp_path / "argv.log"
+    monkeypatch.setenv("FAKE_ARGV_LOG", str(log))
+    monkeypatch.setenv("IAC_TERRAFORM", str(fake))
+    return log
+
+
+# --- one baseline, named --------------------------------------------------------------------------------------
+
+
+def test_without_a_rendering_an_edit_says_it_packs_afresh_and_invents_no_removal(cli, tmp_path: Path) -> None:
+    config = write(tmp_path / "iac.yaml")
+    result = cli("allowlist", "add", "34.90.1.1", "-c", config, "--json")
+    assert result.exit_code == 0, result.output
+    edit = one_document(result.stdout)
+    assert edit["ok"] is True and edit["changed"] is True
+    assert edit["baseline"]["source"] == "none"
+    # Against no baseline every rule is new; nothing is "removed" that the file never lost.
+    assert all(rule["removed"] == [] for rule in edit["rules_changed"])
+    assert "no earlier rendering in" in result.stderr and "packed afresh" in result.stderr
+
+
+def test_an_edit_compares_with_the_rendering_and_says_so(cli, tmp_path: Path) -> None:
+    config = write(tmp_path / "iac.yaml")
+    out = tmp_path / "build"
+    assert cli("render", "-c", config, "-o", out).exit_code == 0
+    result = cli("allowlist", "add", "34.90.1.1", "-c", config, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert f"compared with the rendering in {out}/" in result.stdout
+    assert "the same rules in the edge and the backend policy" in result.stdout
+    assert "rule 1000: +34.90.1.1/32\n" in result.stdout
+
+    # What the edit announced is what rendering the edited file changes.
+    listed = cli("allowlist", "list", "-c", config, "-o", out, "--json")
+    rendered = cli("render", "-c", config, "-o", out)
+    assert "Cloud Armor rules changed: 1 of 1" in rendered.stdout
+    assert one_document(listed.stdout)["rules"] == [
+        {"priority": 1000, "ranges": ["34.90.1.1/32", "39.42.20.11/32", "130.192.120.23/32"]}
+    ]
+
+
+def test_an_unchanged_file_with_a_rendering_behind_it_says_which_is_which(cli, tmp_path: Path) -> None:
+    """The measured report: `add 81.2.69.161` said "allowlist unchanged" and then showed a rule change."""
+    config = write(tmp_path / "iac.yaml")
+    out = tmp_path / "build"
+    assert cli("render", "-c", config, "-o", out).exit_code == 0
+    write(config, CONFIG + "  - 81.2.69.160/28\n")  # edited by hand, not rendered yet
+    result = cli("allowlist", "add", "81.2.69.161", "-c", config, "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    edit = one_document(result.stdout)
+    assert edit["changed"] is False and edit["written"] is False
+    assert edit["baseline"]["source"] == "rendering" and edit["rendering_behind"] is True
+    assert edit["rules_changed"] == [{"priority": 1000, "added": ["81.2.69.160/28"], "removed": []}]
+    assert f"allowlist in {config}: unchanged" in result.stderr
+    assert "was rendered from another allowlist" in result.stderr
+
+
+def test_validate_shows_the_rules_render_would_write(cli, tmp_path: Path) -> None:
+    config = write(tmp_path / "iac.yaml")
+    out = tmp_path / "build"
+    assert cli("render", "-c", config, "-o", out).exit_code == 0
+    write(config, CONFIG.replace("  - 130.192.120.23/32\n", "") + "  - 2.16.0.0/13\n")
+    document = one_document(cli("validate", "-c", config, "-o", out, "--json").stdout)
+    allowlist = document["allowlist"]
+    assert allowlist["baseline"]["source"] == "rendering"
+    assert allowlist["priorities"] == [1000]
+    assert allowlist["rules"] == [["2.16.0.0/13", "39.42.20.11/32"]]
+
+
+# --- every --json prints one document ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("allowlist", "add", "999.1.1.1"),
+        ("allowlist", "remove", "8.8.8.8"),
+        ("allowlist", "list", "--lock-timeout", "1s"),  # a usage error: no such option
+        ("plan", "--lock-timeout", "soon"),
+        ("plan", "--lockfile", "update"),
+    ],
+)
+def test_a_failed_json_command_prints_one_failure_document(cli, tmp_path: Path, args: tuple[str, ...]) -> None:
+    config = write(tmp_path / "iac.yaml")
+    result = cli(*args, "-c", config, "--json")
+    assert result.exit_code == 1
+    document = one_document(result.stdout)
+    assert document["ok"] is False and document["exit_code"] == 1
+    assert document["error"]
+    assert config.read_text() == CONFIG
+
+
+def test_a_bad_from_file_is_a_document_listing_every_problem(cli, tmp_path: Path) -> None:
+    config = write(tmp_path / "iac.yaml")
+    source = tmp_path / "egress.txt"
+    source.write_text("34.90.1.1\n10.0.0.1\nnot-an-address\n")
+    result = cli("allowlist", "set", "--from", source, "-c", config, "--json")
+    assert result.exit_code == 1
+    document = one_document(result.stdout)
+    assert [problem.split(":")[1] for problem in document["problems"]] == ["2", "3"]
+    assert config.read_text() == CONFIG
+
+
+def test_plan_json_when_init_fails_is_a_failure_document(cli, tmp_path: Path, failing_terraform: Path) -> None:
+    config = write(tmp_path / "iac.yaml")
+    result = cli("plan", "-c", config, "-o", tmp_path / "build", "--json")
+    assert result.exit_code == 1
+    document = one_document(result.stdout)
+    assert document["ok"] is False and "Failed to query available provider packages" in document["error"]
+
+
+# --- edit, then apply: one flow that never fails silently ------------------------------------------------------
+
+
+def test_an_apply_failing_after_the_edit_says_the_config_changed_and_how_to_finish(
+    cli, tmp_path: Path, failing_terraform: Path
+) -> None:
+    config = write(tmp_path / "iac.yaml")
+    out = tmp_path / "build"
+    result = cli("allowlist", "add", "34.90.1.1", "-c", config, "-o", out, "--apply", "--auto-approve", "--json")
+    assert result.exit_code == 1
+    assert "34.90.1.1/32" in config.read_text(), "the edit was written before the apply flow ran"
+    assert f"{config} was changed (the allowlist edit is written) but NOT applied" in result.stderr
+    assert f"`iac apply -c {config}`" in result.stderr
+    document = one_document(result.stdout)
+    assert document["ok"] is False and document["applied"] is False
+    assert document["edit"]["written"] is True and document["edit"]["added"] == ["34.90.1.1/32"]
+
+
+def test_an_apply_failing_after_an_edit_that_changed_nothing_is_a_plain_failure(
+    cli, tmp_path: Path, failing_terraform: Path
+) -> None:
+    config = write(tmp_path / "iac.yaml")
+    result = cli("allowlist", "add", "39.42.20.11", "-c", config, "--apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert "NOT applied" not in result.stderr
+    assert config.read_text() == CONFIG
+
+
+def test_iac_apply_finishes_an_edit_whose_apply_failed(
+    cli, tmp_path: Path, builtin_deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(tmp_path / "iac.yaml")
+    out = tmp_path / "build"
+    assert cli("apply", "-c", config, "-o", out, "--auto-approve").exit_code == 0
+    real = os.environ["IAC_TERRAFORM"]
+    monkeypatch.setenv("IAC_TERRAFORM", str(tmp_path / "no-such-terraform"))
+    failed = cli("allowlist", "add", "34.90.1.1", "-c", config, "-o", out, "--apply", "--auto-approve")
+    assert failed.exit_code == 1 and "NOT applied" in failed.stderr
+
+    monkeypatch.setenv("IAC_TERRAFORM", real)
+    builtin_deployment.expect_request(
+        "/compute/v1/projects/my-gcp-project/global/urlMaps/encord-da-url-map/invalidateCache", method="POST"
+    ).respond_with_handler(done_operation)
+    finished = cli("apply", "-c", config, "-o", out, "--auto-approve", "--json")
+    assert finished.exit_code == 0, finished.output
+    document = one_document(finished.stdout)
+    assert document["applied"] is True and document["plan"]["allowlist"]["added"] == ["34.90.1.1/32"]
+    assert len(invalidations(builtin_deployment)) == 1
+
+
+# --- render --check --------------------------------------------------------------------------------------------
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+
+
+def test_render_check_passes_only_on_exactly_what_the_config_renders(cli, tmp_path: Path) -> None:
+    config = write(tmp_path / "iac.yaml")
+    out = tmp_path / "build"
+
+    nothing = cli("render", "-c", config, "-o", out, "--check")
+    assert nothing.exit_code == 1
+    assert f"error:   {out}/ does not exist: nothing rendered there yet" in nothing.stderr
+    assert not out.exists(), "--check writes nothing, not even the directory"
+
+    assert cli("render", "-c", config, "-o", out).exit_code == 0
+    clean = cli("render", "-c", config, "-o", out, "--check")
+    assert clean.exit_code == 0, clean.output
+    assert "holds exactly what" in clean.stdout
+
+    (out / "extra-notes.md").write_text("the user's own file is not iac's business\n")
+    assert cli("render", "-c", config, "-o", out, "--check").exit_code == 0
+
+    write(config, CONFIG + "  - 34.90.1.1/32\n")
+    before = snapshot(out)
+    stale = cli("render", "-c", config, "-o", out, "--check")
+    assert stale.exit_code == 1
+    assert "error:   main.tf: differs" in stale.stderr
+    assert f"run `iac render -c {config}` and commit the result" in stale.stderr
+    assert snapshot(out) == before
+
+    (out / "versions.tf").unlink()
+    assert "versions.tf: missing" in cli("render", "-c", config, "-o", out, "--check").stderr
+
+
+# --- plan --summary --------------------------------------------------------------------------------------------
+
+
+def test_plan_summary_shows_a_reviewer_the_rotation(cli, tmp_path: Path, builtin_deployment) -> None:
+    config = write(tmp_path / "iac.yaml")
+    out = tmp_path / "build"
+    assert cli("apply", "-c", config, "-o", out, "--auto-approve").exit_code == 0
+    hostile = "Lisbon <img src=x onerror=alert(1)> | @acme/security [x](javascript:alert(1))"
+    added = cli("allowlist", "add", "81.2.69.160/28", "-c", config, "-o", out, "--note", hostile)
+    assert added.exit_code == 0, added.output
+    assert cli("allowlist", "remove", "130.192.120.23", "-c", config, "-o", out).exit_code == 0
+
+    summary = tmp_path / "summary.md"
+    result = cli("plan", "-c", config, "-o", out, "--summary", summary)
+    assert result.exit_code == 2, result.output
+    text = summary.read_text()
+    assert "## iac plan: `encord-da` in project `my-gcp-project`" in text
+    assert "**2 resource changes:** 0 to create, 2 to update, 0 to replace, 0 to delete." in text
+    assert "### Allowlist: 1 added, 1 removed" in text
+    row = next(line for line in text.splitlines() if "`81.2.69.160/28`" in line and line.startswith("| added"))
+    # The comment is there, and it cannot become HTML, a mention, a link or a new table cell: every
+    # punctuation character of it is backslash-escaped.
+    assert "Lisbon \\<img src" in row
+    unescaped = re.sub(r"\\.", "", row)
+    assert unescaped.count("|") == 4
+    for raw in ("<", "@", "](", "["):
+        assert raw not in unescaped
+    assert "| removed | `130.192.120.23/32` | |" in text
+    assert "| 1000 | edge, backend | `81.2.69.160/28` | `130.192.120.23/32` |" in text
+    assert "compared with the rendering in" in text
+    assert "**CDN cache:** invalidated after apply" in text
+
+
+def test_plan_summary_says_no_changes(cli, tmp_path: Path, builtin_deployment) -> None:
+    config = write(tmp_path / "iac.yaml")
+    out = tmp_path / "build"
+    assert cli("apply", "-c", config, "-o", out, "--auto-approve").exit_code == 0
+    summary = tmp_path / "summary.md"
+    result = cli("plan", "-c", config, "-o", out, "--summary", summary)
+    assert result.exit_code == 0, result.output
+    text = summary.read_text()
+    assert "**No changes.**" in text and "**Allowlist:** unchanged." in text
+    assert "not invalidated: the allowlist does not change" in text
+
+
+def test_an_unwritable_summary_fails_before_terraform_runs(cli, tmp_path: Path, failing_terraform: Path) -> None:
+    config = write(tmp_path / "iac.yaml")
+    out = tmp_path / "build"
+    result = cli("plan", "-c", config, "-o", out, "--summary", tmp_path / "no-such-dir" / "plan.md")
+    assert result.exit_code == 1
+    assert "does not exist" in result.stderr
+    assert not failing_terraform.exists(), "terraform never ran"
+    assert not out.exists()
+
+
+def test_a_failed_plan_still_writes_a_summary_that_says_so(cli, tmp_path: Path, failing_terraform: Path) -> None:
+    config = write(tmp_path / "iac.yaml")
+    summary = tmp_path / "summary.md"
+    result = cli("plan", "-c", config, "-o", tmp_path / "build", "--summary", summary)
+    assert result.exit_code == 1
+    text = summary.read_text()
+    assert "**The plan failed** (exit status 1)" in text
+    assert "provider packages" not in text, "Terraform's details stay in the job's log"
+
+
+# --- --lockfile readonly --------------------------------------------------------------------------------------
+
+
+def test_lockfile_readonly_reaches_terraform_init(cli, tmp_path: Path, failing_terraform: Path) -> None:
+    config = write(tmp_path / "iac.yaml")
+    cli("plan", "-c", config, "-o", tmp_path / "build", "--lockfile", "readonly")
+    init = next(line for line in failing_terraform.read_text().splitlines() if " init " in f" {line} ")
+    assert "-lockfile=readonly" in init.split()
+
+
+def test_lockfile_readonly_from_the_environment(
+    cli, tmp_path: Path, failing_terraform: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IAC_LOCKFILE", "readonly")
+    config = write(tmp_path / "iac.yaml")
+    cli("apply", "-c", config, "-o", tmp_path / "build", "--auto-approve")
+    assert "-lockfile=readonly" in failing_terraform.read_text().split()
