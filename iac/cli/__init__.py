@@ -62,7 +62,12 @@ app = typer.Typer(
         "that an allowlist edit with --apply whose apply fails keeps the edited config and says so: `iac apply` "
         "finishes it); "
         "2 `iac plan` found changes; 3 the CDN cache invalidation failed; 129, 130, 143 interrupted by SIGHUP, "
-        "SIGINT or SIGTERM (Terraform stopped cleanly, nothing left behind)."
+        "SIGINT or SIGTERM (Terraform stopped cleanly, nothing left behind). With --json, stdout holds one "
+        "JSON document, failures included (\"ok\": false).\n\n"
+        "A rotation from a pipeline: a pull request edits the allowlist (`iac allowlist set --from FILE`), "
+        "renders (`iac render`) and commits both; CI checks `iac render --check` and posts "
+        "`iac plan --summary FILE --lockfile readonly` for review; once merged, main runs "
+        "`iac apply --auto-approve --lockfile readonly`."
     ),
     epilog="Example: iac init && iac validate && iac render -o build/",
     no_args_is_help=True,
