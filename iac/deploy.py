@@ -89,26 +89,29 @@ class PlanReport:
         return document
 
 
+@dataclass(frozen=True)
+class TerraformRun:
+    """How plan and apply run: the terraform binary, its state lock timeout, where progress goes, and the
+    options of the run (`--repack`, `--lockfile readonly`; the renderer, which tests replace)."""
+
+    binary: str
+    lock_timeout: str
+    progress: Progress
+    repack: bool = False
+    renderer: Renderer | None = None
+    lockfile: str | None = None
+
+
 @contextlib.contextmanager
-def workspace(
-    loaded: LoadedConfig,
-    directory: Path,
-    binary: str,
-    lock_timeout: str,
-    progress: Progress,
-    *,
-    repack: bool = False,
-    renderer: Renderer | None = None,
-    lockfile: str | None = None,
-) -> Iterator[Workspace]:
+def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Iterator[Workspace]:
     """Render `loaded` into `directory` and run `terraform init`; the plan file is removed on exit.
 
     The allow rules keep the assignment of the baseline (`iac.baseline.decide`): the earlier rendering in
     `directory`; without one, the rules deployed, read from the state after init; without either, a fresh
-    packing. `renderer` is `iac.render.render` unless a caller hands in another (tests render built-in
-    resources only). `lockfile="readonly"` makes init refuse to change `.terraform.lock.hcl`.
+    packing. `run.renderer` is `iac.render.render` unless a caller hands in another (tests render built-in
+    resources only). `run.lockfile="readonly"` makes init refuse to change `.terraform.lock.hcl`.
     """
-    renderer = renderer or render
+    renderer, repack, progress = run.renderer or render, run.repack, run.progress
     with terminating_as_interrupt():  # SIGTERM/SIGHUP raise Interrupted, so the finally below runs
         if loaded.config.terraform.backend is None:
             progress(
@@ -121,9 +124,11 @@ def workspace(
         rendered = renderer(loaded, baseline.current, repack=repack, provisional=baseline.source == "none")
         deployment = Deployment.of(loaded.config)
         write_tree(directory, rendered.files, RENDER, deployment)
-        terraform = Terraform(binary=binary, working_dir=directory, lock_timeout=lock_timeout, progress=progress)
+        terraform = Terraform(
+            binary=run.binary, working_dir=directory, lock_timeout=run.lock_timeout, progress=progress
+        )
         try:
-            terraform.init(lockfile=lockfile)
+            terraform.init(lockfile=run.lockfile)
             if baseline.source == "none":
                 baseline = decide(directory, loaded.config, terraform.show_json)
                 if baseline.source == "state":
@@ -138,18 +143,7 @@ def workspace(
             (directory / PLAN_FILE).unlink(missing_ok=True)
 
 
-def plan(
-    loaded: LoadedConfig,
-    directory: Path,
-    *,
-    binary: str,
-    lock_timeout: str,
-    progress: Progress,
-    repack: bool = False,
-    renderer: Renderer | None = None,
-    lockfile: str | None = None,
-    summary: Path | None = None,
-) -> PlanReport:
+def plan(loaded: LoadedConfig, directory: Path, run: TerraformRun, *, summary: Path | None = None) -> PlanReport:
     """Render, init and plan; with `summary`, also write the plan as Markdown there (`iac.summary`), checked
     writable before Terraform runs, and written when the plan fails too (saying so, without the details,
     which may not belong in a pull request)."""
@@ -158,9 +152,7 @@ def plan(
     if summary is not None:
         markdown.check_target(summary)
     try:
-        with workspace(
-            loaded, directory, binary, lock_timeout, progress, repack=repack, renderer=renderer, lockfile=lockfile
-        ) as ws:
+        with workspace(loaded, directory, run) as ws:
             report = ws.plan()
     except IacError as exc:
         if summary is not None:
@@ -170,7 +162,7 @@ def plan(
         markdown.write(
             summary, markdown.markdown(report.summary, report.baseline, report.assignment, loaded, directory)
         )
-        progress(f"wrote the plan summary to {summary}")
+        run.progress(f"wrote the plan summary to {summary}")
     return report
 
 
@@ -221,22 +213,15 @@ class ApplyReport:
 def apply(
     loaded: LoadedConfig,
     directory: Path,
+    run: TerraformRun,
     *,
-    binary: str,
-    lock_timeout: str,
-    progress: Progress,
     review: Callable[[PlanReport], None],
     invalidate: bool = True,
-    repack: bool = False,
-    renderer: Renderer | None = None,
-    lockfile: str | None = None,
 ) -> ApplyReport:
     """Render, init, plan to a file, let `review` see the plan (it raises to refuse), apply exactly that
     plan, then invalidate the CDN cache when the allowlist changed. Nothing to change: nothing applied."""
-    target = None
-    with workspace(
-        loaded, directory, binary, lock_timeout, progress, repack=repack, renderer=renderer, lockfile=lockfile
-    ) as ws:
+    target, progress = None, run.progress
+    with workspace(loaded, directory, run) as ws:
         report = ws.plan()
         summary = report.summary
         review(report)

@@ -200,7 +200,11 @@ def test_iac_apply_finishes_an_edit_whose_apply_failed(
     out = tmp_path / "build"
     assert cli("apply", "-c", config, "-o", out, "--auto-approve").exit_code == 0
     real = os.environ["IAC_TERRAFORM"]
-    monkeypatch.setenv("IAC_TERRAFORM", str(tmp_path / "no-such-terraform"))
+    failing = tmp_path / "terraform-fails"
+    failing.write_text(FAILING_INIT.format(python=sys.executable))
+    failing.chmod(0o755)
+    monkeypatch.setenv("FAKE_ARGV_LOG", str(tmp_path / "argv.log"))
+    monkeypatch.setenv("IAC_TERRAFORM", str(failing))
     failed = cli("allowlist", "add", "34.90.1.1", "-c", config, "-o", out, "--apply", "--auto-approve")
     assert failed.exit_code == 1 and "NOT applied" in failed.stderr
 
@@ -213,6 +217,16 @@ def test_iac_apply_finishes_an_edit_whose_apply_failed(
     document = one_document(finished.stdout)
     assert document["applied"] is True and document["plan"]["allowlist"]["added"] == ["34.90.1.1/32"]
     assert len(invalidations(builtin_deployment)) == 1
+
+
+def test_a_missing_terraform_stops_an_edit_with_apply_before_it_is_written(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IAC_TERRAFORM", str(tmp_path / "no-such-terraform"))
+    config = write(tmp_path / "iac.yaml")
+    result = cli("allowlist", "add", "34.90.1.1", "-c", config, "--apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert config.read_text() == CONFIG
 
 
 # --- render --check --------------------------------------------------------------------------------------------

@@ -245,7 +245,7 @@ def test_empty_build_uses_the_rules_deployed_in_the_state(tmp_path: Path, fake_t
     loaded = load_config(config)
     out = tmp_path / "build"
     messages: list[str] = []
-    with iac.deploy.workspace(loaded, out, str(fake), "300s", messages.append):
+    with iac.deploy.workspace(loaded, out, iac.deploy.TerraformRun(str(fake), "300s", messages.append)):
         rules = main_tf_rules(out)
     assert [(r["priority"], r["ranges"]) for r in rules] == [
         (1000, [*ranges[6:12], "91.198.1.1/32"]),
@@ -269,14 +269,14 @@ def test_a_failed_state_read_leaves_a_provisional_rendering_that_is_never_taken_
     monkeypatch.setenv("FAKE_SHOW_FAILS", "1")
     with (
         pytest.raises(IacError, match="Failed to load state"),
-        iac.deploy.workspace(loaded, out, str(fake), "300s", lambda message: None),
+        iac.deploy.workspace(loaded, out, iac.deploy.TerraformRun(str(fake), "300s", lambda message: None)),
     ):
         pass
     assert "# PROVISIONAL: packed before the deployed rules were read" in (out / "main.tf").read_text()
     assert current_rules(out, loaded.config) is None
 
     monkeypatch.delenv("FAKE_SHOW_FAILS")
-    with iac.deploy.workspace(loaded, out, str(fake), "300s", lambda message: None):
+    with iac.deploy.workspace(loaded, out, iac.deploy.TerraformRun(str(fake), "300s", lambda message: None)):
         assert [(r["priority"], r["ranges"]) for r in main_tf_rules(out)] == [(p, r) for p, r in deployed]
     assert "PROVISIONAL" not in (out / "main.tf").read_text()
     assert current_rules(out, loaded.config) is not None

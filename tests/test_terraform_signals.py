@@ -171,7 +171,7 @@ class Run:
             import signal, sys, time
             from pathlib import Path
             from iac.config import load_config
-            from iac.deploy import workspace
+            from iac.deploy import TerraformRun, workspace
             from iac.errors import Interrupted
             from iac.terraform import Terraform, terminating_as_interrupt
 
@@ -219,7 +219,7 @@ def test_runner_forwards_the_signal_and_raises_interrupted_after_terraform_stopp
         """\
         before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
-            with workspace(load_config(config), out, fake, "300s", lambda message: None) as ws:
+            with workspace(load_config(config), out, TerraformRun(fake, "300s", lambda message: None)) as ws:
                 ws.plan()
         except Interrupted as exc:
             assert not (out / "iac.tfplan").exists(), "workspace() deletes the plan file in its finally"
@@ -247,7 +247,7 @@ def test_inside_terminating_as_interrupt_terraform_still_gets_the_signal(run: Ru
         """\
         try:
             with terminating_as_interrupt():
-                with workspace(load_config(config), out, fake, "300s", lambda message: None) as ws:
+                with workspace(load_config(config), out, TerraformRun(fake, "300s", lambda message: None)) as ws:
                     ws.plan()
         except Interrupted as exc:
             assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
@@ -346,7 +346,7 @@ def test_an_ignored_sighup_stays_ignored(run: Run) -> None:
         """\
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         with terminating_as_interrupt():
-            with workspace(load_config(config), out, fake, "300s", lambda message: None) as ws:
+            with workspace(load_config(config), out, TerraformRun(fake, "300s", lambda message: None)) as ws:
                 ws.plan()
         """
     )

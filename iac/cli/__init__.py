@@ -29,7 +29,6 @@ from iac.cli.common import (
     OutputOption,
     RepackOption,
     TerraformOption,
-    check_lockfile,
     output_dir,
     plural,
     print_invalidation_failure,
@@ -38,7 +37,7 @@ from iac.cli.common import (
     progress,
     rule_lines,
     run_apply,
-    services,
+    terraform_run,
 )
 from iac.cli.group import (
     EXIT_CHANGES,
@@ -63,7 +62,7 @@ app = typer.Typer(
         "finishes it); "
         "2 `iac plan` found changes; 3 the CDN cache invalidation failed; 129, 130, 143 interrupted by SIGHUP, "
         "SIGINT or SIGTERM (Terraform stopped cleanly, nothing left behind). With --json, stdout holds one "
-        "JSON document, failures included (\"ok\": false).\n\n"
+        'JSON document, failures included ("ok": false).\n\n'
         "A rotation from a pipeline: a pull request edits the allowlist (`iac allowlist set --from FILE`), "
         "renders (`iac render`) and commits both; CI checks `iac render --check` and posts "
         "`iac plan --summary FILE --lockfile readonly` for review; once merged, main runs "
@@ -276,23 +275,11 @@ def plan(
     from iac import deploy
     from iac.config import load_config
     from iac.files import parse_duration
-    from iac.terraform import find_terraform
 
     output = output_dir(output, config, "build")
     parse_duration(lock_timeout)
-    check_lockfile(lockfile)
-    loaded = load_config(config)
-    report = deploy.plan(
-        loaded,
-        output,
-        binary=find_terraform(terraform),
-        lock_timeout=lock_timeout,
-        progress=progress,
-        repack=repack,
-        renderer=services().renderer,
-        lockfile=lockfile,
-        summary=summary,
-    )
+    run = terraform_run(terraform, lock_timeout, repack, lockfile)
+    report = deploy.plan(load_config(config), output, run, summary=summary)
     if as_json:
         print_json(report.to_json())
     else:
@@ -326,11 +313,8 @@ def apply(
 
     output = output_dir(output, config, "build")
     parse_duration(lock_timeout)
-    check_lockfile(lockfile)
-    loaded = load_config(config)
-    report = run_apply(
-        loaded, output, auto_approve, as_json, no_invalidate, terraform, lock_timeout, repack, lockfile=lockfile
-    )
+    run = terraform_run(terraform, lock_timeout, repack, lockfile)
+    report = run_apply(load_config(config), output, run, auto_approve, as_json, no_invalidate)
     if as_json:
         print_json(report.to_json())
     if report.invalidation.failed:

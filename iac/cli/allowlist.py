@@ -28,6 +28,7 @@ from iac.cli.common import (
     progress,
     rule_lines,
     run_apply,
+    terraform_run,
 )
 from iac.cli.group import EXIT_INVALIDATION_FAILED, IacCommand, command_group
 from iac.errors import IacError
@@ -153,18 +154,10 @@ def _edit_allowlist(
     then_apply = None
     if options.apply and not dry_run:
         check_can_confirm(options.auto_approve)  # before anything is written
+        run = terraform_run(options.terraform, options.lock_timeout, False, options.lockfile)
 
         def then_apply(loaded: LoadedConfig) -> ApplyReport:
-            return run_apply(
-                loaded,
-                options.output,
-                options.auto_approve,
-                as_json,
-                options.no_invalidate,
-                options.terraform,
-                options.lock_timeout,
-                lockfile=options.lockfile,
-            )
+            return run_apply(loaded, options.output, run, options.auto_approve, as_json, options.no_invalidate)
 
     report = deploy.rotate(
         config,

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from iac.allowlist import Assignment
     from iac.baseline import Baseline
     from iac.config import LoadedConfig
-    from iac.deploy import ApplyReport, InvalidationReport, PlanReport, Renderer
+    from iac.deploy import ApplyReport, InvalidationReport, PlanReport, Renderer, TerraformRun
 
 # The config file every command reads unless given -c (or IAC_CONFIG), and the one `iac init` writes.
 DEFAULT_CONFIG = Path("iac.yaml")
@@ -222,21 +222,27 @@ def print_invalidation_failure(invalidation: InvalidationReport, *, applied: boo
         typer.echo(f"error: retry the invalidation with: {invalidation.retry}", err=True)
 
 
+def terraform_run(terraform: str | None, lock_timeout: str, repack: bool, lockfile: str | None) -> TerraformRun:
+    """How this command runs Terraform: the binary found, progress on stderr, the renderer handed in."""
+    from iac.deploy import TerraformRun
+    from iac.terraform import find_terraform
+
+    return TerraformRun(
+        binary=find_terraform(terraform),
+        lock_timeout=lock_timeout,
+        progress=progress,
+        repack=repack,
+        renderer=services().renderer,
+        lockfile=check_lockfile(lockfile),
+    )
+
+
 def run_apply(
-    loaded: LoadedConfig,
-    output: Path,
-    auto_approve: bool,
-    as_json: bool,
-    no_invalidate: bool,
-    terraform: str | None,
-    lock_timeout: str,
-    repack: bool = False,
-    lockfile: str | None = None,
+    loaded: LoadedConfig, output: Path, run: TerraformRun, auto_approve: bool, as_json: bool, no_invalidate: bool
 ) -> ApplyReport:
     """The `iac apply` flow on a loaded config, printing as it goes; the caller prints the JSON report and
     exits 3 when the invalidation failed (the apply itself succeeded: that is a result, not an error)."""
     from iac import deploy
-    from iac.terraform import find_terraform
 
     def review(report: PlanReport) -> None:
         if not as_json:
@@ -244,18 +250,7 @@ def run_apply(
         if report.summary.has_changes:
             confirm_apply(auto_approve)
 
-    report = deploy.apply(
-        loaded,
-        output,
-        binary=find_terraform(terraform),
-        lock_timeout=lock_timeout,
-        progress=progress,
-        review=review,
-        invalidate=not no_invalidate,
-        repack=repack,
-        renderer=services().renderer,
-        lockfile=lockfile,
-    )
+    report = deploy.apply(loaded, output, run, review=review, invalidate=not no_invalidate)
     if report.invalidation.failed:
         print_invalidation_failure(report.invalidation, applied=True)
     return report
