@@ -29,7 +29,7 @@ import yaml
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from conftest import ROOT, TOOLS
+from conftest import ROOT
 
 pytestmark = pytest.mark.terraform
 
@@ -155,6 +155,43 @@ def test_the_linters_report_what_the_old_example_did(tmp_path: Path) -> None:
     assert schema_check("vendor.github-workflows", workflow).returncode == 1
 
 
+def test_plan_and_apply_never_share_a_concurrency_group() -> None:
+    """A queued plan replaces a pending run of its own group: in the apply's group it would cancel an apply."""
+    jobs = yaml.safe_load((PIPELINES / "github-actions.yml").read_text(encoding="utf-8"))["jobs"]
+    plan, apply = jobs["plan"]["concurrency"], jobs["apply"]["concurrency"]
+    assert plan["group"] != apply["group"] and not plan["group"].startswith(apply["group"])
+    assert apply["cancel-in-progress"] is False, "an apply is never cancelled"
+    gitlab = yaml.safe_load((PIPELINES / "gitlab-ci.yml").read_text(encoding="utf-8"))
+    assert gitlab["apply"]["interruptible"] is False and gitlab["apply"]["resource_group"]
+
+
+def test_a_new_iac_pin_or_build_triggers_the_plan_and_the_apply() -> None:
+    on = yaml.safe_load((PIPELINES / "github-actions.yml").read_text(encoding="utf-8"))[True]  # YAML 1.1: on
+    for event in ("pull_request", "push"):
+        assert {"iac.yaml", "iac-requirements.txt", "build/**"} <= set(on[event]["paths"]), event
+    gitlab = yaml.safe_load((PIPELINES / "gitlab-ci.yml").read_text(encoding="utf-8"))
+    for job in ("plan", "apply"):
+        [rule] = gitlab[job]["rules"]
+        assert {"iac.yaml", "iac-requirements.txt", "build/**/*"} <= set(rule["changes"]), job
+
+
+def test_the_readme_sets_up_the_identities_the_examples_use() -> None:
+    """The README's gcloud commands create the pools, providers and bindings the files name."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    actions = yaml.safe_load((PIPELINES / "github-actions.yml").read_text(encoding="utf-8"))
+    gitlab = yaml.safe_load((PIPELINES / "gitlab-ci.yml").read_text(encoding="utf-8"))
+    for pool, provider in (
+        ("github", actions["env"]["WORKLOAD_IDENTITY_PROVIDER"]),
+        ("gitlab", gitlab["variables"]["GCP_WORKLOAD_IDENTITY_PROVIDER"]),
+    ):
+        assert provider.endswith(f"/workloadIdentityPools/{pool}/providers/acme"), provider
+        assert f"--workload-identity-pool={pool} " in readme
+    environment = actions["jobs"]["apply"]["environment"]
+    assert f"/github/subject/repo:acme/encord-data-infra:environment:{environment}" in readme
+    for account in (actions["env"]["PLANNER"], actions["env"]["DEPLOYER"], gitlab["variables"]["DEPLOYER"]):
+        assert f"iam service-accounts create {account.split('@')[0]} " in readme
+
+
 # ---------------------------------------------------------------------------------------------------
 # Running the steps: a user's repository, the stand-ins, and bash
 
@@ -265,9 +302,7 @@ class UserRepository:
         return env
 
     def git(self, *args: str) -> str:
-        run = subprocess.run(
-            ["git", *args], cwd=self.path, env=self.env, capture_output=True, text=True, check=True
-        )
+        run = subprocess.run(["git", *args], cwd=self.path, env=self.env, capture_output=True, text=True, check=True)
         return run.stdout
 
     def commit(self, message: str) -> None:
@@ -275,9 +310,7 @@ class UserRepository:
         self.git("-c", "user.name=Reviewer", "-c", "user.email=reviewer@acme.example", "commit", "-qm", message)
 
     def iac(self, *args: str) -> subprocess.CompletedProcess[str]:
-        run = subprocess.run(
-            ["iac", *args], cwd=self.path, env=self.env, capture_output=True, text=True, check=False
-        )
+        run = subprocess.run(["iac", *args], cwd=self.path, env=self.env, capture_output=True, text=True, check=False)
         assert run.returncode == 0, run.stdout + run.stderr
         return run
 
@@ -520,8 +553,8 @@ def committed_rotation(repo: UserRepository) -> None:
 
 def pull_request_body(outcome: Outcome) -> str:
     [create] = [c for c in outcome.calls if c["tool"] == "gh" and c["argv"][:2] == ["pr", "create"]]
-    assert ["--base", "main"] == create["argv"][create["argv"].index("--base") :][:2]
-    assert ["--head", "iac/allowlist-rotation"] == create["argv"][create["argv"].index("--head") :][:2]
+    options = dict(zip(create["argv"][2::2], create["argv"][3::2], strict=False))
+    assert options["--base"] == "main" and options["--head"] == "iac/allowlist-rotation", create["argv"]
     [body] = create["files"].values()
     return str(body)
 
