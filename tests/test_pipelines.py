@@ -245,6 +245,7 @@ class Step:
     env: dict[str, str] = field(default_factory=dict)
     condition: str | None = None
     id: str | None = None
+    shell: tuple[str, ...] = ("bash", "--noprofile", "--norc", "-eo", "pipefail")  # GitHub's `shell: bash`
 
 
 @dataclass
@@ -333,7 +334,7 @@ class UserRepository:
             github_output.touch()
             run_env = {**self.env, **env, **step.env, "GITHUB_OUTPUT": str(github_output)}
             run = subprocess.run(
-                ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+                [*step.shell, str(script)],
                 cwd=self.path,
                 env=run_env,
                 stdin=subprocess.DEVNULL,
@@ -650,6 +651,8 @@ def test_rotation_fails_when_the_list_cannot_be_fetched(
 
 # GitLab CI ------------------------------------------------------------------------------------------
 
+# The image (Alpine) has no bash: GitLab runs the scripts with its sh; dash stands in for it here.
+POSIX_SH = ("sh", "-e")
 GCP_ID_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwcm9qZWN0X3BhdGg6YWNtZS9pbmZyYSJ9.c2lnbmF0dXJl"
 
 
@@ -662,7 +665,7 @@ def gitlab_job(name: str) -> tuple[Step, dict[str, str]]:
         variables[key] = re.sub(r"\$\{?(\w+)\}?", lambda m: variables.get(m.group(1), m.group(0)), str(value))
     assert list(job["id_tokens"]) == ["GCP_ID_TOKEN"]
     script = "\n".join([*job.get("before_script", []), *job["script"]]) + "\n"
-    return Step(name, script), variables
+    return Step(name, script, shell=POSIX_SH), variables
 
 
 def gitlab_env(repo: UserRepository, variables: Mapping[str, str], **context: str) -> dict[str, str]:
@@ -679,12 +682,12 @@ def gitlab_env(repo: UserRepository, variables: Mapping[str, str], **context: st
 
 def test_gitlab_writes_an_external_account_credential_config_from_the_oidc_token(repo: UserRepository) -> None:
     _, variables = gitlab_job("plan")
-    before = Step("before_script", "\n".join(load("gitlab-ci.yml")[".iac"]["before_script"]) + "\n")
+    before = Step("before_script", "\n".join(load("gitlab-ci.yml")[".iac"]["before_script"]) + "\n", shell=POSIX_SH)
     where = repo.temp / "credentials-path"
     before.script += f'printf "%s" "$GOOGLE_APPLICATION_CREDENTIALS" > {where}\n'
     outcome = repo.run([before], gitlab_env(repo, variables))
     assert outcome.failed is None, outcome.output
-    assert outcome.called("apk") == [["add", "--no-cache", "python3", "py3-pip"]]
+    assert outcome.called("apk") == [["add", "--no-cache", "python3", "py3-pip", "curl"]]
     pip_installs_the_pinned_iac(outcome)
     assert GCP_ID_TOKEN not in outcome.output, "the token is never printed"
 
