@@ -144,7 +144,7 @@ jobs:
 """
 
 
-def test_the_linters_report_what_the_old_example_did(tmp_path: Path) -> None:
+def test_the_linters_report_the_problems_the_old_example_had(tmp_path: Path) -> None:
     """The checks above can fail: an unpinned action, persisted credentials, broad permissions, an injection."""
     workflow = tmp_path / "bad.yml"
     workflow.write_text(BAD_WORKFLOW)
