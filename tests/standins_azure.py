@@ -1,4 +1,4 @@
-"""Azure Blob stand-in: Azurite (npm, installed into tests/azurite by tests/azurite/install.sh).
+"""Azure Blob stand-in: Azurite (npm, installed into tests/azurite by tests/npm-ci.sh).
 
 One Azurite blob service per test session, in memory, on a free port. `azure_env` points
 AZURE_STORAGE_CONNECTION_STRING at it and puts the account's service properties (CORS, logging, metrics, delete

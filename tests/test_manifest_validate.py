@@ -1,13 +1,13 @@
 """iac.manifest.validate: every problem of an Encord registration file (JSON or CSV), each with its place.
 
-The JSON examples of Encord's documentation (the seed pages next to the repository) are taken from
-the pages at test time, not copied, and written so that a problem's line is the line in the page.
+tests/registration-examples/ holds registration files written like the JSON examples of Encord's documentation,
+each with the defects those examples carry (trailing commas, a repeated "image_groups" key, placeholders and file
+names where URLs belong, image groups without "createVideo", gs:// URLs): the cases a user who copies an example meets.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,60 +17,11 @@ from iac.manifest.jsonpos import JsonArray, JsonNode, JsonObject, parse_json
 from iac.manifest.problems import Problem
 from iac.manifest.validate import validate_file
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+EXAMPLES = Path(__file__).resolve().parent / "registration-examples"
 
 
 # ---------------------------------------------------------------------------------------------------
-# The documentation's JSON examples
-
-
-def json_blocks(text: str) -> Iterator[tuple[int, str]]:
-    """(first line, text) of each balanced {...} block that starts a line and mentions objectUrl."""
-    lines = text.splitlines(keepends=True)
-    index = 0
-    while index < len(lines):
-        end = _block_end(lines, index) if lines[index].strip() == "{" else None
-        if end is None:
-            index += 1
-            continue
-        block = "".join(lines[index : end + 1])
-        if '"objectUrl' in block:
-            yield index + 1, block
-            index = end + 1
-        else:
-            index += 1
-
-
-def _block_end(lines: list[str], start: int) -> int | None:
-    depth, quoted, escaped = 0, False, False
-    for number in range(start, len(lines)):
-        for char in lines[number]:
-            if quoted:
-                escaped, quoted = (False, quoted) if escaped else (char == "\\", char != '"')
-            elif char == '"':
-                quoted = True
-            elif char in "{[":
-                depth += 1
-            elif char in "}]":
-                depth -= 1
-        if depth == 0:
-            return number
-    return None
-
-
-def seed_blocks() -> list[tuple[str, int, str]]:
-    return [
-        (seed.name, line, block)
-        for seed in sorted(SEEDS.glob("*.txt"))
-        for line, block in json_blocks(seed.read_text(encoding="utf-8"))
-    ]
-
-
-def write_block(tmp_path: Path, seed: str, line: int, block: str) -> Path:
-    """The block alone in a .json file, after line-1 empty lines: problems carry the page's line numbers."""
-    target = tmp_path / f"{Path(seed).stem}-{line}.json"
-    target.write_text("\n" * (line - 1) + block, encoding="utf-8")
-    return target
+# Registration files written like the documentation's JSON examples
 
 
 def comma(line: int, where: str, closer: str) -> tuple[int, str, str]:
@@ -78,7 +29,7 @@ def comma(line: int, where: str, closer: str) -> tuple[int, str, str]:
 
 
 def placeholder(line: int, where: str) -> list[tuple[int, str, str]]:
-    """A documentation placeholder like "<object url>": it has a space, and it is no URL at all."""
+    """A documentation placeholder like "<file url>": it has a space, and it is no URL at all."""
     return [
         (line, where, "contains whitespace (a space at character"),
         (line, where, "looks like a placeholder, not an http(s) URL"),
@@ -87,132 +38,119 @@ def placeholder(line: int, where: str) -> list[tuple[int, str, str]]:
 
 CREATE_VIDEO_MISSING = '"createVideo" is missing: it is required for image_groups: false for an image group, true'
 
-# What each example reports, keyed by "seed file:first line of the block": (line, where, message fragment).
-SEED_EXPECTED: dict[str, list[tuple[int, str, str]]] = {
-    # Direct Access page (old): images with imageMetadata; a trailing comma after each imageMetadata.
-    "000_cf5edaa0b2c4657f.txt:32": [
-        comma(42, "images[0]", "}"),
-        comma(52, "images[1]", "}"),
-        comma(62, "images[2]", "}"),
-        comma(72, "images[3]", "}"),
+# What each example reports: (line, where, message fragment).
+EXAMPLE_EXPECTED: dict[str, list[tuple[int, str, str]]] = {
+    # audioMetadata closed with a trailing comma in each entry.
+    "audio-metadata-commas.json": [comma(14, "audio[0]", "}"), comma(27, "audio[1]", "}")],
+    # Azure: the image groups leave out the required createVideo; the URLs themselves are fine.
+    "azure-groups-without-createvideo.json": [
+        (11, "image_groups[0]", CREATE_VIDEO_MISSING),
+        (16, "image_groups[1]", CREATE_VIDEO_MISSING),
     ],
-    # Direct Access page (new): images, audio, videos, text, pdfs; only trailing commas are wrong.
-    "001_087d7c02cb44cf31.txt:70": [comma(80, "images[0]", "}"), comma(90, "images[1]", "}"), comma(91, "images", "]")],
-    "001_087d7c02cb44cf31.txt:98": [comma(111, "audio[0]", "}"), comma(124, "audio[1]", "}")],
-    "001_087d7c02cb44cf31.txt:132": [
-        comma(144, "videos[0]", "}"),
-        comma(156, "videos[1]", "}"),
-        comma(157, "videos", "]"),
+    # DICOM: https://scans-bucket/... is a well-formed URL; two trailing commas. createVideo is optional here.
+    "dicom-series-commas.json": [comma(11, "dicom_series[1]", "}"), comma(16, "dicom_series[2]", "}")],
+    # GCS: gs:// is not fetchable by a browser; the image groups leave out createVideo.
+    "gcs-scheme-and-groups-without-createvideo.json": [
+        (4, "videos[0].objectUrl", "is not an http(s) URL: the browser cannot fetch gs:// URLs"),
+        (8, "image_groups[0]", CREATE_VIDEO_MISSING),
+        (14, "image_groups[1]", CREATE_VIDEO_MISSING),
     ],
-    "001_087d7c02cb44cf31.txt:164": [comma(173, "text", "]")],
-    "001_087d7c02cb44cf31.txt:180": [comma(188, "pdfs", "]")],
-    # The unsigned-URL (Terraform) tab: a pdf on the example DNS_MAPPING_DOMAIN_NAME.
-    "001_087d7c02cb44cf31.txt:554": [comma(562, "pdfs", "]")],
-    # videoMetadata example: "video_file.mp4" is a file name, not a URL the browser can fetch.
-    "002_50e01a9b262c34dc.txt:155": [
-        (158, "videos[0].objectUrl", 'the object URL "video_file.mp4" is not an http(s) URL'),
-    ],
-    # Multi-Region Access Point: "Multi-Region-Access-Point-ARN + <object name_1>" is a placeholder with spaces.
-    "003_b44fa9d44aebd6a1.txt:102": [
-        *placeholder(105, "videos[0].objectUrl"),
-        *placeholder(108, "videos[1].objectUrl"),
-    ],
-    # Private cloud page: the format reference.
-    "004_305d4b06547babe0.txt:96": [*placeholder(99, "videos[0].objectUrl"), *placeholder(102, "videos[1].objectUrl")],
-    "004_305d4b06547babe0.txt:126": [
-        (129, "videos[0].objectUrl", 'the object URL "video_file.mp4" is not an http(s) URL'),
-    ],
-    "004_305d4b06547babe0.txt:175": [
-        *placeholder(178, "images[0].objectUrl"),
-        *placeholder(181, "images[1].objectUrl"),
-    ],
-    "004_305d4b06547babe0.txt:220": [  # image groups (createVideo false): titles are fine, URLs are placeholders
-        *placeholder(225, "image_groups[0].objectUrl_0"),
-        *placeholder(230, "image_groups[1].objectUrl_0"),
-        *placeholder(231, "image_groups[1].objectUrl_1"),
-        *placeholder(232, "image_groups[1].objectUrl_2"),
-    ],
-    "004_305d4b06547babe0.txt:272": [  # image sequences (createVideo true)
-        *placeholder(277, "image_groups[0].objectUrl_0"),
-        *placeholder(282, "image_groups[1].objectUrl_0"),
-        *placeholder(283, "image_groups[1].objectUrl_1"),
-        *placeholder(284, "image_groups[1].objectUrl_2"),
-    ],
-    # DICOM: https://my-bucket/... is a well-formed URL; two trailing commas. createVideo is optional here.
-    "004_305d4b06547babe0.txt:319": [comma(329, "dicom_series[1]", "}"), comma(334, "dicom_series[2]", "}")],
-    # Multiple file types: the second "image_groups" silently replaces the first (two sequences lost).
-    "004_305d4b06547babe0.txt:351": [
+    # Several file types: the second "image_groups" silently replaces the first (two sequences lost).
+    "image-groups-key-repeated.json": [
         (
-            383,
+            31,
             "image_groups",
-            'the key "image_groups" is given twice in the same object (lines 365 and 383); '
+            'the key "image_groups" is given twice in the same object (lines 15 and 31); '
             "JSON parsers silently keep the last one; the first is lost",
         ),
     ],
-    "004_305d4b06547babe0.txt:412": [
-        *placeholder(415, "videos[0].objectUrl"),
-        *placeholder(418, "videos[1].objectUrl"),
+    # Image groups (createVideo false): titles in angle brackets are fine, URLs in them are placeholders.
+    "image-groups-placeholders.json": [
+        *placeholder(6, "image_groups[0].objectUrl_0"),
+        *placeholder(11, "image_groups[1].objectUrl_0"),
+        *placeholder(12, "image_groups[1].objectUrl_1"),
+        *placeholder(13, "image_groups[1].objectUrl_2"),
     ],
-    # Azure: the image groups leave out the required createVideo.
-    "004_305d4b06547babe0.txt:640": [
-        (653, "image_groups[0]", CREATE_VIDEO_MISSING),
-        (658, "image_groups[1]", CREATE_VIDEO_MISSING),
+    # Image sequences (createVideo true): the same.
+    "image-sequences-placeholders.json": [
+        *placeholder(6, "image_groups[0].objectUrl_0"),
+        *placeholder(11, "image_groups[1].objectUrl_0"),
+        *placeholder(12, "image_groups[1].objectUrl_1"),
+        *placeholder(13, "image_groups[1].objectUrl_2"),
     ],
-    # GCP: gs:// is not fetchable by a browser; the image groups leave out createVideo.
-    "004_305d4b06547babe0.txt:666": [
-        (669, "videos[0].objectUrl", "is not an http(s) URL: the browser cannot fetch gs:// URLs"),
-        (673, "image_groups[0]", CREATE_VIDEO_MISSING),
-        (679, "image_groups[1]", CREATE_VIDEO_MISSING),
+    # Indented as on a web page; a comma after each imageMetadata and after the last image.
+    "images-list-comma-indented.json": [
+        comma(11, "images[0]", "}"),
+        comma(21, "images[1]", "}"),
+        comma(22, "images", "]"),
     ],
-    # Open Telekom Cloud: a DICOM series with four files; nothing wrong.
-    "004_305d4b06547babe0.txt:687": [],
+    # A comma after each imageMetadata.
+    "images-metadata-commas.json": [
+        comma(11, "images[0]", "}"),
+        comma(21, "images[1]", "}"),
+        comma(31, "images[2]", "}"),
+    ],
+    "images-placeholders.json": [*placeholder(4, "images[0].objectUrl"), *placeholder(7, "images[1].objectUrl")],
+    # Open Telekom Cloud: a DICOM series of three files; nothing wrong.
+    "otc-dicom-series.json": [],
+    # A pdf on the Direct Access domain encord-da.acme.example: only the trailing comma is wrong.
+    "pdf-on-direct-access-domain.json": [comma(9, "pdfs", "]")],
+    "pdfs-list-comma.json": [comma(9, "pdfs", "]")],
+    "text-list-comma.json": [comma(10, "text", "]")],
+    # "clip.mp4" is a file name, not a URL the browser can fetch.
+    "video-file-name-not-url.json": [(4, "videos[0].objectUrl", 'the object URL "clip.mp4" is not an http(s) URL')],
+    # "<access point ARN> + <object key 1>": a placeholder with spaces.
+    "videos-access-point-placeholders.json": [
+        *placeholder(4, "videos[0].objectUrl"),
+        *placeholder(7, "videos[1].objectUrl"),
+    ],
+    # videoMetadata closed with a trailing comma in each entry, and a comma after the last video.
+    "videos-metadata-commas.json": [
+        comma(13, "videos[0]", "}"),
+        comma(25, "videos[1]", "}"),
+        comma(26, "videos", "]"),
+    ],
 }
 
-SEED_BLOCKS = seed_blocks() if SEEDS.is_dir() else []
+
+def test_the_examples_folder_holds_exactly_the_expected_examples() -> None:
+    assert sorted(path.name for path in EXAMPLES.iterdir()) == sorted(EXAMPLE_EXPECTED)
 
 
-def test_the_seed_pages_hold_exactly_the_expected_examples() -> None:
-    assert SEEDS.is_dir(), f"the documentation pages are expected at {SEEDS}"
-    assert [f"{seed}:{line}" for seed, line, _ in SEED_BLOCKS] == list(SEED_EXPECTED)
-
-
-@pytest.mark.parametrize(("seed", "line", "block"), [pytest.param(*b, id=f"{b[0]}:{b[1]}") for b in SEED_BLOCKS])
-def test_documentation_example(tmp_path: Path, seed: str, line: int, block: str) -> None:
-    problems = validate_file(write_block(tmp_path, seed, line, block))
-    expected = SEED_EXPECTED[f"{seed}:{line}"]
+@pytest.mark.parametrize("name", list(EXAMPLE_EXPECTED))
+def test_documentation_style_example(name: str) -> None:
+    problems = validate_file(EXAMPLES / name)
+    expected = EXAMPLE_EXPECTED[name]
     assert len(problems) == len(expected), "\n".join(map(str, problems))
     for problem, (want_line, want_where, fragment) in zip(problems, expected, strict=True):
         assert (problem.line, problem.where) == (want_line, want_where), str(problem)
         assert fragment in problem.message, str(problem)
 
 
-def trailing_commas(block: str, first_line: int) -> set[tuple[int, int]]:
+def trailing_commas(text: str) -> set[tuple[int, int]]:
     """(line, column) of each comma that ends a line whose next non-blank line closes an object or list."""
-    lines = block.splitlines()
+    lines = text.splitlines()
     found = set()
-    for number, text in enumerate(lines):
-        following = next((later.strip() for later in lines[number + 1 :] if later.strip()), "")
-        if text.rstrip().endswith(",") and following[:1] in ("}", "]"):
-            found.add((first_line + number, len(text.rstrip())))
+    for number, line in enumerate(lines, start=1):
+        following = next((later.strip() for later in lines[number:] if later.strip()), "")
+        if line.rstrip().endswith(",") and following[:1] in ("}", "]"):
+            found.add((number, len(line.rstrip())))
     return found
 
 
-@pytest.mark.parametrize(("seed", "line", "block"), [pytest.param(*b, id=f"{b[0]}:{b[1]}") for b in SEED_BLOCKS])
-def test_trailing_commas_in_examples_are_reported_where_they_are(
-    tmp_path: Path, seed: str, line: int, block: str
-) -> None:
-    problems = validate_file(write_block(tmp_path, seed, line, block))
+@pytest.mark.parametrize("name", list(EXAMPLE_EXPECTED))
+def test_trailing_commas_in_examples_are_reported_where_they_are(name: str) -> None:
+    problems = validate_file(EXAMPLES / name)
     reported = {(p.line, p.column) for p in problems if p.message.startswith("trailing comma")}
-    assert reported == trailing_commas(block, line)
+    assert reported == trailing_commas((EXAMPLES / name).read_text(encoding="utf-8"))
 
 
-def test_example_on_its_own_direct_access_domain(tmp_path: Path) -> None:
-    """The Terraform tab's pdf example uses the example domain: with that domain only the comma is wrong."""
-    seed, line, block = next(b for b in SEED_BLOCKS if b[:2] == ("001_087d7c02cb44cf31.txt", 554))
-    path = write_block(tmp_path, seed, line, block)
-    assert [p.line for p in validate_file(path, "encord-directaccess.acme.com")] == [562]
+def test_example_on_its_own_direct_access_domain() -> None:
+    """The pdf example uses the example domain: with that domain only the comma is wrong."""
+    path = EXAMPLES / "pdf-on-direct-access-domain.json"
+    assert [p.line for p in validate_file(path, "encord-da.acme.example")] == [9]
     other = validate_file(path, "data.example.com")
-    assert [(p.line, p.where) for p in other] == [(557, "pdfs[0].objectUrl"), (562, "pdfs")]
+    assert [(p.line, p.where) for p in other] == [(4, "pdfs[0].objectUrl"), (9, "pdfs")]
     assert "expected https://data.example.com/..." in other[0].message
 
 
