@@ -45,10 +45,6 @@ SCHEMAS = {
 REPOSITORY = "acme/encord-data-infra"
 INVALIDATE_PATH = "/compute/v1/projects/my-gcp-project/global/urlMaps/encord-da-url-map/invalidateCache"
 
-NEEDS_CHECK = "needs `iac render --check` from issue 15"
-NEEDS_SUMMARY = "needs `iac plan --summary` and `--lockfile readonly` from issue 15"
-NEEDS_CHECK_AND_SUMMARY = "needs `iac render --check`, `iac plan --summary` and `--lockfile readonly` from issue 15"
-NEEDS_CHECK_AND_LOCKFILE = "needs `iac render --check` and `iac apply --lockfile readonly` from issue 15"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -449,7 +445,6 @@ def test_github_install_step_installs_what_iac_requirements_pins(repo: UserRepos
     assert len(installs) == 3 and all(argv[-2:] == ["-r", "iac-requirements.txt"] for argv in installs), installs
 
 
-@pytest.mark.xfail(reason=NEEDS_CHECK_AND_SUMMARY, strict=False)
 def test_github_pull_request_plan_posts_the_summary(repo: UserRepository) -> None:
     rotate_in_a_commit(repo, "81.2.69.160/28")
     outcome = repo.run(github_steps("github-actions.yml", "plan"), github_env(repo, "github-actions.yml"))
@@ -464,7 +459,6 @@ def test_github_pull_request_plan_posts_the_summary(repo: UserRepository) -> Non
     assert list(call["files"].values()) == [summary]
 
 
-@pytest.mark.xfail(reason=NEEDS_CHECK, strict=False)
 def test_github_pull_request_with_a_stale_build_fails_before_planning(repo: UserRepository) -> None:
     repo.iac("allowlist", "add", "81.2.69.160/28")
     repo.commit("iac.yaml changed, build/ not rendered again")
@@ -475,7 +469,6 @@ def test_github_pull_request_with_a_stale_build_fails_before_planning(repo: User
     assert not (repo.path / "build" / "terraform.tfstate").exists(), "nothing planned"
 
 
-@pytest.mark.xfail(reason=NEEDS_CHECK_AND_LOCKFILE, strict=False)
 def test_github_main_apply_applies_and_invalidates_after_a_rotation(
     repo: UserRepository, builtin_deployment: HTTPServer
 ) -> None:
@@ -565,7 +558,6 @@ def pushed_the_branch(outcome: Outcome) -> None:
     assert outcome.called("gh")[0] == ["auth", "setup-git"]
 
 
-@pytest.mark.xfail(reason=NEEDS_SUMMARY, strict=False)
 def test_rotation_opens_a_pull_request_with_the_change_and_the_plan_summary(
     repo: UserRepository, list_server: tuple[HTTPServer, dict[str, str]]
 ) -> None:
@@ -724,7 +716,6 @@ def gitlab_api() -> Iterator[HTTPServer]:
             server.stop()
 
 
-@pytest.mark.xfail(reason=NEEDS_CHECK_AND_SUMMARY, strict=False)
 def test_gitlab_merge_request_plan_posts_the_summary_as_a_note(repo: UserRepository, gitlab_api: HTTPServer) -> None:
     gitlab_api.expect_request("/api/v4/projects/321/merge_requests/5/notes", method="POST").respond_with_json(
         {"id": 1}, status=201
@@ -741,7 +732,6 @@ def test_gitlab_merge_request_plan_posts_the_summary_as_a_note(repo: UserReposit
     assert request.form["body"] == summary
 
 
-@pytest.mark.xfail(reason=NEEDS_CHECK_AND_LOCKFILE, strict=False)
 def test_gitlab_apply_job_applies(repo: UserRepository) -> None:
     step, variables = gitlab_job("apply")
     outcome = repo.run([step], gitlab_env(repo, variables))
@@ -804,7 +794,6 @@ def test_cloudbuild_applies_nothing_without_the_apply_substitution(repo: UserRep
     assert not (repo.path / "build" / "terraform.tfstate").exists()
 
 
-@pytest.mark.xfail(reason=NEEDS_CHECK_AND_SUMMARY, strict=False)
 def test_cloudbuild_plans_then_applies_on_the_approved_trigger(repo: UserRepository, terraform: str) -> None:
     the_terraform_step(repo, terraform)
     rotate_in_a_commit(repo, "81.2.69.160/28")
