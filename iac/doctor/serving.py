@@ -57,7 +57,7 @@ def check_https(findings: Findings) -> Check:
         return Check(
             "https",
             "skip",
-            f"{domain} does not resolve (see dns)",
+            f"not run: the dns check found that {domain} does not resolve",
             f"to check the load balancer before DNS points at it: --connect-to {domain}:443:{where}:443",
         )
     name, skipped = first_object(findings)
