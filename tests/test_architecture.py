@@ -15,7 +15,7 @@ MODULE_DIR = ROOT / "modules" / "gcp-direct-access"
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__init__", "errors", "hcl", "allowlist", "names"}),
     frozenset({"config", "yamldoc", "files", "plan", "terraform", "gcp", "invalidate", "templates", "storage"}),
-    frozenset({"render", "allowlist_file", "cors", "manifest"}),
+    frozenset({"render", "allowlist_file", "cors", "manifest", "denied"}),
     frozenset({"deploy", "doctor"}),
     frozenset({"cli", "__main__"}),
 )

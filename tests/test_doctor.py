@@ -542,6 +542,7 @@ def test_cloud_armor_403_is_a_warning(cli: Any, tmp_path: Path, compute_stub: HT
     assert checks["https"]["status"] == "warn"
     assert "Cloud Armor" in checks["https"]["detail"]
     assert "this machine's address is not in the allowlist" in checks["https"]["detail"]
+    assert "`iac allowlist denied`" in checks["https"]["fix"]
     assert checks["cors"]["status"] == "skip"
 
 

@@ -84,7 +84,8 @@ def check_https(findings: Findings) -> Check:
             "warn",
             f"GET {url}{via}: 403 from Cloud Armor: this machine's address is not in the allowlist "
             "(expected on a pipeline runner)",
-            "run from an allowlisted address to download; to allow this one: `iac allowlist add <address> --apply`",
+            "run from an allowlisted address to download; `iac allowlist denied` lists the addresses Cloud Armor "
+            "refused, with the `iac allowlist add` line for each",
         )
     error = bucket_error(answer)
     if who == "bucket":
