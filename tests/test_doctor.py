@@ -385,19 +385,21 @@ def test_missing_config_file_says_to_create_one(cli: Any, tmp_path: Path, comput
     assert compute_stub.log == []
 
 
+@pytest.mark.parametrize("given", [True, False], ids=["object-given", "bucket-listed"])
 def test_no_credentials_is_said_once(
-    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lb: LoadBalancer
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lb: LoadBalancer, given: bool
 ) -> None:
-    """Google's endpoint (never reached) with no credentials: the text report says what to set up once, and the
+    """Google's endpoints (never reached) with no credentials: the text report says what to set up once, and the
     checks that need the Compute API say which check found that and why they did not run."""
     monkeypatch.setenv("IAC_GCP_API_ENDPOINT", "https://compute.invalid")
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-key.json"))
-    result = cli("doctor", "-c", write_config(tmp_path), "--object", OBJECT, "--connect-to", lb.connect_to)
+    chosen = ["--object", OBJECT] if given else []
+    result = cli("doctor", "-c", write_config(tmp_path), *chosen, "--connect-to", lb.connect_to)
 
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert result.stdout.count("Application Default Credentials") == 1, result.stdout
-    assert result.stdout.count("no-such-key.json") == 1, "google-auth's reason once"
     address_lines = [line for line in lines if re.match(r"fail +address ", line)]
     assert len(address_lines) == 1
     assert "no Google credentials to read the deployment with" in address_lines[0]
@@ -407,8 +409,14 @@ def test_no_credentials_is_said_once(
     for name in ("certificate", "security_policies"):
         [line] = [line for line in lines if re.match(rf"skip +{name} ", line)]
         assert line.endswith("not run: no Google credentials for the Compute API (found by the address check)")
-    # 7 checks, the address fix, the summary: nothing repeated.
-    assert len(lines) == 9, result.stdout
+    if not given:
+        [https] = [line for line in lines if re.match(r"skip +https ", line)]
+        assert "cannot list gs://encord-doctor-data to pick an object: no Google credentials" in https
+        assert lines[lines.index(https) + 1].strip() == (
+            "fix: pass --object NAME (an object in the bucket), or set up credentials as the address check says"
+        )
+    # 7 checks, the address fix, the summary, and the https fix when the bucket was to be listed
+    assert len(lines) == (9 if given else 10), result.stdout
     assert max(len(line) for line in lines) < 400
 
 

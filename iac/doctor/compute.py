@@ -81,6 +81,7 @@ class Compute:
                     env=gcp.COMPUTE_ENDPOINT_ENV,
                 )
             except gcp.CredentialsMissing as exc:
+                self.findings.credentials_missing = True
                 raise ComputeUnavailable(exc.summary, exc.fix, "no Google credentials for the Compute API") from None
             except gcp.EndpointRefused as exc:
                 raise ComputeUnavailable(str(exc), _ENDPOINT_FIX, "the Compute API endpoint is refused") from None

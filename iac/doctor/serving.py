@@ -37,7 +37,9 @@ def first_object(findings: Findings) -> tuple[str | None, Check | None]:
         try:
             client = storage.client(findings.loaded.config.project)
         except storage.NoCredentials as exc:
-            return None, Check("https", "skip", f"cannot list gs://{bucket}: {exc}", fix)
+            setup = "set up credentials as the address check says" if findings.credentials_missing else exc.fix
+            detail = f"cannot list gs://{bucket} to pick an object: {exc.summary}"
+            return None, Check("https", "skip", detail, f"{fix}, or {setup}")
         blobs = list(client.list_blobs(bucket, max_results=1, timeout=findings.timeout(), retry=None))
     except Exception as exc:
         reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
