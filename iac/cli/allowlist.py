@@ -27,6 +27,7 @@ from iac.cli.common import (
     run_apply,
 )
 from iac.cli.group import EXIT_INVALIDATION_FAILED, IacCommand, command_group
+from iac.denied import DEFAULT_LIMIT, DEFAULT_SINCE
 from iac.errors import IacError
 from iac.terraform import DEFAULT_LOCK_TIMEOUT
 
@@ -277,11 +278,13 @@ def allowlist_denied(
             metavar="DURATION",
             help="How far back to look, e.g. 90m, 24h, 7d (more than 0, at most 30d: Cloud Logging's retention).",
         ),
-    ] = "24h",
+    ] = DEFAULT_SINCE,
     limit: Annotated[
         int,
-        typer.Option("--limit", metavar="N", help="Read at most N log entries, the newest first, and say so."),
-    ] = 10_000,
+        typer.Option(
+            "--limit", metavar="N", help="Read at most N log entries, the newest first (it says when it stopped there)."
+        ),
+    ] = DEFAULT_LIMIT,
     as_json: JsonOption = False,
 ) -> None:
     """Who Cloud Armor refused: the load balancer's denials in Cloud Logging, by client address, and the
