@@ -118,7 +118,6 @@ class DeniedReport:
     url_map: str
     since: datetime
     denied: tuple[DeniedAddress, ...]
-    entries: int  # log entries read
     skipped: int  # entries without a usable client address or timestamp
     truncated: bool  # stopped at `limit` entries with more to read
     limit: int
@@ -165,7 +164,6 @@ def read_denied(
         url_map=url_map,
         since=start,
         denied=group(denials, loaded.allowlist.ranges),
-        entries=min(read, limit),
         skipped=skipped,
         truncated=read > limit,
         limit=limit,
@@ -226,9 +224,7 @@ def _refusal(exc: Any, project: str) -> str:
 
 
 def _service_disabled(exc: Any) -> bool:
-    reasons = {getattr(exc, "reason", None)}
-    reasons.update(item.get("reason") for item in getattr(exc, "errors", None) or () if isinstance(item, dict))
-    if reasons & {"SERVICE_DISABLED", "accessNotConfigured"}:
+    if gcp.reasons(exc) & {"SERVICE_DISABLED", "accessNotConfigured"}:
         return True
     message = gcp.google_message(exc).lower()
     return "has not been used in project" in message or "it is disabled" in message

@@ -166,6 +166,13 @@ def describe(exc: Any) -> str:
     return status
 
 
+def reasons(exc: Any) -> set[str]:
+    """The `reason`s of an api_core exception and of each of its errors (`rateLimitExceeded`, `SERVICE_DISABLED`)."""
+    found = {getattr(exc, "reason", None)}
+    found.update(item.get("reason") for item in getattr(exc, "errors", None) or () if isinstance(item, dict))
+    return {reason for reason in found if isinstance(reason, str)}
+
+
 def network_errors() -> tuple[type[BaseException], ...]:
     """Errors below HTTP (dropped connection, timeout, token refresh transport error): Google never answered."""
     import requests

@@ -72,15 +72,7 @@ def _target_url(target: InvalidationTarget) -> str:
 
 def _is_rate_limit(exc: Any) -> bool:
     code = getattr(exc, "code", None)
-    if code == 429:
-        return True
-    if code != 403:
-        return False
-    reasons = {getattr(exc, "reason", None)}
-    for item in getattr(exc, "errors", None) or ():
-        if isinstance(item, dict):
-            reasons.add(item.get("reason"))
-    return bool(reasons & RATE_LIMIT_REASONS)
+    return code == 429 or (code == 403 and bool(gcp.reasons(exc) & RATE_LIMIT_REASONS))
 
 
 def _backoff(attempt: int) -> float:
