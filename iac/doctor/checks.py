@@ -169,7 +169,7 @@ def run(
     doctor.run("https", f"GET https://{domain}/ ({what})", lambda: check_https(findings), requests=2)
 
     if findings.url_path is None:
-        doctor.skip("cors", "not run: the https check found no object to send a preflight for")
+        doctor.skip("cors", "not run: the https check requested no object, so there is no URL for a preflight")
     elif not findings.reached:
         doctor.skip("cors", "not run: the load balancer did not answer the https check")
     else:
