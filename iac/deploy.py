@@ -305,15 +305,16 @@ def rotate(
 
 def invalidate_cache(loaded: LoadedConfig, target: InvalidationTarget, progress: Progress) -> InvalidationReport:
     """Invalidate the cache; a failure is reported (with the command that retries it), not raised."""
-    from iac.invalidate import CredentialsMissing, InvalidationError, api_endpoint
+    from iac import gcp
+    from iac.invalidate import InvalidationError
     from iac.invalidate import invalidate_cache as request_invalidation
 
     retry = f"iac invalidate -c {shlex.quote(str(loaded.path))} --path {shlex.quote(target.path)}"
     try:
         operation = request_invalidation(
-            target, endpoint=api_endpoint(loaded.config.gcp.api_endpoint), progress=progress
+            target, endpoint=gcp.api_endpoint(loaded.config.gcp.api_endpoint), progress=progress
         )
-    except CredentialsMissing as exc:
+    except (gcp.CredentialsMissing, gcp.EndpointRefused) as exc:  # a setup problem: retrying cannot help
         return InvalidationReport("failed", target, error=str(exc), retry=retry, setup=True)
     except InvalidationError as exc:
         return InvalidationReport("failed", target, error=str(exc), retry=retry)

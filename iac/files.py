@@ -469,16 +469,19 @@ def _remove_empty_parents(directory: Path, top: Path) -> None:
         directory = directory.parent
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(d|h|ms|m|s)")
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
-def parse_duration(text: str, option: str = "--lock-timeout") -> float:
-    """Seconds in a Terraform-style duration (`300s`, `5m`, `1m30s`, `0s`); a bad one names the option."""
+def parse_duration(text: str, option: str = "--lock-timeout", *, days: bool = False) -> float:
+    """Seconds in a Terraform-style duration (`300s`, `5m`, `1m30s`, `0s`); a bad one names the option.
+
+    `days` also takes `d` (`7d`, `1d12h`): not for a duration handed to Terraform, which has no days."""
     value = text.strip()
     parts = _DURATION.findall(value)
-    if not value or "".join(number + unit for number, unit in parts) != value:
-        raise IacError(f"{option} {text!r}: not a duration; write a number with a unit, e.g. 300s, 5m or 1m30s")
+    if not value or "".join(number + unit for number, unit in parts) != value or (not days and "d" in value):
+        example = "24h, 7d or 1d12h" if days else "300s, 5m or 1m30s"
+        raise IacError(f"{option} {text!r}: not a duration; write a number with a unit, e.g. {example}")
     return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 

@@ -10,21 +10,21 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from iac.errors import IacError
+from iac import gcp
 
 # The project of a client talking to an emulator when the caller names none: the emulator accepts any.
 EMULATOR_PROJECT = "iac-emulator"
-CREDENTIALS_HELP = (
-    "Set up Application Default Credentials: run `gcloud auth application-default login`, or set "
-    "GOOGLE_APPLICATION_CREDENTIALS to a service account key file; for a local emulator, set "
-    "STORAGE_EMULATOR_HOST (e.g. http://127.0.0.1:9023)"
-)
+# What the credentials need, completing gcp.ADC_HELP.
+NEEDS = "access to the bucket; for a local emulator, set STORAGE_EMULATOR_HOST (e.g. http://127.0.0.1:9023)"
 
 
-class NoCredentials(IacError):
+class NoCredentials(gcp.CredentialsMissing):
     """No Google credentials were found: the message says why (google-auth's reason) and how to set them up.
 
     Its own class so that callers adding the bucket to the message catch only this, never `Interrupted`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("for Cloud Storage", NEEDS, reason)
 
 
 def client(project: str | None = None) -> Any:
@@ -44,9 +44,4 @@ def client(project: str | None = None) -> Any:
         # No project given: none passed, so the client takes the credentials' own (project=None would mean none).
         return storage.Client() if project is None else storage.Client(project=project)
     except DefaultCredentialsError as exc:
-        raise NoCredentials(f"no Google credentials ({reason(exc)}). {CREDENTIALS_HELP}") from None
-
-
-def reason(exc: Exception) -> str:
-    """google-auth's reason for refusing, on one line and without its final period."""
-    return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+        raise NoCredentials(gcp.reason(exc)) from None

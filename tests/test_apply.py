@@ -362,6 +362,16 @@ def test_invalidate_without_credentials_is_a_setup_error(cli, tmp_path: Path, mo
     assert "retry" not in result.stderr and "Traceback" not in result.output
 
 
+def test_invalidate_to_a_plain_http_endpoint_elsewhere_is_a_setup_error(cli, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("IAC_GCP_API_ENDPOINT", "http://compute.example.test")  # refused before any request
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    result = cli("invalidate", "-c", config)
+    assert result.exit_code == 1, result.output
+    assert "refusing to send Google credentials to http://compute.example.test over plain http" in result.stderr
+    assert "IAC_GCP_API_ENDPOINT" in result.stderr and "retry" not in result.stderr
+
+
 def test_plan_warns_once_that_local_state_holds_the_secret(cli, deployment) -> None:
     config, out = deployment
     result = cli("plan", "-c", config, "-o", out)

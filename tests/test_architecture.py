@@ -14,8 +14,8 @@ MODULE_DIR = ROOT / "modules" / "gcp-direct-access"
 # Lowest first. A module may import from its own layer and the layers below it, never from above.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__init__", "errors", "hcl", "allowlist", "names"}),
-    frozenset({"config", "yamldoc", "files", "plan", "terraform", "invalidate", "templates", "storage"}),
-    frozenset({"render", "baseline", "allowlist_file", "summary", "cors", "manifest"}),
+    frozenset({"config", "yamldoc", "files", "plan", "terraform", "gcp", "invalidate", "templates", "storage"}),
+    frozenset({"render", "baseline", "allowlist_file", "summary", "cors", "manifest", "denied"}),
     frozenset({"deploy", "doctor"}),
     frozenset({"cli", "__main__"}),
 )

@@ -348,7 +348,7 @@ def test_text_report_and_progress(cli: Any, tmp_path: Path, compute_stub: HTTPSe
     lines = result.stdout.splitlines()
     assert re.match(r"ok +config +", lines[0])
     assert any(re.match(r"warn +certificate +", line) for line in lines)
-    assert any(line.strip().startswith("fix: point") for line in lines)
+    assert any(line.strip().startswith(f"fix: create the A record {DOMAIN} -> {LB_IP}") for line in lines)
     assert lines[-1] == "OK: 5 ok, 1 warn, 0 fail, 1 skip"
     progress = [line for line in result.stderr.splitlines() if line.startswith("doctor: ")]
     assert [line.split(":")[1].strip() for line in progress] == [
@@ -372,6 +372,68 @@ def test_invalid_config_skips_everything(cli: Any, tmp_path: Path, compute_stub:
     assert "iac validate" in checks["config"]["fix"]
     assert {checks[name]["status"] for name in checks if name != "config"} == {"skip"}
     assert compute_stub.log == []
+
+
+def test_missing_config_file_says_to_create_one(cli: Any, tmp_path: Path, compute_stub: HTTPServer) -> None:
+    result, checks = doctor(cli, tmp_path / "iac.yaml")
+
+    assert result.exit_code == 1
+    assert checks["config"]["detail"] == f"{tmp_path / 'iac.yaml'}: no such config file"
+    assert f"`iac init {tmp_path / 'iac.yaml'}`" in checks["config"]["fix"]
+    assert "fix the config" not in checks["config"]["fix"]
+    assert checks["address"]["detail"] == "not run: the config check failed, and every check needs the config"
+    assert compute_stub.log == []
+
+
+@pytest.mark.parametrize("given", [True, False], ids=["object-given", "bucket-listed"])
+def test_no_credentials_is_said_once(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lb: LoadBalancer, given: bool
+) -> None:
+    """Google's endpoints (never reached) with no credentials: the text report says what to set up once, and the
+    checks that need the Compute API say which check found that and why they did not run."""
+    monkeypatch.setenv("IAC_GCP_API_ENDPOINT", "https://compute.invalid")
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-key.json"))
+    chosen = ["--object", OBJECT] if given else []
+    result = cli("doctor", "-c", write_config(tmp_path), *chosen, "--connect-to", lb.connect_to)
+
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert result.stdout.count("Application Default Credentials") == 1, result.stdout
+    address_lines = [line for line in lines if re.match(r"fail +address ", line)]
+    assert len(address_lines) == 1
+    assert "no Google credentials to read the deployment with" in address_lines[0]
+    index = lines.index(address_lines[0])
+    assert "fix: set up Application Default Credentials" in lines[index + 1]
+    assert "compute.globalAddresses.get" in lines[index + 1]
+    for name in ("certificate", "security_policies"):
+        [line] = [line for line in lines if re.match(rf"skip +{name} ", line)]
+        assert line.endswith("not run: no Google credentials for the Compute API (found by the address check)")
+    if not given:
+        [https] = [line for line in lines if re.match(r"skip +https ", line)]
+        assert "cannot list gs://encord-doctor-data to pick an object: no Google credentials" in https
+        assert lines[lines.index(https) + 1].strip() == (
+            "fix: pass --object NAME (an object in the bucket), or set up credentials as the address check says"
+        )
+    # 7 checks, the address fix, the summary, and the https fix when the bucket was to be listed
+    assert len(lines) == (9 if given else 10), result.stdout
+    assert max(len(line) for line in lines) < 400
+
+
+def test_dns_fix_with_a_zone_names_the_zone(
+    cli: Any, tmp_path: Path, compute_stub: HTTPServer, resolver: Callable[[str | None, int], None]
+) -> None:
+    serve_compute(compute_stub)
+    resolver(None, 0)
+    config = write_config(tmp_path)
+    config.write_text(config.read_text() + "dns_zone: acme-test-com\n")
+    _, checks = doctor(cli, config, "--object", OBJECT)
+
+    assert checks["dns"]["status"] == "fail"
+    fix = checks["dns"]["fix"]
+    assert f"`iac apply` writes the A record {DOMAIN} -> {LB_IP} in the Cloud DNS zone acme-test-com" in fix
+    assert f"gcloud dns managed-zones describe acme-test-com --project {PROJECT}" in fix
+    assert "dns_record_to_create" not in fix, "with a zone, there is no such output"
 
 
 # -- certificate --------------------------------------------------------------------------------------------
@@ -488,6 +550,7 @@ def test_cloud_armor_403_is_a_warning(cli: Any, tmp_path: Path, compute_stub: HT
     assert checks["https"]["status"] == "warn"
     assert "Cloud Armor" in checks["https"]["detail"]
     assert "this machine's address is not in the allowlist" in checks["https"]["detail"]
+    assert "`iac allowlist denied`" in checks["https"]["fix"]
     assert checks["cors"]["status"] == "skip"
 
 

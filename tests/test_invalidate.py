@@ -17,10 +17,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from iac.errors import IacError
+from iac.gcp import EndpointRefused, api_endpoint
 from iac.invalidate import (
     InvalidationError,
     InvalidationTarget,
-    api_endpoint,
     check_path,
     invalidate_cache,
 )
@@ -288,7 +288,7 @@ def test_unknown_url_map_fails_at_once(stub: HTTPServer, endpoint: str, rec: Rec
 
 
 def test_plain_http_to_another_machine_is_refused(rec: Recorder) -> None:
-    with pytest.raises(InvalidationError, match="plain http"):
+    with pytest.raises(EndpointRefused, match="plain http"):
         run("http://compute.example.com:8080", rec)
 
 

@@ -46,7 +46,6 @@ REPOSITORY = "acme/encord-data-infra"
 INVALIDATE_PATH = "/compute/v1/projects/my-gcp-project/global/urlMaps/encord-da-url-map/invalidateCache"
 
 
-
 # ---------------------------------------------------------------------------------------------------
 # The linters
 

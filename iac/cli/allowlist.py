@@ -31,12 +31,14 @@ from iac.cli.common import (
     terraform_run,
 )
 from iac.cli.group import EXIT_INVALIDATION_FAILED, IacCommand, command_group
+from iac.denied import DEFAULT_LIMIT, DEFAULT_SINCE
 from iac.errors import IacError
 from iac.terraform import DEFAULT_LOCK_TIMEOUT
 
 if TYPE_CHECKING:
     from iac.allowlist_file import Change, Operation
     from iac.config import LoadedConfig
+    from iac.denied import DeniedReport
     from iac.deploy import ApplyReport
 
 app = command_group(
@@ -290,3 +292,101 @@ def allowlist_set(
             apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout, lockfile
         ),
     )
+
+
+@app.command("denied", cls=IacCommand)
+def allowlist_denied(
+    config: ConfigOption = DEFAULT_CONFIG,
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            metavar="DURATION",
+            help="How far back to look, e.g. 90m, 24h, 7d (more than 0, at most 30d: Cloud Logging's retention).",
+        ),
+    ] = DEFAULT_SINCE,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit", metavar="N", help="Read at most N log entries, the newest first (it says when it stopped there)."
+        ),
+    ] = DEFAULT_LIMIT,
+    as_json: JsonOption = False,
+) -> None:
+    """Who Cloud Armor refused: the load balancer's denials in Cloud Logging, by client address, and the
+    `iac allowlist add` line for each address the config does not allow (printed, never run).
+
+    Reads the project's log (logging.logEntries.list, e.g. roles/logging.viewer) for requests to this
+    deployment's URL map that a Cloud Armor policy denied. Nothing denied: says so, exit status 0.
+    IAC_LOGGING_API_ENDPOINT points it at another Cloud Logging endpoint.
+
+    Example: iac allowlist denied -c iac.yaml --since 7d
+    """
+    from iac.config import load_config
+    from iac.denied import parse_since, read_denied
+
+    window = parse_since(since)
+    loaded = load_config(config)
+    report = read_denied(loaded, window, limit=limit, progress=progress)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        _print_denied(report, config)
+
+
+def _print_denied(report: DeniedReport, config: Path) -> None:
+    from iac.denied import rfc3339
+
+    where = f"since {rfc3339(report.since)} (url map {report.url_map}, project {report.project})"
+    if not report.denied:
+        typer.echo(f"Cloud Armor refused no request {where}")
+    else:
+        addresses = f"{len(report.denied)} address{'' if len(report.denied) == 1 else 'es'}"
+        typer.echo(f"Cloud Armor refused {addresses} ({plural(report.requests, 'request')}) {where}:")
+        _print_table(report)
+    if report.skipped:
+        entries = f"{report.skipped} log {'entry' if report.skipped == 1 else 'entries'}"
+        typer.echo(f"{entries} without a client address or time skipped")
+    if report.truncated:
+        typer.echo(
+            f"stopped after the newest {report.limit} log entries (--limit): older denials are not counted; "
+            "raise --limit or shorten --since"
+        )
+    if any(item.allowed_now for item in report.denied):
+        typer.echo(
+            "Addresses allowed now were refused before the config allowed them: if they are still refused, "
+            f"apply the config (iac apply -c {shlex.quote(str(config))})."
+        )
+    to_allow = report.to_allow()
+    if to_allow:
+        typer.echo(
+            "To allow an address: check whose it is, put that in the note, run the line, then apply it (--apply) "
+            "or open a pull request with the change:"
+        )
+        for item in to_allow:
+            typer.echo(f"  {item.allow_command(config)}")
+
+
+def _print_table(report: DeniedReport) -> None:
+    from iac.denied import rfc3339
+
+    header = ("address", "requests", "first", "last", "policy", "allowed now", "sample path")
+    rows = [
+        (
+            item.address,
+            str(item.count),
+            rfc3339(item.first),
+            rfc3339(item.last),
+            item.policy,
+            "yes" if item.allowed_now else "no",
+            item.sample_path or "-",
+        )
+        for item in report.denied
+    ]
+    widths = [max(len(row[column]) for row in (header, *rows)) for column in range(len(header) - 1)]
+    for row in (header, *rows):
+        cells = [
+            cell.rjust(width) if column == 1 else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=False))
+        ]
+        typer.echo("  " + "  ".join([*cells, row[-1]]))

@@ -69,13 +69,13 @@ class CheckRun:
             # The thread is left behind (a daemon: it never keeps iac alive); its late result is ignored.
             check = Check(name, "fail", f"no result within {limit:.0f} s", "check the network path and run again")
             if name in _COMPUTE_CHECKS:
-                self.compute_down = f"the Compute API did not answer within {limit:.0f} s (see {name})"
+                self.compute_down = f"the Compute API did not answer the {name} check within {limit:.0f} s"
             return self.record(check)
         outcome = box[0]
         if isinstance(outcome, Check):
             return self.record(outcome)
         if isinstance(outcome, ComputeUnavailable):
-            self.compute_down = f"{outcome} (see {name})"
+            self.compute_down = f"{outcome.why} (found by the {name} check)"
             return self.record(Check(name, "fail", str(outcome), outcome.fix))
         if isinstance(outcome, IacError):
             return self.record(Check(name, "fail", str(outcome)))
@@ -99,6 +99,9 @@ def check_config(path: Path, progress: Progress) -> tuple[Check, LoadedConfig | 
     from iac.config import load_config
 
     progress(f"doctor: config: loading {path}")
+    if not path.exists():
+        fix = f"create one with `iac init {path}`, or name the config with -c FILE (or IAC_CONFIG)"
+        return Check("config", "fail", f"{path}: no such config file", fix), None
     try:
         loaded = load_config(path)
     except ConfigError as exc:
@@ -128,7 +131,7 @@ def run(
     doctor.record(check)
     if loaded is None:
         for name in CHECKS[1:]:
-            doctor.skip(name, "not run: the config is invalid")
+            doctor.skip(name, "not run: the config check failed, and every check needs the config")
         return DoctorReport(doctor.checks())
     names = ResourceNames.of(loaded.config.name)
     findings = Findings(loaded, names, object_name, connect_to, doctor.timeout)
@@ -166,9 +169,9 @@ def run(
     doctor.run("https", f"GET https://{domain}/ ({what})", lambda: check_https(findings), requests=2)
 
     if findings.url_path is None:
-        doctor.skip("cors", "not run: no object URL to send a preflight for (see https)")
+        doctor.skip("cors", "not run: the https check requested no object, so there is no URL for a preflight")
     elif not findings.reached:
-        doctor.skip("cors", "not run: the load balancer did not answer (see https)")
+        doctor.skip("cors", "not run: the load balancer did not answer the https check")
     else:
         doctor.run("cors", f"OPTIONS https://{domain}{findings.url_path}", lambda: check_cors(findings))
     return DoctorReport(doctor.checks())

@@ -10,16 +10,12 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
+from iac import gcp
 from iac.allowlist import DEFAULT_RULE_PRIORITY
+from iac.doctor.dns import a_record_fix
 from iac.doctor.findings import Findings
 from iac.doctor.report import Check, plural
-from iac.errors import IacError
 from iac.names import ResourceNames
-
-COMPUTE_PERMISSIONS = (
-    "compute.globalAddresses.get, compute.sslCertificates.get, compute.securityPolicies.get and "
-    "compute.backendServices.get (e.g. roles/compute.viewer)"
-)
 
 # What each `managed.domainStatus` of a Google-managed certificate means.
 DOMAIN_STATUS = {
@@ -48,21 +44,20 @@ _DRIFT_FIX = (
     "restores the config; if the live change was intended, put it into the config first (`iac allowlist add` / "
     "`remove`)"
 )
-_CREDENTIALS_FIX = (
-    "set up Application Default Credentials (`gcloud auth application-default login`, or "
-    f"GOOGLE_APPLICATION_CREDENTIALS / workload identity in CI) with {COMPUTE_PERMISSIONS}"
-)
 _ENDPOINT_FIX = (
     "check the network path to the Compute API (gcp.api_endpoint in the config, or IAC_GCP_API_ENDPOINT) and run again"
 )
 
 
 class ComputeUnavailable(Exception):
-    """The Compute API cannot be used at all (no answer, no credentials): later Compute checks are skipped."""
+    """The Compute API cannot be used at all (no answer, no credentials): later Compute checks are skipped.
 
-    def __init__(self, detail: str, fix: str) -> None:
+    The message is the failed check's detail, `fix` what to do, `why` a few words for the checks skipped."""
+
+    def __init__(self, detail: str, fix: str, why: str) -> None:
         super().__init__(detail)
         self.fix = fix
+        self.why = why
 
 
 class Compute:
@@ -77,17 +72,19 @@ class Compute:
         if kind not in self.clients:
             from google.cloud import compute_v1
 
-            from iac.invalidate import CredentialsMissing, api_endpoint, compute_credentials
-
-            endpoint = api_endpoint(self.findings.loaded.config.gcp.api_endpoint)
+            endpoint = gcp.api_endpoint(self.findings.loaded.config.gcp.api_endpoint)
             try:
-                credentials, options = compute_credentials(
-                    endpoint, purpose="to read the deployment with", permissions=COMPUTE_PERMISSIONS
+                credentials, options = gcp.credentials(
+                    endpoint,
+                    purpose="to read the deployment with",
+                    needs=f"{gcp.listed(gcp.READ_PERMISSIONS)} (e.g. {gcp.READ_ROLE})",
+                    env=gcp.COMPUTE_ENDPOINT_ENV,
                 )
-            except CredentialsMissing as exc:
-                raise ComputeUnavailable(str(exc), _CREDENTIALS_FIX) from None
-            except IacError as exc:  # plain http to another machine
-                raise ComputeUnavailable(str(exc), _ENDPOINT_FIX) from None
+            except gcp.CredentialsMissing as exc:
+                self.findings.credentials_missing = True
+                raise ComputeUnavailable(exc.summary, exc.fix, "no Google credentials for the Compute API") from None
+            except gcp.EndpointRefused as exc:
+                raise ComputeUnavailable(str(exc), _ENDPOINT_FIX, "the Compute API endpoint is refused") from None
             self.clients[kind] = getattr(compute_v1, kind)(
                 credentials=credentials, transport="rest", client_options=options
             )
@@ -98,14 +95,14 @@ class Compute:
         does not answer."""
         import requests
         from google.api_core import exceptions as google_exceptions
-        from google.auth.exceptions import RefreshError, TransportError
+        from google.auth.exceptions import RefreshError
 
         timeout = self.findings.timeout
         project = self.findings.loaded.config.project
         try:
             return self.client(kind).get(project=project, **names, retry=None, timeout=timeout())
         except google_exceptions.GoogleAPICallError as exc:
-            said = _google_error(exc)
+            said = gcp.describe(exc)
             if exc.code == 404:
                 return Check("", "fail", f"{what} not found in project {project}: {said}", _APPLY_FIX)
             if exc.code in (401, 403):
@@ -113,19 +110,18 @@ class Compute:
                     "",
                     "fail",
                     f"reading {what} was refused: {said}",
-                    f"the identity running iac needs {permission} on project {project} (e.g. roles/compute.viewer)",
+                    gcp.grant([permission], project, gcp.READ_ROLE),
                 )
             return Check("", "fail", f"reading {what} failed: {said}", "run again; if it persists, check the project")
         except requests.exceptions.Timeout as exc:
-            raise ComputeUnavailable(
-                f"the Compute API did not answer within {timeout():.0f} s ({exc})", _ENDPOINT_FIX
-            ) from None
-        except (requests.exceptions.ConnectionError, TransportError) as exc:
-            raise ComputeUnavailable(
-                f"cannot reach the Compute API ({type(exc).__name__}: {exc})", _ENDPOINT_FIX
-            ) from None
+            why = f"the Compute API did not answer within {timeout():.0f} s"
+            raise ComputeUnavailable(f"{why} ({exc})", _ENDPOINT_FIX, why) from None
+        except gcp.network_errors() as exc:
+            why = "cannot reach the Compute API"
+            raise ComputeUnavailable(f"{why} ({type(exc).__name__}: {exc})", _ENDPOINT_FIX, why) from None
         except RefreshError as exc:
-            raise ComputeUnavailable(f"could not get a Google access token: {exc}", _CREDENTIALS_FIX) from None
+            why = "could not get a Google access token"
+            raise ComputeUnavailable(f"{why}: {exc}", gcp.ADC_HELP, why) from None
 
     def check_address(self) -> Check:
         name = self.findings.names.address
@@ -165,11 +161,7 @@ class Compute:
         fixes = []
         for state in sorted(set(domains.values())):
             if state == "FAILED_NOT_VISIBLE":
-                where = self.findings.address or "the load balancer's address (output ip_address)"
-                fixes.append(
-                    f"point {domain}'s A record at {where} (output dns_record_to_create; see the dns check); "
-                    "the certificate follows within about an hour"
-                )
+                fixes.append(f"{a_record_fix(self.findings)}; the certificate follows within about an hour")
             elif state in DOMAIN_FIX:
                 fixes.append(DOMAIN_FIX[state])
         detail = f"{name} is {status}" + (f": {per_domain}" if per_domain else "")
@@ -275,26 +267,6 @@ def _service_problems(service: Any, names: ResourceNames) -> list[str]:
     if not service.enable_c_d_n:
         problems.append(f"{names.backend_service} has Cloud CDN disabled")
     return problems
-
-
-def _google_error(exc: Any) -> str:
-    """'404 Not Found: <Google's message>' from an api_core exception, without the method and URL."""
-    from http import HTTPStatus
-
-    code = exc.code if isinstance(exc.code, int) else None
-    try:
-        status = f"{code} {HTTPStatus(code).phrase}" if code else type(exc).__name__
-    except ValueError:
-        status = f"HTTP {code}"
-    message = ""
-    response = getattr(exc, "response", None)
-    try:
-        payload = response.json() if response is not None and hasattr(response, "json") else None
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-        message = str(payload["error"].get("message") or "")
-    return f"{status}: {message}" if message else status
 
 
 def _last_segment(url: str) -> str:

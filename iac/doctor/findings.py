@@ -28,6 +28,7 @@ class Findings:
     resolves: bool | None = None  # the dns check's finding, None when not checked
     url_path: str | None = None  # of the object the https check downloads
     reached: bool = False  # the https check got an HTTP answer
+    credentials_missing: bool = False  # a check found no Google credentials and said how to set them up
 
     def connect_target(self) -> str | None:
         """HOST:PORT that --connect-to sends the requests to, or None."""

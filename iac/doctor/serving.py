@@ -37,7 +37,9 @@ def first_object(findings: Findings) -> tuple[str | None, Check | None]:
         try:
             client = storage.client(findings.loaded.config.project)
         except storage.NoCredentials as exc:
-            return None, Check("https", "skip", f"cannot list gs://{bucket}: {exc}", fix)
+            setup = "set up credentials as the address check says" if findings.credentials_missing else exc.fix
+            detail = f"cannot list gs://{bucket} to pick an object: {exc.summary}"
+            return None, Check("https", "skip", detail, f"{fix}, or {setup}")
         blobs = list(client.list_blobs(bucket, max_results=1, timeout=findings.timeout(), retry=None))
     except Exception as exc:
         reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
@@ -57,7 +59,7 @@ def check_https(findings: Findings) -> Check:
         return Check(
             "https",
             "skip",
-            f"{domain} does not resolve (see dns)",
+            f"not run: the dns check found that {domain} does not resolve",
             f"to check the load balancer before DNS points at it: --connect-to {domain}:443:{where}:443",
         )
     name, skipped = first_object(findings)
@@ -84,7 +86,8 @@ def check_https(findings: Findings) -> Check:
             "warn",
             f"GET {url}{via}: 403 from Cloud Armor: this machine's address is not in the allowlist "
             "(expected on a pipeline runner)",
-            "run from an allowlisted address to download; to allow this one: `iac allowlist add <address> --apply`",
+            "run from an allowlisted address to download; `iac allowlist denied` lists the addresses Cloud Armor "
+            "refused, with the `iac allowlist add` line for each",
         )
     error = bucket_error(answer)
     if who == "bucket":

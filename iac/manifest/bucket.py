@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from iac import storage
+from iac import gcp, storage
 from iac.errors import IacError
 from iac.manifest.objects import ObjectUnreadable, StoredObject
 
@@ -42,8 +42,10 @@ def list_bucket(bucket: str, prefix: str | None) -> Iterator[StoredObject]:
             "or STORAGE_EMULATOR_HOST, then run again (the files written so far are kept and completed)"
         ) from None
     except auth_exceptions.GoogleAuthError as exc:  # e.g. expired or revoked credentials, refused on first use
-        why = storage.reason(exc)
-        raise IacError(f"gs://{bucket}: Google credentials refused ({why}). {storage.CREDENTIALS_HELP}") from None
+        why = gcp.reason(exc)
+        raise IacError(
+            f"gs://{bucket}: Google credentials refused ({why}): {gcp.ADC_HELP} with {storage.NEEDS}"
+        ) from None
 
 
 @contextlib.contextmanager
