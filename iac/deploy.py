@@ -87,6 +87,8 @@ def workspace(
                 f"warning: no terraform.backend in {loaded.path}: the state is kept in {directory}/terraform.tfstate "
                 "and holds the HMAC secret in plain text; keep it private, or set terraform.backend.gcs"
             )
+        for warning in loaded.warnings:
+            progress(f"warning: {warning}")
         current = current_rules(directory, loaded.config)
         # Without an earlier rendering, the first one only lets `terraform init` run: it is marked provisional,
         # so that if init or the state read fails, the next run still reads the deployed rules first.

@@ -31,6 +31,7 @@ from iac.cli.common import (
     plural,
     print_invalidation_failure,
     print_plan,
+    print_warnings,
     progress,
     run_apply,
     services,
@@ -101,6 +102,7 @@ def render(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None, r
 
     output = output_dir(output, config, "build")
     loaded = load_config(config)
+    print_warnings(loaded.warnings)
     current = current_rules(output, loaded.config)
     rendered = render_files(loaded, current, repack=repack)
     stale = write_tree(output, rendered.files, RENDER, Deployment.of(loaded.config))
@@ -151,6 +153,7 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False)
         typer.echo(json.dumps({"valid": False, "config": str(config), "problems": exc.problems}, indent=2))
         raise typer.Exit(EXIT_ERROR) from None
     ranges, rule_count = loaded.allowlist.ranges, loaded.allowlist.rule_count
+    print_warnings(loaded.warnings)
     if as_json:
         document = {
             "valid": True,
@@ -159,6 +162,7 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False)
                 "ranges": list(ranges),
                 "rules": [list(rule.ranges) for rule in pack(ranges)],
             },
+            "warnings": list(loaded.warnings),
         }
         typer.echo(json.dumps(document, indent=2))
         return

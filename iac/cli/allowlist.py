@@ -22,6 +22,7 @@ from iac.cli.common import (
     check_can_confirm,
     output_dir,
     plural,
+    print_warnings,
     progress,
     run_apply,
 )
@@ -116,6 +117,7 @@ def _edit_allowlist(
         config, operation, allow_empty=allow_empty, dry_run=dry_run, lock_timeout=timeout, output=options.output
     )
     say = progress if as_json else typer.echo
+    print_warnings(change.loaded.warnings)
     for notice in change.notices:
         say(notice)
     if change.changed:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -84,6 +84,12 @@ def output_dir(output: Path | None, config: Path, default: str) -> Path:
 def progress(message: str) -> None:
     """Progress and warnings go to stderr, so stdout holds only the result (`--json` documents)."""
     typer.echo(message, err=True)
+
+
+def print_warnings(warnings: Sequence[str]) -> None:
+    """What is valid but doubtful in the config (`LoadedConfig.warnings`), on stderr."""
+    for warning in warnings:
+        progress(f"warning: {warning}")
 
 
 def plural(count: int, word: str) -> str:
