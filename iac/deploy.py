@@ -19,7 +19,7 @@ from iac.files import RENDER, Deployment, write_tree
 from iac.names import ResourceNames
 from iac.plan import PlanSummary, summarize
 from iac.render import Rendered, current_rules, render
-from iac.terraform import Progress, Terraform, terminating_as_interrupt
+from iac.terraform import Progress, Terraform, TerraformJson, terminating_as_interrupt
 
 if TYPE_CHECKING:
     from iac.invalidate import InvalidationTarget
@@ -117,25 +117,30 @@ def rules_from_state(state: dict[str, Any]) -> tuple[Rule, ...] | None:
     """The allow rules deployed, from `terraform show -json` of the state (Terraform's JSON state format).
 
     Both policies hold the same rules; the edge policy is read when present. None when nothing is deployed.
+    A state of another shape is one `IacError` saying where (never what: the state holds the HMAC secret).
     """
+    read = TerraformJson("the state from `terraform show -json`")
+    values = read.at(state, "values", dict)
     policies = [
-        resource
-        for resource in _resources(state.get("values", {}).get("root_module", {}))
+        (resource, where)
+        for resource, where in _resources(read, read.at(values, "root_module", dict, "values"), "values.root_module")
         if resource.get("type") == _POLICY_TYPE and resource.get("mode", "managed") == "managed"
     ]
     if not policies:
         return None
-    policies.sort(key=lambda r: (r.get("index") != "edge", str(r.get("address"))))
+    policies.sort(key=lambda r: (r[0].get("index") != "edge", str(r[0].get("address"))))
+    policy, where = policies[0]
     rules = []
-    for rule in policies[0].get("values", {}).get("rule") or ():
+    for index, raw in enumerate(read.at(read.at(policy, "values", dict, where), "rule", list, f"{where}.values")):
+        rule = read.item(raw, dict, f"{where}.values.rule[{index}]")
         priority = rule.get("priority")
         if rule.get("action") != "allow" or not isinstance(priority, int) or priority >= DEFAULT_RULE_PRIORITY:
             continue
         ranges = [
             cidr
-            for match in rule.get("match") or ()
-            for config in match.get("config") or ()
-            for cidr in config.get("src_ip_ranges") or ()
+            for match in _dicts(rule.get("match"))
+            for config in _dicts(match.get("config"))
+            for cidr in _list(config.get("src_ip_ranges"))
         ]
         normalised = _normalised(ranges)
         if normalised is None:
@@ -144,10 +149,23 @@ def rules_from_state(state: dict[str, Any]) -> tuple[Rule, ...] | None:
     return tuple(sorted(rules, key=lambda r: r.priority))
 
 
-def _resources(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield from module.get("resources") or ()
-    for child in module.get("child_modules") or ():
-        yield from _resources(child)
+def _resources(read: TerraformJson, module: dict[str, Any], where: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """Every resource of `module` and its child modules, with where it is in the state."""
+    for index, resource in enumerate(read.at(module, "resources", list, where)):
+        yield read.item(resource, dict, f"{where}.resources[{index}]"), f"{where}.resources[{index}]"
+    for index, child in enumerate(read.at(module, "child_modules", list, where)):
+        yield from _resources(
+            read, read.item(child, dict, f"{where}.child_modules[{index}]"), f"{where}.child_modules[{index}]"
+        )
+
+
+def _list(value: object) -> list[Any]:
+    """A list in a rule (a rule edited by hand into something else has none)."""
+    return value if isinstance(value, list) else []
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [item for item in _list(value) if isinstance(item, dict)]
 
 
 def _normalised(ranges: list[Any]) -> tuple[str, ...] | None:
@@ -218,6 +236,7 @@ def apply(
     """Render, init, plan to a file, let `review` see the plan (it raises to refuse), apply exactly that
     plan, then invalidate the CDN cache when the allowlist changed. Nothing to change: nothing applied."""
     target = None
+    unread: IacError | None = None
     with workspace(loaded, directory, binary, lock_timeout, progress, repack=repack, renderer=renderer) as ws:
         summary = ws.plan()
         review(summary)
@@ -225,13 +244,24 @@ def apply(
             ws.apply()
             progress("apply complete")
             if summary.needs_invalidation and invalidate:
-                target = invalidation_target_from(ws.outputs(), "/*")
+                try:
+                    target = invalidation_target_from(ws.outputs(), "/*")
+                except IacError as exc:  # the apply succeeded: what is left is the invalidation
+                    unread = exc
     if not summary.needs_invalidation:
         return ApplyReport(summary, summary.has_changes)
+    if unread is not None:
+        error = f"cannot read the applied configuration's outputs: {unread}"
+        return ApplyReport(summary, True, InvalidationReport("failed", error=error, retry=retry_command(loaded, "/*")))
     if target is None:
         progress("allowlist changed but --no-invalidate: cached objects are served until they expire")
         return ApplyReport(summary, True, InvalidationReport("skipped"))
     return ApplyReport(summary, True, invalidate_cache(loaded, target, progress))
+
+
+def retry_command(loaded: LoadedConfig, path: str) -> str:
+    """The command that invalidates the CDN cache again, for a failed or missed invalidation."""
+    return f"iac invalidate -c {shlex.quote(str(loaded.path))} --path {shlex.quote(path)}"
 
 
 def invalidate_cache(loaded: LoadedConfig, target: InvalidationTarget, progress: Progress) -> InvalidationReport:
@@ -239,7 +269,7 @@ def invalidate_cache(loaded: LoadedConfig, target: InvalidationTarget, progress:
     from iac.invalidate import CredentialsMissing, InvalidationError, api_endpoint
     from iac.invalidate import invalidate_cache as request_invalidation
 
-    retry = f"iac invalidate -c {shlex.quote(str(loaded.path))} --path {shlex.quote(target.path)}"
+    retry = retry_command(loaded, target.path)
     try:
         operation = request_invalidation(
             target, endpoint=api_endpoint(loaded.config.gcp.api_endpoint), progress=progress
