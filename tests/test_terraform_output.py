@@ -272,3 +272,17 @@ def test_an_unreachable_provider_registry_says_what_to_allow_or_use_instead(
     [hint] = [line for line in result.stderr.splitlines() if line.startswith("iac: ")]
     assert "registry.terraform.io" in hint
     assert "provider_installation" in hint
+
+
+def test_control_characters_in_terraforms_output_are_escaped(
+    cli, config: Path, fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Terraform quotes providers and APIs: what it prints reaches the terminal escaped (issue 16.16)."""
+    monkeypatch.setenv("FAKE_PLAN_STDOUT", "Refreshing state... \x1b]0;owned\x07\n")
+    monkeypatch.setenv("FAKE_PLAN_STDERR", "Error: googleapi: \x1b[2J forbidden\n")
+    monkeypatch.setenv("FAKE_PLAN_EXIT", "1")
+    result = run(cli, "plan", config, fake)
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "Refreshing state... \\x1b]0;owned\\x07" in result.stderr
+    assert "Error: googleapi: \\x1b[2J forbidden" in result.stderr

@@ -15,6 +15,7 @@ from iac.doctor.findings import Findings
 from iac.doctor.report import Check, plural
 from iac.errors import IacError
 from iac.names import ResourceNames
+from iac.untrusted import BodyTooLarge, cap_responses
 
 COMPUTE_PERMISSIONS = (
     "compute.globalAddresses.get, compute.sslCertificates.get, compute.securityPolicies.get and "
@@ -88,9 +89,10 @@ class Compute:
                 raise ComputeUnavailable(str(exc), _CREDENTIALS_FIX) from None
             except IacError as exc:  # plain http to another machine
                 raise ComputeUnavailable(str(exc), _ENDPOINT_FIX) from None
-            self.clients[kind] = getattr(compute_v1, kind)(
-                credentials=credentials, transport="rest", client_options=options
-            )
+            client = getattr(compute_v1, kind)(credentials=credentials, transport="rest", client_options=options)
+            # The REST transport reads each answer whole: capped, so a hostile or broken endpoint cannot exhaust memory.
+            cap_responses(client._transport._session, what="the Compute API")
+            self.clients[kind] = client
         return self.clients[kind]
 
     def get(self, kind: str, what: str, permission: str, **names: str) -> Any | Check:
@@ -126,6 +128,8 @@ class Compute:
             ) from None
         except RefreshError as exc:
             raise ComputeUnavailable(f"could not get a Google access token: {exc}", _CREDENTIALS_FIX) from None
+        except BodyTooLarge as exc:
+            raise ComputeUnavailable(str(exc), _ENDPOINT_FIX) from None
 
     def check_address(self) -> Check:
         name = self.findings.names.address
