@@ -266,7 +266,7 @@ def retry_command(loaded: LoadedConfig, path: str) -> str:
 
 def invalidate_cache(loaded: LoadedConfig, target: InvalidationTarget, progress: Progress) -> InvalidationReport:
     """Invalidate the cache; a failure is reported (with the command that retries it), not raised."""
-    from iac.invalidate import CredentialsMissing, InvalidationError, api_endpoint
+    from iac.invalidate import CredentialsMissing, api_endpoint
     from iac.invalidate import invalidate_cache as request_invalidation
 
     retry = retry_command(loaded, target.path)
@@ -276,7 +276,7 @@ def invalidate_cache(loaded: LoadedConfig, target: InvalidationTarget, progress:
         )
     except CredentialsMissing as exc:
         return InvalidationReport("failed", target, error=str(exc), retry=retry, setup=True)
-    except InvalidationError as exc:
+    except IacError as exc:  # InvalidationError, or an answer too large to read (BodyTooLarge)
         return InvalidationReport("failed", target, error=str(exc), retry=retry)
     progress(f"CDN cache invalidated: https://{target.host}{target.path} on {target.url_map} ({operation})")
     return InvalidationReport("done", target, operation=operation)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from iac.errors import IacError
+from iac.untrusted import cap_rest_client
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
@@ -228,6 +229,8 @@ def _clients(endpoint: str | None) -> tuple[compute_v1.UrlMapsClient, compute_v1
     credentials, options = compute_credentials(endpoint)
     url_maps = compute_v1.UrlMapsClient(credentials=credentials, transport="rest", client_options=options)
     operations = compute_v1.GlobalOperationsClient(credentials=credentials, transport="rest", client_options=options)
+    for client in (url_maps, operations):  # each answer is read whole by the REST transport: capped
+        cap_rest_client(client, what="the Compute API")
     return url_maps, operations
 
 

@@ -3,14 +3,16 @@
 - `printable`: control characters (C0, DEL, C1) and the invisible bidirectional controls are written as escapes
   (`\\x1b`, `\\u202e`), so a server's reason phrase or header, or an API's error text, cannot clear the screen,
   set the window title or reorder what a terminal shows. Every command prints such text through it.
-- `cap_responses`: a `requests` session (the one a Google API client talks through) reads at most `limit` bytes
-  of any response body; a longer one is an error, never read whole.
+- `cap_responses`, `cap_rest_client`: a `requests` session (the one a Google API client talks through) reads
+  at most `limit` bytes of any response body; a longer one is an error (`BodyTooLarge`), never read whole.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from iac.errors import IacError
 
 # C0 controls, DEL, C1 controls, and the bidirectional controls (ALM, LRM, RLM, LRE..RLO, LRI..PDI).
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -34,7 +36,7 @@ def printable(text: str, *, lines: bool = False) -> str:
     return (_UNPRINTABLE_BUT_NEWLINE if lines else _UNPRINTABLE).sub(_escape, text)
 
 
-class BodyTooLarge(OSError):
+class BodyTooLarge(IacError):
     """An API answered a body longer than the cap: it was not read."""
 
 
@@ -61,3 +63,9 @@ def cap_responses(session: Any, limit: int = MAX_API_BODY, *, what: str = "the A
         return response
 
     session.hooks.setdefault("response", []).append(read_capped)
+
+
+def cap_rest_client(client: Any, limit: int = MAX_API_BODY, *, what: str = "the API") -> None:
+    """`cap_responses` for a google-cloud client on the REST transport (its `requests` session is the
+    transport's; no public option sets it)."""
+    cap_responses(client._transport._session, limit, what=what)

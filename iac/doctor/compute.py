@@ -15,7 +15,7 @@ from iac.doctor.findings import Findings
 from iac.doctor.report import Check, plural
 from iac.errors import IacError
 from iac.names import ResourceNames
-from iac.untrusted import BodyTooLarge, cap_responses
+from iac.untrusted import BodyTooLarge, cap_rest_client
 
 COMPUTE_PERMISSIONS = (
     "compute.globalAddresses.get, compute.sslCertificates.get, compute.securityPolicies.get and "
@@ -91,7 +91,7 @@ class Compute:
                 raise ComputeUnavailable(str(exc), _ENDPOINT_FIX) from None
             client = getattr(compute_v1, kind)(credentials=credentials, transport="rest", client_options=options)
             # The REST transport reads each answer whole: capped, so a hostile or broken endpoint cannot exhaust memory.
-            cap_responses(client._transport._session, what="the Compute API")
+            cap_rest_client(client, what="the Compute API")
             self.clients[kind] = client
         return self.clients[kind]
 
