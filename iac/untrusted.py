@@ -16,7 +16,8 @@ from iac.errors import IacError
 
 # C0 controls, DEL, C1 controls, and the bidirectional controls (ALM, LRM, RLM, LRE..RLO, LRI..PDI).
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNPRINTABLE_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# In a multi-line message, line breaks and tabs are layout: kept (a carriage return, which rewrites the line, is not).
+_UNPRINTABLE_BUT_LAYOUT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 # What is read of one API response body at most (a Compute resource is a few kB; a large policy ~100 kB).
@@ -32,8 +33,9 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def printable(text: str, *, lines: bool = False) -> str:
-    """`text` with every control character escaped; with `lines`, newlines are kept (a multi-line message)."""
-    return (_UNPRINTABLE_BUT_NEWLINE if lines else _UNPRINTABLE).sub(_escape, text)
+    """`text` with every control character escaped; with `lines`, line breaks and tabs are kept (a multi-line
+    message)."""
+    return (_UNPRINTABLE_BUT_LAYOUT if lines else _UNPRINTABLE).sub(_escape, text)
 
 
 class BodyTooLarge(IacError):

@@ -864,3 +864,21 @@ def test_a_huge_compute_answer_is_not_read_whole(
     assert "the Compute API answered a body of more than 8 MB" in checks["address"]["detail"]
     assert "not read" in checks["address"]["detail"]
     assert checks["certificate"]["status"] == "skip"
+
+
+@pytest.mark.parametrize(
+    ("text", "lines", "shown"),
+    [
+        ("a\x1b[2Jb", False, "a\\x1b[2Jb"),
+        ("one\ntwo\tthree", False, "one\\ntwo\\tthree"),
+        ("one\ntwo\tthree", True, "one\ntwo\tthree"),
+        ("over\rwritten", True, "over\\rwritten"),
+        ("csi\x9b and del\x7f", True, "csi\\x9b and del\\x7f"),
+        ("abc\u202edef\u2066", True, "abc\\u202edef\\u2066"),
+        ("naïve ñandú 東京", False, "naïve ñandú 東京"),
+    ],
+)
+def test_printable_escapes_controls_and_keeps_text(text: str, lines: bool, shown: str) -> None:
+    from iac.untrusted import printable
+
+    assert printable(text, lines=lines) == shown
