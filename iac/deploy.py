@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from iac.allowlist import DEFAULT_RULE_PRIORITY, Rule, repack_notice
 from iac.config import LoadedConfig
-from iac.errors import IacError
+from iac.errors import IacError, Interrupted
 from iac.files import RENDER, Deployment, write_tree
 from iac.names import ResourceNames
 from iac.plan import PlanSummary, summarize
@@ -246,6 +246,8 @@ def apply(
             if summary.needs_invalidation and invalidate:
                 try:
                     target = invalidation_target_from(ws.outputs(), "/*")
+                except Interrupted:
+                    raise
                 except IacError as exc:  # the apply succeeded: what is left is the invalidation
                     unread = exc
     if not summary.needs_invalidation:
@@ -276,6 +278,8 @@ def invalidate_cache(loaded: LoadedConfig, target: InvalidationTarget, progress:
         )
     except CredentialsMissing as exc:
         return InvalidationReport("failed", target, error=str(exc), retry=retry, setup=True)
+    except Interrupted:
+        raise
     except IacError as exc:  # InvalidationError, or an answer too large to read (BodyTooLarge)
         return InvalidationReport("failed", target, error=str(exc), retry=retry)
     progress(f"CDN cache invalidated: https://{target.host}{target.path} on {target.url_map} ({operation})")

@@ -22,7 +22,7 @@ SECRET = "s3cr3t-hmac-Zq9"
 
 FAKE_TERRAFORM = """\
 #!{python}
-import os, signal, sys
+import os, signal, sys, time
 from pathlib import Path
 
 args = sys.argv[1:]
@@ -38,6 +38,9 @@ sys.stdout.write(os.environ.get(f"FAKE_{{key}}_STDOUT", ""))
 sys.stdout.flush()
 sys.stderr.write(os.environ.get(f"FAKE_{{key}}_STDERR", ""))
 sys.stderr.flush()
+if os.environ.get(f"FAKE_{{key}}_STOP_IAC"):  # iac is stopped (a cancelled CI job) while this runs
+    os.kill(os.getppid(), signal.SIGTERM)
+    time.sleep(30)  # until iac passes the signal on
 end = os.environ.get(f"FAKE_{{key}}_EXIT", "2" if command == "plan" else "0")
 if end == "KILL":
     os.kill(os.getpid(), signal.SIGKILL)
@@ -286,3 +289,35 @@ def test_control_characters_in_terraforms_output_are_escaped(
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr
     assert "Refreshing state... \\x1b]0;owned\\x07" in result.stderr
     assert "Error: googleapi: \\x1b[2J forbidden" in result.stderr
+
+
+def test_a_stop_while_the_outputs_are_read_after_apply_is_an_interruption(
+    config: Path, fake: Path, tmp_path: Path
+) -> None:
+    """Only a failure to read the outputs becomes "the apply succeeded; what is left": a SIGTERM still stops
+    iac with 143 (Terraform stopped, nothing left behind)."""
+    import os
+    import subprocess
+
+    from conftest import ROOT
+
+    env = dict(
+        os.environ,
+        FAKE_SHOW_STATE_STDOUT=json.dumps(STATE),
+        FAKE_SHOW_PLAN_STDOUT=json.dumps(PLAN),
+        FAKE_OUTPUT_STDOUT=json.dumps(OUTPUTS),
+        FAKE_OUTPUT_STOP_IAC="1",
+        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    )
+    argv = [sys.executable, "-m", "iac", "apply", "-c", str(config), "-o", str(tmp_path / "build")]
+    done = subprocess.run(
+        [*argv, "--terraform", str(fake), "--auto-approve"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 143, done.stderr
+    assert "interrupted by SIGTERM" in done.stderr
+    assert "the apply succeeded; retry" not in done.stderr
