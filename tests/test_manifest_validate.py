@@ -812,3 +812,19 @@ def test_names_with_dots_that_are_not_dot_segments_are_fine(tmp_path: Path, url:
     path = tmp_path / "m.json"
     path.write_text(json.dumps({"images": [{"objectUrl": url, "title": "x"}]}), encoding="utf-8")
     assert validate_file(path, "d.example") == []
+
+
+def test_what_a_problem_quotes_from_the_file_is_printed_escaped(cli, tmp_path: Path) -> None:
+    """A URL holding terminal controls (C1 CSI, a bidirectional override) cannot rewrite the terminal."""
+    path = tmp_path / "m.json"
+    url = "https://other.example/a\u009b2J\u202egpj.exe"
+    path.write_text(json.dumps({"images": [{"objectUrl": url, "title": "x"}]}, ensure_ascii=False), encoding="utf-8")
+    config = tmp_path / "iac.yaml"
+    config.write_text(
+        "project: my-gcp-project\ndomain: d.example\nbucket: {name: encord-data, create: false}\n"
+        "allowlist: [39.42.20.11/32]\n"
+    )
+    result = cli("manifest", "validate", "-c", config, path)
+    assert result.exit_code == 1
+    assert "\u009b" not in result.stderr and "\u202e" not in result.stderr
+    assert "a\\x9b2J\\u202egpj.exe" in result.stderr
