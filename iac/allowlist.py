@@ -35,16 +35,27 @@ _NOT_GLOBAL: tuple[tuple[str, str], ...] = (
     ("203.0.113.0/24", "documentation, TEST-NET-3"),
     ("224.0.0.0/4", "multicast"),
     ("240.0.0.0/4", "reserved"),
+    # The two addresses of ::/96 first: the first block that matches gives the reason.
     ("::/128", "unspecified"),
     ("::1/128", "loopback"),
+    ("::/96", "IPv4-compatible, deprecated by RFC 4291: write the IPv4 address itself"),
     ("::ffff:0:0/96", "IPv4-mapped: write the IPv4 address itself"),
     ("64:ff9b:1::/48", "local-use IPv4/IPv6 translation"),
     ("100::/64", "discard-only"),
+    ("2001:2::/48", "benchmarking, RFC 5180"),
+    ("2001:10::/28", "ORCHID, RFC 4843"),
+    ("2001:20::/28", "ORCHIDv2, RFC 7343"),
     ("2001:db8::/32", "documentation"),
+    ("3fff::/20", "documentation, RFC 9637"),
+    ("5f00::/16", "SRv6 SIDs, RFC 9602"),
     ("fc00::/7", "unique local, private"),
     ("fe80::/10", "link-local"),
+    ("fec0::/10", "site-local, deprecated by RFC 3879"),
     ("ff00::/8", "multicast"),
 )
+# A public range shorter than this prefix (per IP version) allows more addresses than one site or one ISP
+# customer has: accepted, with a warning that names how many.
+_WIDE_BELOW = {4: 16, 6: 32}
 # As (version, first, last, network, kind): integer bounds make the per-entry check cheap for long lists.
 _NOT_GLOBAL_BOUNDS: tuple[tuple[int, int, int, Network, str], ...] = tuple(
     (net.version, int(net.network_address), int(net.broadcast_address), net, kind)
@@ -97,6 +108,13 @@ def parse_entry(index: int, raw: object) -> Network:
         raise AllowlistEntryError(index, raw, "is empty: remove the entry or write an IP address or CIDR")
     if text == "*":
         raise AllowlistEntryError(index, raw, "would allow every address: list the addresses that need access instead")
+    if "%" in text:
+        raise AllowlistEntryError(
+            index,
+            raw,
+            "has a zone id (%...), which names an interface of one machine, not an address on the internet: "
+            "write the address without it",
+        )
     try:
         network = ipaddress.ip_network(text, strict=True)
     except ValueError as exc:
@@ -122,6 +140,18 @@ def parse_entry(index: int, raw: object) -> Network:
                 "use the network's public egress address instead",
             )
     return network
+
+
+def width_warning(network: Network) -> str | None:
+    """A warning for a public range wider than a site's (shorter than /16 for IPv4, /32 for IPv6), or None."""
+    if network.prefixlen >= _WIDE_BELOW[network.version]:
+        return None
+    bits = network.max_prefixlen - network.prefixlen
+    count = f"{network.num_addresses:,}" if network.version == 4 else f"2^{bits}"
+    return (
+        f"{network} allows {count} addresses (wider than /{_WIDE_BELOW[network.version]}): "
+        "make sure every one of them may read the data, or list narrower ranges"
+    )
 
 
 def _host_bits_message(text: str) -> str:

@@ -327,6 +327,7 @@ class Change:
             "rules_changed": [change.to_json() for change in self.rules_changed],
             "repacked": self.new_rules.repacked,
             "notices": list(self.notices),
+            "warnings": list(self.loaded.warnings),
             "written": self.written,
         }
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from iac.allowlist import DEFAULT_RULE_PRIORITY, Assignment, Rule, RuleChange, assign, rule_changes
+from iac.terraform import TerraformJson
 
 if TYPE_CHECKING:
     from iac.config import Config
@@ -91,53 +92,60 @@ def decide(directory: Path, config: Config, read_state: Callable[[], dict[str, A
 def rules_from_state(state: dict[str, Any]) -> tuple[Rule, ...] | None:
     """The allow rules deployed, from `terraform show -json` of the state (Terraform's JSON state format).
 
-    Both policies hold the same rules; the edge policy is read when present. None when nothing is deployed,
-    or when a rule holds something iac would not have written (edited by hand): then pack afresh, not guess.
+    Both policies hold the same rules; the edge policy is read when present. None when nothing is deployed.
+    A state of another shape is one `IacError` saying where (never what: the state holds the HMAC secret).
     """
+    read = TerraformJson("the state from `terraform show -json`")
+    values = read.at(state, "values", dict)
     policies = [
-        resource
-        for resource in _resources(_mapping(_mapping(_mapping(state).get("values")).get("root_module")))
+        (resource, where)
+        for resource, where in _resources(read, read.at(values, "root_module", dict, "values"), "values.root_module")
         if resource.get("type") == _POLICY_TYPE and resource.get("mode", "managed") == "managed"
     ]
     if not policies:
         return None
-    policies.sort(key=lambda r: (r.get("index") != "edge", str(r.get("address"))))
+    policies.sort(key=lambda r: (r[0].get("index") != "edge", str(r[0].get("address"))))
+    policy, where = policies[0]
     rules = []
-    for rule in _items(_mapping(policies[0].get("values")).get("rule")):
+    for index, raw in enumerate(read.at(read.at(policy, "values", dict, where), "rule", list, f"{where}.values")):
+        rule = read.item(raw, dict, f"{where}.values.rule[{index}]")
         priority = rule.get("priority")
         if rule.get("action") != "allow" or not isinstance(priority, int) or priority >= DEFAULT_RULE_PRIORITY:
             continue
         ranges = [
             cidr
-            for match in _items(rule.get("match"))
-            for config in _items(match.get("config"))
-            for cidr in config.get("src_ip_ranges") or ()
+            for match in _dicts(rule.get("match"))
+            for config in _dicts(match.get("config"))
+            for cidr in _list(config.get("src_ip_ranges"))
         ]
-        normalised = _normalised(ranges) if isinstance(ranges, list) else None
+        normalised = _normalised(ranges)
         if normalised is None:
             return None
         rules.append(Rule(priority, normalised))
     return tuple(sorted(rules, key=lambda r: r.priority))
 
 
-def _resources(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield from _items(module.get("resources"))
-    for child in _items(module.get("child_modules")):
-        yield from _resources(child)
+def _resources(read: TerraformJson, module: dict[str, Any], where: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """Every resource of `module` and its child modules, with where it is in the state."""
+    for index, resource in enumerate(read.at(module, "resources", list, where)):
+        yield read.item(resource, dict, f"{where}.resources[{index}]"), f"{where}.resources[{index}]"
+    for index, child in enumerate(read.at(module, "child_modules", list, where)):
+        yield from _resources(
+            read, read.item(child, dict, f"{where}.child_modules[{index}]"), f"{where}.child_modules[{index}]"
+        )
 
 
-# Terraform's JSON is read defensively: a value of an unexpected type reads as absent, never as a traceback.
-def _mapping(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+def _list(value: object) -> list[Any]:
+    """A list in a rule (a rule edited by hand into something else has none)."""
+    return value if isinstance(value, list) else []
 
 
-def _items(value: object) -> Iterator[dict[str, Any]]:
-    if isinstance(value, list):
-        yield from (item for item in value if isinstance(item, dict))
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [item for item in _list(value) if isinstance(item, dict)]
 
 
 def _normalised(ranges: list[Any]) -> tuple[str, ...] | None:
     try:
         return tuple(str(ipaddress.ip_network(str(cidr), strict=False)) for cidr in ranges)
     except ValueError:
-        return None
+        return None  # a rule edited by hand into something else: pack afresh rather than guess

@@ -22,6 +22,7 @@ from iac.allowlist import (
     from_entries,
     over_limit_message,
     parse_entry,
+    width_warning,
 )
 from iac.errors import ConfigError
 from iac.yamldoc import Location, YamlDocument, dotted, load_yaml
@@ -352,11 +353,16 @@ class Config(_Strict):
 
 @dataclass(frozen=True)
 class LoadedConfig:
-    """A valid config, its normalised allowlist, and the file it came from."""
+    """A valid config, its normalised allowlist, and the file it came from.
+
+    `warnings`: what is valid but doubtful (a very wide allowlist range), each `file:line: key: text`;
+    commands print them on stderr, and `--json` documents carry them under "warnings".
+    """
 
     path: Path
     config: Config
     allowlist: Allowlist
+    warnings: tuple[str, ...] = ()
 
 
 def load_config(path: Path) -> LoadedConfig:
@@ -432,7 +438,12 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
     if problems:
         raise ConfigError([text for _, text in sorted(problems, key=lambda p: p[0])])
     assert config is not None and allowlist is not None
-    return LoadedConfig(path=document.path, config=config, allowlist=allowlist)
+    warnings = tuple(
+        f"{document.where(('allowlist', index))}: {warning}"
+        for index, entry in enumerate(config.allowlist)
+        if (warning := width_warning(ipaddress.ip_network(entry))) is not None
+    )
+    return LoadedConfig(path=document.path, config=config, allowlist=allowlist, warnings=warnings)
 
 
 def origin_problem(origin: str, allow_localhost: bool) -> str | None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from iac.allowlist import Assignment, Rule, RuleChange, repack_notice
 from iac.baseline import Baseline, decide
 from iac.config import LoadedConfig
-from iac.errors import IacError
+from iac.errors import IacError, Interrupted
 from iac.files import RENDER, Deployment, write_tree
 from iac.names import ResourceNames
 from iac.plan import PlanSummary, summarize
@@ -118,6 +118,8 @@ def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Itera
                 f"warning: no terraform.backend in {loaded.path}: the state is kept in {directory}/terraform.tfstate "
                 "and holds the HMAC secret in plain text; keep it private, or set terraform.backend.gcs"
             )
+        for warning in loaded.warnings:
+            progress(f"warning: {warning}")
         baseline = decide(directory, loaded.config)
         # Without an earlier rendering, the first one only lets `terraform init` run: it is marked provisional,
         # so that if init or the state read fails, the next run still reads the deployed rules first.
@@ -221,6 +223,7 @@ def apply(
     """Render, init, plan to a file, let `review` see the plan (it raises to refuse), apply exactly that
     plan, then invalidate the CDN cache when the allowlist changed. Nothing to change: nothing applied."""
     target, progress = None, run.progress
+    unread: IacError | None = None
     with workspace(loaded, directory, run) as ws:
         report = ws.plan()
         summary = report.summary
@@ -229,9 +232,17 @@ def apply(
             ws.apply()
             progress("apply complete")
             if summary.needs_invalidation and invalidate:
-                target = invalidation_target_from(ws.outputs(), "/*")
+                try:
+                    target = invalidation_target_from(ws.outputs(), "/*")
+                except Interrupted:
+                    raise
+                except IacError as exc:  # the apply succeeded: what is left is the invalidation
+                    unread = exc
     if not summary.needs_invalidation:
         return ApplyReport(report, summary.has_changes)
+    if unread is not None:
+        error = f"cannot read the applied configuration's outputs: {unread}"
+        return ApplyReport(report, True, InvalidationReport("failed", error=error, retry=retry_command(loaded, "/*")))
     if target is None:
         progress("allowlist changed but --no-invalidate: cached objects are served until they expire")
         return ApplyReport(report, True, InvalidationReport("skipped"))
@@ -303,20 +314,26 @@ def rotate(
         raise
 
 
+def retry_command(loaded: LoadedConfig, path: str) -> str:
+    """The command that invalidates the CDN cache again, for a failed or missed invalidation."""
+    return f"iac invalidate -c {shlex.quote(str(loaded.path))} --path {shlex.quote(path)}"
+
+
 def invalidate_cache(loaded: LoadedConfig, target: InvalidationTarget, progress: Progress) -> InvalidationReport:
     """Invalidate the cache; a failure is reported (with the command that retries it), not raised."""
     from iac import gcp
-    from iac.invalidate import InvalidationError
     from iac.invalidate import invalidate_cache as request_invalidation
 
-    retry = f"iac invalidate -c {shlex.quote(str(loaded.path))} --path {shlex.quote(target.path)}"
+    retry = retry_command(loaded, target.path)
     try:
         operation = request_invalidation(
             target, endpoint=gcp.api_endpoint(loaded.config.gcp.api_endpoint), progress=progress
         )
     except (gcp.CredentialsMissing, gcp.EndpointRefused) as exc:  # a setup problem: retrying cannot help
         return InvalidationReport("failed", target, error=str(exc), retry=retry, setup=True)
-    except InvalidationError as exc:
+    except Interrupted:
+        raise
+    except IacError as exc:  # InvalidationError, or an answer too large to read (BodyTooLarge)
         return InvalidationReport("failed", target, error=str(exc), retry=retry)
     progress(f"CDN cache invalidated: https://{target.host}{target.path} on {target.url_map} ({operation})")
     return InvalidationReport("done", target, operation=operation)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from iac import gcp
 from iac.errors import IacError
+from iac.untrusted import cap_rest_client
 
 if TYPE_CHECKING:
     from google.cloud import compute_v1
@@ -111,6 +112,8 @@ def _clients(endpoint: str | None) -> tuple[compute_v1.UrlMapsClient, compute_v1
     )
     url_maps = compute_v1.UrlMapsClient(credentials=credentials, transport="rest", client_options=options)
     operations = compute_v1.GlobalOperationsClient(credentials=credentials, transport="rest", client_options=options)
+    for client in (url_maps, operations):  # each answer is read whole by the REST transport: capped
+        cap_rest_client(client, what="the Compute API")
     return url_maps, operations
 
 

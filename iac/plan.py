@@ -7,6 +7,7 @@ from typing import Any
 
 from iac.allowlist import missing_from
 from iac.errors import IacError
+from iac.terraform import TerraformJson
 
 # A change to any of these, or to the allowlist_ranges output, means the CDN cache must be invalidated:
 # objects cached under the old rules would otherwise keep being served until they expire.
@@ -86,6 +87,8 @@ class PlanSummary:
 
 def action_of(actions: list[str]) -> str | None:
     """One word for Terraform's action list; None for no-op and data-source reads."""
+    if not all(isinstance(action, str) for action in actions):
+        raise PlanFormatError("planned actions in the Terraform plan that are not words: upgrade iac")
     kinds = set(actions)
     if kinds in ({"no-op"}, {"read"}):
         return None
@@ -99,22 +102,41 @@ def action_of(actions: list[str]) -> str | None:
 
 
 def summarize(plan: dict[str, Any]) -> PlanSummary:
-    """Summarise a JSON plan: the resources it changes and how, and the allowlist before and after."""
+    """Summarise a JSON plan: the resources it changes and how, and the allowlist before and after.
+
+    A plan of another shape than Terraform's documented one is one `IacError` saying where.
+    """
+    read = TerraformJson("the plan from `terraform show -json`")
     changes = []
-    for item in plan.get("resource_changes", []):
+    for index, raw in enumerate(read.at(plan, "resource_changes", list)):
+        where = f"resource_changes[{index}]"
+        item = read.item(raw, dict, where)
         if item.get("mode", "managed") != "managed":
             continue
-        action = action_of(item["change"]["actions"])
+        change = read.at(item, "change", dict, where, required=True)
+        action = action_of(read.at(change, "actions", list, f"{where}.change", required=True))
         if action is not None:
-            changes.append(ResourceChange(address=item["address"], type=item["type"], action=action))
+            address = read.at(item, "address", str, where, required=True)
+            changes.append(ResourceChange(address, read.at(item, "type", str, where, required=True), action))
     changes.sort(key=lambda c: c.address)
 
-    outputs = plan.get("output_changes", {})
-    changed_outputs = tuple(sorted(name for name, change in outputs.items() if action_of(change["actions"])))
+    outputs = read.at(plan, "output_changes", dict)
+    changed_outputs = []
+    for name, raw in outputs.items():
+        output = read.item(raw, dict, f"output_changes.{name}")
+        if action_of(read.at(output, "actions", list, f"output_changes.{name}", required=True)):
+            changed_outputs.append(name)
     allowlist = outputs.get(ALLOWLIST_OUTPUT, {})
+    where = f"output_changes.{ALLOWLIST_OUTPUT}"
     return PlanSummary(
         resources=tuple(changes),
-        outputs_changed=changed_outputs,
-        allowlist_before=tuple(allowlist.get("before") or ()),
-        allowlist_after=tuple(allowlist.get("after") or ()),
+        outputs_changed=tuple(sorted(changed_outputs)),
+        allowlist_before=_strings(read, allowlist.get("before"), f"{where}.before"),
+        allowlist_after=_strings(read, allowlist.get("after"), f"{where}.after"),
     )
+
+
+def _strings(read: TerraformJson, value: object, where: str) -> tuple[str, ...]:
+    """A list of strings (null, as for a value not known before apply, is none)."""
+    items = read.item(value or [], list, where)
+    return tuple(read.item(item, str, f"{where}[{index}]") for index, item in enumerate(items))

@@ -24,11 +24,12 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from iac.errors import IacError, Interrupted
 
 Progress = Callable[[str], None]
+_T = TypeVar("_T")
 
 DEFAULT_LOCK_TIMEOUT = "300s"
 # Diagnostics longer than this are cut from the middle: the first and last lines say what went wrong.
@@ -48,14 +49,107 @@ _CHILD_UMASK = 0o077
 
 
 class TerraformError(IacError):
-    """A Terraform command failed; the message keeps Terraform's own diagnostic text."""
+    """A Terraform command failed; the message keeps Terraform's own diagnostic text.
 
-    def __init__(self, command: str, code: int, diagnostics: str) -> None:
+    `private_stdout`: the command's stdout is its result and can hold the state or sensitive outputs
+    (`show -json`, `output -json`), so only its stderr is shown, whatever it printed before failing.
+    """
+
+    def __init__(self, command: str, code: int, diagnostics: str, *, private_stdout: bool = False) -> None:
         self.command = command
         self.code = code
         self.diagnostics = diagnostics
         text = _shorten(diagnostics.strip()) or "(Terraform printed no diagnostic)"
-        super().__init__(f"`{command}` failed (exit status {code}):\n{text}")
+        if private_stdout:
+            text += "\n(its output, which can hold the state, is not shown)"
+        hint = what_to_do(diagnostics)
+        if hint:
+            text += f"\niac: {hint}"
+        ended = f"was killed by {_signal_name(-code)}" if code < 0 else f"failed (exit status {code})"
+        super().__init__(f"`{command}` {ended}:\n{text}")
+
+
+# Terraform's words for failures whose fix is outside the configuration, and what to do about each.
+_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("could not find default credentials", "oauth2: cannot fetch token", "invalid_grant"),
+        "Terraform found no usable Google credentials (for the state backend or the provider): run "
+        "`gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key "
+        "file (in CI, the runner's workload identity), then run again",
+    ),
+    (
+        ("does not have storage.objects", "does not have storage.buckets"),
+        "the account Terraform uses may not read or write the state bucket (terraform.backend.gcs.bucket): grant it "
+        "roles/storage.objectAdmin on that bucket, then run again",
+    ),
+    (
+        ("Failed to query available provider packages", "Failed to install provider", "could not connect to registry"),
+        "Terraform could not download the providers: allow HTTPS to registry.terraform.io and releases.hashicorp.com "
+        "(HTTPS_PROXY for a proxy), or install them from a mirror (provider_installation in the Terraform CLI "
+        "config, TF_CLI_CONFIG_FILE; `terraform providers mirror` fills one), then run again",
+    ),
+)
+
+
+def what_to_do(diagnostics: str) -> str | None:
+    """One line of iac's own for a Terraform failure whose words iac knows (credentials, the registry)."""
+    for words, hint in _HINTS:
+        if any(word in diagnostics for word in words):
+            return hint
+    return None
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+# The name of each JSON kind iac expects from Terraform, for messages.
+_KINDS: dict[type, str] = {dict: "object", list: "list", str: "string"}
+
+
+def _found(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class TerraformJson:
+    """Reads JSON that Terraform printed with its shape checked: whatever is not what iac expects is one
+    `IacError` naming `source` and where in the document it is (never the value: it may be a secret)."""
+
+    source: str
+
+    def at(self, parent: dict[str, Any], key: str, kind: type[_T], where: str = "", *, required: bool = False) -> _T:
+        """`parent[key]`, which must be of `kind`; absent and not `required`: an empty `kind`."""
+        value = parent.get(key, _MISSING)
+        if value is _MISSING and not required:
+            return kind()
+        return self.item(
+            None if value is _MISSING else value, kind, f"{where}.{key}" if where else key, missing=value is _MISSING
+        )
+
+    def item(self, value: object, kind: type[_T], where: str, *, missing: bool = False) -> _T:
+        """`value`, which must be of `kind` (found at `where`)."""
+        if not isinstance(value, kind):
+            found = "nothing" if missing else _found(value)
+            raise IacError(
+                f"{self.source}: no {_KINDS.get(kind, kind.__name__)} at {where} (found {found}): iac cannot read "
+                "it; this iac reads the JSON of Terraform 1.5 or newer"
+            )
+        return value
 
 
 def _shorten(text: str) -> str:
@@ -177,6 +271,18 @@ def _kill_group(process: subprocess.Popen[str]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def json_object(text: str, shown: str) -> dict[str, Any]:
+    """The JSON object that the command `shown` printed as `text`; anything else is one message."""
+    try:
+        document = json.loads(text or "{}")
+    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise IacError(f"`{shown}` did not print JSON (unreadable{where})") from None
+    if not isinstance(document, dict):
+        raise IacError(f"`{shown}` printed {_found(document)}, not a JSON object")
+    return document
+
+
 def find_terraform(explicit: str | None = None) -> str:
     """The terraform binary: --terraform / IAC_TERRAFORM, else `terraform` on PATH."""
     candidate = explicit or os.environ.get("IAC_TERRAFORM")
@@ -248,26 +354,24 @@ class Terraform:
         return result.code == 2
 
     def show_json(self, plan_file: str | None = None) -> dict[str, Any]:
-        """`terraform show -json` of a saved plan, or of the current state without one.
+        """`terraform show -json` of a saved plan, or of the current state without one: a JSON object.
 
         The state's JSON holds the HMAC secret: callers take what they need and keep nothing else.
         """
         args = (plan_file,) if plan_file else ()
         result = self._run("show", *args, json=True, no_color=True, stream=False)
-        try:
-            document: dict[str, Any] = json.loads(result.stdout or "{}")
-        except json.JSONDecodeError as exc:
-            raise IacError(f"`terraform show -json {plan_file or ''}` did not print JSON ({exc})") from None
-        return document
+        return json_object(result.stdout, result.shown)
 
     def apply(self, plan_file: str) -> None:
         """Apply exactly the saved plan: Terraform asks no question for a plan file and re-plans nothing."""
         self._run("apply", plan_file, input=False, no_color=True, lock_timeout=self.lock_timeout)
 
     def outputs(self) -> dict[str, Any]:
+        """The root module's output values (`terraform output -json`)."""
         result = self._run("output", json=True, no_color=True, stream=False)
-        raw: dict[str, dict[str, Any]] = json.loads(result.stdout or "{}")
-        return {name: item.get("value") for name, item in raw.items()}
+        reader = TerraformJson("the outputs from `terraform output -json`")
+        raw = json_object(result.stdout, result.shown)
+        return {name: reader.item(item, dict, name).get("value") for name, item in raw.items()}
 
     def _run(
         self,
@@ -297,8 +401,10 @@ class Terraform:
             # Whatever Terraform exited with after the signal, the run was interrupted.
             raise forwarder.interrupted(shown)
         if result.code not in ok_codes:
-            raise TerraformError(shown, result.code, result.stderr or result.stdout)
-        return result
+            # A command whose stdout is its result (not streamed) may have printed the state: only stderr is shown.
+            diagnostics = result.stderr if not stream else result.stderr or result.stdout
+            raise TerraformError(shown, result.code, diagnostics, private_stdout=not stream)
+        return _Result(result.code, result.stdout, result.stderr, shown)
 
     def _execute(self, argv: list[str], env: dict[str, str], stream: bool, forwarder: _Forwarder) -> _Result:
         try:
@@ -364,3 +470,4 @@ class _Result:
     code: int
     stdout: str
     stderr: str
+    shown: str = ""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from iac.allowlist import (
@@ -132,3 +135,108 @@ def test_the_model_holds_validated_entries_and_reports_every_bad_one_at_once() -
         )
     where = sorted(str(e["loc"]) for e in raised.value.errors())
     assert where == ["('allowlist', 0)", "('allowlist', 1)", "('allowlist', 2)", "('domain',)"]
+
+
+# --- addresses no client on the internet has, and ranges wider than anyone means (issue 16.11, 16.12) -----
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("2a00:1450:4001::1%eth0", "zone id"),
+        ("2a00:1450:4001::%eth0/48", "zone id"),
+        ("fe80::1%1", "zone id"),
+        ("2001:2::1", "is in 2001:2::/48 (benchmarking, RFC 5180)"),
+        ("2001:10::/28", "is in 2001:10::/28 (ORCHID, RFC 4843)"),
+        ("2001:20::1", "is in 2001:20::/28 (ORCHIDv2, RFC 7343)"),
+        ("3fff:1::/32", "is in 3fff::/20 (documentation, RFC 9637)"),
+        ("5f00:1:2::/48", "is in 5f00::/16 (SRv6 SIDs, RFC 9602)"),
+        ("fec0::1", "is in fec0::/10 (site-local, deprecated by RFC 3879)"),
+        ("::39.42.20.11", "is in ::/96 (IPv4-compatible, deprecated by RFC 4291: write the IPv4 address itself)"),
+        ("::1", "loopback"),
+        ("::", "unspecified"),
+    ],
+)
+def test_non_global_ipv6_and_zone_ids_are_refused_with_their_reason(entry: str, expected: str) -> None:
+    from iac.allowlist import AllowlistEntryError, parse_entry
+
+    with pytest.raises(AllowlistEntryError) as caught:
+        parse_entry(3, entry)
+    assert expected in caught.value.message
+    assert caught.value.index == 3
+
+
+def _config(tmp_path: Path, *entries: str) -> Path:
+    config = tmp_path / "iac.yaml"
+    config.write_text(
+        "project: my-gcp-project\ndomain: data.acme.com\nbucket: {name: encord-data, location: EU}\n"
+        "allowlist:\n" + "".join(f"  - {entry}\n" for entry in entries)
+    )
+    return config
+
+
+def test_a_zone_id_is_refused_on_the_command_line_so_no_duplicate_is_written(cli, tmp_path: Path) -> None:
+    config = _config(tmp_path, "2a00:1450:4001::1/128")
+    before = config.read_text()
+    result = cli("allowlist", "add", "2a00:1450:4001::1%eth0", "-c", config)
+    assert result.exit_code == 1
+    assert "argument 1: '2a00:1450:4001::1%eth0'" in result.output
+    assert "zone id" in result.output
+    assert config.read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("entry", "count"),
+    [
+        ("36.0.0.0/8", "16,777,216 addresses"),
+        ("36.0.0.0/15", "131,072 addresses"),
+        ("2a00::/12", "2^116 addresses"),
+        ("2a00:1450::/31", "2^97 addresses"),
+    ],
+)
+def test_very_wide_public_ranges_are_accepted_with_a_warning_naming_their_size(entry: str, count: str) -> None:
+    from iac.allowlist import parse_entry, width_warning
+
+    network = parse_entry(0, entry)
+    warning = width_warning(network)
+    assert warning is not None
+    assert entry in warning
+    assert count in warning
+
+
+@pytest.mark.parametrize("entry", ["36.0.0.0/16", "39.42.20.11", "2a00:1450::/32", "2a00:1450:4001::/48"])
+def test_ranges_up_to_a_site_or_an_isp_block_get_no_warning(entry: str) -> None:
+    from iac.allowlist import parse_entry, width_warning
+
+    assert width_warning(parse_entry(0, entry)) is None
+
+
+def test_validate_render_and_edits_warn_on_stderr_about_a_very_wide_range(cli, tmp_path: Path) -> None:
+    config = _config(tmp_path, "39.42.20.11", "36.0.0.0/8")
+    warning = f"{config}:6: allowlist[1]: 36.0.0.0/8 allows 16,777,216 addresses (wider than /16)"
+
+    validated = cli("validate", "-c", config)
+    assert validated.exit_code == 0
+    assert warning in validated.stderr
+    assert "16,777,216" not in validated.stdout
+
+    as_json = cli("validate", "-c", config, "--json")
+    assert as_json.exit_code == 0
+    assert [w.startswith(warning) for w in json.loads(as_json.stdout)["warnings"]] == [True]
+
+    rendered = cli("render", "-c", config, "-o", tmp_path / "build")
+    assert rendered.exit_code == 0
+    assert warning in rendered.stderr
+
+    added = cli("allowlist", "add", "2a00::/12", "-c", config, "--json")
+    assert added.exit_code == 0, added.output
+    assert "2a00::/12 allows 2^116 addresses (wider than /32)" in added.stderr
+    assert len(json.loads(added.stdout)["warnings"]) == 2
+
+
+def test_a_narrow_allowlist_has_no_warnings(cli, tmp_path: Path) -> None:
+    config = _config(tmp_path, "39.42.20.11", "36.0.0.0/16")
+    validated = cli("validate", "-c", config, "--json")
+    assert validated.exit_code == 0
+    assert json.loads(validated.stdout)["warnings"] == []
+    assert validated.stderr == ""

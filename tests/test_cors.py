@@ -260,3 +260,21 @@ def test_created_bucket_gets_its_cors_from_terraform(cli, tmp_path: Path) -> Non
     result = cli("validate", "-c", config)
     assert result.exit_code == 1
     assert "is created by the Direct Access configuration" in result.stderr
+
+
+def test_a_providers_error_text_is_printed_escaped(
+    cli, compute_stub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cloud Storage (a local stub here) answering an error whose text holds terminal escapes (issue 16.16)."""
+    import re
+
+    denied = {"error": {"code": 403, "message": "denied\x1b[2J\x1b]0;owned\x07\u202e", "errors": []}}
+    compute_stub.expect_request(re.compile(".*")).respond_with_json(denied, status=403)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{compute_stub.port}")
+    config = tmp_path / "iac.yaml"
+    config.write_text(BASE + "cors:\n  targets:\n    - {provider: gcp, bucket: iac-cors-stubbed}\n")
+    result = cli("cors", "check", "-c", config)
+    assert result.exit_code == 1
+    printed = result.stdout + result.stderr
+    assert "\x1b" not in printed and "\x07" not in printed and "\u202e" not in printed
+    assert "denied\\x1b[2J\\x1b]0;owned\\x07\\u202e" in printed

@@ -152,6 +152,7 @@ def serve_compute(
 # -- the load balancer stand-in -------------------------------------------------------------------------------
 
 Answer = tuple[int, dict[str, str], bytes]
+REASON = ":reason"  # in an Answer's headers: the reason phrase the server sends instead of the standard one
 
 
 def served(cache: str = "hit") -> Answer:
@@ -223,7 +224,8 @@ def lb(ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
         def _respond(self) -> None:
             headers = {name.lower(): value for name, value in self.headers.items()}
             status, extra, body = state["lb"].answer(self.command, self.path, headers)
-            self.send_response(status)
+            extra = dict(extra)
+            self.send_response(status, extra.pop(REASON, None))  # the server's own reason phrase, if given
             for name, value in extra.items():
                 self.send_header(name, value)
             if "Content-Length" not in extra:
@@ -856,3 +858,90 @@ def test_help_has_an_example_and_loads_no_google_client() -> None:
     assert result.returncode == 0, result.stderr
     assert "Example: iac doctor" in result.stdout
     assert "google" not in result.stderr, "iac doctor --help must not import the Google clients"
+
+
+# -- what came from outside is escaped, and read within bounds (issue 16.16, 16.17) ------------------------------
+
+HOSTILE = "\x1b[2J\x1b]0;owned\x07\u202e"  # clear the screen, set the window title, reverse the text
+HTTP_HOSTILE = "\x1b[2J\x1b]0;owned\x07\x9b"  # what an HTTP header can carry (Latin-1): \x9b is CSI
+
+
+def test_control_characters_from_the_server_are_escaped_in_the_report(
+    cli: Any, tmp_path: Path, compute_stub: HTTPServer, lb: LoadBalancer
+) -> None:
+    serve_compute(compute_stub)
+    lb.get = (200, {"X-Cache-Hit": f"hit{HTTP_HOSTILE}", REASON: f"OK{HTTP_HOSTILE}"}, b"jpeg")
+    lb.options = (200, {"Access-Control-Allow-Origin": f"{ORIGIN}{HTTP_HOSTILE}", REASON: f"Fine{HTTP_HOSTILE}"}, b"")
+    config = write_config(tmp_path)
+    text = cli("doctor", "-c", config, "--object", OBJECT, "--connect-to", lb.connect_to)
+    printed = text.stdout + text.stderr
+    for raw in ("\x1b", "\x07", "\x9b"):
+        assert raw not in printed
+    assert "X-Cache-Hit: hit\\x1b[2J\\x1b]0;owned\\x07\\x9b" in text.stdout
+    assert "Fine\\x1b[2J" in text.stdout
+    assert f"Access-Control-Allow-Origin {ORIGIN}\\x1b[2J" in text.stdout
+
+    _, checks = doctor(cli, config, "--object", OBJECT, "--connect-to", lb.connect_to)
+    assert "OK\\x1b[2J" in checks["https"]["detail"], "the JSON report holds the escaped text too"
+
+
+def test_a_bucket_error_and_an_unknown_reason_are_escaped(
+    cli: Any, tmp_path: Path, compute_stub: HTTPServer, lb: LoadBalancer
+) -> None:
+    serve_compute(compute_stub)
+    lb.get = bucket_denied("AccessDenied", f"Access denied.{HTTP_HOSTILE}")
+    lb.options = (418, {REASON: f"Teapot{HTTP_HOSTILE}"}, b"")
+    result = cli("doctor", "-c", write_config(tmp_path), "--object", OBJECT, "--connect-to", lb.connect_to)
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stdout + result.stderr
+    assert "Access denied.\\x1b[2J" in result.stdout
+    assert "Teapot\\x1b[2J" in result.stdout
+
+
+def test_google_error_text_is_escaped_in_the_report(
+    cli: Any, tmp_path: Path, compute_stub: HTTPServer, lb: LoadBalancer
+) -> None:
+    denied = {"error": {"code": 403, "message": f"Required permission{HOSTILE}", "errors": []}}
+    compute_stub.expect_request(f"{API}/sslCertificates/{NAMES.certificate}").respond_with_json(denied, status=403)
+    serve_compute(compute_stub)
+    result = cli("doctor", "-c", write_config(tmp_path), "--object", OBJECT, "--connect-to", lb.connect_to)
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stdout + result.stderr
+    assert "Required permission\\x1b[2J\\x1b]0;owned\\x07\\u202e" in result.stdout
+
+
+def test_a_huge_compute_answer_is_not_read_whole(
+    cli: Any, tmp_path: Path, compute_stub: HTTPServer, lb: LoadBalancer
+) -> None:
+    from iac.untrusted import MAX_API_BODY
+
+    padding = "x" * (MAX_API_BODY + 1024)
+    huge = json.dumps({**address(), "description": padding}).encode()
+    compute_stub.expect_request(f"{API}/addresses/{NAMES.address}").respond_with_data(
+        huge, content_type="application/json"
+    )
+    serve_compute(compute_stub)
+    result, checks = doctor(cli, write_config(tmp_path), "--object", OBJECT, "--connect-to", lb.connect_to)
+    assert result.exit_code == 1
+    assert checks["address"]["status"] == "fail"
+    assert "the Compute API answered a body of more than 8 MB" in checks["address"]["detail"]
+    assert "not read" in checks["address"]["detail"]
+    assert checks["certificate"]["status"] == "skip"
+
+
+@pytest.mark.parametrize(
+    ("text", "lines", "shown"),
+    [
+        ("a\x1b[2Jb", False, "a\\x1b[2Jb"),
+        ("one\ntwo\tthree", False, "one\\ntwo\\tthree"),
+        ("one\ntwo\tthree", True, "one\ntwo\tthree"),
+        ("over\rwritten", True, "over\\rwritten"),
+        ("csi\x9b and del\x7f", True, "csi\\x9b and del\\x7f"),
+        ("abc\u202edef\u2066", True, "abc\\u202edef\\u2066"),
+        ("naïve ñandú 東京", False, "naïve ñandú 東京"),
+    ],
+)
+def test_printable_escapes_controls_and_keeps_text(text: str, lines: bool, shown: str) -> None:
+    from iac.untrusted import printable
+
+    assert printable(text, lines=lines) == shown

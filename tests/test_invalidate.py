@@ -341,3 +341,14 @@ def test_importing_the_module_does_not_import_the_compute_client() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_an_answer_too_large_to_read_is_an_error_not_read_whole(stub: HTTPServer, endpoint: str, rec: Recorder) -> None:
+    """A Compute endpoint answering gigabytes must not make iac read them (issue 16.17)."""
+    from iac.untrusted import MAX_API_BODY
+
+    huge = json.dumps({**operation("DONE"), "description": "x" * (MAX_API_BODY + 1024)})
+    stub.expect_request(INSERT, method="POST").respond_with_data(huge, content_type="application/json")
+    with pytest.raises(IacError, match="the Compute API answered a body of more than 8 MB") as raised:
+        run(endpoint, rec)
+    assert "not read" in str(raised.value)

@@ -287,3 +287,47 @@ def test_strict_metadata_measures_video_and_audio_with_ffprobe(cli, gcs_client, 
         "num_channels": 1,
     }
     assert cli("manifest", "validate", "-c", config, *sorted(out.glob("*.json"))).exit_code == 0
+
+
+# --- issue 16.19, 16.20 ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["./x.jpg", "a/../x.jpg", "a/./x.jpg", "a/..", "a/.", ".."])
+def test_an_object_with_a_dot_segment_is_skipped_with_the_reason(tmp_path: Path, name: str) -> None:
+    """A URL with a '.' or '..' segment names another object once any URL library reads it."""
+    import csv as csv_module
+
+    from iac.manifest.generate import generate
+
+    objects = sorted(
+        [StoredObject(name, 10, "image/jpeg"), StoredObject("x.jpg", 10, "image/jpeg")], key=lambda o: o.name
+    )
+    summary = generate(objects, DOMAIN, tmp_path / "m")
+    assert summary.units == {"images": 1}
+    assert json.loads((tmp_path / "m" / "images-0001.json").read_text())["images"] == [
+        {"objectUrl": url("x.jpg"), "title": "x.jpg"}
+    ]
+    with (tmp_path / "m" / "skipped.csv").open() as handle:
+        [row] = list(csv_module.DictReader(handle))
+    assert row["object"] == name
+    assert "'.' or '..' path segment" in row["reason"]
+
+
+def test_names_with_dots_that_are_not_segments_are_kept(tmp_path: Path) -> None:
+    from iac.manifest.generate import generate
+
+    names = [".hidden/x.jpg", "a/...jpg", "a/..x.jpg", "a/x..jpg"]
+    summary = generate([StoredObject(n, 10, "image/jpeg") for n in names], DOMAIN, tmp_path / "m")
+    assert summary.units == {"images": 4}
+    assert summary.skipped == 0
+
+
+def test_skipped_csv_and_the_manifests_have_one_mode(tmp_path: Path) -> None:
+    import stat
+
+    from iac.manifest.generate import generate
+
+    objects = [StoredObject("a.jpg", 10, "image/jpeg"), StoredObject("b.exe", 10, "application/x-msdownload")]
+    generate(objects, DOMAIN, tmp_path / "m")
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "m").iterdir() if p.name != ".iac-files"}
+    assert modes == {"images-0001.json": 0o644, "skipped.csv": 0o644}

@@ -682,3 +682,87 @@ def test_problem_text() -> None:
     assert str(Problem("m.json", 3, 7, "", "bad")) == "m.json:3:7: bad"
     assert str(Problem("m.csv", 5, 0, "row 5", "bad")) == "m.csv:5: row 5: bad"
     assert str(Problem("m.json", 0, 0, "", "bad")) == "m.json: bad"
+
+
+# --- issue 16.18, 16.19: what a reader would read differently is a problem at its line and column -----------
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "column"),
+    [
+        ('ObjectUrl,Image title\nhttps://d.example/a.jpg,a\n"https://d.example/b.jpg,b\n', 3, 1),
+        ('ObjectUrl,Image title\nhttps://d.example/a.jpg,"a\nhttps://d.example/b.jpg,b\n', 2, 25),
+        ('ObjectUrl,Image title\nhttps://d.example/a.jpg,"a ""quoted"" title\n', 2, 25),
+    ],
+)
+def test_a_csv_quote_that_is_never_closed_is_a_problem_where_it_opens(
+    tmp_path: Path, content: str, line: int, column: int
+) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text(content, encoding="utf-8")
+    problems = validate_file(path, "d.example")
+    found = [p for p in problems if "never closed" in p.message]
+    assert [(p.line, p.column) for p in found] == [(line, column)], "\n".join(map(str, problems))
+    assert "to the end of the file" in found[0].message
+
+
+def test_a_closed_quote_with_a_comma_and_a_line_break_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text('ObjectUrl,Image title\nhttps://d.example/a.jpg,"a, b\nc"\n', encoding="utf-8")
+    assert validate_file(path, "d.example") == []
+
+
+@pytest.mark.parametrize("digits", [5_000, 100_000])
+def test_a_number_too_long_to_read_is_a_problem_not_a_traceback(tmp_path: Path, digits: int) -> None:
+    path = tmp_path / "m.json"
+    prefix = '{"images": [\n  {"objectUrl": "https://d.example/a.jpg", "title": '
+    path.write_text(prefix + "9" * digits + "}\n]}\n", encoding="utf-8")
+    [problem] = validate_file(path, "d.example")
+    assert (problem.line, problem.column) == (2, len(prefix) - len('{"images": [\n') + 1)
+    assert f"a number of {digits:,} digits" in problem.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://d.example/./x.jpg",
+        "https://d.example/a/../x.jpg",
+        "https://d.example/a/.",
+        "https://d.example/a/..",
+        "https://d.example/%2e/x.jpg",
+        "https://d.example/a/%2E%2e/x.jpg",
+        "https://d.example/a/.%2E/x.jpg",
+    ],
+)
+def test_a_dot_segment_in_an_object_url_is_flagged(tmp_path: Path, url: str) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"images": [{"objectUrl": url, "title": "x"}]}), encoding="utf-8")
+    problems = validate_file(path, "d.example")
+    assert any("'.' or '..' path segment" in p.message for p in problems), "\n".join(map(str, problems))
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_text(f"ObjectUrl,Image title\n{url},x\n", encoding="utf-8")
+    problems = validate_file(csv_path, None)
+    assert any("'.' or '..' path segment" in p.message for p in problems), "\n".join(map(str, problems))
+
+
+@pytest.mark.parametrize("url", ["https://d.example/.hidden/x.jpg", "https://d.example/a/...", "https://d.example/..x"])
+def test_names_with_dots_that_are_not_dot_segments_are_fine(tmp_path: Path, url: str) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"images": [{"objectUrl": url, "title": "x"}]}), encoding="utf-8")
+    assert validate_file(path, "d.example") == []
+
+
+def test_what_a_problem_quotes_from_the_file_is_printed_escaped(cli, tmp_path: Path) -> None:
+    """A URL holding terminal controls (C1 CSI, a bidirectional override) cannot rewrite the terminal."""
+    path = tmp_path / "m.json"
+    url = "https://other.example/a\u009b2J\u202egpj.exe"
+    path.write_text(json.dumps({"images": [{"objectUrl": url, "title": "x"}]}, ensure_ascii=False), encoding="utf-8")
+    config = tmp_path / "iac.yaml"
+    config.write_text(
+        "project: my-gcp-project\ndomain: d.example\nbucket: {name: encord-data, create: false}\n"
+        "allowlist: [39.42.20.11/32]\n"
+    )
+    result = cli("manifest", "validate", "-c", config, path)
+    assert result.exit_code == 1
+    assert "\u009b" not in result.stderr and "\u202e" not in result.stderr
+    assert "a\\x9b2J\\u202egpj.exe" in result.stderr

@@ -34,6 +34,7 @@ from iac.cli.common import (
     print_invalidation_failure,
     print_json,
     print_plan,
+    print_warnings,
     progress,
     rule_lines,
     run_apply,
@@ -125,6 +126,7 @@ def render(
 
     output = output_dir(output, config, "build")
     loaded = load_config(config)
+    print_warnings(loaded.warnings)
     baseline = baselines.of_rendering(output, loaded.config)
     rendered = render_files(loaded, baseline.current, repack=repack)
     deployment = Deployment.of(loaded.config)
@@ -201,6 +203,7 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None,
         typer.echo(json.dumps({**exc.to_json(), "valid": False, "config": str(config)}, indent=2))
         raise typer.Exit(EXIT_ERROR) from None
     ranges = loaded.allowlist.ranges
+    print_warnings(loaded.warnings)
     baseline = baselines.of_rendering(output_dir(output, config, "build"), loaded.config)
     rules = baseline.assign(ranges, loaded.config.allowlist_max_rules).rules
     if as_json:
@@ -214,6 +217,7 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None,
                     "priorities": [rule.priority for rule in rules],
                     "baseline": baseline.to_json(),
                 },
+                "warnings": list(loaded.warnings),
             }
         )
         return

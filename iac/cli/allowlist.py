@@ -25,6 +25,7 @@ from iac.cli.common import (
     output_dir,
     plural,
     print_json,
+    print_warnings,
     progress,
     rule_lines,
     run_apply,
@@ -112,6 +113,7 @@ def _show_edit(change: Change, config: Path, dry_run: bool, as_json: bool) -> No
     from iac.allowlist import repack_notice
 
     say = progress if as_json else typer.echo
+    print_warnings(change.loaded.warnings)
     for notice in change.notices:
         say(notice)
     if change.added or change.removed:

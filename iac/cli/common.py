@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,6 +13,7 @@ import typer
 
 from iac.cli.group import handed_in
 from iac.errors import IacError
+from iac.untrusted import printable
 
 if TYPE_CHECKING:
     from iac.allowlist import Assignment
@@ -95,8 +96,15 @@ def output_dir(output: Path | None, config: Path, default: str) -> Path:
 
 
 def progress(message: str) -> None:
-    """Progress and warnings go to stderr, so stdout holds only the result (`--json` documents)."""
-    typer.echo(message, err=True)
+    """Progress and warnings go to stderr, so stdout holds only the result (`--json` documents). They quote
+    Terraform's output and servers' answers: control characters are escaped."""
+    typer.echo(printable(message, lines=True), err=True)
+
+
+def print_warnings(warnings: Sequence[str]) -> None:
+    """What is valid but doubtful in the config (`LoadedConfig.warnings`), on stderr."""
+    for warning in warnings:
+        progress(f"warning: {warning}")
 
 
 def plural(count: int, word: str) -> str:
@@ -214,7 +222,7 @@ def print_plan(report: PlanReport, directory: Path) -> None:
 
 def print_invalidation_failure(invalidation: InvalidationReport, *, applied: bool) -> None:
     """The failed invalidation's error and the command that retries it (the caller exits 3)."""
-    typer.echo(f"error: CDN cache invalidation failed: {invalidation.error}", err=True)
+    typer.echo(f"error: CDN cache invalidation failed: {printable(str(invalidation.error), lines=True)}", err=True)
     if applied:
         then = "once that is set up, " if invalidation.setup else ""
         typer.echo(f"error: the apply succeeded; {then}retry the invalidation with: {invalidation.retry}", err=True)

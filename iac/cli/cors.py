@@ -11,6 +11,7 @@ import typer
 from iac.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, output_dir, plural, progress
 from iac.cli.group import EXIT_ERROR, IacCommand, command_group
 from iac.errors import IacError
+from iac.untrusted import printable
 
 if TYPE_CHECKING:
     from iac.config import Config, CorsConfig
@@ -77,7 +78,9 @@ def _cors_results(results: list[TargetResult], as_json: bool, verb: str) -> None
         typer.echo(json.dumps({"targets": [r.to_json() for r in results]}, indent=2))
     else:
         for result in results:
-            typer.echo(f"{result.status:<13} {result.target}" + (f": {result.detail}" if result.detail else ""))
+            # The detail quotes the provider's error text: escaped (the rules below are JSON, escaped already).
+            detail = f": {printable(result.detail, lines=True)}" if result.detail else ""
+            typer.echo(f"{result.status:<13} {result.target}{detail}")
             if result.status in ("changed", "would-change"):
                 for line in describe_change(result):
                     typer.echo(line)

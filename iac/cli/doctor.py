@@ -12,6 +12,7 @@ import typer
 
 from iac.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, progress
 from iac.cli.group import EXIT_ERROR, EXIT_OK
+from iac.untrusted import printable
 
 if TYPE_CHECKING:
     from iac.doctor import DoctorReport
@@ -71,9 +72,10 @@ def doctor(
 
 def _print(report: DoctorReport) -> None:
     for check in report.checks:
-        typer.echo(f"{check.status:<5} {check.name:<{_WIDTH}}{check.detail}")
+        # A check's text quotes servers and Google's APIs: escaped, whatever the check did with it.
+        typer.echo(f"{check.status:<5} {check.name:<{_WIDTH}}{printable(check.detail)}")
         if check.fix:
-            typer.echo(f"{'':<5} {'':<{_WIDTH}}fix: {check.fix}")
+            typer.echo(f"{'':<5} {'':<{_WIDTH}}fix: {printable(check.fix)}")
     counts = report.counts()
     summary = ", ".join(f"{counts[status]} {status}" for status in ("ok", "warn", "fail", "skip"))
     typer.echo(f"{'OK' if report.ok else 'FAILED'}: {summary}")

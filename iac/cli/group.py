@@ -19,6 +19,7 @@ from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from iac.errors import IacError
 from iac.invalidate import InvalidationError
+from iac.untrusted import printable
 
 # The exit statuses, as `iac --help` lists them. An IacError exits with its own `exit_code`.
 EXIT_OK = 0
@@ -90,7 +91,8 @@ class IacGroup(TyperGroup):
             return super().invoke(ctx)
         except IacError as error:
             for line in error.lines():
-                typer.echo(f"error: {line}", err=True)
+                # Errors quote Terraform, servers and APIs: their control characters are escaped.
+                typer.echo(f"error: {printable(line, lines=True)}", err=True)
             raise typer.Exit(error.exit_code) from None
 
     def format_help(self, ctx: typer._click.Context, formatter: typer._click.HelpFormatter) -> None:

@@ -11,6 +11,7 @@ import typer
 from iac.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, output_dir, plural, progress
 from iac.cli.group import EXIT_ERROR, IacCommand, command_group
 from iac.errors import IacError
+from iac.untrusted import printable
 
 app = command_group(
     "Encord registration files: generate the upload JSON/CSV for the Direct Access bucket, "
@@ -129,7 +130,7 @@ def manifest_validate(
         typer.echo(json.dumps(document, indent=2))
     else:
         for problem in problems:
-            typer.echo(f"error: {problem}", err=True)
+            typer.echo(f"error: {printable(str(problem))}", err=True)  # it quotes the file: escaped
         if problems:
             typer.echo(f"error: {plural(len(problems), 'problem')} in {plural(len(files), 'file')}", err=True)
         else:

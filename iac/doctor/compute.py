@@ -16,6 +16,7 @@ from iac.doctor.dns import a_record_fix
 from iac.doctor.findings import Findings
 from iac.doctor.report import Check, plural
 from iac.names import ResourceNames
+from iac.untrusted import BodyTooLarge, cap_rest_client
 
 # What each `managed.domainStatus` of a Google-managed certificate means.
 DOMAIN_STATUS = {
@@ -85,9 +86,10 @@ class Compute:
                 raise ComputeUnavailable(exc.summary, exc.fix, "no Google credentials for the Compute API") from None
             except gcp.EndpointRefused as exc:
                 raise ComputeUnavailable(str(exc), _ENDPOINT_FIX, "the Compute API endpoint is refused") from None
-            self.clients[kind] = getattr(compute_v1, kind)(
-                credentials=credentials, transport="rest", client_options=options
-            )
+            client = getattr(compute_v1, kind)(credentials=credentials, transport="rest", client_options=options)
+            # The REST transport reads each answer whole: capped, so a hostile or broken endpoint cannot exhaust memory.
+            cap_rest_client(client, what="the Compute API")
+            self.clients[kind] = client
         return self.clients[kind]
 
     def get(self, kind: str, what: str, permission: str, **names: str) -> Any | Check:
@@ -122,6 +124,8 @@ class Compute:
         except RefreshError as exc:
             why = "could not get a Google access token"
             raise ComputeUnavailable(f"{why}: {exc}", gcp.ADC_HELP, why) from None
+        except BodyTooLarge as exc:
+            raise ComputeUnavailable(str(exc), _ENDPOINT_FIX, "the Compute API answered too much") from None
 
     def check_address(self) -> Check:
         name = self.findings.names.address

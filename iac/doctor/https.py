@@ -14,6 +14,7 @@ from typing import Literal
 
 from iac import __version__
 from iac.errors import IacError
+from iac.untrusted import printable
 
 MAX_BODY = 16 * 1024  # bytes of an error body read to tell who answered
 
@@ -84,7 +85,9 @@ class ConnectTo:
 
 @dataclass(frozen=True)
 class HttpAnswer:
-    """A response of the load balancer: status, headers (lower-case names) and the start of the body."""
+    """A response of the load balancer: status, headers (lower-case names) and the start of the body.
+
+    The reason phrase and header values are `printable` (escaped as read): they are shown in the report."""
 
     status: int
     reason: str
@@ -152,8 +155,8 @@ def https_request(
         response = connection.getresponse()
         # A successful download is not read: the status and headers say all, and objects can be large.
         body = response.read(MAX_BODY) if response.status >= 300 or method != "GET" else b""
-        found = {name.lower(): value for name, value in response.getheaders()}
-        return HttpAnswer(response.status, response.reason, found, body)
+        found = {name.lower(): printable(value) for name, value in response.getheaders()}
+        return HttpAnswer(response.status, printable(response.reason), found, body)
     finally:
         connection.close()
 
@@ -165,7 +168,7 @@ def bucket_error(answer: HttpAnswer) -> tuple[str, str] | None:
     if found is None:
         return None
     message = _BUCKET_MESSAGE.search(text)
-    return found.group(1), (message.group(1).strip() if message else "")
+    return printable(found.group(1)), (printable(message.group(1).strip()) if message else "")
 
 
 def who_denied(answer: HttpAnswer) -> Literal["bucket", "cloud_armor", "unknown"]:

@@ -16,6 +16,8 @@ from iac.files import OutputDirectory
 from iac.manifest.formats import CSV_HEADERS
 
 SKIP_REPORT = "skipped.csv"
+# The mode of every file one run writes: the registration files and the skip report alike.
+FILE_MODE = 0o644
 # A spreadsheet reads a cell starting with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -107,7 +109,7 @@ class BatchFiles:
 
     def _write(self, name: str, content: str) -> None:
         self.output.refuse_foreign([name])
-        self.output.commit({name: self.output.stage(name, content.encode("utf-8"))})
+        self.output.commit({name: self.output.stage(name, content.encode("utf-8"), FILE_MODE)})
         self.written.append(name)
 
     def close(self) -> list[str]:
@@ -115,6 +117,7 @@ class BatchFiles:
             self.flush(key)
         self.skips.close()
         if self.skip_rows:
+            self.skips_path.chmod(FILE_MODE)  # created 0600 (mkstemp), like no other file of the run
             self.output.refuse_foreign([SKIP_REPORT])
             self.output.commit({SKIP_REPORT: self.skips_path})
             self.written.append(SKIP_REPORT)

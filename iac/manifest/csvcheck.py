@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass
 
 from iac.manifest import formats
@@ -64,6 +65,35 @@ def _cell_columns(line: str) -> list[int]:
     return columns
 
 
+_FIELD_END = re.compile(r"[,\r\n]")
+
+
+def unclosed_quote(text: str) -> int | None:
+    """The offset of a quote that opens a value and is never closed, or None.
+
+    Python's csv module (not strict) reads such a value to the end of the file without a word: the rows after
+    it vanish into one cell. A quote opens a value only at its start; `""` inside a quoted value is a quote.
+    """
+    pos, end = 0, len(text)
+    while pos < end:
+        if text[pos] == '"':  # a quoted value: find its closing quote
+            close = pos + 1
+            while True:
+                close = text.find('"', close)
+                if close < 0:
+                    return pos
+                if text.startswith('""', close):
+                    close += 2
+                    continue
+                break
+            pos = close + 1
+        found = _FIELD_END.search(text, pos)  # the rest of the value (a quote inside it is a character)
+        if found is None:
+            return None
+        pos = found.end()
+    return None
+
+
 def check_csv(text: str, path: str, domain: str | None) -> list[Problem]:
     """The problems of the CSV registration file `text` (read from `path`): headers, rows, URLs, size."""
     problems: list[Problem] = []
@@ -74,6 +104,7 @@ def check_csv(text: str, path: str, domain: str | None) -> list[Problem]:
     data_rows = 0
     first_over_limit = 0
     previous_end = 0
+    last_start = 0  # the line the last record read starts on
     while True:
         try:
             row = next(reader)
@@ -81,9 +112,10 @@ def check_csv(text: str, path: str, domain: str | None) -> list[Problem]:
             break
         except csv.Error as exc:
             problems.append(Problem(path, reader.line_num, 0, f"row {reader.line_num}", f"not valid CSV: {exc}"))
+            last_start = 0
             break
         start, end = previous_end + 1, reader.line_num
-        previous_end = end
+        previous_end, last_start = end, start
         if not row:
             continue
         problem = _RowReporter(path, start, lines[start - 1] if start == end else None, problems)
@@ -100,6 +132,8 @@ def check_csv(text: str, path: str, domain: str | None) -> list[Problem]:
                 problem(None, f"row {start}", _missing_header(row))
             continue
         _check_row(row, header, start, domain, problem)
+    if last_start:
+        _check_last_quote(text, lines, last_start, path, problems)
     if first_over_limit:
         files = math.ceil(data_rows / formats.CSV_MAX_ROWS)
         problems.append(
@@ -121,6 +155,31 @@ def check_csv(text: str, path: str, domain: str | None) -> list[Problem]:
             Problem(path, 0, 0, "", f"the file is empty: it needs a header row and data rows. {_HEADER_HELP}")
         )
     return problems
+
+
+def _check_last_quote(text: str, lines: list[str], start_line: int, path: str, problems: list[Problem]) -> None:
+    """A quote never closed can only open in the last record read (it runs to the end of the file), which
+    starts at line `start_line`."""
+    offset = sum(len(line) for line in lines[: start_line - 1])
+    opened = unclosed_quote(text[offset:])
+    if opened is None:
+        return
+    line, column = start_line, opened + 1
+    for physical in lines[start_line - 1 :]:
+        if column <= len(physical):
+            break
+        column -= len(physical)
+        line += 1
+    problems.append(
+        Problem(
+            path,
+            line,
+            column,
+            f"row {line}",
+            "this quote opens a value that is never closed: everything after it, to the end of the file, would be "
+            'read as one value; close it (a quote inside a quoted value is written twice: "")',
+        )
+    )
 
 
 class _RowReporter:

@@ -23,7 +23,7 @@ from iac.manifest.batches import BatchFiles
 from iac.manifest.formats import CSV_MAX_ROWS, DEFAULT_BATCH, KIND_KEYS, METADATA
 from iac.manifest.media import classify, strict_metadata
 from iac.manifest.objects import StoredObject
-from iac.manifest.urls import object_url
+from iac.manifest.urls import object_url, unaddressable
 
 KINDS = ("images", "videos", "audio", "pdfs", "text", "dicom")
 
@@ -89,7 +89,8 @@ def _generate(
         for done in series.close_before(obj.name):
             _emit_series(output, summary, done, domain, fmt)
         found, mime, reason = classify(obj)
-        if found is None:
+        reason = unaddressable(obj.name) or reason
+        if found is None or reason:
             output.skip(obj.name, reason)
             continue
         if kind != "auto" and found != kind:

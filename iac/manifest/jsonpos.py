@@ -62,6 +62,11 @@ _LITERALS: tuple[tuple[str, bool | None], ...] = (("true", True), ("false", Fals
 _NOT_JSON_WORDS = {"True": "true", "False": "false", "TRUE": "true", "FALSE": "false", "None": "null", "NULL": "null"}
 
 
+# The longest number read (Python refuses to convert integers of more than 4,300 digits; no value of a
+# registration file comes near either).
+_MAX_NUMBER_LENGTH = 1000
+
+
 class _SyntaxError(Exception):
     def __init__(self, pos: int, where: str, message: str) -> None:
         super().__init__(message)
@@ -298,6 +303,14 @@ class _Parser:
             self._fail(start, where, "invalid number: JSON numbers have no leading zeros (write 7, not 07)")
         if after in (".", "e", "E"):
             self._fail(end, where, f"invalid number: '{after}' must be followed by digits")
+        if end - start > _MAX_NUMBER_LENGTH:
+            digits = sum(char.isdigit() for char in match.group())
+            self._fail(
+                start,
+                where,
+                f"a number of {digits:,} digits: no value of a registration file is that long (the longest read is "
+                f"{_MAX_NUMBER_LENGTH:,} characters); check what wrote this file",
+            )
         if match.group(1) or match.group(2):
             return float(match.group()), end
         return int(match.group()), end

@@ -7,10 +7,57 @@ from urllib.parse import quote, urlsplit
 
 from iac.manifest.problems import quoted
 
+# Path segments every URL library and browser resolves away (RFC 3986 5.2.4; the WHATWG URL standard also
+# takes %2e for a dot), so a URL holding one names another file.
+_DOT_SEGMENTS = frozenset({".", "..", "%2e", ".%2e", "%2e.", "%2e%2e"})
+
 
 def object_url(domain: str, name: str) -> str:
-    """https://<domain>/<name>, every byte of the name outside unreserved characters and "/" percent-encoded."""
+    """https://<domain>/<name>, every byte of the name outside unreserved characters and "/" percent-encoded.
+
+    A name with a '.' or '..' segment has no URL (see `unaddressable`): percent-encoding the dots does not
+    help, as browsers read %2e as a dot.
+    """
     return f"https://{domain}/{quote(name, safe='/-._~')}"
+
+
+def unaddressable(name: str) -> str | None:
+    """Why no URL can name the object `name` (a '.' or '..' path segment), or None: generate skips it."""
+    if not any(segment in (".", "..") for segment in name.split("/")):
+        return None
+    return (
+        f"its name has a '.' or '..' path segment: browsers and URL libraries resolve it, so its URL would name "
+        f"/{_resolved(name)} instead (rename the object)"
+    )
+
+
+def _resolved(path: str) -> str:
+    """`path` (without its leading /) with its dot segments resolved, as a URL library does."""
+    kept: list[str] = []
+    segments = path.split("/")
+    for index, segment in enumerate(segments):
+        lowered = segment.lower()
+        if lowered in ("..", ".%2e", "%2e.", "%2e%2e"):
+            if kept:
+                kept.pop()
+        elif lowered not in (".", "%2e"):
+            kept.append(segment)
+            continue
+        if index == len(segments) - 1:
+            kept.append("")  # a trailing dot segment leaves the path ending in /
+    return "/".join(kept)
+
+
+def _dot_segment_problem(url: str, path: str) -> str | None:
+    segments = path.split("/")[1:]
+    found = next((segment for segment in segments if segment.lower() in _DOT_SEGMENTS), None)
+    if found is None:
+        return None
+    return (
+        f"the object URL {quoted(url)} has a '.' or '..' path segment ({quoted(found)}): browsers and URL libraries "
+        f"resolve it, so it fetches /{_resolved(path[1:])} instead; percent-encoding the dots does not help: rename "
+        "the object"
+    )
 
 
 def url_problems(url: str, domain: str | None) -> list[str]:
@@ -31,6 +78,10 @@ def url_problems(url: str, domain: str | None) -> list[str]:
     except ValueError:
         scheme, host, port = "", "", None
     placeholder = bool(re.search(r"<[^>]*>", url))
+    if scheme in ("http", "https") and host:
+        dots = _dot_segment_problem(url, urlsplit(url).path)
+        if dots is not None:
+            found.append(dots)
     if domain:
         expected = f"https://{domain}/"
         if scheme == "https" and host == domain and port is None and parts.path not in ("", "/"):
