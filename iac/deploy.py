@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from iac.allowlist import DEFAULT_RULE_PRIORITY, Rule, repack_notice
 from iac.config import LoadedConfig
 from iac.errors import IacError
-from iac.files import RENDER, Deployment, write_tree
+from iac.files import RENDER, Deployment, locked_output, parse_duration, write_tree
 from iac.names import ResourceNames
 from iac.plan import PlanSummary, summarize
 from iac.render import Rendered, current_rules, render
@@ -81,7 +81,10 @@ def workspace(
     is `iac.render.render` unless a caller hands in another (tests render built-in resources only).
     """
     renderer = renderer or render
-    with terminating_as_interrupt():  # SIGTERM/SIGHUP raise Interrupted, so the finally below runs
+    with (
+        terminating_as_interrupt(),  # SIGTERM/SIGHUP raise Interrupted, so the finally below runs
+        locked_output(directory, parse_duration(lock_timeout)),  # one render, init, plan or apply at a time
+    ):
         if loaded.config.terraform.backend is None:
             progress(
                 f"warning: no terraform.backend in {loaded.path}: the state is kept in {directory}/terraform.tfstate "
@@ -92,7 +95,7 @@ def workspace(
         # so that if init or the state read fails, the next run still reads the deployed rules first.
         rendered = renderer(loaded, current, repack=repack, provisional=current is None)
         deployment = Deployment.of(loaded.config)
-        write_tree(directory, rendered.files, RENDER, deployment)
+        write_tree(directory, rendered.files, RENDER, deployment, config=loaded.path)
         terraform = Terraform(binary=binary, working_dir=directory, lock_timeout=lock_timeout, progress=progress)
         try:
             terraform.init()
@@ -102,7 +105,7 @@ def workspace(
                     progress(f"keeping the {len(deployed)} allow rules deployed (read from the Terraform state)")
                     current = deployed
                 rendered = renderer(loaded, current, repack=repack)
-                write_tree(directory, rendered.files, RENDER, deployment)
+                write_tree(directory, rendered.files, RENDER, deployment, config=loaded.path)
             if rendered.assignment.repacked:
                 progress(repack_notice(current or (), rendered.assignment.rules))
             progress(f"rendered {directory}/ ({rendered.resources} resources, {rendered.ranges} allowlist ranges)")

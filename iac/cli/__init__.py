@@ -81,7 +81,12 @@ def main_callback(
 
 
 @app.command(cls=IacCommand)
-def render(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None, repack: RepackOption = False) -> None:
+def render(
+    config: ConfigOption = DEFAULT_CONFIG,
+    output: OutputOption = None,
+    repack: RepackOption = False,
+    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+) -> None:
     """Render the config as a self-contained Terraform configuration.
 
     Writes main.tf, versions.tf, outputs.tf, backend.tf (when configured) and a copy of the modules
@@ -89,21 +94,25 @@ def render(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None, r
     The same config and the same earlier rendering always give the same bytes; each allowlist range
     keeps the Cloud Armor rule it had in DIR; files iac wrote earlier that no longer belong are
     removed; on any error nothing is written. DIR defaults to build/ beside the config file; it is
-    refused when it holds another command's files or another deployment's rendering.
+    refused when it holds another command's files or another deployment's rendering, or is not empty
+    and holds no .iac-files (not iac's). One command writes DIR at a time: another waits up to
+    --lock-timeout.
 
     Example: iac render -c iac.yaml -o build/
     """
     from iac.allowlist import repack_notice, rule_changes
     from iac.config import load_config
-    from iac.files import RENDER, Deployment, write_tree
+    from iac.files import RENDER, Deployment, locked_output, parse_duration, write_tree
     from iac.render import bucket_cors_summary, current_rules
     from iac.render import render as render_files
 
     output = output_dir(output, config, "build")
+    timeout = parse_duration(lock_timeout)
     loaded = load_config(config)
-    current = current_rules(output, loaded.config)
-    rendered = render_files(loaded, current, repack=repack)
-    stale = write_tree(output, rendered.files, RENDER, Deployment.of(loaded.config))
+    with locked_output(output, timeout):  # the rules read back are those of the rendering replaced
+        current = current_rules(output, loaded.config)
+        rendered = render_files(loaded, current, repack=repack)
+        stale = write_tree(output, rendered.files, RENDER, Deployment.of(loaded.config), config=config)
     changes = rule_changes(current, rendered.assignment.rules) if current is not None else None
     if rendered.assignment.repacked:
         progress(repack_notice(current or (), rendered.assignment.rules))
