@@ -108,7 +108,7 @@ ADDRESS_LIST = InputKind(
     "a list of addresses",
     16 * _MIB,
     "a list of the most Cloud Armor allows is under 1 MiB: is it the right file?",
-    not_regular="pass the output of a command on stdin with --from - (e.g. `cmd | iac allowlist set --from -`)",
+    not_regular="pass the output of a command on stdin instead: `cmd | iac allowlist set --from -`",
 )
 
 _FILE_TYPES = (
@@ -254,7 +254,10 @@ def read_ledger(directory: Path) -> Ledger | None:
     except InputFileError as exc:
         if exc.reason.startswith("is larger than"):
             raise
-        raise OutputError(f"{path}: cannot read iac's list of the files it wrote here: {exc.reason}") from None
+        raise OutputError(
+            f"{path}: cannot read iac's list of the files it wrote here: {exc.reason}; iac writes it as a "
+            "regular file: remove it, or write to another directory with -o DIR"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise OutputError(f"{path}: cannot read iac's list of the files it wrote here: {_reason(exc)}") from None
     try:

@@ -538,4 +538,3 @@ def test_an_allowlist_that_is_an_alias_is_one_message(cli, tmp_path) -> None:
     stderr = refused(cli("allowlist", "add", "34.90.1.1", "-c", config))
     assert "allowlist: is an alias" in stderr and "write the list out" in stderr
     assert config.read_text() == text
-
