@@ -96,7 +96,8 @@ CONFIG_FILE = InputKind("a config file", 16 * _MIB, "is it the right file? A con
 LEDGER_FILE = InputKind(
     "an output directory's ledger",
     64 * _MIB,
-    f"iac writes only file names there; remove the directory's {LEDGER} and its files, or choose another -o DIR",
+    "iac writes only file names there: remove it, or write to another directory with -o DIR",
+    not_regular="iac writes it as a regular file: remove it, or write to another directory with -o DIR",
 )
 # Encord recommends at most 1,000 images or 100 videos per registration file: a few MiB.
 REGISTRATION_FILE = InputKind(
@@ -149,8 +150,7 @@ def read_input(path: Path, kind: InputKind, *, follow_symlinks: bool = True) -> 
             raise IsADirectoryError(21, "Is a directory", str(path))
         if not stat.S_ISREG(info.st_mode):
             what = next((name for test, name in _FILE_TYPES if test(info.st_mode)), "not a file")
-            hint = f" ({kind.not_regular})" if kind.not_regular else ""
-            raise InputFileError(path, f"is {what}, {_only_regular(kind)}{hint}")
+            raise InputFileError(path, f"is {what}, {_only_regular(kind)}")
         if info.st_size > kind.limit:
             raise _too_large(path, kind)
         os.set_blocking(fd, True)
@@ -158,7 +158,8 @@ def read_input(path: Path, kind: InputKind, *, follow_symlinks: bool = True) -> 
 
 
 def _only_regular(kind: InputKind) -> str:
-    return f"not a regular file: iac reads {kind.noun} only from a regular file"
+    hint = f"; {kind.not_regular}" if kind.not_regular else ""
+    return f"not a regular file: iac reads {kind.noun} only from a regular file{hint}"
 
 
 def read_stream(stream: IO[bytes], name: str, kind: InputKind) -> bytes:
@@ -252,12 +253,7 @@ def read_ledger(directory: Path) -> Ledger | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except InputFileError as exc:
-        if exc.reason.startswith("is larger than"):
-            raise
-        raise OutputError(
-            f"{path}: cannot read iac's list of the files it wrote here: {exc.reason}; iac writes it as a "
-            "regular file: remove it, or write to another directory with -o DIR"
-        ) from None
+        raise OutputError(f"{path}: cannot read iac's list of the files it wrote here: {exc.reason}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise OutputError(f"{path}: cannot read iac's list of the files it wrote here: {_reason(exc)}") from None
     try:
@@ -326,7 +322,7 @@ def _text(value: Any, field: str) -> str:
         raise ValueError(f"{field} is not text")
     for character in value:
         if unicodedata.category(character) in ("Cc", "Cf", "Cs"):
-            raise ValueError(f"{field} holds the control character U+{ord(character):04X}")
+            raise ValueError(f"{field} holds U+{ord(character):04X}, a control character or half a surrogate pair")
     return value
 
 
@@ -450,7 +446,8 @@ class OutputDirectory:
     def refuse_foreign(self, names: Iterable[str]) -> None:
         """Refuse to replace files iac did not write (the ledger does not list them), and to write any
         through a symlink below the directory."""
-        for name in sorted(names):
+        names = sorted(names)
+        for name in names:
             link = _symlink_on_the_way(self.directory, name)
             if link is not None:
                 raise _through_symlink(self.directory, link, f"iac would write {name} below it")

@@ -254,7 +254,10 @@ def test_a_ledger_over_its_cap_is_one_message(cli, config, rendered) -> None:
     with (rendered / ".iac-files").open("r+b") as handle:
         handle.truncate(LEDGER_FILE.limit + 1)
     stderr = refused(cli("render", "-c", config, "-o", rendered))
-    assert f"{rendered / '.iac-files'}: is larger than 64 MiB, the cap on an output directory's ledger" in stderr
+    assert (
+        f"{rendered / '.iac-files'}: cannot read iac's list of the files it wrote here: is larger than 64 MiB" in stderr
+    )
+    assert "the cap on an output directory's ledger" in stderr
 
 
 def test_a_rendered_main_tf_that_is_a_fifo_is_replaced_not_read(cli, config, rendered) -> None:
