@@ -518,13 +518,14 @@ def test_a_flow_list_keeps_its_comments_when_edited(cli, tmp_path) -> None:
 
 
 ALIASES = [
+    "allowlist:\n  - *d\n  - 39.42.20.11/32\n",
     "allowlist:\n  - 39.42.20.11/32\n  - *d\n",
     "allowlist: [39.42.20.11/32, *d]\n",
     "allowlist:\n  - &a 39.42.20.11/32\n  - *a\n",
 ]
 
 
-@pytest.mark.parametrize("allowlist", ALIASES, ids=["block", "flow", "anchored-in-list"])
+@pytest.mark.parametrize("allowlist", ALIASES, ids=["block-first", "block", "flow", "anchored-in-list"])
 def test_an_alias_as_an_entry_is_one_message(cli, tmp_path, allowlist: str) -> None:
     config = tmp_path / "iac.yaml"
     text = CONFIG.split("allowlist:")[0].replace(f"domain: {DOMAIN}", f"domain: &d {DOMAIN}") + allowlist
