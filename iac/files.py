@@ -782,7 +782,7 @@ def locked(path: Path, timeout: float) -> Iterator[None]:
         raise ConfigError([f"{path}: no such config file"]) from None
     except OSError as exc:
         raise IacError(
-            f"{path}: cannot open its directory {directory} to lock it (the lock keeps two edits apart): {_reason(exc)}"
+            f"{path}: cannot lock its directory {directory} (the lock keeps two edits apart): {_reason(exc)}"
         ) from None
     try:
         yield
@@ -808,10 +808,16 @@ def locked_output(directory: Path, timeout: float) -> Iterator[None]:
 
     try:
         _make_dirs(directory, created)
-        key = _acquire(directory, timeout, busy)
     except OSError as exc:
         _remove_created(created)
         raise OutputError(f"{directory}: cannot write here: {_reason(exc)}") from None
+    try:
+        key = _acquire(directory, timeout, busy)
+    except OSError as exc:
+        _remove_created(created)
+        raise OutputError(
+            f"{directory}: cannot lock it (one iac command writes it at a time): {_reason(exc)}"
+        ) from None
     except BaseException:
         _remove_created(created)
         raise
