@@ -256,7 +256,7 @@ def allowlist_set(
         )
         text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise IacError(f"{source}: cannot read the list of addresses: {exc}") from None
+        raise IacError(f"{name}: cannot read the list of addresses: {exc}") from None
     values, labels = allowlist_file.read_list_file(name, text)
     networks = allowlist_file.parse_arguments(values, labels)
     _edit_allowlist(
