@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from iac.allowlist import (
     sort_key,
 )
 from iac.errors import ConfigError, IacError
-from iac.yamldoc import compose
+from iac.yamldoc import compose, read_config_text
 
 if TYPE_CHECKING:
     from iac.baseline import Baseline
@@ -97,13 +98,7 @@ class AllowlistText:
 
 def read(path: Path) -> AllowlistText:
     """Find the allowlist in `path`. A file iac cannot edit safely is an error naming why."""
-    try:
-        # Bytes decoded here, not by read_text: its universal newlines would turn CRLF into LF.
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: no such config file"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read the config file: {exc}"]) from None
+    text = read_config_text(path)  # ConfigError: missing, not a regular file, over the cap, not UTF-8
     # A byte order mark is parsed without and written back; marks (line, column) are in `body`.
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     body = text[len(bom) :]
@@ -118,10 +113,17 @@ def read(path: Path) -> AllowlistText:
     # Lines iac writes end like the file's first line: CRLF files stay CRLF.
     ending = next((line[len(line.rstrip("\r\n")) :] for line in lines if line.endswith(("\n", "\r"))), "")
     newline = ending or "\n"
+    if value.start_mark.index < key.end_mark.index:  # the node of an anchor written before: an alias
+        raise IacError(
+            f"{path}:{key.start_mark.line + 1}: allowlist: is an alias ({_alias_after(body, key.end_mark.index)[0]}) "
+            f"of a list written elsewhere (line {value.start_mark.line + 1}): iac edits the list where it is "
+            "written; write the list out under allowlist: instead of the alias"
+        )
     if not isinstance(value, yaml.SequenceNode):
         raise ConfigError([f"{path}:{key.start_mark.line + 1}: allowlist: must be a list of addresses"])
+    _refuse_aliases(path, body, value)
     split = _split_flow if value.flow_style or not value.value else _split_block
-    before, rows, after, indent = split(path, lines, key, value, newline)
+    before, rows, after, indent = split(path, body, lines, key, value, newline)
     return AllowlistText(
         path=path,
         original=text,
@@ -150,7 +152,33 @@ def _says_allow_empty(root_keys: list[tuple[yaml.Node, yaml.Node]]) -> bool:
     )
 
 
-def _split_block(path: Path, lines: list[str], key: yaml.Node, seq: yaml.SequenceNode, newline: str) -> _Split:
+def _refuse_aliases(path: Path, body: str, seq: yaml.SequenceNode) -> None:
+    """Refuse an entry that is an alias (`- *name`): its node is that of the anchor, written before the
+    entry (outside the list, or an earlier entry), so it has no text of its own in the list to edit."""
+    previous_end = seq.start_mark.index
+    for item in seq.value:
+        if item.start_mark.index < previous_end:
+            alias, line = _alias_after(body, previous_end)
+            raise IacError(
+                f"{path}:{line}: allowlist: an alias ({alias}) as an entry: iac edits entries written out in the "
+                "list; write the address out instead of the alias"
+            )
+        previous_end = item.end_mark.index
+
+
+_ALIAS = re.compile(r"\*[^\s,\[\]{}]+")
+
+
+def _alias_after(body: str, index: int) -> tuple[str, int]:
+    """The first alias (`*name`) written after `index`, and its line, for messages."""
+    found = _ALIAS.search(body, index)
+    position = found.start() if found else index
+    return (found.group(0) if found else "*..."), body.count("\n", 0, position) + 1
+
+
+def _split_block(
+    path: Path, body: str, lines: list[str], key: yaml.Node, seq: yaml.SequenceNode, newline: str
+) -> _Split:
     first_item = seq.value[0].start_mark.line
     dash = lines[first_item].index("-")
     indent = lines[first_item][:dash]
@@ -180,25 +208,50 @@ def _split_block(path: Path, lines: list[str], key: yaml.Node, seq: yaml.Sequenc
     return "".join(lines[:start]), rows, "".join(lines[last_item + 1 :]), indent
 
 
-def _split_flow(path: Path, lines: list[str], key: yaml.Node, seq: yaml.SequenceNode, newline: str) -> _Split:
-    """`allowlist: [a, b]` or `allowlist: []`: rewritten in block style on the first edit."""
+def _split_flow(
+    path: Path, body: str, lines: list[str], key: yaml.Node, seq: yaml.SequenceNode, newline: str
+) -> _Split:
+    """`allowlist: [a, b]` or `allowlist: []`: rewritten in block style on the first edit, every comment
+    kept: one beside an entry stays beside it, one on a line of its own stays above the next entry (or
+    below the list), one beside `allowlist:`, `[` or `]` goes beside `allowlist:`."""
     key_line = key.start_mark.line
     end_line, end_col = seq.end_mark.line, seq.end_mark.column
     rest = lines[end_line][end_col:]
     tail = rest.rstrip("\r\n")
-    comment = f"  {tail.strip()}" if tail.strip().startswith("#") else ""
-    if tail.strip() and not comment:
+    if tail.strip() and not tail.strip().startswith("#"):
         raise _unsupported(path, end_line, "text after the allowlist on the same line")
     key_indent = lines[key_line][: key.start_mark.column]
-    before = "".join(lines[:key_line]) + f"{key_indent}allowlist:{comment}{newline}"
     indent = key_indent + "  "
+    # The text between the entries (and before the first, after the last) holds only `[`, `,`, `]`,
+    # blanks and comments. The first piece of each gap is on the line of what precedes it.
+    bounds = [key.end_mark.index, *(i for item in seq.value for i in (item.start_mark.index, item.end_mark.index))]
+    bounds.append(seq.end_mark.index - 1)  # the `]`
+    gaps = [_comments(body[bounds[i] : bounds[i + 1]]) for i in range(0, len(bounds), 2)]
+    beside_key = list(gaps[0][0])
+    pending = [f"{indent}{comment}{newline}" for comment in gaps[0][1]]
     rows = []
-    for item in seq.value:
+    for number, item in enumerate(seq.value):
         if not isinstance(item, yaml.ScalarNode):
             raise _unsupported(path, item.start_mark.line, "an entry that is not a single address")
-        network = _network(item.value)
-        rows.append(Row(comments=[], line=f"{indent}- {network or item.value}{newline}", network=network))
-    return before, rows, "".join(lines[end_line + 1 :]), indent
+        if item.start_mark.line != item.end_mark.line:
+            raise _unsupported(path, item.start_mark.line, "an entry spread over several lines")
+        beside, own_lines = gaps[number + 1]
+        comment = "".join(f"  {text}" for text in beside)
+        source = body[item.start_mark.index : item.end_mark.index]
+        rows.append(Row(comments=pending, line=f"{indent}- {source}{comment}{newline}", network=_network(item.value)))
+        pending = [f"{indent}{text}{newline}" for text in own_lines]
+    if tail.strip():
+        beside_key.append(tail.strip())
+    before = "".join(lines[:key_line]) + f"{key_indent}allowlist:{''.join(f'  {c}' for c in beside_key)}{newline}"
+    return before, rows, "".join(pending) + "".join(lines[end_line + 1 :]), indent
+
+
+def _comments(gap: str) -> tuple[list[str], list[str]]:
+    """The comments in `gap` (text between the entries of a flow list): the one on its first line (beside
+    what precedes the gap), and those on lines of their own."""
+    pieces = gap.splitlines()
+    found = [piece[piece.index("#") :].rstrip() if "#" in piece else "" for piece in pieces]
+    return [text for text in found[:1] if text], [text for text in found[1:] if text]
 
 
 def _network(value: str) -> Network | None:

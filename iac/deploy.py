@@ -16,7 +16,7 @@ from iac.allowlist import Assignment, Rule, RuleChange, repack_notice
 from iac.baseline import Baseline, decide
 from iac.config import LoadedConfig
 from iac.errors import IacError, Interrupted
-from iac.files import RENDER, Deployment, write_tree
+from iac.files import RENDER, Deployment, locked_output, parse_duration, write_tree
 from iac.names import ResourceNames
 from iac.plan import PlanSummary, summarize
 from iac.render import Rendered, render
@@ -112,7 +112,10 @@ def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Itera
     resources only). `run.lockfile="readonly"` makes init refuse to change `.terraform.lock.hcl`.
     """
     renderer, repack, progress = run.renderer or render, run.repack, run.progress
-    with terminating_as_interrupt():  # SIGTERM/SIGHUP raise Interrupted, so the finally below runs
+    with (
+        terminating_as_interrupt(),  # SIGTERM/SIGHUP raise Interrupted, so the finally below runs
+        locked_output(directory, parse_duration(run.lock_timeout)),  # one render, init, plan or apply at a time
+    ):
         if loaded.config.terraform.backend is None:
             progress(
                 f"warning: no terraform.backend in {loaded.path}: the state is kept in {directory}/terraform.tfstate "
@@ -125,7 +128,7 @@ def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Itera
         # so that if init or the state read fails, the next run still reads the deployed rules first.
         rendered = renderer(loaded, baseline.current, repack=repack, provisional=baseline.source == "none")
         deployment = Deployment.of(loaded.config)
-        write_tree(directory, rendered.files, RENDER, deployment)
+        write_tree(directory, rendered.files, RENDER, deployment, config=loaded.path)
         terraform = Terraform(
             binary=run.binary, working_dir=directory, lock_timeout=run.lock_timeout, progress=progress
         )
@@ -136,7 +139,7 @@ def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Itera
                 if baseline.source == "state":
                     progress(f"keeping the {len(baseline.rules)} allow rules deployed (read from the Terraform state)")
                 rendered = renderer(loaded, baseline.current, repack=repack)
-                write_tree(directory, rendered.files, RENDER, deployment)
+                write_tree(directory, rendered.files, RENDER, deployment, config=loaded.path)
             if rendered.assignment.repacked:
                 progress(repack_notice(baseline.rules, rendered.assignment.rules))
             progress(f"rendered {directory}/ ({rendered.resources} resources, {rendered.ranges} allowlist ranges)")

@@ -1,5 +1,7 @@
-"""Atomic file writing: a reader, or a crash, sees the old content or the new, never half of either; and
-the ledger of the files each iac command wrote in an output directory."""
+"""Atomic file writing: a reader, or a crash, sees the old content or the new, never half of either; the
+ledger of the files each iac command wrote in an output directory; the locks that keep two iac commands
+from editing one config or writing one output directory at once; and bounded reading of the files iac
+takes as input (regular files only, each kind with a cap)."""
 
 from __future__ import annotations
 
@@ -8,14 +10,17 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from iac.errors import IacError
+from iac.errors import ConfigError, IacError
+from iac.terraform import DEFAULT_LOCK_TIMEOUT
 
 if TYPE_CHECKING:
     from iac.config import Config
@@ -46,6 +51,134 @@ after_step: Callable[[str], None] | None = None
 
 class OutputError(IacError):
     """The output directory cannot be written as asked."""
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(d|h|ms|m|s)")
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_duration(text: str, option: str = "--lock-timeout", *, days: bool = False) -> float:
+    """Seconds in a Terraform-style duration (`300s`, `5m`, `1m30s`, `0s`); a bad one names the option.
+
+    `days` also takes `d` (`7d`, `1d12h`): not for a duration handed to Terraform, which has no days."""
+    value = text.strip()
+    parts = _DURATION.findall(value)
+    if not value or "".join(number + unit for number, unit in parts) != value or (not days and "d" in value):
+        example = "24h, 7d or 1d12h" if days else "300s, 5m or 1m30s"
+        raise IacError(f"{option} {text!r}: not a duration; write a number with a unit, e.g. {example}")
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+# How long a command waits for a lock unless told (--lock-timeout): Terraform's default, in seconds.
+DEFAULT_LOCK_SECONDS = parse_duration(DEFAULT_LOCK_TIMEOUT)
+
+
+# --- reading input ------------------------------------------------------------------------------------
+
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class InputKind:
+    """A kind of file iac reads, and the most of it that it reads: a file larger than `limit` bytes is
+    refused, not read (a device, a FIFO or a sparse file would otherwise fill the memory)."""
+
+    noun: str  # with its article, as messages name it: "a config file"
+    limit: int
+    too_large: str  # what to do with a larger one
+    not_regular: str = ""  # what to do instead of giving something else than a regular file
+
+    @property
+    def limit_text(self) -> str:
+        return f"{self.limit // _MIB} MiB"
+
+
+# A 20,000-entry allowlist with a comment on every line is about 1 MiB.
+CONFIG_FILE = InputKind("a config file", 16 * _MIB, "is it the right file? A config is a few kilobytes")
+# A ledger names one file a line: 64 MiB is a million batch files of `iac manifest generate`.
+LEDGER_FILE = InputKind(
+    "an output directory's ledger",
+    64 * _MIB,
+    "iac writes only file names there: remove it, or write to another directory with -o DIR",
+    not_regular="iac writes it as a regular file: remove it, or write to another directory with -o DIR",
+)
+# Encord recommends at most 1,000 images or 100 videos per registration file: a few MiB.
+REGISTRATION_FILE = InputKind(
+    "a registration file", 256 * _MIB, "split it into several files (iac manifest generate writes batches)"
+)
+# main.tf of a 20,000-range allowlist is about 1 MiB.
+RENDERED_FILE = InputKind("a rendered file", 64 * _MIB, "iac does not write one that large: render afresh")
+ADDRESS_LIST = InputKind(
+    "a list of addresses",
+    16 * _MIB,
+    "a list of the most Cloud Armor allows is under 1 MiB: is it the right file?",
+    not_regular="pass the output of a command on stdin instead: `cmd | iac allowlist set --from -`",
+)
+
+_FILE_TYPES = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class InputFileError(IacError):
+    """A file iac reads as input is not a regular file, or is larger than the cap of its kind."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+def read_input(path: Path, kind: InputKind, *, follow_symlinks: bool = True) -> bytes:
+    """The content of the regular file `path`, at most `kind.limit` bytes.
+
+    Anything but a regular file (a device, a FIFO, a socket; a symlink unless `follow_symlinks`) and a
+    file larger than the cap are an InputFileError saying so. A missing file, a directory
+    (IsADirectoryError) or one that cannot be opened is the OSError, for the caller's own message. A FIFO
+    is recognised without waiting for a writer.
+    """
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if not follow_symlinks and os.path.islink(path):
+            raise InputFileError(path, f"is a symlink, {_only_regular(kind)}") from None
+        raise
+    with open(fd, "rb", closefd=True) as handle:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        if not stat.S_ISREG(info.st_mode):
+            what = next((name for test, name in _FILE_TYPES if test(info.st_mode)), "not a file")
+            raise InputFileError(path, f"is {what}, {_only_regular(kind)}")
+        if info.st_size > kind.limit:
+            raise _too_large(path, kind)
+        os.set_blocking(fd, True)
+        return _bounded(handle, path, kind)
+
+
+def _only_regular(kind: InputKind) -> str:
+    hint = f"; {kind.not_regular}" if kind.not_regular else ""
+    return f"not a regular file: iac reads {kind.noun} only from a regular file{hint}"
+
+
+def read_stream(stream: IO[bytes], name: str, kind: InputKind) -> bytes:
+    """What `stream` (stdin) holds, at most `kind.limit` bytes; more is an InputFileError naming `name`."""
+    return _bounded(stream, name, kind)
+
+
+def _bounded(stream: IO[bytes], name: Path | str, kind: InputKind) -> bytes:
+    data = stream.read(kind.limit + 1)
+    if len(data) > kind.limit:
+        raise _too_large(name, kind)
+    return data
+
+
+def _too_large(name: Path | str, kind: InputKind) -> InputFileError:
+    return InputFileError(name, f"is larger than {kind.limit_text}, the cap on {kind.noun} iac reads: {kind.too_large}")
 
 
 def _step(label: str) -> None:
@@ -111,18 +244,23 @@ class Ledger:
 
 
 def read_ledger(directory: Path) -> Ledger | None:
-    """The ledger of `directory`; None when there is none. One iac cannot read is an OutputError."""
+    """The ledger of `directory`; None when there is none. One iac cannot read is an OutputError.
+
+    The ledger is input like any other (in a pull request, anyone may write it): it must be a regular
+    file under LEDGER_FILE's cap, every name and field text without control characters, and it is
+    trusted only to name files its command renders (`may_write`): never Terraform's, never outside.
+    """
     path = directory / LEDGER
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_input(path, LEDGER_FILE, follow_symlinks=False).decode("utf-8")
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except InputFileError as exc:
+        raise OutputError(f"{path}: cannot read iac's list of the files it wrote here: {exc.reason}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise OutputError(f"{path}: cannot read iac's list of the files it wrote here: {_reason(exc)}") from None
-    if not text.lstrip().startswith("{"):
-        return _plain_list(text)
     try:
-        return _ledger_from(json.loads(text))
+        return _plain_list(text) if not text.lstrip().startswith("{") else _ledger_from(json.loads(text))
     except ValueError as exc:
         raise OutputError(
             f"{path}: not a list of files iac can read ({exc}): it records which files iac wrote in "
@@ -135,7 +273,7 @@ def written_by(directory: Path, writer: str) -> frozenset[str]:
     or the ledger is missing or unreadable."""
     try:
         ledger = read_ledger(directory)
-    except OutputError:
+    except IacError:
         return frozenset()
     return ledger.files if ledger is not None and ledger.writer == writer else frozenset()
 
@@ -143,37 +281,52 @@ def written_by(directory: Path, writer: str) -> frozenset[str]:
 def _plain_list(text: str) -> Ledger:
     """The format of earlier versions: one name a line, under a `#` comment naming the command."""
     lines = text.splitlines()
+    for number, line in enumerate(lines, start=1):
+        _text(line, f"line {number}")
     header = " ".join(line for line in lines if line.startswith("#"))
-    files = _trusted(line for line in lines if line and not line.startswith("#"))
+    names = [line for line in lines if line and not line.startswith("#")]
     writer: str | None = None
     if "iac manifest generate" in header:
         writer = MANIFEST_GENERATE
-    elif "main.tf" in files:
+    elif "main.tf" in names:
         writer = RENDER
-    elif files:
+    elif names:
         writer = CORS_RENDER  # which wrote the same comment as `iac render`, but never a main.tf
-    return Ledger(writer, None, files)
+    return Ledger(writer, None, _trusted(writer, names))
 
 
 def _ledger_from(document: Any) -> Ledger:
     if not isinstance(document, dict):
         raise ValueError("not a JSON object")
-    writer = document.get("writer")
-    if not isinstance(writer, str) or not writer:
+    writer = _text(document.get("writer"), "writer")
+    if not writer:
         raise ValueError("no writer")
     recorded = document.get("deployment")
     deployment = None
     if recorded is not None:
-        if not isinstance(recorded, dict) or not all(isinstance(recorded.get(k), str) for k in ("project", "name")):
+        if not isinstance(recorded, dict):
             raise ValueError("deployment is not a project and a name")
-        deployment = Deployment(recorded["project"], recorded["name"])
+        deployment = Deployment(
+            _text(recorded.get("project"), "deployment.project"), _text(recorded.get("name"), "deployment.name")
+        )
     files = document.get("files")
-    if not isinstance(files, list) or not all(isinstance(name, str) for name in files):
+    if not isinstance(files, list):
         raise ValueError("files is not a list of names")
+    names = [_text(name, f"files[{index}]") for index, name in enumerate(files)]
     complete = document.get("complete", True)
     if not isinstance(complete, bool):
         raise ValueError("complete is not true or false")
-    return Ledger(writer, deployment, _trusted(files), complete)
+    return Ledger(writer, deployment, _trusted(writer, names), complete)
+
+
+def _text(value: Any, field: str) -> str:
+    """`value` if it is text a message or a file name may hold: no control character, no lone surrogate."""
+    if not isinstance(value, str):
+        raise ValueError(f"{field} is not text")
+    for character in value:
+        if unicodedata.category(character) in ("Cc", "Cf", "Cs"):
+            raise ValueError(f"{field} holds U+{ord(character):04X}, a control character or half a surrogate pair")
+    return value
 
 
 def _ledger_bytes(writer: str, deployment: Deployment | None, files: Iterable[str], complete: bool) -> bytes:
@@ -190,14 +343,32 @@ def _ledger_bytes(writer: str, deployment: Deployment | None, files: Iterable[st
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _trusted(names: Iterable[str]) -> frozenset[str]:
-    # A ledger is only ever trusted to name files below the output directory, and never iac's own.
-    return frozenset(name for name in names if _inside(name) and Path(name).parts[0] not in (LEDGER, STAGING))
+# The names each command writes: a ledger is trusted to name only these, so only these are ever replaced
+# or removed, whatever it says. tests/test_hostile_files.py checks that they cover every file written.
+_WRITES = {
+    RENDER: re.compile(r"(main|outputs|versions|backend)\.tf|\.gitignore|modules/[a-z0-9-]+/[A-Za-z0-9_-]+\.(tf|md)"),
+    CORS_RENDER: re.compile(r"(aws-s3|azure|gcs|otc-obs)-[a-z0-9._-]+\.(json|xml)|terraform/aws-s3-[a-z0-9._-]+\.tf"),
+    MANIFEST_GENERATE: re.compile(r"[a-z_]+-[0-9]{4,}\.(json|csv)|skipped\.csv"),
+}
+# What Terraform keeps in a working directory, never iac's whatever a pattern above would say: its
+# providers and modules, local state and its backups, the provider lock file, saved plans.
+_TERRAFORMS = re.compile(r"(^|.*/)(\.terraform(/.*)?|[^/]*\.tfstate[^/]*|\.terraform\.lock\.hcl|[^/]*\.tfplan)")
 
 
-def _inside(name: str) -> bool:
-    path = Path(name)
-    return bool(path.parts) and not path.is_absolute() and ".." not in path.parts and "\\" not in name
+def may_write(writer: str | None, name: str) -> bool:
+    """Whether `name` (relative to the output directory) is one `iac <writer>` writes, so may replace or
+    remove. Never a name outside the directory, iac's own ledger or staging, or one of Terraform's."""
+    pattern = _WRITES.get(writer or "")
+    return (
+        pattern is not None
+        and pattern.fullmatch(name) is not None
+        and ".." not in name.split("/")
+        and _TERRAFORMS.fullmatch(name) is None
+    )
+
+
+def _trusted(writer: str | None, names: Iterable[str]) -> frozenset[str]:
+    return frozenset(name for name in names if may_write(writer, name))
 
 
 def _reason(exc: BaseException) -> str:
@@ -232,19 +403,28 @@ class StagedLedger:
 class OutputDirectory:
     """One run of one command writing into an output directory, through its ledger.
 
-    Making one checks the directory and who owns it, and creates nothing. `open` creates the directory and
+    Made while the directory's lock is held (`locked_output`; `write_tree` takes it). Making one checks
+    the directory and who owns it, and creates nothing. `open` creates the directory and
     an empty staging area (dropping what an interrupted run left there); `stage` writes a file's content
     there; `commit` renames staged files into place once the ledger lists them, with everything iac wrote
     here before, as an incomplete run's; `finish` removes this command's stale files and writes the final
     ledger. Stopped at any point, the directory holds nothing but files the ledger names as this command's
     (and staging leftovers), so the next run of the command completes or rolls back this one.
+
+    Nothing is ever written or removed through a symlink below the directory. A directory that is not
+    empty and holds no ledger is refused (it is not iac's: `-o` may be wrong), unless it is the directory
+    of `config`, the config file the command reads.
     """
 
-    def __init__(self, directory: Path, writer: str, deployment: Deployment | None = None) -> None:
+    def __init__(
+        self, directory: Path, writer: str, deployment: Deployment | None = None, *, config: Path | None = None
+    ) -> None:
         check_output_directory(directory)
         ledger = read_ledger(directory)
         if ledger is not None:
             _check_owner(directory, ledger, writer, deployment)
+        elif not _is_configs_directory(directory, config):
+            _refuse_unknown(directory)
         self.directory = directory
         self.writer = writer
         self.deployment = deployment
@@ -252,6 +432,10 @@ class OutputDirectory:
         self._recorded = set(self.owned)
         self._ledger_written = False
         self._created: list[Path] = []
+        for name in sorted(self.owned):
+            link = _symlink_on_the_way(directory, name)
+            if link is not None:
+                raise _through_symlink(directory, link, f"{LEDGER} lists {name} below it")
 
     @property
     def staging(self) -> Path:
@@ -263,7 +447,13 @@ class OutputDirectory:
         return self._ledger_written
 
     def refuse_foreign(self, names: Iterable[str]) -> None:
-        """Refuse to replace files iac did not write (the ledger does not list them)."""
+        """Refuse to replace files iac did not write (the ledger does not list them), and to write any
+        through a symlink below the directory."""
+        names = sorted(names)
+        for name in names:
+            link = _symlink_on_the_way(self.directory, name)
+            if link is not None:
+                raise _through_symlink(self.directory, link, f"iac would write {name} below it")
         foreign = sorted(name for name in names if name not in self.owned and os.path.lexists(self.directory / name))
         if foreign:
             listing = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
@@ -304,9 +494,8 @@ class OutputDirectory:
             self._replace_ledger(StagedLedger(content, _stage(self.staging / LEDGER, content), complete=False))
             self._recorded.update(staged)
             for name, path in staged.items():
-                target = self.directory / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, target)
+                with _parent_of(self.directory, name, create=True) as parent:
+                    os.replace(path, Path(name).name, dst_dir_fd=parent)
                 _step(f"rename {name}")
 
     def finish(self, files: Iterable[str], ledger: StagedLedger | None = None) -> list[str]:
@@ -320,8 +509,9 @@ class OutputDirectory:
             for name in sorted(self._recorded - keep):
                 path = self.directory / name
                 try:
-                    path.unlink()
-                except (FileNotFoundError, IsADirectoryError):
+                    with _parent_of(self.directory, name, create=False) as parent:
+                        os.unlink(path.name, dir_fd=parent)
+                except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                     continue
                 removed.append(name)
                 _remove_empty_parents(path.parent, self.directory)
@@ -354,10 +544,9 @@ class OutputDirectory:
 
     def _replace_ledger(self, staged: StagedLedger) -> None:
         path = self.directory / LEDGER
-        with contextlib.suppress(OSError):
-            if path.read_bytes() == staged.content:
-                staged.path.unlink()
-                return
+        if _holds(path, staged.content):
+            staged.path.unlink()
+            return
         os.replace(staged.path, path)
         self._ledger_written = True
         _step("ledger" if staged.complete else "ledger (incomplete)")
@@ -378,29 +567,40 @@ def _check_owner(directory: Path, ledger: Ledger, writer: str, deployment: Deplo
 
 
 def write_tree(
-    out_dir: Path, files: Mapping[str, bytes], writer: str = RENDER, deployment: Deployment | None = None
+    out_dir: Path,
+    files: Mapping[str, bytes],
+    writer: str = RENDER,
+    deployment: Deployment | None = None,
+    *,
+    config: Path | None = None,
+    lock_timeout: float = DEFAULT_LOCK_SECONDS,
 ) -> list[str]:
     """Make `out_dir` hold exactly `files` among the files `iac <writer>` wrote there; returns the stale
     files removed.
 
+    The directory is locked meanwhile (waiting up to `lock_timeout` seconds for another iac command).
     All content, the final ledger included, is staged first: a failure while staging (an OutputError)
     leaves the directory as it was. Then the files are committed through the ledger (see OutputDirectory),
     so that a run stopped at any point is completed or rolled back by the next. Files iac did not write
-    are refused, not overwritten, and never removed.
+    are refused, not overwritten, and never removed. `config` is the config file rendered: its own
+    directory may hold other files.
     """
-    output = OutputDirectory(out_dir, writer, deployment)
-    output.refuse_foreign(files)
-    output.open()
-    try:
-        staged = {
-            name: output.stage(name, content) for name, content in files.items() if not _holds(out_dir / name, content)
-        }
-        ledger = output.stage_ledger(files)
-        output.commit(staged)
-        return output.finish(files, ledger)
-    except BaseException:
-        output.abandon()
-        raise
+    with locked_output(out_dir, lock_timeout):
+        output = OutputDirectory(out_dir, writer, deployment, config=config)
+        output.refuse_foreign(files)
+        output.open()
+        try:
+            staged = {
+                name: output.stage(name, content)
+                for name, content in files.items()
+                if not _holds(out_dir / name, content)
+            }
+            ledger = output.stage_ledger(files)
+            output.commit(staged)
+            return output.finish(files, ledger)
+        except BaseException:
+            output.abandon()
+            raise
 
 
 def differences(
@@ -438,7 +638,72 @@ def differences(
 
 
 def _holds(path: Path, content: bytes) -> bool:
-    return not path.is_symlink() and path.is_file() and path.read_bytes() == content
+    """Whether `path` is a regular file (not a symlink, not a FIFO) holding `content`; read only when its
+    size is that of `content`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    with open(fd, "rb") as handle:
+        info = os.fstat(fd)
+        return stat.S_ISREG(info.st_mode) and info.st_size == len(content) and handle.read(len(content) + 1) == content
+
+
+def _is_configs_directory(directory: Path, config: Path | None) -> bool:
+    if config is None or not directory.is_dir():
+        return False
+    real = directory.resolve()
+    return real in (config.parent.resolve(), config.resolve().parent)
+
+
+def _refuse_unknown(directory: Path) -> None:
+    """Refuse a directory that is not empty but holds no ledger: nothing in it is iac's."""
+    try:
+        entries = [entry.name for entry in os.scandir(directory) if entry.name != STAGING]
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise OutputError(f"{directory}: cannot list it: {_reason(exc)}") from None
+    if entries:
+        raise OutputError(
+            f"{directory}: is not empty and holds no {LEDGER}, so iac never wrote here (is -o right?): iac "
+            "writes into an empty or new directory, one it wrote before, or the config file's own directory. "
+            f"To write here on purpose, adopt the directory first: touch {directory / LEDGER}"
+        )
+
+
+def _symlink_on_the_way(directory: Path, name: str) -> str | None:
+    """The first directory on the way to `name` below `directory` that is a symlink (relative), or None."""
+    parts = name.split("/")[:-1]
+    for depth in range(1, len(parts) + 1):
+        if (directory.joinpath(*parts[:depth])).is_symlink():
+            return "/".join(parts[:depth])
+    return None
+
+
+def _through_symlink(directory: Path, link: str, what: str) -> OutputError:
+    return OutputError(
+        f"{directory}: {link} is a symlink, and {what}: iac never writes or removes through a symlink below "
+        f"the output directory; remove the symlink ({directory / link}) and run again"
+    )
+
+
+@contextlib.contextmanager
+def _parent_of(directory: Path, name: str, *, create: bool) -> Iterator[int]:
+    """A descriptor of the directory `name` (relative to `directory`) is in, reached without following a
+    symlink below `directory` (ELOOP, an OSError, if one is there); `create` makes missing directories."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in name.split("/")[:-1]:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, dir_fd=fd)
+            below = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _remove(path: Path) -> None:
@@ -469,57 +734,141 @@ def _remove_empty_parents(directory: Path, top: Path) -> None:
         directory = directory.parent
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(d|h|ms|m|s)")
-_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+# --- locks ----------------------------------------------------------------------------------------------
+#
+# A lock is an `fcntl.flock` on a descriptor of a directory, opened read-only: it leaves no file behind
+# (nothing for `git status` to show), needs no write permission (a dry run in a read-only directory
+# works), and the kernel drops it when the process ends, however it ends. A config file is locked
+# through its real directory, so one file reached through several symlinks has one lock; an output
+# directory through itself. Locks are re-entrant within a process (an edit that then renders into the
+# config's own directory takes the same lock twice).
+
+_Key = tuple[int, int]  # a directory's device and inode
+_held: dict[_Key, tuple[int, int]] = {}  # the directories this process has locked: (descriptor, depth)
 
 
-def parse_duration(text: str, option: str = "--lock-timeout", *, days: bool = False) -> float:
-    """Seconds in a Terraform-style duration (`300s`, `5m`, `1m30s`, `0s`); a bad one names the option.
+def _acquire(directory: Path, timeout: float, busy: Callable[[], str]) -> _Key:
+    """Lock `directory` (which exists), waiting up to `timeout` seconds, then IacError(busy()); OSError
+    when it cannot be opened. Release with `_release`."""
+    import fcntl
 
-    `days` also takes `d` (`7d`, `1d12h`): not for a duration handed to Terraform, which has no days."""
-    value = text.strip()
-    parts = _DURATION.findall(value)
-    if not value or "".join(number + unit for number, unit in parts) != value or (not days and "d" in value):
-        example = "24h, 7d or 1d12h" if days else "300s, 5m or 1m30s"
-        raise IacError(f"{option} {text!r}: not a duration; write a number with a unit, e.g. {example}")
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    deadline = time.monotonic() + timeout
+    while True:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        info = os.fstat(fd)
+        key = (info.st_dev, info.st_ino)
+        if key in _held:  # this process holds it already
+            os.close(fd)
+            held, depth = _held[key]
+            _held[key] = (held, depth + 1)
+            return key
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise IacError(busy()) from None
+                    time.sleep(0.05)
+        except BaseException:
+            os.close(fd)
+            raise
+        # The holder may have removed the directory (a failed first run) and another made a new one.
+        if _identity(directory) == key:
+            _held[key] = (fd, 1)
+            return key
+        os.close(fd)
 
 
-def lock_path(path: Path) -> Path:
-    """The lock file kept beside a config file: `.iac.yaml.lock` for `iac.yaml`."""
-    return path.parent / f".{path.name}.lock"
+def _release(key: _Key) -> None:
+    fd, depth = _held.pop(key)
+    if depth > 1:
+        _held[key] = (fd, depth - 1)
+    else:
+        os.close(fd)
+
+
+def _identity(path: Path) -> _Key | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 @contextlib.contextmanager
 def locked(path: Path, timeout: float) -> Iterator[None]:
-    """Hold an exclusive lock for a read-modify-write of `path`, waiting up to `timeout` seconds.
+    """Hold the lock of the config file `path` for a read-modify-write, waiting up to `timeout` seconds.
 
-    The lock is an `fcntl` lock on a lock file beside `path`, which stays there (deleting it would let
-    two writers lock two different files). The kernel drops the lock when the process ends, however it ends.
+    The lock is that of the directory the file really is in (symlinks resolved): every path to one file
+    takes one lock. A missing directory is a ConfigError (no such config file).
     """
-    import fcntl
+    directory = path.resolve().parent
 
-    lock_file = lock_path(path)
+    def busy() -> str:
+        return (
+            f"{path}: another iac command is editing this file (or writing into its directory {directory}): "
+            f"waited {timeout:g}s for the lock of that directory; nothing was changed; run again when it has "
+            "finished, or wait longer with --lock-timeout"
+        )
+
     try:
-        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        key = _acquire(directory, timeout, busy)
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such config file"]) from None
     except OSError as exc:
         raise IacError(
-            f"{lock_file}: cannot create the lock file that keeps two edits of {path} apart: {exc.strerror}"
+            f"{path}: cannot lock its directory {directory} (the lock keeps two edits apart): {_reason(exc)}"
         ) from None
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise IacError(
-                        f"{path}: another iac command is editing this file (lock {lock_file} held for "
-                        f"{timeout:g}s): nothing was changed; run again when it has finished, or wait longer "
-                        "with --lock-timeout"
-                    ) from None
-                time.sleep(0.05)
         yield
     finally:
-        os.close(fd)
+        _release(key)
+
+
+@contextlib.contextmanager
+def locked_output(directory: Path, timeout: float) -> Iterator[None]:
+    """Hold the lock of the output directory `directory` while a command writes it (and, for plan and
+    apply, while Terraform runs in it), waiting up to `timeout` seconds.
+
+    The directory is created when missing, and removed again if the command fails leaving it empty.
+    """
+    check_output_directory(directory)
+    created: list[Path] = []
+
+    def busy() -> str:
+        return (
+            f"{directory}: another iac command is writing this output directory: waited {timeout:g}s for its "
+            "lock; nothing was changed; run again when it has finished, or wait longer with --lock-timeout"
+        )
+
+    try:
+        _make_dirs(directory, created)
+    except OSError as exc:
+        _remove_created(created)
+        raise OutputError(f"{directory}: cannot write here: {_reason(exc)}") from None
+    try:
+        key = _acquire(directory, timeout, busy)
+    except OSError as exc:
+        _remove_created(created)
+        raise OutputError(
+            f"{directory}: cannot lock it (one iac command writes it at a time): {_reason(exc)}"
+        ) from None
+    except BaseException:
+        _remove_created(created)
+        raise
+    try:
+        yield
+    except BaseException:
+        _remove_created(created)
+        raise
+    finally:
+        _release(key)
+
+
+def _remove_created(created: list[Path]) -> None:
+    """Remove the directories a failed run made, those it left empty."""
+    for path in reversed(created):
+        with contextlib.suppress(OSError):
+            path.rmdir()

@@ -143,13 +143,15 @@ def current_rules(directory: Path, config: Config) -> tuple[Rule, ...] | None:
     rules were never checked against the deployed ones), or one that cannot be read back: the caller then
     looks elsewhere (the Terraform state) or packs afresh.
     """
-    from iac.files import RENDER, written_by
+    from iac.errors import IacError
+    from iac.files import RENDER, RENDERED_FILE, read_input, written_by
 
     if not directory.is_dir() or "main.tf" not in written_by(directory, RENDER):
         return None
     try:
-        text = (directory / "main.tf").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        # Never through a symlink, never a FIFO or a device: main.tf is input like the ledger that names it.
+        text = read_input(directory / "main.tf", RENDERED_FILE, follow_symlinks=False).decode("utf-8")
+    except (OSError, UnicodeDecodeError, IacError):
         return None
     for attribute, expected in (("project_id", config.project), ("name", config.name)):
         match = re.search(_MODULE_ATTRIBUTE.format(name=attribute), text, re.MULTILINE)

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from iac.errors import ConfigError
+from iac.files import CONFIG_FILE, InputFileError, read_input
 
 Location = tuple[str | int, ...]
 
@@ -66,20 +67,29 @@ def dotted(location: Location) -> str:
 
 
 def load_yaml(path: Path) -> YamlDocument:
-    """Read and parse `path`; a missing file, bad encoding or bad syntax is a ConfigError with the line."""
+    """Read and parse `path`; a missing file, one that is not a regular file or is over the cap, bad
+    encoding or bad syntax is a ConfigError with the line."""
+    return parse_yaml(read_config_text(path), path)
+
+
+def read_config_text(path: Path) -> str:
+    """The text of the config file `path`, exactly as written (a BOM and CRLF line endings kept): a
+    regular file under the cap on config files (iac.files.CONFIG_FILE), else a ConfigError saying why."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # Bytes decoded here, not by read_text: its universal newlines would turn CRLF into LF.
+        return read_input(path, CONFIG_FILE).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(
             [f"{path}: no such config file (create one with `iac init {path}`, or choose one with -c FILE)"]
         ) from None
     except IsADirectoryError:
         raise ConfigError([f"{path}: is a directory, not a config file"]) from None
+    except InputFileError as exc:
+        raise ConfigError([str(exc)]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from None
-    return parse_yaml(text, path)
 
 
 def parse_yaml(text: str, path: Path) -> YamlDocument:

@@ -203,6 +203,7 @@ def test_refuses_to_overwrite_foreign_files(cli, config: Path, tmp_path: Path) -
     out = tmp_path / "mine"
     out.mkdir()
     (out / "images-0001.json").write_text("{}")
+    (out / ".iac-files").touch()  # adopted on purpose: what is in it is still not iac's
     result = cli("manifest", "generate", "-c", config, "-o", out)
     assert result.exit_code == 1
     assert "would overwrite files iac did not write (images-0001.json)" in result.stderr

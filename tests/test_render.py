@@ -79,8 +79,12 @@ def test_refuses_to_overwrite_files_it_did_not_write(cli, tmp_path: Path) -> Non
     (out / "main.tf").write_text("# hand-written\n")
     result = cli("render", "-c", EXAMPLES / "documented" / "iac.yaml", "-o", out)
     assert result.exit_code == 1
+    assert "is not empty and holds no .iac-files" in result.stderr
+    (out / ".iac-files").touch()  # adopted on purpose: its files are still not iac's
+    result = cli("render", "-c", EXAMPLES / "documented" / "iac.yaml", "-o", out)
+    assert result.exit_code == 1
     assert "would overwrite files iac did not write (main.tf)" in result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["main.tf"]
+    assert sorted(p.name for p in out.iterdir()) == [".iac-files", "main.tf"]
     assert (out / "main.tf").read_text() == "# hand-written\n"
 
 

@@ -382,7 +382,7 @@ def test_a_held_lock_makes_the_edit_wait_then_fail_with_nothing_changed(cli, tmp
         holder.wait()
     assert result.exit_code == 1
     assert "another iac command is editing this file" in result.stderr
-    assert ".iac.yaml.lock" in result.stderr and "--lock-timeout" in result.stderr
+    assert f"its directory {tmp_path}" in result.stderr and "--lock-timeout" in result.stderr
     assert config.read_bytes() == before
 
 

@@ -105,6 +105,7 @@ def render(
             "differs (for CI on a committed build/).",
         ),
     ] = False,
+    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Render the config as a self-contained Terraform configuration.
 
@@ -113,30 +114,36 @@ def render(
     The same config and the same earlier rendering always give the same bytes; each allowlist range
     keeps the Cloud Armor rule it had in DIR; files iac wrote earlier that no longer belong are
     removed; on any error nothing is written. DIR defaults to build/ beside the config file; it is
-    refused when it holds another command's files or another deployment's rendering.
+    refused when it holds another command's files or another deployment's rendering, or is not empty
+    and holds no .iac-files (not iac's). One command writes DIR at a time: another waits up to
+    --lock-timeout.
 
     Example: iac render -c iac.yaml -o build/ && iac render -c iac.yaml --check
     """
     from iac import baseline as baselines
     from iac.allowlist import repack_notice
     from iac.config import load_config
-    from iac.files import RENDER, Deployment, differences, write_tree
+    from iac.files import RENDER, Deployment, differences, locked_output, parse_duration, write_tree
     from iac.render import bucket_cors_summary
     from iac.render import render as render_files
 
     output = output_dir(output, config, "build")
+    timeout = parse_duration(lock_timeout)
     loaded = load_config(config)
     print_warnings(loaded.warnings)
-    baseline = baselines.of_rendering(output, loaded.config)
-    rendered = render_files(loaded, baseline.current, repack=repack)
     deployment = Deployment.of(loaded.config)
-    if check:
+    if check:  # reads only: no lock, nothing created
+        baseline = baselines.of_rendering(output, loaded.config)
+        rendered = render_files(loaded, baseline.current, repack=repack)
         found = differences(output, rendered.files, RENDER, deployment)
         if found:
             raise OutOfDate(config, output, found)
         typer.echo(f"{output}/ holds exactly what {config} renders ({plural(len(rendered.files), 'file')}).")
         return
-    stale = write_tree(output, rendered.files, RENDER, deployment)
+    with locked_output(output, timeout):  # the rules read back are those of the rendering replaced
+        baseline = baselines.of_rendering(output, loaded.config)
+        rendered = render_files(loaded, baseline.current, repack=repack)
+        stale = write_tree(output, rendered.files, RENDER, deployment, config=config)
     if rendered.assignment.repacked:
         progress(repack_notice(baseline.rules, rendered.assignment.rules))
     merged = rendered.entries - rendered.ranges

@@ -273,15 +273,19 @@ def allowlist_set(
     Example: iac allowlist set --from vpn-egress.txt --apply --auto-approve
     """
     from iac import allowlist_file
+    from iac.files import ADDRESS_LIST, read_input, read_stream
 
-    if source == "-":
-        name, text = "<stdin>", sys.stdin.read()
-    else:
-        name = source
-        try:
-            text = Path(source).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise IacError(f"{source}: cannot read the list of addresses: {exc}") from None
+    name = "<stdin>" if source == "-" else source
+    try:
+        # A regular file or stdin, under the cap (a device or a FIFO is refused, not read).
+        data = (
+            read_stream(sys.stdin.buffer, name, ADDRESS_LIST)
+            if source == "-"
+            else read_input(Path(source), ADDRESS_LIST)
+        )
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IacError(f"{name}: cannot read the list of addresses: {exc}") from None
     values, labels = allowlist_file.read_list_file(name, text)
     networks = allowlist_file.parse_arguments(values, labels)
     _edit_allowlist(

@@ -59,7 +59,10 @@ LockTimeoutOption = Annotated[
     str,
     typer.Option(
         "--lock-timeout",
-        help="How long to wait for a lock (the config file's, Terraform's state lock), e.g. 300s, 5m.",
+        help=(
+            "How long to wait for a lock (the config file's, the output directory's, Terraform's state lock), "
+            "e.g. 300s, 5m."
+        ),
         envvar="IAC_LOCK_TIMEOUT",
     ),
 ]

@@ -8,9 +8,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from iac.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, output_dir, plural, progress
+from iac.cli.common import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    JsonOption,
+    LockTimeoutOption,
+    output_dir,
+    plural,
+    progress,
+)
 from iac.cli.group import EXIT_ERROR, IacCommand, command_group
 from iac.errors import IacError
+from iac.terraform import DEFAULT_LOCK_TIMEOUT
 from iac.untrusted import printable
 
 if TYPE_CHECKING:
@@ -49,7 +58,11 @@ def _config_with_cors(config: Path) -> tuple[Config, CorsConfig]:
 
 
 @app.command("render", cls=IacCommand)
-def cors_render(config: ConfigOption = DEFAULT_CONFIG, output: CorsOutputOption = None) -> None:
+def cors_render(
+    config: ConfigOption = DEFAULT_CONFIG,
+    output: CorsOutputOption = None,
+    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+) -> None:
     """Write each target's native CORS document, ready for the provider's own tools.
 
     S3: the JSON for `aws s3api put-bucket-cors --cors-configuration file://...` (plus Terraform);
@@ -60,12 +73,13 @@ def cors_render(config: ConfigOption = DEFAULT_CONFIG, output: CorsOutputOption 
     Example: iac cors render -c iac.yaml -o cors/
     """
     from iac.cors.targets import documents
-    from iac.files import CORS_RENDER, Deployment, write_tree
+    from iac.files import CORS_RENDER, Deployment, parse_duration, write_tree
 
     output = output_dir(output, config, "cors")
+    timeout = parse_duration(lock_timeout)
     loaded, cors = _config_with_cors(config)
     files = documents(cors)
-    write_tree(output, files, CORS_RENDER, Deployment.of(loaded))
+    write_tree(output, files, CORS_RENDER, Deployment.of(loaded), config=config, lock_timeout=timeout)
     typer.echo(f"Rendered {output}/ from {config}:")
     for name in files:
         typer.echo(f"  {name}")

@@ -8,9 +8,18 @@ from typing import Annotated
 
 import typer
 
-from iac.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, output_dir, plural, progress
+from iac.cli.common import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    JsonOption,
+    LockTimeoutOption,
+    output_dir,
+    plural,
+    progress,
+)
 from iac.cli.group import EXIT_ERROR, IacCommand, command_group
 from iac.errors import IacError
+from iac.terraform import DEFAULT_LOCK_TIMEOUT
 from iac.untrusted import printable
 
 app = command_group(
@@ -44,6 +53,7 @@ def manifest_generate(
     images_per_file: Annotated[int, typer.Option("--images-per-file", min=1, help="Images per file.")] = 1000,
     videos_per_file: Annotated[int, typer.Option("--videos-per-file", min=1, help="Videos per file.")] = 100,
     as_json: JsonOption = False,
+    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """List the Direct Access bucket and write registration files whose objectUrls use the domain.
 
@@ -55,7 +65,7 @@ def manifest_generate(
     Example: iac manifest generate -c iac.yaml --prefix scans/ --kind dicom -o manifests/
     """
     from iac.config import load_config
-    from iac.files import Deployment
+    from iac.files import Deployment, parse_duration
     from iac.manifest.bucket import list_bucket
     from iac.manifest.generate import KINDS, generate
 
@@ -64,6 +74,7 @@ def manifest_generate(
         raise IacError(f"--kind {kind!r}: use one of {', '.join(KINDS)} or auto")
     if fmt not in ("json", "csv"):
         raise IacError(f"--format {fmt!r}: use json or csv")
+    timeout = parse_duration(lock_timeout)
     loaded = load_config(config).config
     objects = list_bucket(loaded.bucket.name, prefix)
     summary = generate(
@@ -76,6 +87,8 @@ def manifest_generate(
         batch={"images": images_per_file, "videos": videos_per_file},
         progress=progress,
         deployment=Deployment.of(loaded),
+        config=config,
+        lock_timeout=timeout,
     )
     if as_json:
         document = {

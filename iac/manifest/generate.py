@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iac.files import MANIFEST_GENERATE, Deployment, OutputDirectory
+from iac.files import DEFAULT_LOCK_SECONDS, MANIFEST_GENERATE, Deployment, OutputDirectory, locked_output
 from iac.manifest.batches import BatchFiles
 from iac.manifest.formats import CSV_MAX_ROWS, DEFAULT_BATCH, KIND_KEYS, METADATA
 from iac.manifest.media import classify, strict_metadata
@@ -47,27 +47,33 @@ def generate(
     batch: dict[str, int] | None = None,
     progress: Callable[[str], None] = lambda message: None,
     deployment: Deployment | None = None,
+    config: Path | None = None,
+    lock_timeout: float = DEFAULT_LOCK_SECONDS,
 ) -> Summary:
-    """Write registration files for `objects` (sorted by name, as bucket listings are) into `out_dir`."""
-    # Checked before the listing starts: a directory that is not one, or holds other iac files.
-    directory = OutputDirectory(out_dir, MANIFEST_GENERATE, deployment)
-    # The first object is listed before anything is created: a listing that cannot start (no credentials,
-    # no such bucket, no permission) leaves the file system as it was.
-    listing = iter(objects)
-    first = next(listing, None)
-    if first is not None:
-        listing = itertools.chain([first], listing)
-    directory.open()
-    sizes = dict(DEFAULT_BATCH)
-    sizes.update(batch or {})
-    if fmt == "csv":
-        sizes = {key: min(size, CSV_MAX_ROWS) for key, size in sizes.items()}
-    output = BatchFiles(directory, fmt, sizes, warn=progress)
-    try:
-        return _generate(listing, domain, output, kind, fmt, strict, progress)
-    except BaseException:
-        output.discard()
-        raise
+    """Write registration files for `objects` (sorted by name, as bucket listings are) into `out_dir`.
+
+    `out_dir` is locked meanwhile (another iac command writing it is waited for up to `lock_timeout`
+    seconds); `config` is the config file read, whose own directory may hold other files."""
+    with locked_output(out_dir, lock_timeout):
+        # Checked before the listing starts: a directory that is not one, or holds other iac files.
+        directory = OutputDirectory(out_dir, MANIFEST_GENERATE, deployment, config=config)
+        # The first object is listed before anything is written: a listing that cannot start (no
+        # credentials, no such bucket, no permission) leaves the file system as it was.
+        listing = iter(objects)
+        first = next(listing, None)
+        if first is not None:
+            listing = itertools.chain([first], listing)
+        directory.open()
+        sizes = dict(DEFAULT_BATCH)
+        sizes.update(batch or {})
+        if fmt == "csv":
+            sizes = {key: min(size, CSV_MAX_ROWS) for key, size in sizes.items()}
+        output = BatchFiles(directory, fmt, sizes, warn=progress)
+        try:
+            return _generate(listing, domain, output, kind, fmt, strict, progress)
+        except BaseException:
+            output.discard()
+            raise
 
 
 def _generate(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
+from iac.files import REGISTRATION_FILE, InputFileError, read_input
 from iac.manifest.csvcheck import check_csv
 from iac.manifest.jsoncheck import check_json
 from iac.manifest.problems import Problem
@@ -34,11 +35,13 @@ def validate_file(path: Path, domain: str | None = None) -> list[Problem]:
 
 def _read(path: Path) -> str | Problem:
     try:
-        data = path.read_bytes()
+        data = read_input(path, REGISTRATION_FILE)
     except FileNotFoundError:
         return Problem(str(path), 0, 0, "", "cannot read the file: it does not exist")
     except IsADirectoryError:
         return Problem(str(path), 0, 0, "", "cannot read the file: it is a directory")
+    except InputFileError as exc:  # a device, a FIFO, or over the cap
+        return Problem(str(path), 0, 0, "", exc.reason)
     except OSError as exc:
         return Problem(str(path), 0, 0, "", f"cannot read the file: {exc.strerror or exc}")
     if data.startswith(codecs.BOM_UTF8):
