@@ -34,7 +34,8 @@ CorsOutputOption = Annotated[
     ),
 ]
 ProviderOption = Annotated[
-    str | None, typer.Option("--provider", help="Only targets of this provider: gcp, aws, azure or otc.")
+    str | None,
+    typer.Option("--provider", metavar="NAME", help="Only the targets of this provider (a target's provider: key)."),
 ]
 
 
@@ -49,12 +50,14 @@ def _config_with_cors(config: Path) -> tuple[Config, CorsConfig]:
 
 @app.command("render", cls=IacCommand)
 def cors_render(config: ConfigOption = DEFAULT_CONFIG, output: CorsOutputOption = None) -> None:
-    """Write each target's native CORS document, ready for the provider's own tools.
+    """Write each target's native CORS document, ready for the provider's own tools, and say what to run.
 
-    S3: the JSON for `aws s3api put-bucket-cors --cors-configuration file://...` (plus Terraform);
-    GCS: the JSON for `gcloud storage buckets update --cors-file`; Azure: the service-properties
-    rules and the `az storage cors add` commands; OBS: the XML body of SetBucketCors. DIR defaults
-    to cors/ beside the config file; documents of an earlier run that no longer belong are removed.
+    S3: the JSON for `aws s3api put-bucket-cors --cors-configuration file://...` (plus Terraform for
+    the bucket's region); GCS: the JSON for `gcloud storage buckets update --cors-file`; Azure: the
+    Set Blob Service Properties XML body and an `az` script that can run any number of times; OBS:
+    the XML body of SetBucketCors. Each replaces the target's whole CORS configuration (`iac cors
+    apply` keeps other apps' rules). DIR defaults to cors/ beside the config file; documents of an
+    earlier run that no longer belong are removed.
 
     Example: iac cors render -c iac.yaml -o cors/
     """
@@ -63,11 +66,12 @@ def cors_render(config: ConfigOption = DEFAULT_CONFIG, output: CorsOutputOption 
 
     output = output_dir(output, config, "cors")
     loaded, cors = _config_with_cors(config)
-    files = documents(cors)
-    write_tree(output, files, CORS_RENDER, Deployment.of(loaded))
+    rendered = documents(cors)
+    write_tree(output, {d.name: d.content for d in rendered}, CORS_RENDER, Deployment.of(loaded))
     typer.echo(f"Rendered {output}/ from {config}:")
-    for name in files:
-        typer.echo(f"  {name}")
+    for document in rendered:
+        typer.echo(f"  {document.name}")
+        typer.echo(f"    next: {document.next_step.format(path=output / document.name)}")
 
 
 def _cors_results(results: list[TargetResult], as_json: bool, verb: str) -> None:
