@@ -209,7 +209,9 @@ class Store:
         """
         if self._credential is None or self._signed_in:
             return
-        logging.getLogger("azure").addHandler(logging.NullHandler())  # no last-resort printing of its warnings
+        azure_logger = logging.getLogger("azure")
+        if not azure_logger.handlers:  # a handler, so Python's last resort never prints the SDK's warnings
+            azure_logger.addHandler(logging.NullHandler())
         outcome: list[BaseException | None] = []
 
         def get_token() -> None:
