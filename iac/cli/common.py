@@ -26,6 +26,7 @@ ConfigOption = Annotated[
     typer.Option(
         "-c",
         "--config",
+        metavar="FILE",
         help="Config file (YAML).",
         envvar="IAC_CONFIG",
         dir_okay=False,
@@ -37,6 +38,7 @@ OutputOption = Annotated[
     typer.Option(
         "-o",
         "--output",
+        metavar="DIR",
         help="Directory for the Terraform configuration (default: build/ beside the config file).",
         envvar="IAC_OUTPUT",
         show_default=False,
@@ -47,6 +49,7 @@ TerraformOption = Annotated[
     str | None,
     typer.Option(
         "--terraform",
+        metavar="PROGRAM",
         help="terraform binary to run (default: terraform on PATH).",
         envvar="IAC_TERRAFORM",
         show_default=False,
@@ -56,6 +59,7 @@ LockTimeoutOption = Annotated[
     str,
     typer.Option(
         "--lock-timeout",
+        metavar="DURATION",
         help="How long to wait for a lock (the config file's, Terraform's state lock), e.g. 300s, 5m.",
         envvar="IAC_LOCK_TIMEOUT",
     ),

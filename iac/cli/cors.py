@@ -29,6 +29,7 @@ CorsOutputOption = Annotated[
     typer.Option(
         "-o",
         "--output",
+        metavar="DIR",
         help="Directory for the CORS documents (default: cors/ beside the config file).",
         show_default=False,
     ),
