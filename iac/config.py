@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
@@ -270,6 +270,16 @@ class OtcCorsTarget(_Strict):
 
 
 CorsTarget = Annotated[GcpCorsTarget | AwsCorsTarget | AzureCorsTarget | OtcCorsTarget, Field(discriminator="provider")]
+
+
+def cors_provider(target: type[BaseModel]) -> str:
+    """The `provider:` tag of a cors target type ("aws" for AwsCorsTarget): the one place a provider is named."""
+    [tag] = get_args(target.model_fields["provider"].annotation)
+    return str(tag)
+
+
+# Every provider a cors target may name, in the order the config schema lists them.
+CORS_PROVIDERS: tuple[str, ...] = tuple(cors_provider(t) for t in get_args(get_args(CorsTarget)[0]))
 
 
 # Encord's web app and API origins (EU and US), the default of cors.origins; https://app.in.encord.com is
@@ -572,15 +582,12 @@ def _show(value: object) -> str:
     return _clip(repr(value))
 
 
-_PROVIDERS = ("gcp", "aws", "azure", "otc")
-
-
 def _untagged(location: Location) -> Location:
     """Pydantic puts the discriminator ("aws") into the location of a cors target's fields: drop it."""
     return tuple(
         part
         for i, part in enumerate(location)
-        if not (part in _PROVIDERS and i >= 2 and location[i - 2] == "targets" and isinstance(location[i - 1], int))
+        if not (part in CORS_PROVIDERS and i >= 2 and location[i - 2] == "targets" and isinstance(location[i - 1], int))
     )
 
 
@@ -596,9 +603,9 @@ def _describe(location: Location, error: Any) -> str:
         return "is required"
     if kind == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag")
-        return f"unknown provider {tag!r}: use one of gcp, aws, azure, otc"
+        return f"unknown provider {tag!r}: use one of {', '.join(CORS_PROVIDERS)}"
     if kind == "union_tag_not_found":
-        return "needs a provider: one of gcp, aws, azure, otc"
+        return f"needs a provider: one of {', '.join(CORS_PROVIDERS)}"
     value = _show(error.get("input"))
     if kind == "iac":
         return f"{value} {error['msg']}"

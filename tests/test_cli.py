@@ -273,19 +273,68 @@ def test_help_shows_no_type_for_a_flag_and_has_an_example(cli, path: list[str]) 
     assert "Example: iac" in result.stdout
 
 
-def test_help_paragraphs_are_wrapped_by_the_terminal(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+# What a help placeholder must not be: a Python type (`<list[str]>`, `<int range>`, `[x>=1]`) or a parameter's
+# Python name (`{cidrs}...`); nor a count with "(s)".
+NOT_A_WORD = re.compile(r"<[a-z][\w\[\], |]*>|\[x[<>]=|\{[a-z_]+\}|\w\(s\)")
+# An option and its placeholder as Click lists them: `--name WORD` (WORD in capitals, may hold `:` or `_`).
+OPTION_WITH_VALUE = re.compile(r"^\s+(?:-\w, )?(--[\w-]+) ([A-Z][A-Z_:]*)(?:\s|$)", re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", command_paths(), ids=lambda path: " ".join(path) or "iac")
+@pytest.mark.parametrize("width", [40, 80, 200])
+def test_help_placeholders_are_words_never_broken(cli, path: list[str], width: int) -> None:
+    import typer
+
+    from iac.cli import app
+
+    text = help_text(cli, path, width)
+    assert NOT_A_WORD.findall(text) == []
+    # Every option that takes a value shows a placeholder word, on the option's own line.
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    takes_value = {
+        opt
+        for param in command.params
+        if not getattr(param, "is_flag", False) and param.param_type_name == "option"
+        for opt in param.opts
+        if opt.startswith("--")
+    }
+    shown = dict(OPTION_WITH_VALUE.findall(text))
+    assert takes_value <= set(shown), f"no placeholder for {sorted(takes_value - set(shown))}"
+    if path == ["doctor"]:
+        assert shown["--connect-to"] == "HOST:PORT:CONNECT_HOST:CONNECT_PORT"
+
+
+def help_text(cli, path: list[str], width: int) -> str:
+    """`iac PATH --help` on a terminal `width` columns wide (Click's test runner otherwise fixes 80)."""
+    from iac.cli import app
+
+    result = cli.runner.invoke(app, [*path, "--help"], terminal_width=width, obj=cli.services)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_help_paragraphs_are_wrapped_by_the_terminal(cli) -> None:
     # The docstrings break these lines after "then invalidate the CDN cache" and after "works without iac.".
     summary = "Render, init, plan to a file, confirm, apply exactly that plan, then invalidate the CDN cache if the"
-    monkeypatch.setenv("COLUMNS", "200")
-    assert f" {summary} allowlist changed." in cli("apply", "--help").stdout
-    assert "then invalidate the CDN cache if the allowlist changed." in cli("--help").stdout
-    wide = cli("render", "--help").stdout
+    assert f" {summary} allowlist changed." in help_text(cli, ["apply"], 200)
+    assert "then invalidate the CDN cache if the allowlist changed." in help_text(cli, [], 200)
+    wide = help_text(cli, ["render"], 200)
     assert "plan` works without iac. The same" in wide
     assert max(len(line.rstrip()) for line in wide.splitlines()) > 150
-    monkeypatch.setenv("COLUMNS", "80")
-    narrow = cli("render", "--help").stdout
+    narrow = help_text(cli, ["render"], 80)
     assert max(len(line) for line in narrow.splitlines()) <= 80
-    assert "\n Example: iac render -c iac.yaml -o build/" in narrow, "the example keeps a line of its own"
+    assert "\n  Example: iac render -c iac.yaml -o build/" in narrow, "the example keeps a line of its own"
+
+
+def test_help_is_as_wide_as_the_terminal() -> None:
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-m", "iac", "apply", "--help"], capture_output=True, text=True, env=env, check=True
+    )
+    assert "then invalidate the CDN cache if the allowlist changed." in done.stdout
+    assert max(len(line) for line in done.stdout.splitlines()) > 150
 
 
 def test_reflow_joins_the_lines_of_a_paragraph_and_keeps_a_b_paragraph() -> None:

@@ -199,7 +199,8 @@ def test_render_writes_every_native_document(cli, tmp_path: Path) -> None:
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != ".iac-files")
     assert names == [
         "aws-s3-acme-s3-data.json",
-        "azure-acmeblobdata.json",
+        "azure-acmeblobdata.sh",
+        "azure-acmeblobdata.xml",
         "gcs-encord-data.json",
         "otc-obs-acme-obs-data.xml",
         "terraform/aws-s3-acme-s3-data.tf",
@@ -211,6 +212,42 @@ def test_render_writes_every_native_document(cli, tmp_path: Path) -> None:
             expected.write_bytes((out / name).read_bytes())
         assert (out / name).read_text() == expected.read_text(), name
     assert json.loads((out / "gcs-encord-data.json").read_text())[0]["method"] == ["GET", "HEAD"]
+
+    # Each file is listed with what to do next: the command that takes it, with its path, or where it goes.
+    listed = result.stdout.splitlines()[1:]
+    steps = dict(zip(listed[0::2], listed[1::2], strict=True))
+    assert sorted(name.strip() for name in steps) == names
+    assert all(step.startswith("    next: ") for step in steps.values())
+    next_step = {name.strip(): step.removeprefix("    next: ") for name, step in steps.items()}
+    assert next_step["gcs-encord-data.json"].startswith(
+        f"gcloud storage buckets update gs://encord-data --cors-file={out / 'gcs-encord-data.json'} "
+    )
+    assert next_step["aws-s3-acme-s3-data.json"].startswith(
+        "aws s3api put-bucket-cors --region eu-west-2 --bucket acme-s3-data "
+        f"--cors-configuration file://{out / 'aws-s3-acme-s3-data.json'} "
+    )
+    assert next_step["azure-acmeblobdata.sh"].startswith(f"sh {out / 'azure-acmeblobdata.sh'} ")
+    assert (
+        "PUT https://acmeblobdata.blob.core.windows.net/?restype=service&comp=properties"
+        in next_step["azure-acmeblobdata.xml"]
+    )
+    assert "SetBucketCors" in next_step["otc-obs-acme-obs-data.xml"]
+    assert "hashicorp/aws" in next_step["terraform/aws-s3-acme-s3-data.tf"]
+
+
+def test_the_s3_terraform_reaches_the_targets_region(cli, tmp_path: Path) -> None:
+    import hcl2
+
+    config = tmp_path / "iac.yaml"
+    config.write_text(BASE + "cors:\n  targets:\n    - {provider: aws, bucket: acme-tokyo, region: ap-northeast-1}\n")
+    out = tmp_path / "cors"
+    assert cli("cors", "render", "-c", config, "-o", out).exit_code == 0
+    parsed = hcl2.loads((out / "terraform" / "aws-s3-acme-tokyo.tf").read_text())
+    [provider] = parsed["provider"]
+    assert provider['"aws"']["region"] == '"ap-northeast-1"'
+    [resource] = parsed["resource"]
+    body = resource['"aws_s3_bucket_cors_configuration"']['"encord_acme_tokyo"']
+    assert body["provider"] == "${aws.encord_acme_tokyo}" and provider['"aws"']["alias"] == '"encord_acme_tokyo"'
 
 
 BAD = [
@@ -278,3 +315,66 @@ def test_a_providers_error_text_is_printed_escaped(
     printed = result.stdout + result.stderr
     assert "\x1b" not in printed and "\x07" not in printed and "\u202e" not in printed
     assert "denied\\x1b[2J\\x1b]0;owned\\x07\\u202e" in printed
+
+
+# --- without credentials: one line per target, naming what to set --------------------------------------------------
+
+CORS_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cors" / "iac.yaml"
+# examples/cors's targets in order, and what the message for each must tell the user to set.
+EXAMPLE_TARGETS = [
+    ("gs://acme-archive-data", "GOOGLE_APPLICATION_CREDENTIALS"),
+    ("s3://acme-s3-data (eu-west-2)", "AWS_ACCESS_KEY_ID"),
+    ("azure blob service of account acmeblobdata", "AZURE_STORAGE_CONNECTION_STRING"),
+    ("obs://acme-obs-data (eu-de)", "OBS_ACCESS_KEY_ID"),
+]
+
+
+def test_check_without_credentials_says_once_per_target_what_to_set(cli, no_cloud_credentials: None) -> None:
+    result = cli("cors", "check", "-c", CORS_EXAMPLE)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(EXAMPLE_TARGETS) + 1, result.stdout  # one line per target, and the count
+    assert lines[-1] == "0 of 4 targets allow Encord's origins, 4 failed"
+    for line, (target, to_set) in zip(lines, EXAMPLE_TARGETS, strict=False):
+        assert line.startswith(f"failed        {target}: "), line
+        assert line.count(target) == 1, line  # named once
+        assert "no google credentials" in line.lower() or "no credentials: " in line, line
+        assert to_set in line, line
+    # stderr: one progress line per target, none of the SDKs' own logging.
+    assert result.stderr.splitlines() == [f"{target}: reading CORS" for target, _ in EXAMPLE_TARGETS]
+
+
+def test_check_names_the_extra_of_a_missing_sdk(
+    cli, no_cloud_credentials: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    result = cli("cors", "check", "-c", CORS_EXAMPLE, "--provider", "aws")
+    assert result.exit_code == 1
+    [line, _count] = result.stdout.splitlines()
+    assert line.startswith("failed        s3://acme-s3-data (eu-west-2): CORS on AWS S3 needs the boto3 package: ")
+    assert "install iac with its 'aws' extra" in line
+
+
+def test_the_wait_for_an_azure_credential_is_bounded(
+    cli, no_cloud_credentials: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A managed identity endpoint that accepts connections and never answers: iac gives up at its bound."""
+    import socket
+
+    from iac.cors import azure
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        monkeypatch.delenv("IDENTITY_ENDPOINT", raising=False)  # azure-identity falls back on the IMDS ...
+        monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        monkeypatch.setattr(azure, "CREDENTIAL_TIMEOUT", 1.0)
+        result = cli("cors", "check", "-c", CORS_EXAMPLE, "--provider", "azure")
+    assert result.exit_code == 1
+    [line, _count] = result.stdout.splitlines()
+    assert line == (
+        "failed        azure blob service of account acmeblobdata: reading the CORS rules failed: no Azure "
+        f"credential found within 1 s: {azure.CREDENTIALS}"
+    )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,7 +17,7 @@ from iac.config import DEFAULT_CORS_ORIGINS as DEFAULT_ORIGINS
 from iac.config import AzureCorsTarget, encord_rule
 from iac.config import CorsRule as Rule
 from iac.cors import azure
-from iac.cors.policy import merge
+from iac.cors.policy import Native, merge
 from iac.errors import IacError
 from standins_azure import DEV_ACCOUNT, DEV_KEY
 
@@ -138,21 +138,6 @@ def test_writing_no_rules_removes_them(azure_env: str) -> None:
     assert store.read() == []
 
 
-def test_more_rules_than_azure_allows_are_refused_before_calling_the_service(azure_env: str) -> None:
-    # Azurite itself accepts more than 5 rules; the real service refuses them, so Store checks first.
-    store = azure.Store(TARGET)
-    store.write([FOREIGN])
-    too_many = [
-        azure.native(Rule(origins=(f"https://app{i}.example",), methods=("GET",), max_age=1))
-        for i in range(azure.MAX_RULES + 1)
-    ]
-    with pytest.raises(IacError, match=rf"{DEV_ACCOUNT}: 6 CORS rules, Azure allows at most 5"):
-        store.write(too_many)
-    assert store.read() == [FOREIGN]
-    store.write(too_many[: azure.MAX_RULES])
-    assert len(store.read()) == azure.MAX_RULES
-
-
 @pytest.mark.parametrize(
     "rule",
     [
@@ -178,7 +163,7 @@ def test_parse_reads_the_services_comma_delimited_strings() -> None:
     )
 
 
-def test_native_has_no_id_and_refuses_methods_azure_lacks() -> None:
+def test_native_has_no_id() -> None:
     assert set(OURS) == {
         "allowed_origins",
         "allowed_methods",
@@ -187,41 +172,80 @@ def test_native_has_no_id_and_refuses_methods_azure_lacks() -> None:
         "max_age_in_seconds",
     }
     assert azure.native(Rule(origins=("https://a.example",), methods=("GET",)))["max_age_in_seconds"] == 0
-    with pytest.raises(IacError, match="CONNECT"):
-        azure.native(Rule(origins=("https://a.example",), methods=("GET", "CONNECT")))
+
+
+DOCUMENT_RULES = [FOREIGN, azure.native(encord_rule(DEFAULT_ORIGINS, "read-write", 3600))]
+
+
+def golden(name: str, text: str) -> str:
+    path = GOLDEN / name
+    if os.environ.get("IAC_UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return path.read_text()
 
 
 def test_document_matches_golden_file() -> None:
     target = AzureCorsTarget(provider="azure", account="acmeblobdata")
-    name = azure.document_name(target)
-    assert name == "azure-acmeblobdata.json"
-    rules = [FOREIGN, azure.native(encord_rule(DEFAULT_ORIGINS, "read-write", 3600))]
-    text = azure.document(rules, account=target.account)
-    golden = GOLDEN / name
-    if os.environ.get("IAC_UPDATE_GOLDEN"):
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text)
-    assert text == golden.read_text()
-    assert text == azure.document(rules, account=target.account)  # deterministic
+    assert azure.document_name(target) == "azure-acmeblobdata.xml"
+    text = azure.document(DOCUMENT_RULES)
+    assert text == golden("azure-acmeblobdata.xml", text)
+    assert text == azure.document([dict(rule) for rule in DOCUMENT_RULES])  # deterministic
 
-    parsed = json.loads(text)
-    assert parsed["Cors"]["CorsRule"][1]["AllowedMethods"] == "GET,HEAD,PUT,POST"
-    assert shlex.split(parsed["az"][0]) == [
+
+def canonical(xml: str | bytes) -> str:
+    text = xml.decode() if isinstance(xml, bytes) else xml
+    return ET.canonicalize(text.split("?>", 1)[-1] if text.startswith("<?xml") else text, strip_text=True)
+
+
+def sdk_rule(rule: Native) -> CorsRule:
+    from azure.storage.blob import CorsRule
+
+    return CorsRule(
+        rule["allowed_origins"],
+        rule["allowed_methods"],
+        allowed_headers=rule["allowed_headers"],
+        exposed_headers=rule["exposed_headers"],
+        max_age_in_seconds=rule["max_age_in_seconds"],
+    )
+
+
+def test_document_is_what_the_sdk_sends_and_the_service_takes(azure_env: str) -> None:
+    client = service(azure_env)
+    sent: list[bytes] = []
+    client.set_service_properties(
+        cors=[sdk_rule(rule) for rule in DOCUMENT_RULES],
+        raw_request_hook=lambda request: sent.append(request.http_request.body),
+    )
+    assert [canonical(body) for body in sent] == [canonical(azure.document(DOCUMENT_RULES))]
+
+    # The document's bytes, unchanged, as the body of Set Blob Service Properties: the account then holds its rules.
+    client.set_service_properties(cors=[])
+    body = azure.document(DOCUMENT_RULES).encode("utf-8")
+
+    def send_the_document(request: Any) -> None:
+        request.http_request.data = body
+        request.http_request.headers["Content-Length"] = str(len(body))
+
+    client.set_service_properties(cors=[], raw_request_hook=send_the_document)
+    assert azure.Store(TARGET).read() == DOCUMENT_RULES
+
+
+def test_commands_leave_exactly_the_rules_however_often_they_run() -> None:
+    text = azure.commands(DOCUMENT_RULES, "acmeblobdata")
+    assert text == golden("azure-acmeblobdata.sh", text)
+    assert text.startswith("#!/bin/sh\n") and "\nset -eu\n" in text  # stops at the first failing command
+    commands = [shlex.split(line) for line in text.splitlines() if line.startswith("az ")]
+    # Clear first, then add each rule: the second run ends where the first did (add alone would append again).
+    assert commands[0] == ["az", "storage", "cors", "clear", "--account-name", "acmeblobdata", "--services", "b"]
+    assert commands[1] == [
         "az", "storage", "cors", "add", "--account-name", "acmeblobdata", "--services", "b",
         "--methods", "GET", "OPTIONS", "--origins", FOREIGN_ORIGIN, "--allowed-headers", "x-ms-meta-*",
         "--max-age", "600",
     ]  # fmt: skip
-
-
-def test_document_without_rules_clears_and_without_account_leaves_it_to_az() -> None:
-    target = AzureCorsTarget(provider="azure", account="acmeblobdata")
-    golden = GOLDEN / "azure-acmeblobdata-empty.json"
-    text = azure.document([], account=target.account)
-    if os.environ.get("IAC_UPDATE_GOLDEN"):
-        golden.write_text(text)
-    assert text == golden.read_text()
-    assert json.loads(text)["az"] == ["az storage cors clear --account-name acmeblobdata --services b"]
-    assert "--account-name" not in azure.document([OURS])
+    assert len(commands) == 1 + len(DOCUMENT_RULES)
+    assert [c[:4] for c in commands[1:]] == [["az", "storage", "cors", "add"]] * len(DOCUMENT_RULES)
+    assert azure.commands([], "acmeblobdata").splitlines()[-1] == shlex.join(commands[0])
 
 
 def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch, azure_env: str) -> None:

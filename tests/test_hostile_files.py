@@ -161,8 +161,8 @@ def test_every_file_iac_writes_is_one_it_may_remove_again(config) -> None:
     config.write_text(backend)
     for name in render(load_config(config)).files:
         assert may_write(RENDER, name), name
-    for name in documents(load_config(EXAMPLES / "cors" / "iac.yaml").config.cors):  # type: ignore[arg-type]
-        assert may_write(CORS_RENDER, name), name
+    for document in documents(load_config(EXAMPLES / "cors" / "iac.yaml").config.cors):  # type: ignore[arg-type]
+        assert may_write(CORS_RENDER, document.name), document.name
     for name in ("images-0001.json", "videos-12345.csv", "dicom-0002.json", "skipped.csv"):
         assert may_write(MANIFEST_GENERATE, name), name
     for writer in (RENDER, CORS_RENDER, MANIFEST_GENERATE):

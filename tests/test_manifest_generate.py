@@ -126,7 +126,7 @@ def test_mixed_bucket_gives_exact_json(cli, config: Path, tmp_path: Path) -> Non
     assert set(skipped) == {"tools/setup.exe", "archive.zip", "empty-folder/"}
     assert "unsupported file type (content type application/zip" in skipped["archive.zip"]
     assert skipped["empty-folder/"] == "folder placeholder, not a file"
-    assert "3 object(s) Encord cannot take are listed in" in result.stdout
+    assert "3 objects Encord cannot take are listed in" in result.stdout
     # What iac writes passes iac's own validator.
     assert cli("manifest", "validate", "-c", config, *sorted(out.glob("*.json"))).exit_code == 0
 

@@ -1,11 +1,12 @@
-"""The Terraform we write, checked offline against the google provider's own schema (hashicorp/google 6.50.0).
+"""The Terraform we write, checked offline against the google provider's own schema, at both ends of the range of
+versions it allows (hashicorp/google 6.50.0 and 8.7.0, `RANGE_ENDS`).
 
-The schema is derived by tests/provider_schema.py from the provider's cdktf bindings (see its docstring) into
-.tools/google-provider-schema.json by tests/install-tools.sh. Checked: every resource and data block (and the google
-provider block) of modules/gcp-direct-access, of each example's rendering and of `iac cors render`'s Terraform, for
-unknown attributes and blocks, blocks written as attributes and the reverse, missing required attributes and blocks, and
-literal strings outside an enum's documented "Possible values". Blocks of other providers (the aws_* CORS Terraform) are
-not in this schema: they are skipped, and listed as skipped.
+Each schema is derived by tests/provider_schema.py from the provider's CDK bindings (see its docstring) into
+.tools/google-provider-schema-<version>.json by tests/install-tools.sh. Checked: every resource and data block (and
+the google provider block) of modules/gcp-direct-access, of each example's rendering and of `iac cors render`'s
+Terraform, for unknown attributes and blocks, blocks written as attributes and the reverse, missing required
+attributes and blocks, and literal strings outside an enum's documented "Possible values". Blocks of other providers
+(the aws_* CORS Terraform) are not in this schema: they are skipped, and listed as skipped.
 """
 
 from __future__ import annotations
@@ -24,15 +25,46 @@ from provider_schema import Findings, SchemaBuildError
 
 from conftest import EXAMPLE_NAMES, EXAMPLES, ROOT, TOOLS
 
-SCHEMA_FILE = TOOLS / "google-provider-schema.json"
 MODULE = ROOT / "modules" / "gcp-direct-access"
+# The oldest and the newest release of hashicorp/google that versions.tf allows and a schema exists for, each with
+# the bindings its schema is derived from (tests/install-tools.sh builds both).
+RANGE_ENDS = {"6.50.0": "@cdktf/provider-google@16.12.1", "8.7.0": "@cdktn/provider-google@21.1.0"}
+ALLOWED = ">= 6.0, < 9.0"
 
 
-@pytest.fixture(scope="module")
-def schema() -> dict[str, Any]:
-    if not SCHEMA_FILE.is_file():
-        pytest.fail(f"google provider schema not found at {SCHEMA_FILE}: run `bash tests/install-tools.sh`")
-    return provider_schema.load(SCHEMA_FILE)
+def schema_file(version: str) -> Path:
+    return TOOLS / f"google-provider-schema-{version}.json"
+
+
+@pytest.fixture(scope="module", params=list(RANGE_ENDS))
+def schema(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The provider's schema at each end of the range (every test that uses it runs against both)."""
+    path = schema_file(request.param)
+    if not path.is_file():
+        pytest.fail(f"google provider schema not found at {path}: run `bash tests/install-tools.sh`")
+    loaded = provider_schema.load(path)
+    assert loaded["provider"] == {
+        "source": "hashicorp/google",
+        "version": request.param,
+        "bindings": RANGE_ENDS[request.param],
+    }
+    return loaded
+
+
+def required_google(parsed: dict[str, Any]) -> str:
+    [terraform] = parsed["terraform"]
+    [providers] = terraform["required_providers"]
+    return str(providers["google"]["version"]).strip('"')
+
+
+def test_the_allowed_range_is_the_one_checked(tmp_path: Path, cli) -> None:
+    """versions.tf of the module and of a rendering allow exactly the majors whose ends are checked here."""
+    result = cli("render", "-c", EXAMPLES / "documented" / "iac.yaml", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    for path in (MODULE / "versions.tf", tmp_path / "out" / "versions.tf"):
+        assert required_google(hcl2.loads(path.read_text())) == ALLOWED, path
+    majors = sorted(int(version.split(".")[0]) for version in RANGE_ENDS)
+    assert f">= {majors[0]}.0, < {majors[-1] + 1}.0" == ALLOWED
 
 
 def check_files(paths: list[Path], schema: dict[str, Any], base: Path, label: str) -> Findings:
@@ -252,11 +284,6 @@ def test_checker_accepts_meta_arguments_expressions_and_dynamic_blocks(schema: d
 
 
 def test_schema_holds_what_the_module_relies_on(schema: dict[str, Any]) -> None:
-    assert schema["provider"] == {
-        "source": "hashicorp/google",
-        "version": "6.50.0",
-        "bindings": "@cdktf/provider-google@16.12.1",
-    }
     assert len(schema["resources"]) > 1000 and len(schema["data_sources"]) > 300
     backend = schema["resources"]["google_compute_backend_service"]
     assert backend["attributes"]["name"]["required"] is True
@@ -401,3 +428,59 @@ def test_extraction_refuses_when_the_mappers_and_the_docs_disagree(tmp_path: Pat
     ):
         provider_schema.build(tmp_path / "schema.json", fake_bindings(tmp_path, config_rename="modus"))
     assert not (tmp_path / "schema.json").exists()
+
+
+def test_extraction_reads_cdk_terrain_bindings_with_a_recursive_block() -> None:
+    """CDK Terrain's layout (8.x): `cdktn.*` bases, `static tfResourceType`, write-only attributes, and a struct that
+    contains itself, kept once under "recursive" and checked at any depth."""
+    ns, provider = "@cdktn/provider-google.tree.", "@cdktn/provider-google.provider."
+    string, optional = {"primitive": "string"}, {"optional": True}
+    node = {"union": {"types": [{"fqn": "cdktn.IResolvable"}, {"fqn": ns + "TreeNode"}]}}
+    types = {
+        ns + "Tree": jsii_class(ns + "Tree", "cdktn.TerraformResource", ns + "TreeConfig"),
+        ns + "TreeConfig": jsii_struct(
+            ns + "TreeConfig",
+            {"name": "secretWo", "type": string, **optional},
+            {"name": "node", "type": node, **optional},
+        ),
+        ns + "TreeNode": jsii_struct(
+            ns + "TreeNode", {"name": "value", "type": string}, {"name": "child", "type": node, **optional}
+        ),
+        provider + "GoogleProvider": jsii_class(
+            provider + "GoogleProvider",
+            "cdktn.TerraformProvider",
+            provider + "GoogleProviderConfig",
+            "{@link https://registry.terraform.io/providers/hashicorp/google/8.7.0/docs google}",
+        ),
+        provider + "GoogleProviderConfig": jsii_struct(provider + "GoogleProviderConfig"),
+    }
+    tree_js = (
+        'class Tree extends cdktn.TerraformResource {\n    static tfResourceType = "google_tree";\n'
+        "    synthesizeHclAttributes() {\n        const attrs = {\n"
+        + entry("secret_wo", "this.markWriteOnlyAttribute(this._secretWo)", False, "simple", "string")
+        + entry("node", "this._node.internalValue", True, "list", "TreeNodeList")
+        + "        };\n    }\n}\nfunction treeNodeToHclTerraform(struct) {\n    const attrs = {\n"
+        + entry("value", "struct.value", False, "simple", "string")
+        + entry("child", "struct.child", True, "list", "TreeNodeList")
+        + "    };\n}\n"
+    )
+    provider_js = (
+        'class GoogleProvider extends cdktn.TerraformProvider {\n    static tfResourceType = "google";\n'
+        "    synthesizeHclAttributes() {\n        const attrs = {\n        };\n    }\n}\n"
+    )
+    assembly = {"name": "@cdktn/provider-google", "version": "0.0.1", "types": types}
+    schema = provider_schema.build_schema(
+        assembly, {"lib/tree/index.js": tree_js, "lib/provider/index.js": provider_js}
+    )
+    tree = schema["resources"]["google_tree"]
+    assert tree["attributes"] == {"secret_wo": {"required": False, "type": "string"}}
+    node_block = tree["blocks"]["node"]["block"]
+    assert node_block["blocks"]["child"]["block"] == {"ref": ns + "TreeNode"}
+    assert schema["recursive"] == {ns + "TreeNode": node_block}
+    deep = 'resource "google_tree" "t" {\n  node {\n    value = "a"\n    child {\n      child {\n        valu = "c"\n'
+    findings = provider_schema.check_text(deep + "      }\n    }\n  }\n}\n", schema, "t.tf")
+    assert findings.problems == [
+        "t.tf: google_tree.t: node.child.child.valu: unknown attribute",
+        "t.tf: google_tree.t: node.child.child.value: required attribute missing",
+        "t.tf: google_tree.t: node.child.value: required attribute missing",
+    ]

@@ -402,7 +402,8 @@ def test_real_terraform_stops_an_apply_cleanly_on_sigterm(tmp_path: Path, terraf
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
-            env={**terraform_env, "PYTHONPATH": str(ROOT)},
+            # ROOT first; the rest keeps tests/offline (conftest), which refuses connections beyond this machine.
+            env={**terraform_env, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ["PYTHONPATH"]])},
             preexec_fn=_default_signals,
         )
     try:

@@ -55,6 +55,7 @@ from iac.terraform import DEFAULT_LOCK_TIMEOUT
 app = typer.Typer(
     cls=IacGroup,
     name="iac",
+    rich_markup_mode=None,  # Click's help: an option and its placeholder are never broken across lines
     help=(
         "Put private cloud data behind Encord's Direct Access integration: render the GCP unsigned-URL "
         "setup (private bucket, Cloud CDN, Cloud Armor allowlist) as Terraform from one YAML file.\n\n"
@@ -236,7 +237,9 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None,
 
 @app.command(cls=IacCommand)
 def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the starter config.", dir_okay=False)] = DEFAULT_CONFIG,
+    path: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Where to write the starter config.", dir_okay=False)
+    ] = DEFAULT_CONFIG,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter config: the documented example values, and an empty allowlist to fill in.
@@ -335,7 +338,9 @@ def apply(
 @app.command(cls=IacCommand)
 def invalidate(
     config: ConfigOption = DEFAULT_CONFIG,
-    path: Annotated[str, typer.Option("--path", help="Path pattern to invalidate: /* or /prefix/*.")] = "/*",
+    path: Annotated[
+        str, typer.Option("--path", metavar="PATTERN", help="Path pattern to invalidate: /* or /prefix/*.")
+    ] = "/*",
 ) -> None:
     """Invalidate the deployment's CDN cache (after an allowlist change, or to retry a failed one).
 

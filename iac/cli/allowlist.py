@@ -181,9 +181,13 @@ def _edit_allowlist(
 
 @app.command("add", cls=IacCommand)
 def allowlist_add(
-    cidrs: Annotated[list[str], typer.Argument(help="Addresses or CIDRs to allow.", show_default=False)],
+    cidrs: Annotated[
+        list[str], typer.Argument(metavar="CIDR", help="Addresses or CIDRs to allow.", show_default=False)
+    ],
     config: ConfigOption = DEFAULT_CONFIG,
-    note: Annotated[str | None, typer.Option("--note", help="Comment written beside the new entries.")] = None,
+    note: Annotated[
+        str | None, typer.Option("--note", metavar="TEXT", help="Comment written beside the new entries.")
+    ] = None,
     dry_run: DryRunOption = False,
     as_json: JsonOption = False,
     apply: ApplyOption = False,
@@ -217,7 +221,7 @@ def allowlist_add(
 
 @app.command("remove", cls=IacCommand)
 def allowlist_remove(
-    cidrs: Annotated[list[str], typer.Argument(help="Entries to remove.", show_default=False)],
+    cidrs: Annotated[list[str], typer.Argument(metavar="CIDR", help="Entries to remove.", show_default=False)],
     config: ConfigOption = DEFAULT_CONFIG,
     allow_empty: AllowEmptyOption = False,
     dry_run: DryRunOption = False,
@@ -252,7 +256,12 @@ def allowlist_remove(
 @app.command("set", cls=IacCommand)
 def allowlist_set(
     source: Annotated[
-        str, typer.Option("--from", help="File with one address or CIDR per line (# comments allowed), or - for stdin.")
+        str,
+        typer.Option(
+            "--from",
+            metavar="FILE",
+            help="File with one address or CIDR per line (# comments allowed), or - for stdin.",
+        ),
     ],
     config: ConfigOption = DEFAULT_CONFIG,
     allow_empty: AllowEmptyOption = False,

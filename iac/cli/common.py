@@ -29,6 +29,7 @@ ConfigOption = Annotated[
     typer.Option(
         "-c",
         "--config",
+        metavar="FILE",
         help="Config file (YAML).",
         envvar="IAC_CONFIG",
         dir_okay=False,
@@ -40,6 +41,7 @@ OutputOption = Annotated[
     typer.Option(
         "-o",
         "--output",
+        metavar="DIR",
         help="Directory for the Terraform configuration (default: build/ beside the config file).",
         envvar="IAC_OUTPUT",
         show_default=False,
@@ -50,6 +52,7 @@ TerraformOption = Annotated[
     str | None,
     typer.Option(
         "--terraform",
+        metavar="PROGRAM",
         help="terraform binary to run (default: terraform on PATH).",
         envvar="IAC_TERRAFORM",
         show_default=False,
@@ -59,6 +62,7 @@ LockTimeoutOption = Annotated[
     str,
     typer.Option(
         "--lock-timeout",
+        metavar="DURATION",
         help=(
             "How long to wait for a lock (the config file's, the output directory's, Terraform's state lock), "
             "e.g. 300s, 5m."
@@ -83,10 +87,10 @@ LockfileOption = Annotated[
     str | None,
     typer.Option(
         "--lockfile",
-        help="readonly: `terraform init` must not change DIR/.terraform.lock.hcl, so the provider versions are "
-        "the ones committed (for CI).",
+        help="MODE readonly: `terraform init` must not change DIR/.terraform.lock.hcl, so the provider versions "
+        "are the ones committed (for CI).",
         envvar="IAC_LOCKFILE",
-        metavar="readonly",
+        metavar="MODE",
         show_default=False,
     ),
 ]

@@ -39,12 +39,14 @@ CorsOutputOption = Annotated[
     typer.Option(
         "-o",
         "--output",
+        metavar="DIR",
         help="Directory for the CORS documents (default: cors/ beside the config file).",
         show_default=False,
     ),
 ]
 ProviderOption = Annotated[
-    str | None, typer.Option("--provider", help="Only targets of this provider: gcp, aws, azure or otc.")
+    str | None,
+    typer.Option("--provider", metavar="NAME", help="Only the targets of this provider (a target's provider: key)."),
 ]
 
 
@@ -63,12 +65,14 @@ def cors_render(
     output: CorsOutputOption = None,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
-    """Write each target's native CORS document, ready for the provider's own tools.
+    """Write each target's native CORS document, ready for the provider's own tools, and say what to run.
 
-    S3: the JSON for `aws s3api put-bucket-cors --cors-configuration file://...` (plus Terraform);
-    GCS: the JSON for `gcloud storage buckets update --cors-file`; Azure: the service-properties
-    rules and the `az storage cors add` commands; OBS: the XML body of SetBucketCors. DIR defaults
-    to cors/ beside the config file; documents of an earlier run that no longer belong are removed.
+    S3: the JSON for `aws s3api put-bucket-cors --cors-configuration file://...` (plus Terraform for
+    the bucket's region); GCS: the JSON for `gcloud storage buckets update --cors-file`; Azure: the
+    Set Blob Service Properties XML body and an `az` script that can run any number of times; OBS:
+    the XML body of SetBucketCors. Each replaces the target's whole CORS configuration (`iac cors
+    apply` keeps other apps' rules). DIR defaults to cors/ beside the config file; documents of an
+    earlier run that no longer belong are removed.
 
     Example: iac cors render -c iac.yaml -o cors/
     """
@@ -78,11 +82,13 @@ def cors_render(
     output = output_dir(output, config, "cors")
     timeout = parse_duration(lock_timeout)
     loaded, cors = _config_with_cors(config)
-    files = documents(cors)
+    rendered = documents(cors)
+    files = {d.name: d.content for d in rendered}
     write_tree(output, files, CORS_RENDER, Deployment.of(loaded), config=config, lock_timeout=timeout)
     typer.echo(f"Rendered {output}/ from {config}:")
-    for name in files:
-        typer.echo(f"  {name}")
+    for document in rendered:
+        typer.echo(f"  {document.name}")
+        typer.echo(f"    next: {document.next_step.format(path=output / document.name)}")
 
 
 def _cors_results(results: list[TargetResult], as_json: bool, verb: str) -> None:

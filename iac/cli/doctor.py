@@ -32,8 +32,8 @@ ConnectToOption = Annotated[
         "--connect-to",
         metavar="HOST:PORT:CONNECT_HOST:CONNECT_PORT",
         help=(
-            "Like curl's: connect to CONNECT_HOST:CONNECT_PORT for HOST:PORT, keeping HOST for TLS and the Host "
-            "header, to check the load balancer before DNS points at it (the dns check is skipped)."
+            "Like curl's: connect to CONNECT_HOST, port CONNECT_PORT, for HOST and PORT, keeping HOST for TLS and "
+            "the Host header, to check the load balancer before DNS points at it (the dns check is skipped)."
         ),
         show_default=False,
     ),

@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 import typer.core
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from iac.errors import IacError
 from iac.invalidate import InvalidationError
@@ -34,7 +34,8 @@ EXIT_INVALIDATION_FAILED = InvalidationError.exit_code
 _click_module: Any = getattr(typer.core, "_click", None) or __import__("click")
 _click_module.exceptions.UsageError.exit_code = EXIT_ERROR
 
-HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
+# Help as wide as the terminal (Click stops at 80 columns otherwise).
+HELP_OPTIONS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 10_000}
 
 
 def reflow(text: str | None) -> str | None:
@@ -49,12 +50,16 @@ def reflow(text: str | None) -> str | None:
 
 
 def _follow_click_help_conventions(command: TyperCommand | TyperGroup, ctx: typer._click.Context) -> None:
-    """Typer's rich help keeps a docstring's line breaks and shows a flag's annotation (`<bool>`) as its type;
-    Click rewraps paragraphs and shows no type for a flag, which takes no value."""
+    """Typer's help keeps a docstring's line breaks and shows a flag's annotation (`<bool>`) and an argument's
+    (`<list[str]>`) as its type; Click rewraps paragraphs and shows no type for a flag, which takes no value, nor
+    beside an argument's metavar."""
     command.help = reflow(command.help)
     for param in command.get_params(ctx):
         if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
             param.metavar = ""
+        if isinstance(param, TyperArgument) and param.metavar is not None:
+            # The metavar (CIDR, FILE) says what the value is: no Python type (`<list[str]>`) beside it.
+            param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
 
 
 class IacCommand(TyperCommand):
@@ -106,6 +111,7 @@ def command_group(help_text: str, example: str) -> typer.Typer:
     """A command group (`iac allowlist`, ...), to register with `app.add_typer`."""
     return typer.Typer(
         cls=IacGroup,
+        rich_markup_mode=None,  # Click's help, as `iac`'s
         help=help_text,
         epilog=f"Example: {example}",
         no_args_is_help=True,

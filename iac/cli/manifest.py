@@ -29,29 +29,45 @@ app = command_group(
 )
 
 
+# What one registration unit of each kind is called ("1 video", "2 PDFs"); a DICOM series is counted apart.
+_UNIT_NOUNS = {"images": "image", "videos": "video", "audio": "audio file", "pdfs": "PDF", "text": "text file"}
+
+
+def _units(key: str, count: int) -> str:
+    return f"{count} DICOM series" if key == "dicom_series" else plural(count, _UNIT_NOUNS[key])
+
+
 @app.command("generate", cls=IacCommand)
 def manifest_generate(
     config: ConfigOption = DEFAULT_CONFIG,
-    prefix: Annotated[str | None, typer.Option("--prefix", help="Only objects whose name starts with this.")] = None,
+    prefix: Annotated[
+        str | None, typer.Option("--prefix", metavar="PREFIX", help="Only objects whose name starts with this.")
+    ] = None,
     kind: Annotated[
-        str, typer.Option("--kind", help="images, videos, audio, pdfs, text, dicom, or auto (every kind).")
+        str,
+        typer.Option("--kind", metavar="KIND", help="images, videos, audio, pdfs, text, dicom, or auto (every kind)."),
     ] = "auto",
     output: Annotated[
         Path | None,
         typer.Option(
             "-o",
             "--output",
+            metavar="DIR",
             help="Directory for the registration files (default: manifests/ beside the config file).",
             show_default=False,
         ),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="json or csv.")] = "json",
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="json or csv.")] = "json",
     strict_metadata: Annotated[
         bool,
         typer.Option("--strict-metadata", help="Add the per-file metadata strict client-only access needs."),
     ] = False,
-    images_per_file: Annotated[int, typer.Option("--images-per-file", min=1, help="Images per file.")] = 1000,
-    videos_per_file: Annotated[int, typer.Option("--videos-per-file", min=1, help="Videos per file.")] = 100,
+    images_per_file: Annotated[
+        int, typer.Option("--images-per-file", min=1, metavar="N", help="Images per file (at least 1).")
+    ] = 1000,
+    videos_per_file: Annotated[
+        int, typer.Option("--videos-per-file", min=1, metavar="N", help="Videos per file (at least 1).")
+    ] = 100,
     as_json: JsonOption = False,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
@@ -99,22 +115,27 @@ def manifest_generate(
         }
         typer.echo(json.dumps(document, indent=2))
         return
-    units = ", ".join(f"{count} {key}" for key, count in sorted(summary.units.items())) or "nothing"
+    units = ", ".join(_units(key, count) for key, count in sorted(summary.units.items())) or "nothing"
     typer.echo(f"Wrote {output}/: {units} in {plural(len(summary.files), 'file')}")
     for name in summary.files:
         typer.echo(f"  {name}")
     if summary.skipped:
-        typer.echo(f"  {summary.skipped} object(s) Encord cannot take are listed in {output}/skipped.csv")
+        are = "is" if summary.skipped == 1 else "are"
+        typer.echo(f"  {plural(summary.skipped, 'object')} Encord cannot take {are} listed in {output}/skipped.csv")
     if summary.filtered:
-        typer.echo(f"  {summary.filtered} object(s) of other kinds left out (--kind {kind})")
+        typer.echo(f"  {plural(summary.filtered, 'object')} of other kinds left out (--kind {kind})")
 
 
 @app.command("validate", cls=IacCommand)
 def manifest_validate(
-    files: Annotated[list[Path], typer.Argument(help="Registration files (JSON or CSV).", show_default=False)],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE", help="Registration files (JSON or CSV).", show_default=False)
+    ],
     config: Annotated[
         Path | None,
-        typer.Option("-c", "--config", help="Also check that URLs use this config's domain.", dir_okay=False),
+        typer.Option(
+            "-c", "--config", metavar="FILE", help="Also check that URLs use this config's domain.", dir_okay=False
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -13,43 +13,24 @@ from collections.abc import Sequence
 from typing import Any
 
 from iac.config import AwsCorsTarget, CorsRule
+from iac.cors import s3rules
 from iac.cors.policy import Native
-from iac.cors.provider import Provider, ProviderModule, missing_sdk
+from iac.cors.provider import Document, Provider, ProviderModule, missing_sdk, no_credentials
 from iac.errors import IacError
+from iac.hcl import Hcl, identifier
 
-NAME = "aws"
 MAX_RULES = 100
 METHODS = frozenset({"GET", "PUT", "HEAD", "POST", "DELETE"})
+CREDENTIALS = (
+    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE for a profile in ~/.aws), "
+    "or run where an instance or task role applies"
+)
+native = s3rules.native
+parse = s3rules.parse
 
 
-def native(rule: CorsRule) -> Native:
-    """`rule` as one S3 CORSRule dict (boto3 / `put-bucket-cors` shape); absent optional keys are left out."""
-    out: Native = {}
-    if rule.id is not None:
-        out["ID"] = rule.id
-    if rule.allowed_headers:
-        out["AllowedHeaders"] = list(rule.allowed_headers)
-    out["AllowedMethods"] = list(rule.methods)
-    out["AllowedOrigins"] = list(rule.origins)
-    if rule.exposed_headers:
-        out["ExposeHeaders"] = list(rule.exposed_headers)
-    if rule.max_age is not None:
-        out["MaxAgeSeconds"] = rule.max_age
-    return out
-
-
-def parse(native: Native) -> CorsRule:
-    """An S3 CORSRule dict back to a CorsRule (id=None when the rule has no ID)."""
-    max_age = native.get("MaxAgeSeconds")
-    rule_id = native.get("ID")
-    return CorsRule(
-        origins=tuple(native.get("AllowedOrigins") or ()),
-        methods=tuple(native.get("AllowedMethods") or ()),
-        allowed_headers=tuple(native.get("AllowedHeaders") or ()),
-        exposed_headers=tuple(native.get("ExposeHeaders") or ()),
-        max_age=None if max_age is None else int(max_age),
-        id=None if rule_id is None else str(rule_id),
-    )
+def describe(target: AwsCorsTarget) -> str:
+    return f"s3://{target.bucket} ({target.region})"
 
 
 def document(rules: Sequence[Native]) -> str:
@@ -61,16 +42,28 @@ def document_name(target: AwsCorsTarget) -> str:
     return f"aws-s3-{target.bucket}.json"
 
 
-def documents(target: AwsCorsTarget, rule: CorsRule) -> dict[str, bytes]:
+def documents(target: AwsCorsTarget, rule: CorsRule) -> list[Document]:
     """The `put-bucket-cors` document, and an `aws_s3_bucket_cors_configuration` for Terraform users."""
     from iac.templates import template
 
     ours = native(rule)
-    values = {"bucket": target.bucket, "label": f"encord_{target.bucket}", "rule": ours}
-    return {
-        document_name(target): document([ours]).encode("utf-8"),
-        f"terraform/aws-s3-{target.bucket}.tf": template("cors/aws_s3_bucket_cors_configuration.tf.j2", values),
-    }
+    alias = str(identifier(f"encord_{target.bucket}")).strip('"')  # the resource's label, and its provider's alias
+    values: dict[str, Any] = {"bucket": target.bucket, "region": target.region, "alias": alias, "rule": ours}
+    values["provider"] = Hcl(f"aws.{alias}")
+    replaces = "it replaces the bucket's whole CORS configuration; `iac cors apply` keeps other apps' rules"
+    return [
+        Document(
+            document_name(target),
+            document([ours]).encode("utf-8"),
+            f"aws s3api put-bucket-cors --region {target.region} --bucket {target.bucket} "
+            f"--cors-configuration file://{{path}} ({replaces})",
+        ),
+        Document(
+            f"terraform/aws-s3-{target.bucket}.tf",
+            template("cors/aws_s3_bucket_cors_configuration.tf.j2", values),
+            f"copy into the Terraform (hashicorp/aws) that manages s3://{target.bucket} ({replaces})",
+        ),
+    ]
 
 
 def _import_sdk() -> tuple[Any, Any]:
@@ -87,9 +80,10 @@ class Store:
 
     def __init__(self, target: AwsCorsTarget) -> None:
         self.bucket = target.bucket
-        self.description = f"s3://{target.bucket} ({target.region})"
+        self.description = describe(target)
         boto3, exceptions = _import_sdk()
         self._errors: tuple[type[BaseException], ...] = (exceptions.ClientError, exceptions.BotoCoreError)
+        self._no_credentials: type[BaseException] = exceptions.NoCredentialsError
         try:
             self._client: Any = boto3.Session().client("s3", region_name=target.region)
         except self._errors as exc:
@@ -99,6 +93,8 @@ class Store:
         """The bucket's CORS rules; [] when it has no CORS configuration."""
         try:
             response = self._client.get_bucket_cors(Bucket=self.bucket)
+        except self._no_credentials:
+            raise no_credentials(f"{self.description}: reading the CORS configuration failed", CREDENTIALS) from None
         except self._errors as exc:
             if _code(exc) == "NoSuchCORSConfiguration":
                 return []
@@ -106,14 +102,15 @@ class Store:
         return [dict(rule) for rule in response.get("CORSRules", [])]
 
     def write(self, rules: list[Native]) -> None:
-        """Replace the bucket's whole CORS configuration with `rules` ([] deletes it)."""
-        if len(rules) > MAX_RULES:
-            raise IacError(f"{self.description}: {len(rules)} CORS rules, S3 allows at most {MAX_RULES}")
+        """Replace the bucket's whole CORS configuration with `rules` ([] deletes it; at most MAX_RULES, which
+        `iac.cors.targets` checks before it calls)."""
         try:
             if rules:
                 self._client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration={"CORSRules": rules})
             else:
                 self._client.delete_bucket_cors(Bucket=self.bucket)
+        except self._no_credentials:
+            raise no_credentials(f"{self.description}: writing the CORS configuration failed", CREDENTIALS) from None
         except self._errors as exc:
             raise IacError(f"{self.description}: writing the CORS configuration failed: {_message(exc)}") from None
 
@@ -136,4 +133,6 @@ def _message(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-PROVIDER: Provider[AwsCorsTarget] = ProviderModule(METHODS, MAX_RULES, Store, native, parse, documents)
+PROVIDER: Provider[AwsCorsTarget] = ProviderModule(
+    AwsCorsTarget, CREDENTIALS, METHODS, MAX_RULES, Store, native, parse, describe, documents
+)

@@ -6,15 +6,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from iac import gcp, storage
 from iac.config import CorsRule, GcpCorsTarget
 from iac.cors.policy import Native
-from iac.cors.provider import Provider, ProviderModule
+from iac.cors.provider import Document, Provider, ProviderModule
 from iac.errors import IacError
 
-NAME = "gcp"
 # GCS documents no rule limit of its own; keep the list as small as S3's.
 MAX_RULES = 100
 METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"})
+CREDENTIALS = f"{gcp.ADC_HELP[0].upper()}{gcp.ADC_HELP[1:]} with {storage.NEEDS}"
 
 
 def native(rule: CorsRule) -> Native:
@@ -46,33 +47,42 @@ def document_name(target: GcpCorsTarget) -> str:
     return f"gcs-{target.bucket}.json"
 
 
-def documents(target: GcpCorsTarget, rule: CorsRule) -> dict[str, bytes]:
+def describe(target: GcpCorsTarget) -> str:
+    return f"gs://{target.bucket}"
+
+
+def documents(target: GcpCorsTarget, rule: CorsRule) -> list[Document]:
     """The `--cors-file` list (GCS keeps CORS inside the bucket resource: no Terraform of its own)."""
-    return {document_name(target): document([native(rule)]).encode("utf-8")}
+    return [
+        Document(
+            document_name(target),
+            document([native(rule)]).encode("utf-8"),
+            f"gcloud storage buckets update gs://{target.bucket} --cors-file={{path}} (it replaces the bucket's whole "
+            "CORS configuration; `iac cors apply` keeps other apps' rules)",
+        )
+    ]
 
 
 class Store:
     """The CORS configuration of one bucket; STORAGE_EMULATOR_HOST points the client at an emulator."""
 
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: GcpCorsTarget) -> None:
         import importlib
 
         try:
-            storage = importlib.import_module("google.cloud.storage")
+            sdk = importlib.import_module("google.cloud.storage")
         except ImportError:  # pragma: no cover - a core dependency
             raise IacError(
                 "GCS CORS needs the google-cloud-storage package, a dependency of iac: reinstall iac "
                 "(`pip install .` in a checkout of iac)"
             ) from None
-        self.description = f"gs://{target.bucket}"
-        self._storage = storage
+        self.description = describe(target)
+        self._storage = sdk
         self._name = target.bucket
         self._bucket: Any = None
 
     def _client_bucket(self) -> Any:
         if self._bucket is None:
-            from iac import storage
-
             try:
                 client = storage.client()
             except storage.NoCredentials as exc:
@@ -103,4 +113,6 @@ class Store:
             raise IacError(f"{self.description}: cannot set the bucket's CORS: {exc.message}") from None
 
 
-PROVIDER: Provider[GcpCorsTarget] = ProviderModule(METHODS, MAX_RULES, Store, native, parse, documents)
+PROVIDER: Provider[GcpCorsTarget] = ProviderModule(
+    GcpCorsTarget, CREDENTIALS, METHODS, MAX_RULES, Store, native, parse, describe, documents
+)

@@ -1,6 +1,6 @@
 """CORS on an Open Telekom Cloud OBS bucket: S3-shaped rules, the SetBucketCors XML body, and the live rules.
 
-OBS speaks S3's CORS model, so a rule is the same dict as on S3 (`iac.cors.aws`). The live configuration is
+OBS speaks S3's CORS model, so a rule is the same dict as on S3 (`iac.cors.s3rules`). The live configuration is
 read and written with Huawei's OBS SDK (esdk-obs-python, imported only inside `Store`). Credentials come from
 OBS_ACCESS_KEY_ID / OBS_SECRET_ACCESS_KEY (and OBS_SECURITY_TOKEN for temporary credentials).
 """
@@ -16,14 +16,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from iac.config import CorsRule, OtcCorsTarget
-from iac.cors import aws
+from iac.cors import s3rules
 from iac.cors.policy import Native
-from iac.cors.provider import Provider, ProviderModule, missing_sdk
+from iac.cors.provider import Document, Provider, ProviderModule, missing_sdk, no_credentials
 from iac.errors import IacError
 
-NAME = "otc"
 MAX_RULES = 100
 METHODS = frozenset({"GET", "PUT", "HEAD", "POST", "DELETE"})
+CREDENTIALS = "set OBS_ACCESS_KEY_ID and OBS_SECRET_ACCESS_KEY (and OBS_SECURITY_TOKEN for temporary credentials)"
+native = s3rules.native
+parse = s3rules.parse
 
 # (native key, XML element, SDK CorsRule attribute), in the order OBS documents and its SDK writes them.
 _LIST_FIELDS = (
@@ -35,14 +37,8 @@ _EXPOSE = ("ExposeHeaders", "ExposeHeader", "exposeHeader")
 _REQUIRED = frozenset({"AllowedMethods", "AllowedOrigins"})
 
 
-def native(rule: CorsRule) -> Native:
-    """`rule` as one OBS CORS rule, in the same dict shape as an S3 CORSRule."""
-    return aws.native(rule)
-
-
-def parse(native: Native) -> CorsRule:
-    """An OBS CORS rule dict back to a CorsRule (id=None when the rule has no ID)."""
-    return aws.parse(native)
+def describe(target: OtcCorsTarget) -> str:
+    return f"obs://{target.bucket} ({target.region})"
 
 
 def document(rules: Sequence[Native]) -> str:
@@ -67,9 +63,18 @@ def document_name(target: OtcCorsTarget) -> str:
     return f"otc-obs-{target.bucket}.xml"
 
 
-def documents(target: OtcCorsTarget, rule: CorsRule) -> dict[str, bytes]:
+def documents(target: OtcCorsTarget, rule: CorsRule) -> list[Document]:
     """The SetBucketCors body (OBS has no CORS resource of its own in Terraform: it is the bucket's)."""
-    return {document_name(target): document([native(rule)]).encode("utf-8")}
+    server = target.endpoint or default_endpoint(target.region)
+    return [
+        Document(
+            document_name(target),
+            document([native(rule)]).encode("utf-8"),
+            f"the request body of OBS SetBucketCors (PUT /?cors on bucket {target.bucket} at {server}, with a "
+            "Content-MD5 header, signed with your access key); it replaces the bucket's whole CORS configuration, "
+            "`iac cors apply` keeps other apps' rules",
+        )
+    ]
 
 
 def default_endpoint(region: str) -> str:
@@ -123,16 +128,13 @@ class Store:
 
     def __init__(self, target: OtcCorsTarget) -> None:
         self.bucket = target.bucket
-        self.description = f"obs://{target.bucket} ({target.region})"
+        self.description = describe(target)
         sdk = _import_sdk()
         self._cors_rule = sdk.CorsRule
         access_key = os.environ.get("OBS_ACCESS_KEY_ID")
         secret_key = os.environ.get("OBS_SECRET_ACCESS_KEY")
         if not access_key or not secret_key:
-            raise IacError(
-                f"{self.description}: set OBS_ACCESS_KEY_ID and OBS_SECRET_ACCESS_KEY "
-                "(and OBS_SECURITY_TOKEN for temporary credentials) to reach OBS"
-            )
+            raise no_credentials(self.description, CREDENTIALS)
         server = target.endpoint or default_endpoint(target.region)
         try:
             with warnings.catch_warnings():
@@ -164,9 +166,8 @@ class Store:
         return [_from_sdk(rule) for rule in response.body or ()]
 
     def write(self, rules: list[Native]) -> None:
-        """Replace the bucket's whole CORS configuration with `rules` ([] deletes it)."""
-        if len(rules) > MAX_RULES:
-            raise IacError(f"{self.description}: {len(rules)} CORS rules, OBS allows at most {MAX_RULES}")
+        """Replace the bucket's whole CORS configuration with `rules` ([] deletes it; at most MAX_RULES, which
+        `iac.cors.targets` checks before it calls)."""
         if rules:
             sdk_rules = [_to_sdk(rule, self._cors_rule) for rule in rules]
             self._check("writing", self._call("writing", "setBucketCors", self.bucket, sdk_rules))
@@ -192,4 +193,6 @@ class Store:
         )
 
 
-PROVIDER: Provider[OtcCorsTarget] = ProviderModule(METHODS, MAX_RULES, Store, native, parse, documents)
+PROVIDER: Provider[OtcCorsTarget] = ProviderModule(
+    OtcCorsTarget, CREDENTIALS, METHODS, MAX_RULES, Store, native, parse, describe, documents
+)

@@ -1,4 +1,8 @@
-"""`iac cors render|apply|check` across targets: each through its provider in `PROVIDERS`, one result each."""
+"""`iac cors render|apply|check` across targets: each through its provider in `PROVIDERS`, one result each.
+
+The checks that hold whatever a bucket holds (the methods a provider accepts) are made here, once, before any call;
+the rule limit once the live rules are known, before writing.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,12 @@ from typing import Any
 from iac.config import CorsConfig, CorsTarget
 from iac.cors import aws, azure, gcs, otc
 from iac.cors.policy import Native, merge, missing_grants
-from iac.cors.provider import CorsStore, Provider, check_methods
+from iac.cors.provider import CorsStore, Document, Provider, check_methods
 from iac.errors import IacError
 
-# Every provider by the name a target's `provider:` gives; each module keeps its SDK imports to its Store.
-PROVIDERS: dict[str, Provider[Any]] = {
-    "gcp": gcs.PROVIDER,
-    "aws": aws.PROVIDER,
-    "azure": azure.PROVIDER,
-    "otc": otc.PROVIDER,
-}
+# Every provider by the name a target's `provider:` gives (its NAME, the config's tag of its target type), in the
+# config's order; each module keeps its SDK imports to its Store.
+PROVIDERS: dict[str, Provider[Any]] = {p.NAME: p for p in (gcs.PROVIDER, aws.PROVIDER, azure.PROVIDER, otc.PROVIDER)}
 
 
 @dataclass
@@ -57,22 +57,19 @@ def selected(cors: CorsConfig, only: str | None) -> list[CorsTarget]:
 
 
 def check_limits(cors: CorsConfig, targets: list[CorsTarget]) -> None:
-    """Provider limits that hold whatever the buckets contain, checked before any call."""
+    """Provider limits that hold whatever the buckets contain (the methods each accepts), checked before any call."""
     rule = cors.rule()
     for target in targets:
-        check_methods(target.provider, PROVIDERS[target.provider].METHODS, rule)
-
-
-def documents(cors: CorsConfig) -> dict[str, bytes]:
-    """Each target's native CORS document, and Terraform where the provider has a CORS resource of its own
-    (S3; GCS, Azure and OBS keep CORS inside the bucket or account resource)."""
-    rule = cors.rule()
-    files: dict[str, bytes] = {}
-    for target in cors.targets:
         provider = PROVIDERS[target.provider]
-        check_methods(target.provider, provider.METHODS, rule)
-        files.update(provider.documents(target, rule))
-    return files
+        check_methods(provider.NAME, provider.METHODS, rule)
+
+
+def documents(cors: CorsConfig) -> list[Document]:
+    """Each target's native CORS document, and Terraform where the provider has a CORS resource of its own
+    (S3; GCS, Azure and OBS keep CORS inside the bucket or account resource), each with what to do with it."""
+    check_limits(cors, cors.targets)
+    rule = cors.rule()
+    return [document for target in cors.targets for document in PROVIDERS[target.provider].documents(target, rule)]
 
 
 @dataclass
@@ -89,15 +86,20 @@ class _Live:
 
 def _read_all(targets: list[CorsTarget], progress: Callable[[str], None]) -> Iterator[_Live]:
     for target in targets:
-        live = _Live(target=target, provider=PROVIDERS[target.provider], label=target.provider)
+        provider = PROVIDERS[target.provider]
+        live = _Live(target=target, provider=provider, label=provider.describe(target))
+        progress(f"{live.label}: reading CORS")
         try:
-            live.store = live.provider.Store(target)
-            live.label = live.store.description
-            progress(f"{live.label}: reading CORS")
+            live.store = provider.Store(target)
             live.rules = live.store.read()
         except IacError as exc:
-            live.error = str(exc)
+            live.error = _detail(live.label, exc)
         yield live
+
+
+def _detail(label: str, exc: IacError) -> str:
+    """A store's message without the target's name in front: the result names the target once."""
+    return str(exc).removeprefix(f"{label}: ")
 
 
 def apply(cors: CorsConfig, only: str | None, dry_run: bool, progress: Callable[[str], None]) -> list[TargetResult]:
@@ -131,9 +133,9 @@ def apply(cors: CorsConfig, only: str | None, dry_run: bool, progress: Callable[
             try:
                 live.store.write(wanted)
             except IacError as exc:
-                results.append(TargetResult(name, label, "failed", str(exc)))
+                results.append(TargetResult(name, label, "failed", _detail(label, exc)))
                 continue
-            kept = f"{len(wanted) - 1} other rule(s) kept"
+            kept = f"rules of other apps kept: {len(wanted) - 1}"
             results.append(TargetResult(name, label, "changed", kept, current, wanted))
     return results
 

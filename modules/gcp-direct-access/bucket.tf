@@ -3,7 +3,7 @@
 resource "google_storage_bucket" "bucket" {
   count = var.bucket.create ? 1 : 0
   # checkov:skip=CKV_GCP_62:Access logging needs a separate log bucket; the load balancer already logs every request, bucket logging is the customer's choice.
-  # checkov:skip=CKV_GCP_78:Versioning is the caller's choice (bucket.versioning, off by default): the load balancer only reads objects, which are usually copies of data kept elsewhere.
+  # checkov:skip=CKV_GCP_78:Versioning is the module caller's choice (the variable var.bucket.versioning, off by default; iac leaves it off): the load balancer only reads objects, which are usually copies of data kept elsewhere.
   project                     = var.project_id
   name                        = var.bucket.name
   location                    = var.bucket.location
