@@ -355,7 +355,9 @@ def _ledger_bytes(writer: str, deployment: Deployment | None, files: Iterable[st
 # or removed, whatever it says. tests/test_hostile_files.py checks that they cover every file written.
 _WRITES = {
     RENDER: re.compile(r"(main|outputs|versions|backend)\.tf|\.gitignore|modules/[a-z0-9-]+/[A-Za-z0-9_-]+\.(tf|md)"),
-    CORS_RENDER: re.compile(r"(aws-s3|azure|gcs|otc-obs)-[a-z0-9._-]+\.(json|xml|sh)|terraform/aws-s3-[a-z0-9._-]+\.tf"),
+    CORS_RENDER: re.compile(
+        r"(aws-s3|azure|gcs|otc-obs)-[a-z0-9._-]+\.(json|xml|sh)|terraform/aws-s3-[a-z0-9._-]+\.tf"
+    ),
     MANIFEST_GENERATE: re.compile(r"[a-z_]+-[0-9]{4,}\.(json|csv)|skipped\.csv"),
 }
 # What Terraform keeps in a working directory, never iac's whatever a pattern above would say: its
