@@ -165,6 +165,25 @@ def test_plan_json_when_init_fails_is_a_failure_document(cli, tmp_path: Path, fa
     assert document["ok"] is False and "Failed to query available provider packages" in document["error"]
 
 
+def test_verdict_documents_say_ok_and_the_exit_status(cli, tmp_path: Path) -> None:
+    """A command whose finding is its exit status (manifest validate, doctor) says so in its document too."""
+    good = tmp_path / "good.json"
+    good.write_text('{"images": [{"objectUrl": "https://data.acme.com/a.jpg", "title": "a.jpg"}]}\n')
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"images": [{"objectUrl": "https://data.acme.com/a.jpg",}]}\n')
+    valid = cli("manifest", "validate", good, "--json")
+    assert valid.exit_code == 0 and one_document(valid.stdout)["ok"] is True
+    invalid = cli("manifest", "validate", bad, "--json")
+    assert invalid.exit_code == 1
+    document = one_document(invalid.stdout)
+    assert document["ok"] is False and document["exit_code"] == 1 and document["problems"]
+
+    missing = cli("doctor", "-c", tmp_path / "no-such.yaml", "--json")
+    assert missing.exit_code == 1
+    document = one_document(missing.stdout)
+    assert document["ok"] is False and document["exit_code"] == 1
+
+
 # --- edit, then apply: one flow that never fails silently ------------------------------------------------------
 
 

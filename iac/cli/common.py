@@ -118,9 +118,13 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def print_json(document: dict[str, Any]) -> None:
-    """The one JSON document of a `--json` command that succeeded (a failure's is `IacError.to_json`)."""
-    typer.echo(json.dumps({"ok": True, **document}, indent=2))
+def print_json(document: dict[str, Any], exit_code: int = 0) -> None:
+    """The one JSON document of a `--json` command: `"ok": true` when it exits 0; a verdict that exits
+    non-zero (a check that failed) says `"ok": false` and its `exit_code`. An error's is `IacError.to_json`."""
+    head: dict[str, Any] = {"ok": exit_code == 0}
+    if exit_code:
+        head["exit_code"] = exit_code
+    typer.echo(json.dumps({**head, **document}, indent=2))
 
 
 def check_lockfile(mode: str | None) -> str | None:

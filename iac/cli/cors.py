@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +14,7 @@ from iac.cli.common import (
     LockTimeoutOption,
     output_dir,
     plural,
+    print_json,
     progress,
 )
 from iac.cli.group import EXIT_ERROR, IacCommand, command_group
@@ -94,8 +94,9 @@ def cors_render(
 def _cors_results(results: list[TargetResult], as_json: bool, verb: str) -> None:
     from iac.cors.targets import describe_change
 
+    failed = sum(1 for r in results if r.failed)
     if as_json:
-        typer.echo(json.dumps({"targets": [r.to_json() for r in results]}, indent=2))
+        print_json({"targets": [r.to_json() for r in results]}, EXIT_ERROR if failed else 0)
     else:
         for result in results:
             # The detail quotes the provider's error text: escaped (the rules below are JSON, escaped already).
@@ -104,12 +105,11 @@ def _cors_results(results: list[TargetResult], as_json: bool, verb: str) -> None
             if result.status in ("changed", "would-change"):
                 for line in describe_change(result):
                     typer.echo(line)
-        failed = sum(1 for r in results if r.failed)
         typer.echo(
             f"{len(results) - failed} of {plural(len(results), 'target')} {verb}"
             + (f", {failed} failed" if failed else "")
         )
-    if any(r.failed for r in results):
+    if failed:
         raise typer.Exit(EXIT_ERROR)
 
 

@@ -5,12 +5,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from iac.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, progress
+from iac.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, print_json, progress
 from iac.cli.group import EXIT_ERROR, EXIT_OK
 from iac.untrusted import printable
 
@@ -63,11 +62,12 @@ def doctor(
 
     target = ConnectTo.parse(connect_to) if connect_to is not None else None
     report = run(config, object_name=object_name, connect_to=target, progress=progress)
+    code = EXIT_OK if report.ok else EXIT_ERROR
     if as_json:
-        typer.echo(json.dumps(report.to_json(), indent=2))
+        print_json(report.to_json(), code)
     else:
         _print(report)
-    raise typer.Exit(EXIT_OK if report.ok else EXIT_ERROR)
+    raise typer.Exit(code)
 
 
 def _print(report: DoctorReport) -> None:

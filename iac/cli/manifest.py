@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from iac.cli.common import (
     LockTimeoutOption,
     output_dir,
     plural,
+    print_json,
     progress,
 )
 from iac.cli.group import EXIT_ERROR, IacCommand, command_group
@@ -113,7 +113,7 @@ def manifest_generate(
             "skipped": summary.skipped,
             "filtered": summary.filtered,
         }
-        typer.echo(json.dumps(document, indent=2))
+        print_json(document)
         return
     units = ", ".join(_units(key, count) for key, count in sorted(summary.units.items())) or "nothing"
     typer.echo(f"Wrote {output}/: {units} in {plural(len(summary.files), 'file')}")
@@ -161,7 +161,7 @@ def manifest_validate(
                 for p in problems
             ],
         }
-        typer.echo(json.dumps(document, indent=2))
+        print_json(document, EXIT_ERROR if problems else 0)
     else:
         for problem in problems:
             typer.echo(f"error: {printable(str(problem))}", err=True)  # it quotes the file: escaped
