@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from iac.allowlist import (
     DEFAULT_MAX_RULES,
     Allowlist,
     AllowlistEntryError,
-    from_entries,
+    Network,
+    from_networks,
+    network_text,
     over_limit_message,
     parse_entry,
 )
@@ -151,12 +153,19 @@ def _api_endpoint(value: str) -> str:
     return value
 
 
-def _allowlist_entry(value: object) -> str:
-    """An allowlist entry as written (any YAML value) -> its network in canonical form; else why not."""
+def _allowlist_entry(value: object, info: ValidationInfo) -> str:
+    """An allowlist entry as written (any YAML value) -> its network in canonical form; else why not.
+
+    The network itself goes to the validation context's `networks` (see `validate_document`): each entry
+    is parsed once, here, and the allowlist is built from these objects.
+    """
     try:
-        return str(parse_entry(0, value))
+        network = parse_entry(0, value)
     except AllowlistEntryError as problem:
         raise PydanticCustomError("allowlist_entry", problem.message, {"problem": problem}) from None
+    if isinstance(info.context, dict):
+        info.context.setdefault("networks", []).append(network)
+    return network_text(network)
 
 
 ProjectId = Annotated[str, AfterValidator(_project_id)]
@@ -385,8 +394,9 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
         report(location, message)
 
     config: Config | None = None
+    context: dict[str, list[Network]] = {"networks": []}
     try:
-        config = Config.model_validate(data)
+        config = Config.model_validate(data, context=context)
     except ValidationError as exc:
         for error in exc.errors():
             tagged = tuple(error["loc"])
@@ -401,7 +411,7 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
             else:
                 report(location, _describe(tagged, error))
 
-    allowlist = from_entries(config.allowlist) if config is not None else None
+    allowlist = from_networks(context["networks"]) if config is not None else None
     if data.get("allowlist") == [] and data.get("allowlist_allow_empty") is not True:
         report(
             ("allowlist",),
