@@ -302,10 +302,7 @@ def _pack(ordered: Sequence[_Keyed]) -> tuple[Rule, ...]:
 
 def _keyed(ranges: Ranges) -> list[_Keyed]:
     """Each range with its sort key; text is parsed once here, a network not at all."""
-    return [
-        (sort_key(parse_network(r)), r) if isinstance(r, str) else (sort_key(r), network_text(r))
-        for r in ranges
-    ]
+    return [(sort_key(parse_network(r)), r) if isinstance(r, str) else (sort_key(r), network_text(r)) for r in ranges]
 
 
 def assign(ranges: Ranges, current: Sequence[Rule] | None, max_rules: int, *, repack: bool = False) -> Assignment:

@@ -2,8 +2,11 @@
 
 - `IacGroup.invoke` turns an `IacError` raised by any command into its message on stderr (`error: ...`) and its
   `exit_code`, for the installed script and `CliRunner` alike; commands just let the error propagate.
-- Help text flows: the paragraphs of a docstring are joined into single lines and the terminal wraps them (a
-  paragraph starting with `\\b` is kept as written, as Click does), and a flag shows no value type.
+- A usage error (an unknown option, a missing argument, no such command) exits 1, not Click's 2: 2 is what
+  `iac plan` returns for "changes planned" (as terraform plan -detailed-exitcode does), and a pipeline must never
+  read a mistyped option as a plan. Only iac's own commands are concerned: Click itself is left as it is.
+- Help is Click's plain formatter (Typer's rich one costs more start-up than the rest of `iac --help`): paragraphs
+  wrapped to the terminal (a paragraph starting with `\\b` kept as written), and a flag shows no value type.
 """
 
 from __future__ import annotations
@@ -25,14 +28,14 @@ EXIT_ERROR = IacError.exit_code  # invalid input, usage error or failure
 EXIT_CHANGES = 2  # iac plan: like terraform plan -detailed-exitcode
 EXIT_INVALIDATION_FAILED = InvalidationError.exit_code
 
-# Click exits 2 on a usage error, but 2 is what `iac plan` returns for "changes planned" (as terraform
-# plan -detailed-exitcode does): a pipeline must never read a mistyped option as a plan. Like Terraform,
-# iac exits 1 on usage errors. Typer 0.29+ vendors Click as typer._click (and exports none of its types,
-# hence the `typer._click` annotations below); older releases use Click itself.
+# Typer 0.29+ vendors Click as typer._click; older releases use Click itself. Only read from here.
 _click_module: Any = getattr(typer.core, "_click", None) or __import__("click")
-_click_module.exceptions.UsageError.exit_code = EXIT_ERROR
+_UsageError: type[Exception] = _click_module.exceptions.UsageError
 
-HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
+# Help as Click formats it, as wide as the terminal (Click stops at 80 columns unless told otherwise), and
+# no rich markup: Typer then never imports rich.
+HELP_OPTIONS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 1_000}
+MARKUP = None
 
 
 def error_lines(error: IacError) -> list[str]:
@@ -43,38 +46,44 @@ def error_lines(error: IacError) -> list[str]:
     return [str(error)]
 
 
-def reflow(text: str | None) -> str | None:
-    """`text` with each paragraph on one line, for the terminal to wrap; a `\\b` paragraph stays as written."""
-    if not text:
-        return text
-    paragraphs = inspect.cleandoc(text).split("\n\n")
-    return "\n\n".join(
-        paragraph.removeprefix("\b\n") if paragraph.startswith("\b") else " ".join(paragraph.split())
-        for paragraph in paragraphs
-    )
+def summary(help_text: str) -> str:
+    """The first paragraph of a command's help on one line: its entry in the list of commands, whole (Click
+    would cut it at the first sentence or 45 characters)."""
+    return " ".join(inspect.cleandoc(help_text).split("\n\n", 1)[0].split())
 
 
-def _follow_click_help_conventions(command: TyperCommand | TyperGroup, ctx: typer._click.Context) -> None:
-    """Typer's rich help keeps a docstring's line breaks and shows a flag's annotation (`<bool>`) as its type;
-    Click rewraps paragraphs and shows no type for a flag, which takes no value."""
-    command.help = reflow(command.help)
+def _no_type_for_flags(command: TyperCommand | TyperGroup, ctx: typer.Context) -> None:
+    """A flag takes no value: its help shows no type for it (Typer would show its annotation, `<bool>`)."""
     for param in command.get_params(ctx):
         if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
             param.metavar = ""
 
 
-class IacCommand(TyperCommand):
-    """An iac command: help as Click formats it (see the module docstring)."""
+def _usage_error_exits_1(error: Exception) -> None:
+    """Give a usage error raised while parsing an iac command line iac's exit status (this error only)."""
+    error.exit_code = EXIT_ERROR  # type: ignore[attr-defined]
 
-    def format_help(self, ctx: typer._click.Context, formatter: typer._click.HelpFormatter) -> None:
-        _follow_click_help_conventions(self, ctx)
+
+class IacCommand(TyperCommand):
+    """An iac command: usage errors exit 1, help as Click formats it (see the module docstring)."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except _UsageError as error:
+            _usage_error_exits_1(error)
+            raise
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+        _no_type_for_flags(self, ctx)
         super().format_help(ctx, formatter)
 
 
 class IacGroup(TyperGroup):
-    """The `iac` command and its command groups: IacError -> message and exit code; help as Click formats it."""
+    """The `iac` command and its command groups: IacError -> message and exit code, usage errors exit 1; help as
+    Click formats it."""
 
-    def invoke(self, ctx: typer._click.Context) -> object:
+    def invoke(self, ctx: typer.Context) -> object:
         try:
             return super().invoke(ctx)
         except IacError as error:
@@ -82,10 +91,25 @@ class IacGroup(TyperGroup):
                 typer.echo(f"error: {line}", err=True)
             raise typer.Exit(error.exit_code) from None
 
-    def format_help(self, ctx: typer._click.Context, formatter: typer._click.HelpFormatter) -> None:
-        _follow_click_help_conventions(self, ctx)
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except _UsageError as error:
+            _usage_error_exits_1(error)
+            raise
+
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except _UsageError as error:  # no such command
+            _usage_error_exits_1(error)
+            raise
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+        _no_type_for_flags(self, ctx)
         for command in self.commands.values():
-            command.help = reflow(command.help)  # the first paragraph is the summary in the list of commands
+            if command.short_help is None and command.help:
+                command.short_help = summary(command.help)
         super().format_help(ctx, formatter)
 
 
@@ -93,6 +117,7 @@ def command_group(help_text: str, example: str) -> typer.Typer:
     """A command group (`iac allowlist`, ...), to register with `app.add_typer`."""
     return typer.Typer(
         cls=IacGroup,
+        rich_markup_mode=MARKUP,
         help=help_text,
         epilog=f"Example: {example}",
         no_args_is_help=True,
