@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import typer.core
@@ -27,6 +27,11 @@ EXIT_OK = 0
 EXIT_ERROR = IacError.exit_code  # invalid input, usage error or failure
 EXIT_CHANGES = 2  # iac plan: like terraform plan -detailed-exitcode
 EXIT_INVALIDATION_FAILED = InvalidationError.exit_code
+
+if TYPE_CHECKING:
+    # The methods below override Click's, so they take Click's own Context (typer.Context is a subclass of it,
+    # which an override may not narrow to); Typer 0.29+ vendors Click as typer._click and exports neither.
+    from typer._click import Context, HelpFormatter
 
 # Typer 0.29+ vendors Click as typer._click; older releases use Click itself. Only read from here.
 _click_module: Any = getattr(typer.core, "_click", None) or __import__("click")
@@ -52,7 +57,7 @@ def summary(help_text: str) -> str:
     return " ".join(inspect.cleandoc(help_text).split("\n\n", 1)[0].split())
 
 
-def _no_type_for_flags(command: TyperCommand | TyperGroup, ctx: typer.Context) -> None:
+def _no_type_for_flags(command: TyperCommand | TyperGroup, ctx: Context) -> None:
     """A flag takes no value: its help shows no type for it (Typer would show its annotation, `<bool>`)."""
     for param in command.get_params(ctx):
         if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
@@ -64,26 +69,30 @@ def _usage_error_exits_1(error: Exception) -> None:
     error.exit_code = EXIT_ERROR  # type: ignore[attr-defined]
 
 
-class IacCommand(TyperCommand):
-    """An iac command: usage errors exit 1, help as Click formats it (see the module docstring)."""
+class _UsageErrorsExit1:
+    """Parsing an iac command line (options, arguments, the command's name): a usage error exits 1."""
 
-    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+    def make_context(self, info_name: str | None, args: list[str], parent: Context | None = None, **extra: Any) -> Any:
         try:
-            return super().make_context(info_name, args, parent, **extra)
+            return super().make_context(info_name, args, parent, **extra)  # type: ignore[misc]
         except _UsageError as error:
             _usage_error_exits_1(error)
             raise
 
-    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+
+class IacCommand(_UsageErrorsExit1, TyperCommand):
+    """An iac command: usage errors exit 1, help as Click formats it (see the module docstring)."""
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
         _no_type_for_flags(self, ctx)
         super().format_help(ctx, formatter)
 
 
-class IacGroup(TyperGroup):
+class IacGroup(_UsageErrorsExit1, TyperGroup):
     """The `iac` command and its command groups: IacError -> message and exit code, usage errors exit 1; help as
     Click formats it."""
 
-    def invoke(self, ctx: typer.Context) -> object:
+    def invoke(self, ctx: Context) -> object:
         try:
             return super().invoke(ctx)
         except IacError as error:
@@ -91,21 +100,14 @@ class IacGroup(TyperGroup):
                 typer.echo(f"error: {line}", err=True)
             raise typer.Exit(error.exit_code) from None
 
-    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except _UsageError as error:
-            _usage_error_exits_1(error)
-            raise
-
-    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:
+    def resolve_command(self, ctx: Context, args: list[str]) -> Any:
         try:
             return super().resolve_command(ctx, args)
         except _UsageError as error:  # no such command
             _usage_error_exits_1(error)
             raise
 
-    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
         _no_type_for_flags(self, ctx)
         for command in self.commands.values():
             if command.short_help is None and command.help:
