@@ -300,3 +300,21 @@ def test_the_list_of_commands_shows_each_summary_whole(cli, monkeypatch: pytest.
     listing = " ".join(cli("allowlist", "--help").stdout.split())
     assert "add Add addresses to the allowlist. An address already allowed is reported and not added again." in listing
     assert "..." not in cli("--help").stdout.split("Commands:")[1]
+
+
+def test_usage_errors_exit_1_for_iac_only() -> None:
+    """iac's usage errors exit 1 (2 is `iac plan`'s "changes"), without changing Click for other apps in the process."""
+    from typer.testing import CliRunner
+
+    import iac.cli  # noqa: F401  (imported for what it must not do)
+
+    other = typer.Typer()
+
+    @other.command()
+    def hello(name: str) -> None:
+        typer.echo(name)
+
+    result = CliRunner().invoke(other, ["--frobnicate"])
+    assert result.exit_code == 2, "another Typer/Click app keeps Click's usage exit status"
+    for args in (["plan", "--frobnicate"], ["no-such-command"], ["allowlist", "add"]):
+        assert CliRunner().invoke(iac.cli.app, args).exit_code == 1, args
