@@ -306,7 +306,7 @@ def test_usage_errors_exit_1_for_iac_only() -> None:
     """iac's usage errors exit 1 (2 is `iac plan`'s "changes"), without changing Click for other apps in the process."""
     from typer.testing import CliRunner
 
-    import iac.cli  # noqa: F401  (imported for what it must not do)
+    import iac.cli
 
     other = typer.Typer()
 
