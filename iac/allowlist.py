@@ -134,12 +134,14 @@ def _host_bits_message(text: str) -> str:
     )
 
 
-def from_networks(networks: Sequence[Network], entries: int | None = None) -> Allowlist:
-    """The allowlist of entries already validated (`parse_entry`): merged and sorted."""
+def from_networks(networks: Sequence[Network], texts: Sequence[str] | None = None) -> Allowlist:
+    """The allowlist of entries already validated (`parse_entry`): merged and sorted. `texts`, when given,
+    are the entries' `network_text`, in the same order (a range that merges with nothing keeps its own)."""
     merged = collapse_networks(networks)
+    known = {id(network): text for network, text in zip(networks, texts, strict=True)} if texts is not None else {}
     return Allowlist(
-        ranges=tuple(network_text(n) for n in merged),
-        entries=len(networks) if entries is None else entries,
+        ranges=tuple(known.get(id(n)) or network_text(n) for n in merged),
+        entries=len(networks),
         networks=tuple(merged),
     )
 
@@ -282,8 +284,8 @@ class Assignment:
     repacked: bool = False
 
 
-# Ranges as `assign` and `pack` take them: text (parsed here) or networks (an `Allowlist`'s, parsed already).
-Ranges = Sequence[str] | Sequence[Network]
+# Ranges as `assign` and `pack` take them: text (parsed here), networks, or an `Allowlist` (parsed already).
+Ranges = Sequence[str] | Sequence[Network] | Allowlist
 # A range's sort key (see `sort_key`) and its text.
 _Keyed = tuple[tuple[int, int, int], str]
 
@@ -302,6 +304,8 @@ def _pack(ordered: Sequence[_Keyed]) -> tuple[Rule, ...]:
 
 def _keyed(ranges: Ranges) -> list[_Keyed]:
     """Each range with its sort key; text is parsed once here, a network not at all."""
+    if isinstance(ranges, Allowlist):
+        return [(sort_key(network), text) for network, text in zip(ranges.networks, ranges.ranges, strict=True)]
     return [(sort_key(parse_network(r)), r) if isinstance(r, str) else (sort_key(r), network_text(r)) for r in ranges]
 
 

@@ -396,7 +396,7 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
     if config is None:
         problems.raise_any()
     assert config is not None
-    allowlist = from_networks(networks)
+    allowlist = from_networks(networks, config.allowlist)
     _check_across_fields(config, allowlist, problems)
     problems.raise_any()
     return LoadedConfig(path=document.path, config=config, allowlist=allowlist)

@@ -103,7 +103,7 @@ def render(
     marks rules packed only to let `terraform init` run before the deployed rules are known: such a
     rendering is never taken as the current assignment.
     """
-    assignment = assign(loaded.allowlist.networks, current, loaded.config.allowlist_max_rules, repack=repack)
+    assignment = assign(loaded.allowlist, current, loaded.config.allowlist_max_rules, repack=repack)
     values = {**template_values(loaded, assignment), "provisional": provisional}
     files: dict[str, bytes] = {}
     root = [("main.tf", "main.tf.j2"), ("outputs.tf", "outputs.tf.j2"), ("versions.tf", "versions.tf.j2")]

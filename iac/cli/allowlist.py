@@ -65,7 +65,7 @@ def allowlist_list(
     loaded = load_config(config)
     allowlist = loaded.allowlist
     current = current_rules(output_dir(output, config, "build"), loaded.config)
-    rules = assign(allowlist.networks, current, loaded.config.allowlist_max_rules).rules
+    rules = assign(allowlist, current, loaded.config.allowlist_max_rules).rules
     if as_json:
         document = {
             "ranges": list(allowlist.ranges),
