@@ -156,7 +156,7 @@ def parse_network(text: str) -> Network:
     """`ipaddress.ip_network(text, strict=True)`, the same result and errors, faster for IPv4."""
     match = _IPV4.fullmatch(text)
     if match is not None:
-        a, b, c, d = (int(octet) for octet in match.group(1, 2, 3, 4))
+        a, b, c, d = map(int, match.group(1, 2, 3, 4))
         prefix = 32 if match.group(5) is None else int(match.group(5))
         if a < 256 and b < 256 and c < 256 and d < 256 and prefix <= 32:
             return ipaddress.IPv4Network(((a << 24) | (b << 16) | (c << 8) | d, prefix))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from iac.allowlist import Assignment, Rule, assign
+from iac.allowlist import Assignment, Rule, assign, network_text, parse_network
 from iac.config import Config, CorsConfig, LoadedConfig
 from iac.templates import module_files, template
 
@@ -169,7 +168,7 @@ def current_rules(directory: Path, config: Config) -> tuple[Rule, ...] | None:
 
 def _is_network(text: str) -> bool:
     try:
-        return str(ipaddress.ip_network(text)) == text
+        return network_text(parse_network(text)) == text
     except ValueError:
         return False
 
