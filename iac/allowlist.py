@@ -292,7 +292,7 @@ _Keyed = tuple[tuple[int, int, int], str]
 
 def pack(ranges: Ranges) -> tuple[Rule, ...]:
     """The optimal packing: ceil(n / 10) rules of sorted ranges at consecutive priorities."""
-    return _pack(sorted(_keyed(ranges)))
+    return _pack(_sorted(ranges))
 
 
 def _pack(ordered: Sequence[_Keyed]) -> tuple[Rule, ...]:
@@ -300,6 +300,11 @@ def _pack(ordered: Sequence[_Keyed]) -> tuple[Rule, ...]:
         Rule(FIRST_PRIORITY + i, tuple(text for _, text in ordered[start : start + RANGES_PER_RULE]))
         for i, start in enumerate(range(0, len(ordered), RANGES_PER_RULE))
     )
+
+
+def _sorted(ranges: Ranges) -> list[_Keyed]:
+    """`_keyed`, in `sort_key` order (ranges of the same key, "1.2.3.4" and "1.2.3.4/32", as given)."""
+    return sorted(_keyed(ranges), key=lambda item: item[0])
 
 
 def _keyed(ranges: Ranges) -> list[_Keyed]:
@@ -322,7 +327,7 @@ def assign(ranges: Ranges, current: Sequence[Rule] | None, max_rules: int, *, re
     assignment, with `repack`, or when the result would need more than `max_rules` rules, the ranges are
     packed afresh (`pack`), every merge collapsed.
     """
-    keyed = sorted(_keyed(ranges))
+    keyed = _sorted(ranges)
     if not current:
         return Assignment(_pack(keyed))
     if repack:

@@ -360,3 +360,25 @@ def test_a_run_stopped_while_reading_ahead_is_completed_by_the_next(many_images:
         generate(stopped_after(60), DOMAIN, resumed, strict=True, batch={"images": 7}, jobs=8)
     generate(list_bucket(many_images, None, connections=8), DOMAIN, resumed, strict=True, batch={"images": 7}, jobs=8)
     assert files_of(resumed) == files_of(clean)
+
+
+def test_a_listing_failing_part_way_leaves_what_a_serial_run_leaves(many_images: str, gcs_env: str, tmp_path: Path):
+    """What was listed before the failure is written (and recorded) whatever --jobs, so the next run completes it."""
+    from iac.errors import IacError
+    from iac.manifest.bucket import list_bucket
+    from iac.manifest.generate import generate
+
+    def failing_after(count: int):  # type: ignore[no-untyped-def]
+        for index, obj in enumerate(list_bucket(many_images, None, connections=8)):
+            if index == count:
+                raise IacError("the listing failed")
+            yield obj
+
+    left = {}
+    for jobs in (1, 8):
+        out = tmp_path / f"jobs-{jobs}"
+        with pytest.raises(IacError):
+            generate(failing_after(60), DOMAIN, out, strict=True, batch={"images": 7}, jobs=jobs)
+        left[jobs] = files_of(out)
+    assert left[8] == left[1]
+    assert len([name for name in left[1] if name.startswith("images-")]) == 7  # 54 readable images, 7 a file

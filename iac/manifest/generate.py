@@ -175,21 +175,34 @@ class _Run:
 
     def _with_metadata(self, triaged: Iterable[_Triaged]) -> Iterator[tuple[_Triaged, _Read | None]]:
         """Each object with its metadata read (None when it reads none), in the listing's order."""
-        if self.jobs == 1:
+        if self.jobs == 1 or not self.strict:
             for item in triaged:
                 yield item, self._read(item) if item.reads else None
             return
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="iac-metadata")
         ahead: collections.deque[tuple[_Triaged, Future[_Read] | None]] = collections.deque()
+
+        def oldest() -> tuple[_Triaged, _Read | None]:
+            first, future = ahead.popleft()
+            return first, None if future is None else future.result()
+
+        listing = iter(triaged)
         try:
-            for item in triaged:
+            while True:
+                try:
+                    item = next(listing)
+                except StopIteration:
+                    break
+                except Exception:
+                    # The listing failed part way: what it listed before is written, as a serial run writes it.
+                    while ahead:
+                        yield oldest()
+                    raise
                 ahead.append((item, pool.submit(self._read, item) if item.reads else None))
                 while len(ahead) > self.jobs * _AHEAD_PER_JOB:
-                    first, future = ahead.popleft()
-                    yield first, None if future is None else future.result()
+                    yield oldest()
             while ahead:
-                first, future = ahead.popleft()
-                yield first, None if future is None else future.result()
+                yield oldest()
         finally:
             # Stopped (an error, Ctrl-C): what was not started is not; nothing read ahead is written.
             pool.shutdown(wait=False, cancel_futures=True)
