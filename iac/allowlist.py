@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import ipaddress
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -73,20 +76,17 @@ class AllowlistEntryError(ValueError):
         super().__init__(message)
 
 
-class AllowlistError(ValueError):
-    """Every unacceptable entry of an allowlist, so the user can fix them in one go."""
-
-    def __init__(self, problems: list[AllowlistEntryError]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(f"entry {p.index}: {p.message}" for p in problems))
-
-
 @dataclass(frozen=True)
 class Allowlist:
-    """The normalised allowlist: sorted, collapsed ranges and how they map onto Cloud Armor rules."""
+    """The normalised allowlist: sorted, collapsed ranges and how they map onto Cloud Armor rules.
+
+    `networks` are the `ranges` as network objects, in the same order: parsed once, when the config is
+    validated, and carried to the rule assignment and the rendering.
+    """
 
     ranges: tuple[str, ...]
     entries: int
+    networks: tuple[Network, ...]
 
     @property
     def rule_count(self) -> int:
@@ -116,7 +116,7 @@ def parse_entry(index: int, raw: object) -> Network:
             "write the address without it",
         )
     try:
-        network = ipaddress.ip_network(text, strict=True)
+        network = parse_network(text)
     except ValueError as exc:
         if "has host bits set" in str(exc):
             raise AllowlistEntryError(index, raw, _host_bits_message(text)) from None
@@ -129,9 +129,9 @@ def parse_entry(index: int, raw: object) -> Network:
         raise AllowlistEntryError(
             index, raw, "would allow the whole internet: list the addresses that need access instead"
         )
-    first, last = int(network.network_address), int(network.broadcast_address)
+    network_version, first, last = _span(network)
     for version, blocked_first, blocked_last, blocked, kind in _NOT_GLOBAL_BOUNDS:
-        if network.version == version and first <= blocked_last and last >= blocked_first:
+        if network_version == version and first <= blocked_last and last >= blocked_first:
             where = "is in" if blocked_first <= first and last <= blocked_last else "overlaps"
             raise AllowlistEntryError(
                 index,
@@ -164,42 +164,102 @@ def _host_bits_message(text: str) -> str:
     )
 
 
-def normalise(entries: Sequence[object]) -> Allowlist:
-    """Validate every entry, then collapse duplicates, overlaps and neighbours into a sorted list.
-
-    Raises AllowlistError naming every bad entry. Order is IPv4 before IPv6, then by address,
-    so a one-address change is a one-line change in the rendered configuration.
-    """
-    v4: list[ipaddress.IPv4Network] = []
-    v6: list[ipaddress.IPv6Network] = []
-    problems: list[AllowlistEntryError] = []
-    for index, raw in enumerate(entries):
-        try:
-            network = parse_entry(index, raw)
-        except AllowlistEntryError as problem:
-            problems.append(problem)
-            continue
-        if isinstance(network, ipaddress.IPv4Network):
-            v4.append(network)
-        else:
-            v6.append(network)
-    if problems:
-        raise AllowlistError(problems)
-    return Allowlist(ranges=collapse([*v4, *v6]), entries=len(entries))
+def from_networks(networks: Sequence[Network], texts: Sequence[str] | None = None) -> Allowlist:
+    """The allowlist of entries already validated (`parse_entry`): merged and sorted. `texts`, when given,
+    are the entries' `network_text`, in the same order (a range that merges with nothing keeps its own)."""
+    merged = collapse_networks(networks)
+    known = {id(network): text for network, text in zip(networks, texts, strict=True)} if texts is not None else {}
+    return Allowlist(
+        ranges=tuple(known.get(id(n)) or network_text(n) for n in merged),
+        entries=len(networks),
+        networks=tuple(merged),
+    )
 
 
-def from_entries(entries: Sequence[str]) -> Allowlist:
-    """The allowlist of entries already validated (`parse_entry`): merged and sorted."""
-    return Allowlist(ranges=collapse([ipaddress.ip_network(entry) for entry in entries]), entries=len(entries))
+# An IPv4 address or CIDR as people write it (no leading zeros, which ipaddress refuses too): parsed
+# here without ipaddress's string parser, a large share of loading a long list. Anything else goes to it.
+_OCTET = r"(0|[1-9][0-9]{0,2})"
+_IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/([0-9]{{1,2}}))?")
+
+
+def parse_network(text: str) -> Network:
+    """`ipaddress.ip_network(text, strict=True)`, the same result and errors, faster for IPv4."""
+    match = _IPV4.fullmatch(text)
+    if match is not None:
+        a, b, c, d = map(int, match.group(1, 2, 3, 4))
+        prefix = 32 if match.group(5) is None else int(match.group(5))
+        if a < 256 and b < 256 and c < 256 and d < 256 and prefix <= 32:
+            return ipaddress.IPv4Network(((a << 24) | (b << 16) | (c << 8) | d, prefix))
+    return ipaddress.ip_network(text, strict=True)
+
+
+def network_text(network: Network) -> str:
+    """`str(network)`, written out here for IPv4 (the common case of a long list)."""
+    if network.version == 6:
+        return str(network)
+    first = int(network.network_address)
+    return f"{first >> 24}.{first >> 16 & 255}.{first >> 8 & 255}.{first & 255}/{network.prefixlen}"
 
 
 def collapse(networks: Sequence[Network]) -> tuple[str, ...]:
     """Merge duplicates, overlaps and neighbours; IPv4 before IPv6, each by address."""
-    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
-    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
-    collapsed: list[Network] = [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]
-    collapsed.sort(key=sort_key)
-    return tuple(str(n) for n in collapsed)
+    return tuple(network_text(n) for n in collapse_networks(networks))
+
+
+def collapse_networks(networks: Sequence[Network]) -> list[Network]:
+    """`collapse` as networks: the fewest CIDRs covering exactly the same addresses, in `sort_key` order.
+
+    The same result as `ipaddress.collapse_addresses`, computed on integer bounds in one sort; a network of
+    the input that survives unchanged is returned as it was given.
+    """
+    given: dict[tuple[int, int, int], Network] = {sort_key(n): n for n in networks}
+    spans = sorted((version, first, _last(version, first, prefix)) for version, first, prefix in given)
+    result: list[Network] = []
+    for version, first, last in _merged(spans):
+        for start, prefix in _cidrs(version, first, last):
+            result.append(given.get((version, start, prefix)) or _network(version, start, prefix))
+    return result
+
+
+def _bits(version: int) -> int:
+    return 32 if version == 4 else 128
+
+
+def _last(version: int, first: int, prefix: int) -> int:
+    return first + (1 << (_bits(version) - prefix)) - 1
+
+
+def _span(network: Network) -> tuple[int, int, int]:
+    first = int(network.network_address)
+    return network.version, first, _last(network.version, first, network.prefixlen)
+
+
+def _merged(spans: Iterable[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Sorted (version, first, last) spans with overlapping and adjacent ones joined."""
+    merged: list[tuple[int, int, int]] = []
+    for version, first, last in spans:
+        if merged and merged[-1][0] == version and first <= merged[-1][2] + 1:
+            if last > merged[-1][2]:
+                merged[-1] = (version, merged[-1][1], last)
+        else:
+            merged.append((version, first, last))
+    return merged
+
+
+def _cidrs(version: int, first: int, last: int) -> Iterable[tuple[int, int]]:
+    """The fewest CIDRs (start, prefix length) that cover first..last exactly, in order."""
+    bits = _bits(version)
+    while first <= last:
+        aligned = (first & -first).bit_length() - 1 if first else bits
+        size = min(aligned, (last - first + 1).bit_length() - 1)
+        yield first, bits - size
+        first += 1 << size
+
+
+def _network(version: int, first: int, prefix: int) -> Network:
+    if version == 4:
+        return ipaddress.IPv4Network((first, prefix))
+    return ipaddress.IPv6Network((first, prefix))
 
 
 def sort_key(network: Network) -> tuple[int, int, int]:
@@ -254,67 +314,199 @@ class Assignment:
     repacked: bool = False
 
 
-def pack(ranges: Sequence[str]) -> tuple[Rule, ...]:
+# Ranges as `assign` and `pack` take them: text (parsed here), networks, or an `Allowlist` (parsed already).
+Ranges = Sequence[str] | Sequence[Network] | Allowlist
+# A range's sort key (see `sort_key`) and its text.
+_Keyed = tuple[tuple[int, int, int], str]
+
+
+def pack(ranges: Ranges) -> tuple[Rule, ...]:
     """The optimal packing: ceil(n / 10) rules of sorted ranges at consecutive priorities."""
-    ordered = _sorted(ranges)
+    return _pack(_sorted(ranges))
+
+
+def _pack(ordered: Sequence[_Keyed]) -> tuple[Rule, ...]:
     return tuple(
-        Rule(FIRST_PRIORITY + i, tuple(ordered[start : start + RANGES_PER_RULE]))
+        Rule(FIRST_PRIORITY + i, tuple(text for _, text in ordered[start : start + RANGES_PER_RULE]))
         for i, start in enumerate(range(0, len(ordered), RANGES_PER_RULE))
     )
 
 
-def assign(
-    ranges: Sequence[str], current: Sequence[Rule] | None, max_rules: int, *, repack: bool = False
-) -> Assignment:
+def _sorted(ranges: Ranges) -> list[_Keyed]:
+    """`_keyed`, in `sort_key` order (ranges of the same key, "1.2.3.4" and "1.2.3.4/32", as given)."""
+    return sorted(_keyed(ranges), key=lambda item: item[0])
+
+
+def _keyed(ranges: Ranges) -> list[_Keyed]:
+    """Each range with its sort key; text is parsed once here, a network not at all."""
+    if isinstance(ranges, Allowlist):
+        return [(sort_key(network), text) for network, text in zip(ranges.networks, ranges.ranges, strict=True)]
+    return [(sort_key(parse_network(r)), r) if isinstance(r, str) else (sort_key(r), network_text(r)) for r in ranges]
+
+
+def assign(ranges: Ranges, current: Sequence[Rule] | None, max_rules: int, *, repack: bool = False) -> Assignment:
     """Put `ranges` into rules, changing as few rules of `current` as possible.
 
-    A range that stays keeps its rule. Removed ranges leave their rule (an emptied rule goes); added
-    ranges go first into rules that changed anyway, then into the rule with the most room, and a new
-    rule (the lowest free priority from FIRST_PRIORITY on) is opened only when no rule has room. So an
-    address that stays allowlisted is never moved, and Cloud Armor never has to drop it on the way.
-    Without a current assignment, with `repack`, or when the result would need more than `max_rules`
-    rules, the ranges are packed afresh (`pack`).
+    A range that stays keeps its rule, and so does a range of `current` that a wider range now covers
+    (it merged with an added neighbour): only the addresses not covered yet are added, as the fewest
+    CIDRs. Removed ranges leave their rule (an emptied rule goes); what is left of a narrowed range goes
+    back into its rule when there is room; other added ranges go first into rules that changed anyway,
+    then into the rule with the most room, and a new rule (the lowest free priority from FIRST_PRIORITY on)
+    is opened only when no rule has room. So an address that stays allowlisted stays in its rule, and
+    Cloud Armor, which patches one rule at a time, never has to drop it on the way. Without a current
+    assignment, with `repack`, or when the result would need more than `max_rules` rules, the ranges are
+    packed afresh (`pack`), every merge collapsed.
     """
+    keyed = _sorted(ranges)
     if not current:
-        return Assignment(pack(ranges))
+        return Assignment(_pack(keyed))
     if repack:
-        fresh = pack(ranges)
+        fresh = _pack(keyed)
         return Assignment(fresh, repacked=fresh != tuple(current))
-    wanted = set(ranges)
-    placed: set[str] = set()
-    held: dict[int, list[str]] = {}
-    changed: list[int] = []
-    for rule in sorted(current, key=lambda r: r.priority):
-        if rule.priority in held or not 0 <= rule.priority < DEFAULT_RULE_PRIORITY:
-            continue
-        kept = [r for r in rule.ranges if r in wanted and r not in placed][:RANGES_PER_RULE]
-        placed.update(kept)
-        held[rule.priority] = kept
-        if len(kept) != len(rule.ranges):
-            changed.append(rule.priority)
-    for cidr in _sorted(r for r in wanted if r not in placed):
-        priority = _rule_for(held, changed)
-        held.setdefault(priority, []).append(cidr)
-        if priority not in changed:
-            changed.append(priority)
-    rules = tuple(Rule(p, tuple(_sorted(held[p]))) for p in sorted(held) if held[p])
+    rules = _Placement(keyed, current).rules()
     if len(rules) > max_rules:
-        return Assignment(pack(ranges), repacked=True)
+        return Assignment(_pack(keyed), repacked=True)
     return Assignment(rules)
 
 
-def _rule_for(held: dict[int, list[str]], changed: list[int]) -> int:
-    """Where the next added range goes: a rule that changes anyway, else the roomiest, else a new one."""
-    for priority in changed:
-        if len(held[priority]) < RANGES_PER_RULE:
-            return priority
-    roomiest = min(held, key=lambda p: (len(held[p]), p), default=None)
-    if roomiest is not None and len(held[roomiest]) < RANGES_PER_RULE:
-        return roomiest
-    priority = FIRST_PRIORITY
-    while priority in held:
-        priority += 1
-    return priority
+class _Placement:
+    """One run of `assign` against a current assignment, each lookup a set, a bisection or a heap."""
+
+    def __init__(self, keyed: list[_Keyed], current: Sequence[Rule]) -> None:
+        self.key_of = {text: key for key, text in keyed}
+        self.held: dict[int, list[str]] = {}
+        self.changed: list[int] = []
+        self.changed_set: set[int] = set()
+        self._next_changed = 0  # changed[:_next_changed] are full (rules only fill up here)
+        placed: set[str] = set()
+        covered: list[tuple[int, int, int]] = []  # ranges of `current` kept because a wider range covers them
+        dropped: list[tuple[tuple[int, int, int], int]] = []  # removed ranges of `current` and their rule
+        wanted_spans = _merged(_key_span(key) for key, _ in keyed)
+        for rule in sorted(current, key=lambda r: r.priority):
+            if rule.priority in self.held or not 0 <= rule.priority < DEFAULT_RULE_PRIORITY:
+                continue
+            kept = []
+            for text in rule.ranges:
+                if text in placed:
+                    continue
+                if text in self.key_of:
+                    kept.append(text)
+                    continue
+                span = _text_span(text)
+                if span is not None and _covers(wanted_spans, span):
+                    self.key_of[text] = _span_key(span)
+                    covered.append(span)
+                    kept.append(text)
+                elif span is not None:
+                    dropped.append((span, rule.priority))
+            kept = kept[:RANGES_PER_RULE]
+            placed.update(kept)
+            self.held[rule.priority] = kept
+            if len(kept) != len(rule.ranges):
+                self._mark_changed(rule.priority)
+        covered_spans = _merged(sorted(covered))
+        self.dropped = sorted(dropped)
+        # Rules no range has been added to yet, roomiest first (their sizes do not change until then).
+        self.unchanged = [(len(kept), p) for p, kept in self.held.items() if p not in self.changed_set]
+        heapq.heapify(self.unchanged)
+        self._next_free = FIRST_PRIORITY
+        for key, text in keyed:
+            if text in placed:
+                continue
+            for piece in _uncovered(key, text, covered_spans):
+                self._place(piece)
+
+    def _mark_changed(self, priority: int) -> None:
+        if priority not in self.changed_set:
+            self.changed_set.add(priority)
+            self.changed.append(priority)
+
+    def _place(self, piece: _Keyed) -> None:
+        key, text = piece
+        self.key_of[text] = key
+        priority = self._rule_for(_key_span(key))
+        self.held.setdefault(priority, []).append(text)
+        self._mark_changed(priority)
+
+    def _rule_for(self, span: tuple[int, int, int]) -> int:
+        """Where the next added range goes: the rule of a narrowed range holding it, a rule that changes
+        anyway, the roomiest, else a new one."""
+        home = _holder(self.dropped, span)
+        if home is not None and len(self.held[home]) < RANGES_PER_RULE:
+            return home
+        while self._next_changed < len(self.changed):
+            priority = self.changed[self._next_changed]
+            if len(self.held[priority]) < RANGES_PER_RULE:
+                return priority
+            self._next_changed += 1
+        while self.unchanged and self.unchanged[0][1] in self.changed_set:
+            heapq.heappop(self.unchanged)
+        if self.unchanged and self.unchanged[0][0] < RANGES_PER_RULE:
+            return self.unchanged[0][1]
+        while self._next_free in self.held:
+            self._next_free += 1
+        return self._next_free
+
+    def rules(self) -> tuple[Rule, ...]:
+        key = self.key_of.__getitem__
+        return tuple(Rule(p, tuple(sorted(self.held[p], key=key))) for p in sorted(self.held) if self.held[p])
+
+
+def _key_span(key: tuple[int, int, int]) -> tuple[int, int, int]:
+    version, first, prefix = key
+    return version, first, _last(version, first, prefix)
+
+
+def _span_key(span: tuple[int, int, int]) -> tuple[int, int, int]:
+    version, first, last = span
+    return version, first, _bits(version) - (last - first + 1).bit_length() + 1
+
+
+def _text_span(text: str) -> tuple[int, int, int] | None:
+    try:
+        return _span(parse_network(text))
+    except ValueError:
+        return None
+
+
+def _covers(spans: list[tuple[int, int, int]], span: tuple[int, int, int]) -> bool:
+    """Whether one of `spans` (sorted, disjoint) holds all of `span`."""
+    index = bisect.bisect_right(spans, (span[0], span[1], _MAX_BOUND)) - 1
+    return index >= 0 and spans[index][0] == span[0] and spans[index][2] >= span[2]
+
+
+def _holder(dropped: list[tuple[tuple[int, int, int], int]], span: tuple[int, int, int]) -> int | None:
+    """The rule of the removed range (sorted by span) that holds all of `span`, if any."""
+    index = bisect.bisect_right(dropped, ((span[0], span[1], _MAX_BOUND), DEFAULT_RULE_PRIORITY)) - 1
+    if index < 0:
+        return None
+    (version, _, last), priority = dropped[index]
+    return priority if version == span[0] and last >= span[2] else None
+
+
+def _uncovered(key: tuple[int, int, int], text: str, covered: list[tuple[int, int, int]]) -> list[_Keyed]:
+    """The range `text` less the `covered` spans (sorted, disjoint), as the fewest CIDRs."""
+    version, first, last = _key_span(key)
+    index = bisect.bisect_left(covered, (version, first, -1))
+    if index > 0 and covered[index - 1][0] == version and covered[index - 1][2] >= first:
+        index -= 1
+    holes = []
+    while index < len(covered) and covered[index][0] == version and covered[index][1] <= last:
+        holes.append(covered[index])
+        index += 1
+    if not holes:
+        return [(key, text)]
+    pieces: list[_Keyed] = []
+    start = first
+    for _, hole_first, hole_last in [*holes, (version, last + 1, last + 1)]:
+        if hole_first > start:
+            for piece_first, prefix in _cidrs(version, start, min(hole_first - 1, last)):
+                pieces.append(((version, piece_first, prefix), network_text(_network(version, piece_first, prefix))))
+        start = max(start, hole_last + 1)
+    return pieces
+
+
+_MAX_BOUND = 1 << 129
 
 
 def rule_changes(before: Sequence[Rule], after: Sequence[Rule]) -> list[RuleChange]:
@@ -333,7 +525,3 @@ def repack_notice(before: Sequence[Rule], after: Sequence[Rule]) -> str:
     """What every command says when a repack moves ranges between rules (see `assign`)."""
     count = len(rule_changes(before, after))
     return f"repacking the allowlist: {count} rule{'' if count == 1 else 's'} change"
-
-
-def _sorted(ranges: Iterable[str]) -> list[str]:
-    return sorted(ranges, key=lambda r: sort_key(ipaddress.ip_network(r)))

@@ -8,7 +8,7 @@ keep their own lines and comments.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,8 +23,10 @@ from iac.allowlist import (
     Network,
     RuleChange,
     collapse,
+    collapse_networks,
     missing_from,
     parse_entry,
+    parse_network,
     sort_key,
 )
 from iac.errors import ConfigError, IacError
@@ -256,7 +258,7 @@ def _comments(gap: str) -> tuple[list[str], list[str]]:
 
 def _network(value: str) -> Network | None:
     try:
-        return ipaddress.ip_network(value.strip(), strict=True)
+        return parse_network(value.strip())
     except ValueError:
         return None
 
@@ -410,40 +412,93 @@ def edit(
 
 
 def add(doc: AllowlistText, networks: list[Network], note: str | None) -> tuple[list[Row], list[str]]:
-    """Rows with `networks` added; an address already allowed is reported and left out."""
-    rows = list(doc.rows)
+    """Rows with `networks` added; an address already allowed is reported and left out.
+
+    One pass over the list and one sort, however many addresses are given: a sorted list stays sorted
+    (each new entry goes before the first entry after it), any other order is the user's and new entries
+    go last.
+    """
+    present = _present(doc.rows)
+    in_order = all(sort_key(a) <= sort_key(b) for a, b in itertools.pairwise(present))
+    covering = _Covering()
+    for index, network in enumerate(present):
+        covering.add(network, sort_key(network) if in_order else (index,))
+    added: list[Row] = []
     notices = []
     for network in networks:
-        cover = next((n for n in _present(rows) if _within(network, n)), None)
+        cover = covering.first(network)
         if cover is not None:
             how = "already in the allowlist" if cover == network else f"already allowed by {cover}"
             notices.append(f"{network} is {how}: nothing to add")
             continue
-        row = doc.new_row(network, note)
-        present = _present(rows)
-        if present == sorted(present, key=sort_key):
-            # A sorted list stays sorted; any other order is the user's, and new entries go last.
-            position = next(
-                (i for i, r in enumerate(rows) if r.network is not None and sort_key(r.network) > sort_key(network)),
-                len(rows),
-            )
-            rows.insert(position, row)
-        else:
-            rows.append(row)
-    return rows, notices
+        covering.add(network, sort_key(network) if in_order else (len(present) + len(added),))
+        added.append(doc.new_row(network, note))
+    if not in_order:
+        return [*doc.rows, *added], notices
+    return _merge_sorted(doc.rows, sorted(added, key=lambda row: sort_key(_network_of(row)))), notices
+
+
+def _merge_sorted(rows: list[Row], new: list[Row]) -> list[Row]:
+    """`rows` with the sorted `new` rows, each just before the first entry of `rows` that sorts after it."""
+    merged: list[Row] = []
+    pending = 0
+    for row in rows:
+        if row.network is not None:
+            key = sort_key(row.network)
+            while pending < len(new) and sort_key(_network_of(new[pending])) < key:
+                merged.append(new[pending])
+                pending += 1
+        merged.append(row)
+    return merged + new[pending:]
+
+
+def _network_of(row: Row) -> Network:
+    assert row.network is not None  # rows iac makes always hold a network
+    return row.network
+
+
+class _Covering:
+    """Networks of a list and their rank (order in it), to find the first one that covers another: one
+    dictionary lookup per prefix length, as covering CIDRs are each other's supernets."""
+
+    def __init__(self) -> None:
+        self._ranked: dict[tuple[int, int, int], tuple[tuple[int, ...], Network]] = {}
+
+    def add(self, network: Network, rank: tuple[int, ...]) -> None:
+        key = sort_key(network)
+        if key not in self._ranked or rank < self._ranked[key][0]:
+            self._ranked[key] = (rank, network)
+
+    def first(self, network: Network) -> Network | None:
+        """The network of the lowest rank that `network` lies within (itself included), or None."""
+        version, first, prefix = sort_key(network)
+        bits = network.max_prefixlen
+        found = [
+            self._ranked[key]
+            for length in range(prefix, -1, -1)
+            if (key := (version, first >> (bits - length) << (bits - length), length)) in self._ranked
+        ]
+        return min(found, key=lambda item: item[0])[1] if found else None
 
 
 def remove(doc: AllowlistText, networks: list[Network]) -> list[Row]:
     """Rows without the entries equal to `networks`; naming an address that is no entry is an error."""
+    entries = {row.network for row in doc.rows if row.network is not None}
+    covering = _Covering()
+    rows_of: dict[Network, Row] = {}
+    for index, row in enumerate(doc.rows):
+        if row.network is not None:
+            covering.add(row.network, (index,))
+            rows_of.setdefault(row.network, row)
     problems = []
     for network in networks:
-        if any(row.network == network for row in doc.rows):
+        if network in entries:
             continue
-        cover = next((row for row in doc.rows if row.network is not None and _within(network, row.network)), None)
+        cover = covering.first(network)
         if cover is not None:
             problems.append(
                 f"{doc.path}: allowlist: {network} is not an entry of the allowlist but lies inside "
-                f"{cover.network} ({cover.line.strip()!r}): remove {cover.network} and add back the ranges to keep"
+                f"{cover} ({rows_of[cover].line.strip()!r}): remove {cover} and add back the ranges to keep"
             )
         else:
             problems.append(f"{doc.path}: allowlist: {network} is not in the allowlist: nothing to remove")
@@ -459,11 +514,7 @@ def replace(doc: AllowlistText, networks: list[Network]) -> list[Row]:
     for row in doc.rows:
         if row.network is not None:
             kept.setdefault(row.network, row)
-    rows = []
-    for text in collapse(networks):
-        network = ipaddress.ip_network(text)
-        rows.append(kept.get(network) or doc.new_row(network))
-    return rows
+    return [kept.get(network) or doc.new_row(network) for network in collapse_networks(networks)]
 
 
 def finish(doc: AllowlistText, rows: list[Row], notices: list[str], allow_empty: bool, output: Path) -> Change:
@@ -555,7 +606,3 @@ def write(doc: AllowlistText, change: Change) -> None:
 
 def _present(rows: list[Row]) -> list[Network]:
     return [row.network for row in rows if row.network is not None]
-
-
-def _within(inner: Network, outer: Network) -> bool:
-    return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]

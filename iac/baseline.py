@@ -9,12 +9,12 @@ from the same output directory.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from iac.allowlist import DEFAULT_RULE_PRIORITY, Assignment, Rule, RuleChange, assign, rule_changes
+from iac.allowlist import DEFAULT_RULE_PRIORITY, Assignment, Ranges, Rule, RuleChange, assign, rule_changes
 from iac.terraform import TerraformJson
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class Baseline:
         """The rules `assignment` changes against this baseline (every rule, when there is none)."""
         return rule_changes(self.rules, assignment.rules)
 
-    def assign(self, ranges: Sequence[str], max_rules: int, *, repack: bool = False) -> Assignment:
+    def assign(self, ranges: Ranges, max_rules: int, *, repack: bool = False) -> Assignment:
         """`ranges` put into rules, keeping each range that stays in its rule of this baseline."""
         return assign(ranges, self.current, max_rules, repack=repack)
 

@@ -12,20 +12,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from iac.allowlist import (
     DEFAULT_MAX_RULES,
     Allowlist,
     AllowlistEntryError,
-    from_entries,
+    Network,
+    from_networks,
+    network_text,
     over_limit_message,
     parse_entry,
     width_warning,
 )
 from iac.errors import ConfigError
-from iac.yamldoc import Location, YamlDocument, dotted, load_yaml
+from iac.yamldoc import Location, YamlDocument, load_yaml
 
 _PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 _NAME = re.compile(r"[a-z]([-a-z0-9]{0,20}[a-z0-9])?")
@@ -152,12 +154,19 @@ def _api_endpoint(value: str) -> str:
     return value
 
 
-def _allowlist_entry(value: object) -> str:
-    """An allowlist entry as written (any YAML value) -> its network in canonical form; else why not."""
+def _allowlist_entry(value: object, info: ValidationInfo) -> str:
+    """An allowlist entry as written (any YAML value) -> its network in canonical form; else why not.
+
+    The network itself goes to the validation context's `networks` (see `validate_document`): each entry
+    is parsed once, here, and the allowlist is built from these objects.
+    """
     try:
-        return str(parse_entry(0, value))
+        network = parse_entry(0, value)
     except AllowlistEntryError as problem:
         raise PydanticCustomError("allowlist_entry", problem.message, {"problem": problem}) from None
+    if isinstance(info.context, dict) and isinstance(info.context.get("networks"), list):
+        info.context["networks"].append(network)
+    return network_text(network)
 
 
 ProjectId = Annotated[str, AfterValidator(_project_id)]
@@ -382,78 +391,106 @@ def load_config(path: Path) -> LoadedConfig:
 
 
 def validate_document(document: YamlDocument) -> LoadedConfig:
+    """`document` checked against the schema and every rule across fields: a LoadedConfig, or ConfigError
+    listing every problem in line order, each with its file, line and key."""
     data = document.data
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"a {type(data).__name__}"
         raise ConfigError(
             [f"{document.path}:1: the config must be a mapping of keys (project, domain, bucket, ...), not {got}"]
         )
-    problems: list[tuple[int, str]] = []
-
-    def report(location: Location, message: str) -> None:
-        problems.append((document.line_of(location), f"{document.where(location)}: {message}"))
-
+    problems = _Problems(document)
     # A string with a bidirectional control character gets that one message: what else is wrong with it
     # (not a hostname, not an address, ...) follows from the character, and would show it escaped anyway.
-    flagged: set[Location] = set()
     for location, message in bidi_problems(data):
-        flagged.add(location)
-        report(location, message)
+        problems.flagged.add(location)
+        problems.report(location, message)
+    # Each allowlist entry is parsed once, by the schema, which hands its network over in `networks`.
+    networks: list[Network] = []
+    config = _schema_checked(data, problems, networks)
+    _check_empty_allowlist(data, problems)
+    if config is None:
+        problems.raise_any()
+    assert config is not None
+    allowlist = from_networks(networks, config.allowlist)
+    _check_across_fields(config, allowlist, problems)
+    problems.raise_any()
+    return LoadedConfig(path=document.path, config=config, allowlist=allowlist, warnings=_warnings(document, networks))
 
-    config: Config | None = None
+
+def _warnings(document: YamlDocument, networks: list[Network]) -> tuple[str, ...]:
+    """What is valid but doubtful: a very wide allowlist range, at its line (one network per entry, in order)."""
+    return tuple(
+        f"{document.where(('allowlist', index))}: {warning}"
+        for index, network in enumerate(networks)
+        if (warning := width_warning(network)) is not None
+    )
+
+
+class _Problems:
+    """The problems found in one document, each at its line; `flagged` keys already have their message."""
+
+    def __init__(self, document: YamlDocument) -> None:
+        self.document = document
+        self.found: list[tuple[int, str]] = []
+        self.flagged: set[Location] = set()
+
+    def report(self, location: Location, message: str) -> None:
+        self.found.append((self.document.line_of(location), f"{self.document.where(location)}: {message}"))
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise ConfigError([text for _, text in sorted(self.found, key=lambda p: p[0])])
+
+
+def _schema_checked(data: dict[str, Any], problems: _Problems, networks: list[Network]) -> Config | None:
+    """The config as the schema reads it, or None with every schema problem reported."""
     try:
-        config = Config.model_validate(data)
+        return Config.model_validate(data, context={"networks": networks})
     except ValidationError as exc:
         for error in exc.errors():
             tagged = tuple(error["loc"])
             location = _untagged(tagged)
-            if location in flagged and error["type"] != "extra_forbidden":
+            if location in problems.flagged and error["type"] != "extra_forbidden":
                 continue
-            text = document.source.get(location)
+            text = problems.document.source.get(location)
             if error["type"] == "allowlist_entry":
-                report(location, _entry_problem(error["ctx"]["problem"], text))
+                problems.report(location, _entry_problem(error["ctx"]["problem"], text))
             elif error["type"] == "string_type" and text is not None and _surprising(text, error.get("input")):
-                report(location, f'{_misread(text, error.get("input"))}: quote it ("{_clip(text)}")')
+                problems.report(location, f'{_misread(text, error.get("input"))}: quote it ("{_clip(text)}")')
             else:
-                report(location, _describe(tagged, error))
+                problems.report(location, _describe(tagged, error))
+        return None
 
-    allowlist = from_entries(config.allowlist) if config is not None else None
+
+def _check_empty_allowlist(data: dict[str, Any], problems: _Problems) -> None:
     if data.get("allowlist") == [] and data.get("allowlist_allow_empty") is not True:
-        report(
+        problems.report(
             ("allowlist",),
             "is empty: list at least one address or range that may read the data (an empty allowlist "
             "would lock everyone out; if that is intended, also set allowlist_allow_empty: true)",
         )
 
-    if config is not None and config.cors is not None:
+
+def _check_across_fields(config: Config, allowlist: Allowlist, problems: _Problems) -> None:
+    """The rules that involve more than one field: CORS settings, the bucket's location, the rule limit."""
+    if config.cors is not None:
         for location, message in cors_problems(config.cors):
-            if location not in flagged:
-                report(location, message)
+            if location not in problems.flagged:
+                problems.report(location, message)
         for index, target in enumerate(config.cors.targets):
             if target.provider == "gcp" and target.bucket == config.bucket.name and config.bucket.create:
-                report(
+                problems.report(
                     ("cors", "targets", index),
                     f"gs://{target.bucket} is created by the Direct Access configuration, which already sets its "
                     "CORS from these settings: remove this target",
                 )
-
-    if config is not None:
-        if config.bucket.create and config.bucket.location is None:
-            report(("bucket", "location"), "is required when bucket.create is true (e.g. EU, US, europe-west1)")
-        if allowlist is not None and allowlist.ranges:
-            too_many = over_limit_message(len(allowlist.ranges), config.allowlist_max_rules)
-            if too_many:
-                report(("allowlist",), too_many)
-
-    if problems:
-        raise ConfigError([text for _, text in sorted(problems, key=lambda p: p[0])])
-    assert config is not None and allowlist is not None
-    warnings = tuple(
-        f"{document.where(('allowlist', index))}: {warning}"
-        for index, entry in enumerate(config.allowlist)
-        if (warning := width_warning(ipaddress.ip_network(entry))) is not None
-    )
-    return LoadedConfig(path=document.path, config=config, allowlist=allowlist, warnings=warnings)
+    if config.bucket.create and config.bucket.location is None:
+        problems.report(("bucket", "location"), "is required when bucket.create is true (e.g. EU, US, europe-west1)")
+    if allowlist.ranges:
+        too_many = over_limit_message(len(allowlist.ranges), config.allowlist_max_rules)
+        if too_many:
+            problems.report(("allowlist",), too_many)
 
 
 def origin_problem(origin: str, allow_localhost: bool) -> str | None:
@@ -641,4 +678,19 @@ def _model_in(annotation: Any, tag: str | None = None) -> type[BaseModel] | None
     return members[0] if len(members) == 1 else None
 
 
-__all__ = ["Config", "LoadedConfig", "dotted", "load_config", "validate_document"]
+# What other modules import from here.
+__all__ = [
+    "CORS_RULE_ID",
+    "DEFAULT_CORS_ORIGINS",
+    "AwsCorsTarget",
+    "AzureCorsTarget",
+    "Config",
+    "CorsConfig",
+    "CorsRule",
+    "CorsTarget",
+    "GcpCorsTarget",
+    "LoadedConfig",
+    "OtcCorsTarget",
+    "load_config",
+    "validate_document",
+]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from iac.allowlist import Assignment, Rule, assign
+from iac.allowlist import Assignment, Rule, assign, network_text, parse_network
 from iac.config import Config, CorsConfig, LoadedConfig
 from iac.templates import module_files, template
 
@@ -103,7 +102,7 @@ def render(
     marks rules packed only to let `terraform init` run before the deployed rules are known: such a
     rendering is never taken as the current assignment.
     """
-    assignment = assign(loaded.allowlist.ranges, current, loaded.config.allowlist_max_rules, repack=repack)
+    assignment = assign(loaded.allowlist, current, loaded.config.allowlist_max_rules, repack=repack)
     values = {**template_values(loaded, assignment), "provisional": provisional}
     files: dict[str, bytes] = {}
     root = [("main.tf", "main.tf.j2"), ("outputs.tf", "outputs.tf.j2"), ("versions.tf", "versions.tf.j2")]
@@ -171,7 +170,7 @@ def current_rules(directory: Path, config: Config) -> tuple[Rule, ...] | None:
 
 def _is_network(text: str) -> bool:
     try:
-        return str(ipaddress.ip_network(text)) == text
+        return network_text(parse_network(text)) == text
     except ValueError:
         return False
 

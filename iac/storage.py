@@ -27,9 +27,24 @@ class NoCredentials(gcp.CredentialsMissing):
         super().__init__("for Cloud Storage", NEEDS, reason)
 
 
-def client(project: str | None = None) -> Any:
+def client(project: str | None = None, *, connections: int | None = None) -> Any:
     """A `google.cloud.storage.Client` for `project` (None: the credentials' own project; the emulator's
-    placeholder under STORAGE_EMULATOR_HOST). Raises NoCredentials when there are none to use."""
+    placeholder under STORAGE_EMULATOR_HOST). Raises NoCredentials when there are none to use.
+
+    `connections`: how many requests the caller makes at a time, when more than one. The HTTP session keeps
+    that many connections open (requests keeps 10; the 11th request at a time would open a connection and
+    drop it after, with a "connection pool is full" warning)."""
+    made = _client(project)
+    if connections is not None and connections > 1:
+        from requests.adapters import DEFAULT_POOLSIZE
+
+        # The session's own adapters (an mTLS one included) with room for `connections` per host.
+        for adapter in {id(a): a for a in made._http.adapters.values()}.values():
+            adapter.init_poolmanager(DEFAULT_POOLSIZE, max(connections, DEFAULT_POOLSIZE))
+    return made
+
+
+def _client(project: str | None) -> Any:
     import importlib
 
     storage = importlib.import_module("google.cloud.storage")  # no type information: the client is Any

@@ -10,11 +10,21 @@ import pytest
 from iac.allowlist import (
     DEFAULT_MAX_RULES,
     RANGES_PER_RULE,
-    AllowlistError,
-    normalise,
+    Allowlist,
     over_limit_message,
     pack,
 )
+from iac.config import validate_document
+from iac.errors import ConfigError
+from iac.yamldoc import parse_yaml
+
+_CONFIG = "project: my-gcp-project\ndomain: data.acme.com\nbucket: {name: encord-data, location: EU}\nallowlist:\n"
+
+
+def normalise(entries: list[object]) -> Allowlist:
+    """The allowlist of a config listing `entries`, through the same validation as `iac validate`."""
+    text = _CONFIG + "".join(f"  - {json.dumps(entry)}\n" for entry in entries)
+    return validate_document(parse_yaml(text, Path("iac.yaml"))).allowlist
 
 
 def test_bare_addresses_become_host_ranges() -> None:
@@ -94,21 +104,21 @@ def test_rules_split_into_chunks_of_ten_in_order() -> None:
         ("39.42.20.11/33", "is not an IP address or CIDR"),
         ("vpn.acme.com", "is not an IP address or CIDR"),
         ("", "is empty"),
-        (42, "must be an IP address or CIDR written as a string, not int"),
+        (42, "42 was read by YAML as the number 42: an allowlist entry is an IP address or CIDR"),
     ],
 )
 def test_rejected_entries_say_why(entry: object, expected: str) -> None:
-    with pytest.raises(AllowlistError) as caught:
+    with pytest.raises(ConfigError) as caught:
         normalise(["39.42.20.11/32", entry])
     [problem] = caught.value.problems
-    assert problem.index == 1
-    assert expected in problem.message
+    assert problem.startswith("iac.yaml:6: allowlist[1]")
+    assert expected in problem
 
 
 def test_every_bad_entry_is_reported_at_once() -> None:
-    with pytest.raises(AllowlistError) as caught:
+    with pytest.raises(ConfigError) as caught:
         normalise(["10.0.0.1", "39.42.20.11", "nonsense", "0.0.0.0/0"])
-    assert [p.index for p in caught.value.problems] == [0, 2, 3]
+    assert [p.split(":")[1] for p in caught.value.problems] == ["5", "7", "8"]
 
 
 def test_rule_limit() -> None:

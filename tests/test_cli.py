@@ -337,8 +337,27 @@ def test_help_is_as_wide_as_the_terminal() -> None:
     assert max(len(line) for line in done.stdout.splitlines()) > 150
 
 
-def test_reflow_joins_the_lines_of_a_paragraph_and_keeps_a_b_paragraph() -> None:
-    from iac.cli.group import reflow
+def test_the_list_of_commands_shows_each_summary_whole(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first paragraph of each command's help, on one line however the docstring breaks it, not cut short."""
+    monkeypatch.setenv("COLUMNS", "80")
+    listing = " ".join(cli("allowlist", "--help").stdout.split())
+    assert "add Add addresses to the allowlist. An address already allowed is reported and not added again." in listing
+    assert "..." not in cli("--help").stdout.split("Commands:")[1]
 
-    text = "Summary\n    on two lines.\n\n    A paragraph\n    of prose.\n\n    \b\n    kept\n      as written\n"
-    assert reflow(text) == "Summary on two lines.\n\nA paragraph of prose.\n\nkept\n  as written"
+
+def test_usage_errors_exit_1_for_iac_only() -> None:
+    """iac's usage errors exit 1 (2 is `iac plan`'s "changes"), without changing Click for other apps in the process."""
+    from typer.testing import CliRunner
+
+    import iac.cli
+
+    other = typer.Typer()
+
+    @other.command()
+    def hello(name: str) -> None:
+        typer.echo(name)
+
+    result = CliRunner().invoke(other, ["--frobnicate"])
+    assert result.exit_code == 2, "another Typer/Click app keeps Click's usage exit status"
+    for args in (["plan", "--frobnicate"], ["no-such-command"], ["allowlist", "add"]):
+        assert CliRunner().invoke(iac.cli.app, args).exit_code == 1, args

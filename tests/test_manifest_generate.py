@@ -332,3 +332,98 @@ def test_skipped_csv_and_the_manifests_have_one_mode(tmp_path: Path) -> None:
     generate(objects, DOMAIN, tmp_path / "m")
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "m").iterdir() if p.name != ".iac-files"}
     assert modes == {"images-0001.json": 0o644, "skipped.csv": 0o644}
+
+
+# --- --strict-metadata --jobs N: read concurrently, written as a serial run writes -----------------------------
+
+
+@pytest.fixture
+def many_images(gcs_client, request: pytest.FixtureRequest) -> str:  # type: ignore[no-untyped-def]
+    """A bucket of 150 images (one in 10 with an unreadable header), a PDF, text and a DICOM series."""
+    name = f"jobs-{abs(hash(request.node.name)) % 10**8}"
+    created = gcs_client.create_bucket(name)
+    for i in range(150):
+        content = b"not an image header" if i % 10 == 3 else png(100 + i, 50 + i)
+        created.blob(f"img/{i:04d}.png").upload_from_string(content, content_type="image/png")
+    created.blob("docs/beowulf.pdf").upload_from_string(PDF, content_type="application/pdf")
+    created.blob("docs/readme.txt").upload_from_string(b"hello", content_type="text/plain")
+    created.blob("scans/a/0001.dcm").upload_from_string(b"DICM", content_type="application/dicom")
+    return name
+
+
+def files_of(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def test_jobs_write_the_same_bytes_as_a_serial_run(
+    cli, many_images: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = write_config(tmp_path / "iac.yaml", many_images)
+    runs = {}
+    for jobs in ("1", "4", "32"):
+        out = tmp_path / f"jobs-{jobs}"
+        with caplog.at_level("WARNING"):
+            result = cli(
+                "manifest", "generate", "-c", config, "-o", out, "--strict-metadata", "--jobs", jobs,
+                "--images-per-file", "7",
+            )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "objects/s" not in result.stderr, "no progress line when stderr is not a terminal"
+        runs[jobs] = files_of(out)
+    assert runs["4"] == runs["1"] and runs["32"] == runs["1"], "same files, same order, same batches"
+    assert len([name for name in runs["1"] if name.startswith("images-")]) == 20  # 135 readable images, 7 a file
+    with (tmp_path / "jobs-32" / "skipped.csv").open() as handle:
+        skipped = {row["object"]: row["reason"] for row in csv.DictReader(handle)}
+    assert len(skipped) == 15 and all("image dimensions could not be read" in r for r in skipped.values())
+    # 32 reads at a time over one HTTP session: its pool holds them all (no "connection pool is full").
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+@pytest.mark.parametrize("jobs", ["0", "-2"])
+def test_jobs_below_one_is_a_clear_error(cli, config: Path, tmp_path: Path, jobs: str) -> None:
+    out = tmp_path / "m"
+    result = cli("manifest", "generate", "-c", config, "-o", out, "--strict-metadata", "--jobs", jobs)
+    assert result.exit_code == 1
+    assert f"error: --jobs {jobs}: give the number of objects to read at a time, 1 or more" in result.stderr
+    assert not out.exists()
+
+
+def test_a_run_stopped_while_reading_ahead_is_completed_by_the_next(many_images: str, gcs_env: str, tmp_path: Path):
+    """Stopped after 60 objects with 8 reads in flight: the next run (serial or not) writes what a clean run does."""
+    from iac.manifest.bucket import list_bucket
+    from iac.manifest.generate import generate
+
+    def stopped_after(count: int):  # type: ignore[no-untyped-def]
+        for index, obj in enumerate(list_bucket(many_images, None, connections=8)):
+            if index == count:
+                raise KeyboardInterrupt
+            yield obj
+
+    clean, resumed = tmp_path / "clean", tmp_path / "resumed"
+    generate(list_bucket(many_images, None), DOMAIN, clean, strict=True, batch={"images": 7})
+    with pytest.raises(KeyboardInterrupt):
+        generate(stopped_after(60), DOMAIN, resumed, strict=True, batch={"images": 7}, jobs=8)
+    generate(list_bucket(many_images, None, connections=8), DOMAIN, resumed, strict=True, batch={"images": 7}, jobs=8)
+    assert files_of(resumed) == files_of(clean)
+
+
+def test_a_listing_failing_part_way_leaves_what_a_serial_run_leaves(many_images: str, gcs_env: str, tmp_path: Path):
+    """What was listed before the failure is written (and recorded) whatever --jobs, so the next run completes it."""
+    from iac.errors import IacError
+    from iac.manifest.bucket import list_bucket
+    from iac.manifest.generate import generate
+
+    def failing_after(count: int):  # type: ignore[no-untyped-def]
+        for index, obj in enumerate(list_bucket(many_images, None, connections=8)):
+            if index == count:
+                raise IacError("the listing failed")
+            yield obj
+
+    left = {}
+    for jobs in (1, 8):
+        out = tmp_path / f"jobs-{jobs}"
+        with pytest.raises(IacError):
+            generate(failing_after(60), DOMAIN, out, strict=True, batch={"images": 7}, jobs=jobs)
+        left[jobs] = files_of(out)
+    assert left[8] == left[1]
+    assert len([name for name in left[1] if name.startswith("images-")]) == 7  # 54 readable images, 7 a file

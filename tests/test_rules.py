@@ -9,7 +9,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iac.allowlist import FIRST_PRIORITY, RANGES_PER_RULE, Rule, assign, pack, rule_changes
+from iac.allowlist import FIRST_PRIORITY, RANGES_PER_RULE, Rule, assign, from_networks, pack, rule_changes
 
 # Distinct, non-adjacent /32s from a global block: the packer works on ranges already collapsed.
 _SPACE = int(ipaddress.ip_address("81.0.0.0"))
@@ -132,3 +132,84 @@ def test_same_input_same_output() -> None:
     rules = pack([cidr(n) for n in range(95)])
     new = [cidr(n) for n in range(3, 97)]
     assert assign(new, rules, 199) == assign(list(reversed(new)), rules, 199)
+
+
+# --- merging ranges: an address that stays allowed stays in the rule that allowed it ----------------------
+
+# A small space, so that added addresses merge with their neighbours into wider ranges.
+_MERGE_SPACE = int(ipaddress.ip_address("36.0.0.0"))
+
+
+def address(n: int) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network((_MERGE_SPACE + n, 32))
+
+
+def allowed(entries: set[int]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """What the config gives `assign`: the entries collapsed into the fewest ranges."""
+    return from_networks([address(n) for n in entries]).networks
+
+
+def rule_of_each_address(rules: tuple[Rule, ...]) -> dict[int, set[int]]:
+    """For each address (as n), the priorities of the rules that allow it."""
+    covering: dict[int, set[int]] = {}
+    for rule in rules:
+        for text in rule.ranges:
+            network = ipaddress.ip_network(text)
+            for n in range(int(network.network_address), int(network.broadcast_address) + 1):
+                covering.setdefault(n - _MERGE_SPACE, set()).add(rule.priority)
+    return covering
+
+
+def test_a_merge_across_a_rule_boundary_moves_no_address_that_stays() -> None:
+    """36.0.0.0/31 last in rule 1000, 36.0.0.3/32 first in rule 1001: adding 36.0.0.2 would collapse them into
+    36.0.0.0/30 in one rule, and 36.0.0.3 would leave rule 1001 (denied while Cloud Armor patches the rules)."""
+    below = [f"35.0.0.{2 * i}/32" for i in range(9)]
+    above = [f"36.0.1.{2 * i}/32" for i in range(9)]
+    current = pack([*below, "36.0.0.0/31", "36.0.0.3/32", *above])
+    assert current[0].ranges[-1] == "36.0.0.0/31" and current[1].ranges[0] == "36.0.0.3/32"
+    entries = [*below, "36.0.0.0/31", "36.0.0.2", "36.0.0.3", *above]
+    networks = from_networks([ipaddress.ip_network(e) for e in entries]).networks
+    assert "36.0.0.0/30" in [str(n) for n in networks]
+    result = assign(networks, current, 199)
+    assert not result.repacked
+    assert "36.0.0.0/31" in result.rules[0].ranges
+    assert "36.0.0.3/32" in result.rules[1].ranges
+    assert "36.0.0.2/32" in [r for rule in result.rules for r in rule.ranges]
+    # Only the address added is new: one rule gains it, no rule loses anything.
+    [change] = rule_changes(current, result.rules)
+    assert change.added == ("36.0.0.2/32",) and change.removed == ()
+    # A repack collapses what was kept apart.
+    repacked = assign(networks, result.rules, 199, repack=True)
+    assert "36.0.0.0/30" in [r for rule in repacked.rules for r in rule.ranges]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    start=st.sets(st.integers(min_value=0, max_value=95), max_size=60),
+    steps=st.lists(st.tuples(st.booleans(), st.integers(min_value=0, max_value=95)), max_size=40),
+)
+def test_merging_and_splitting_ranges_keep_staying_addresses_in_their_rules(start: set[int], steps) -> None:
+    """Entries are neighbouring addresses, so every add can merge ranges (within a rule or across rules) and
+    every remove can split one. The rules allow exactly the entries; an added address moves no other one;
+    a range of the earlier assignment that is still wholly allowed stays in its rule."""
+    max_rules = 200
+    entries = set(start)
+    rules = assign(allowed(entries), None, max_rules).rules
+    for add, n in steps:
+        new_entries = entries | {n} if add else entries - {n}
+        if new_entries == entries:
+            continue
+        result = assign(allowed(new_entries), rules, max_rules)
+        assert not result.repacked
+        check_well_formed(result.rules, max_rules)
+        before, after = rule_of_each_address(rules), rule_of_each_address(result.rules)
+        assert set(after) == new_entries, "the rules allow exactly the entries"
+        if add:
+            assert all(after[a] >= before[a] for a in entries), "an address that stays keeps its rule"
+        for rule in rules:
+            for text in rule.ranges:
+                network = ipaddress.ip_network(text)
+                first = int(network.network_address) - _MERGE_SPACE
+                if all(a in new_entries for a in range(first, first + network.num_addresses)):
+                    assert text in next(r.ranges for r in result.rules if r.priority == rule.priority)
+        entries, rules = new_entries, result.rules

@@ -9,6 +9,7 @@ is formatted, in `iac.cli.group`.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -46,6 +47,7 @@ from iac.cli.group import (
     EXIT_INVALIDATION_FAILED,
     EXIT_OK,
     HELP_OPTIONS,
+    MARKUP,
     IacCommand,
     IacGroup,
 )
@@ -54,8 +56,8 @@ from iac.terraform import DEFAULT_LOCK_TIMEOUT
 
 app = typer.Typer(
     cls=IacGroup,
+    rich_markup_mode=MARKUP,
     name="iac",
-    rich_markup_mode=None,  # Click's help: an option and its placeholder are never broken across lines
     help=(
         "Put private cloud data behind Encord's Direct Access integration: render the GCP unsigned-URL "
         "setup (private bucket, Cloud CDN, Cloud Armor allowlist) as Terraform from one YAML file.\n\n"
@@ -377,6 +379,10 @@ app.add_typer(manifest.app, name="manifest")
 def main() -> None:
     """The `iac` script. Errors become messages and exit statuses in `IacGroup.invoke` (a stopping signal's
     `Interrupted` included), and Click exits 130 on Ctrl-C; this does too for one outside Click's reach."""
+    # iac validates its config with pydantic; looking for pydantic plugins means reading the metadata of every
+    # installed distribution, a good part of `iac render`'s start-up. The script's process is iac's own, so it
+    # loads none (as Typer does for its parameters), unless the environment says otherwise.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
         app()
     except KeyboardInterrupt:

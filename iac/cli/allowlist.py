@@ -74,7 +74,7 @@ def allowlist_list(
     loaded = load_config(config)
     allowlist = loaded.allowlist
     baseline = baselines.of_rendering(output_dir(output, config, "build"), loaded.config)
-    rules = baseline.assign(allowlist.ranges, loaded.config.allowlist_max_rules).rules
+    rules = baseline.assign(allowlist, loaded.config.allowlist_max_rules).rules
     if as_json:
         print_json(
             {

@@ -2,8 +2,11 @@
 
 - `IacGroup.invoke` turns an `IacError` raised by any command into its message on stderr (`error: ...`) and its
   `exit_code`, for the installed script and `CliRunner` alike; commands just let the error propagate.
-- Help text flows: the paragraphs of a docstring are joined into single lines and the terminal wraps them (a
-  paragraph starting with `\\b` is kept as written, as Click does), and a flag shows no value type.
+- A usage error (an unknown option, a missing argument, no such command) exits 1, not Click's 2: 2 is what
+  `iac plan` returns for "changes planned" (as terraform plan -detailed-exitcode does), and a pipeline must never
+  read a mistyped option as a plan. Only iac's own commands are concerned: Click itself is left as it is.
+- Help is Click's plain formatter (Typer's rich one costs more start-up than the rest of `iac --help`): paragraphs
+  wrapped to the terminal (a paragraph starting with `\\b` kept as written), and a flag shows no value type.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import typer.core
@@ -27,33 +30,29 @@ EXIT_ERROR = IacError.exit_code  # invalid input, usage error or failure
 EXIT_CHANGES = 2  # iac plan: like terraform plan -detailed-exitcode
 EXIT_INVALIDATION_FAILED = InvalidationError.exit_code
 
-# Click exits 2 on a usage error, but 2 is what `iac plan` returns for "changes planned" (as terraform
-# plan -detailed-exitcode does): a pipeline must never read a mistyped option as a plan. Like Terraform,
-# iac exits 1 on usage errors. Typer 0.29+ vendors Click as typer._click (and exports none of its types,
-# hence the `typer._click` annotations below); older releases use Click itself.
+if TYPE_CHECKING:
+    # The methods below override Click's, so they take Click's own Context (typer.Context is a subclass of it,
+    # which an override may not narrow to); Typer 0.29+ vendors Click as typer._click and exports neither.
+    from typer._click import Context, HelpFormatter
+
+# Typer 0.29+ vendors Click as typer._click; older releases use Click itself. Only read from here.
 _click_module: Any = getattr(typer.core, "_click", None) or __import__("click")
-_click_module.exceptions.UsageError.exit_code = EXIT_ERROR
+_UsageError: type[Exception] = _click_module.exceptions.UsageError
 
-# Help as wide as the terminal (Click stops at 80 columns otherwise).
-HELP_OPTIONS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 10_000}
-
-
-def reflow(text: str | None) -> str | None:
-    """`text` with each paragraph on one line, for the terminal to wrap; a `\\b` paragraph stays as written."""
-    if not text:
-        return text
-    paragraphs = inspect.cleandoc(text).split("\n\n")
-    return "\n\n".join(
-        paragraph.removeprefix("\b\n") if paragraph.startswith("\b") else " ".join(paragraph.split())
-        for paragraph in paragraphs
-    )
+# Help as Click formats it, as wide as the terminal (Click stops at 80 columns unless told otherwise), and
+# no rich markup: Typer then never imports rich.
+HELP_OPTIONS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 1_000}
+MARKUP = None
 
 
-def _follow_click_help_conventions(command: TyperCommand | TyperGroup, ctx: typer._click.Context) -> None:
-    """Typer's help keeps a docstring's line breaks and shows a flag's annotation (`<bool>`) and an argument's
-    (`<list[str]>`) as its type; Click rewraps paragraphs and shows no type for a flag, which takes no value, nor
-    beside an argument's metavar."""
-    command.help = reflow(command.help)
+def summary(help_text: str) -> str:
+    """The first paragraph of a command's help on one line: its entry in the list of commands, whole (Click
+    would cut it at the first sentence or 45 characters)."""
+    return " ".join(inspect.cleandoc(help_text).split("\n\n", 1)[0].split())
+
+
+def _no_type_for_flags(command: TyperCommand | TyperGroup, ctx: Context) -> None:
+    """A flag takes no value: its help shows no type for it (Typer would show its annotation, `<bool>`)."""
     for param in command.get_params(ctx):
         if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
             param.metavar = ""
@@ -62,20 +61,36 @@ def _follow_click_help_conventions(command: TyperCommand | TyperGroup, ctx: type
             param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
 
 
-class IacCommand(TyperCommand):
-    """An iac command: help as Click formats it (see the module docstring); with `--json`, a failure is one JSON
-    document on stdout too (`IacError.to_json`), usage errors included."""
+def _usage_error_exits_1(error: Exception) -> None:
+    """Give a usage error raised while parsing an iac command line iac's exit status (this error only)."""
+    error.exit_code = EXIT_ERROR  # type: ignore[attr-defined]
 
-    def parse_args(self, ctx: typer._click.Context, args: list[str]) -> list[str]:
+
+class _UsageErrorsExit1:
+    """Parsing an iac command line (options, arguments, the command's name): a usage error exits 1."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Context | None = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent, **extra)  # type: ignore[misc]
+        except _UsageError as error:
+            _usage_error_exits_1(error)
+            raise
+
+
+class IacCommand(_UsageErrorsExit1, TyperCommand):
+    """An iac command: usage errors exit 1, help as Click formats it (see the module docstring); with `--json`,
+    a failure is one JSON document on stdout too (`IacError.to_json`), usage errors included."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         try:
             return super().parse_args(ctx, args)
-        except _click_module.exceptions.UsageError as error:
+        except _UsageError as error:
             if "--json" in args and any(param.name == "as_json" for param in self.params):
-                usage = IacError(f"{error.format_message()} (see iac {ctx.command_path.partition(' ')[2]} --help)")
+                usage = IacError(f"{error.format_message()} (see {ctx.command_path} --help)")  # type: ignore[attr-defined]
                 typer.echo(json.dumps(usage.to_json(), indent=2))
             raise
 
-    def invoke(self, ctx: typer._click.Context) -> object:
+    def invoke(self, ctx: Context) -> object:
         try:
             return super().invoke(ctx)
         except IacError as error:
@@ -83,15 +98,16 @@ class IacCommand(TyperCommand):
                 typer.echo(json.dumps(error.to_json(), indent=2))
             raise
 
-    def format_help(self, ctx: typer._click.Context, formatter: typer._click.HelpFormatter) -> None:
-        _follow_click_help_conventions(self, ctx)
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        _no_type_for_flags(self, ctx)
         super().format_help(ctx, formatter)
 
 
-class IacGroup(TyperGroup):
-    """The `iac` command and its command groups: IacError -> message and exit code; help as Click formats it."""
+class IacGroup(_UsageErrorsExit1, TyperGroup):
+    """The `iac` command and its command groups: IacError -> message and exit code, usage errors exit 1; help as
+    Click formats it."""
 
-    def invoke(self, ctx: typer._click.Context) -> object:
+    def invoke(self, ctx: Context) -> object:
         try:
             return super().invoke(ctx)
         except IacError as error:
@@ -100,10 +116,18 @@ class IacGroup(TyperGroup):
                 typer.echo(f"error: {printable(line, lines=True)}", err=True)
             raise typer.Exit(error.exit_code) from None
 
-    def format_help(self, ctx: typer._click.Context, formatter: typer._click.HelpFormatter) -> None:
-        _follow_click_help_conventions(self, ctx)
+    def resolve_command(self, ctx: Context, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except _UsageError as error:  # no such command
+            _usage_error_exits_1(error)
+            raise
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        _no_type_for_flags(self, ctx)
         for command in self.commands.values():
-            command.help = reflow(command.help)  # the first paragraph is the summary in the list of commands
+            if command.short_help is None and command.help:
+                command.short_help = summary(command.help)
         super().format_help(ctx, formatter)
 
 
@@ -111,7 +135,7 @@ def command_group(help_text: str, example: str) -> typer.Typer:
     """A command group (`iac allowlist`, ...), to register with `app.add_typer`."""
     return typer.Typer(
         cls=IacGroup,
-        rich_markup_mode=None,  # Click's help, as `iac`'s
+        rich_markup_mode=MARKUP,
         help=help_text,
         epilog=f"Example: {example}",
         no_args_is_help=True,

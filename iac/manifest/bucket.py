@@ -12,14 +12,15 @@ from iac.errors import IacError
 from iac.manifest.objects import ObjectUnreadable, StoredObject
 
 
-def list_bucket(bucket: str, prefix: str | None) -> Iterator[StoredObject]:
-    """Stream the bucket's objects through google-cloud-storage, page by page."""
+def list_bucket(bucket: str, prefix: str | None, *, connections: int = 1) -> Iterator[StoredObject]:
+    """Stream the bucket's objects through google-cloud-storage, page by page. `connections`: how many of
+    them the caller reads at a time."""
     from google.api_core import exceptions
     from google.auth import exceptions as auth_exceptions
     from requests import exceptions as requests_exceptions
 
     try:
-        client = storage.client()
+        client = storage.client(connections=connections)
     except storage.NoCredentials as exc:
         raise IacError(f"gs://{bucket}: {exc}") from None
     try:

@@ -5,15 +5,22 @@ whatever the number of objects, and each batch file is written as soon as it is 
 metadata needs the whole file (videos, audio, PDFs under --strict-metadata) are streamed to a temporary
 file, so memory does not grow with their size either.
 
+Under --strict-metadata, up to `jobs` objects are read at a time (a window of the listing read ahead, in
+threads), but everything is written in the listing's order by one thread: the files are the same bytes as
+a serial run's, and a run stopped half way is completed by the next as before.
+
 The objects come from any listing (`bucket.list_bucket` for the Direct Access bucket); `media` says what
 each one is, `batches` writes the files.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import posixpath
+import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,9 @@ from iac.manifest.objects import StoredObject
 from iac.manifest.urls import object_url, unaddressable
 
 KINDS = ("images", "videos", "audio", "pdfs", "text", "dicom")
+# How far the listing is read ahead of what is written, per job: enough to keep every job busy while the
+# next object to write is still being read, and memory bounded whatever the size of the bucket.
+_AHEAD_PER_JOB = 4
 
 
 @dataclass
@@ -34,6 +44,21 @@ class Summary:
     units: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
     filtered: int = 0
+
+
+@dataclass
+class Progress:
+    """How far a run is, for a progress line: objects listed, read (--strict-metadata) and skipped."""
+
+    listed: int = 0
+    read: int = 0
+    skipped: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def rate(self) -> float:
+        """Objects listed per second so far."""
+        return self.listed / max(time.monotonic() - self.started, 1e-9)
 
 
 def generate(
@@ -47,18 +72,25 @@ def generate(
     batch: dict[str, int] | None = None,
     progress: Callable[[str], None] = lambda message: None,
     deployment: Deployment | None = None,
+    jobs: int = 1,
+    ticker: Callable[[Progress], None] | None = None,
     config: Path | None = None,
     lock_timeout: float = DEFAULT_LOCK_SECONDS,
 ) -> Summary:
     """Write registration files for `objects` (sorted by name, as bucket listings are) into `out_dir`.
 
+    `jobs` objects are read at a time under `strict` (1: one after the other); `ticker`, when given, is
+    called with the counts as the run goes (at most every few hundred objects read or listed) and at the end.
     `out_dir` is locked meanwhile (another iac command writing it is waited for up to `lock_timeout`
-    seconds); `config` is the config file read, whose own directory may hold other files."""
+    seconds); `config` is the config file read, whose own directory may hold other files.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be 1 or more, not {jobs}")
     with locked_output(out_dir, lock_timeout):
         # Checked before the listing starts: a directory that is not one, or holds other iac files.
         directory = OutputDirectory(out_dir, MANIFEST_GENERATE, deployment, config=config)
-        # The first object is listed before anything is written: a listing that cannot start (no
-        # credentials, no such bucket, no permission) leaves the file system as it was.
+        # The first object is listed before anything is created: a listing that cannot start (no credentials,
+        # no such bucket, no permission) leaves the file system as it was.
         listing = iter(objects)
         first = next(listing, None)
         if first is not None:
@@ -69,66 +101,158 @@ def generate(
         if fmt == "csv":
             sizes = {key: min(size, CSV_MAX_ROWS) for key, size in sizes.items()}
         output = BatchFiles(directory, fmt, sizes, warn=progress)
+        run = _Run(domain, output, kind, fmt, strict, jobs, progress, ticker)
         try:
-            return _generate(listing, domain, output, kind, fmt, strict, progress)
+            return run.write(listing)
         except BaseException:
             output.discard()
             raise
 
 
-def _generate(
-    objects: Iterable[StoredObject],
-    domain: str,
-    output: BatchFiles,
-    kind: str,
-    fmt: str,
-    strict: bool,
-    progress: Callable[[str], None],
-) -> Summary:
-    summary = Summary()
-    series = _SeriesCollector()
-    seen = 0
-    for obj in objects:
-        seen += 1
-        if seen % 10_000 == 0:
-            progress(f"{seen} objects listed")
-        for done in series.close_before(obj.name):
-            _emit_series(output, summary, done, domain, fmt)
+@dataclass(frozen=True)
+class _Triaged:
+    """One listed object and what becomes of it, known from the listing alone (nothing read yet)."""
+
+    obj: StoredObject
+    kind: str | None  # None: skipped, for `reason`
+    mime: str = ""
+    reason: str = ""
+    filtered: bool = False  # of a kind --kind leaves out
+    reads: bool = False  # its metadata is read from the object (--strict-metadata)
+
+
+# What reading an object's metadata gave: the metadata, or None and why not.
+_Read = tuple[dict[str, Any] | None, str]
+
+
+class _Run:
+    """One `generate`: triage each listed object, read the metadata of those that need it (ahead, `jobs`
+    at a time), and write every unit, skip and DICOM series in the listing's order."""
+
+    def __init__(
+        self,
+        domain: str,
+        output: BatchFiles,
+        kind: str,
+        fmt: str,
+        strict: bool,
+        jobs: int,
+        progress: Callable[[str], None],
+        ticker: Callable[[Progress], None] | None,
+    ) -> None:
+        self.domain, self.output, self.kind, self.fmt, self.strict, self.jobs = domain, output, kind, fmt, strict, jobs
+        self.progress, self.ticker = progress, ticker
+        self.counts = Progress()
+        self.summary = Summary()
+        self.series = _SeriesCollector()
+
+    def write(self, objects: Iterable[StoredObject]) -> Summary:
+        triaged = (self._triage(obj) for obj in self._listed(objects))
+        for item, read in self._with_metadata(triaged):
+            for done in self.series.close_before(item.obj.name):
+                _emit_series(self.output, self.summary, done, self.domain, self.fmt)
+            self._record(item, read)
+            self._tick(self.counts.read % 100 == 0 and read is not None)
+        for done in self.series.close_all():
+            _emit_series(self.output, self.summary, done, self.domain, self.fmt)
+        self.summary.files = self.output.close()
+        self.summary.skipped = self.output.skip_rows
+        self._tick(True)
+        return self.summary
+
+    def _listed(self, objects: Iterable[StoredObject]) -> Iterator[StoredObject]:
+        for obj in objects:
+            self.counts.listed += 1
+            if self.counts.listed % 10_000 == 0 and self.ticker is None:
+                self.progress(f"{self.counts.listed} objects listed")
+            self._tick(self.counts.listed % 1000 == 0)
+            yield obj
+
+    def _triage(self, obj: StoredObject) -> _Triaged:
         found, mime, reason = classify(obj)
         reason = unaddressable(obj.name) or reason
         if found is None or reason:
-            output.skip(obj.name, reason)
-            continue
-        if kind != "auto" and found != kind:
-            summary.filtered += 1
-            continue
-        if fmt == "csv" and found not in ("images", "videos", "dicom"):
-            output.skip(obj.name, f"Encord's CSV format has no {found}: use --format json")
-            continue
-        if found == "dicom":
-            series.add(obj)
-            continue
+            return _Triaged(obj, None, reason=reason)
+        if self.kind != "auto" and found != self.kind:
+            return _Triaged(obj, found, filtered=True)
+        if self.fmt == "csv" and found not in ("images", "videos", "dicom"):
+            return _Triaged(obj, None, reason=f"Encord's CSV format has no {found}: use --format json")
+        return _Triaged(obj, found, mime, reads=self.strict and found != "dicom")
+
+    def _with_metadata(self, triaged: Iterable[_Triaged]) -> Iterator[tuple[_Triaged, _Read | None]]:
+        """Each object with its metadata read (None when it reads none), in the listing's order."""
+        if self.jobs == 1 or not self.strict:
+            for item in triaged:
+                yield item, self._read(item) if item.reads else None
+            return
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="iac-metadata")
+        ahead: collections.deque[tuple[_Triaged, Future[_Read] | None]] = collections.deque()
+
+        def oldest() -> tuple[_Triaged, _Read | None]:
+            first, future = ahead.popleft()
+            return first, None if future is None else future.result()
+
+        listing = iter(triaged)
+        try:
+            while True:
+                try:
+                    item = next(listing)
+                except StopIteration:
+                    break
+                except Exception:
+                    # The listing failed part way: what it listed before is written, as a serial run writes it.
+                    while ahead:
+                        yield oldest()
+                    raise
+                ahead.append((item, pool.submit(self._read, item) if item.reads else None))
+                while len(ahead) > self.jobs * _AHEAD_PER_JOB:
+                    yield oldest()
+            while ahead:
+                yield oldest()
+        finally:
+            # Stopped (an error, Ctrl-C): what was not started is not; nothing read ahead is written.
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _read(self, item: _Triaged) -> _Read:
+        assert item.kind is not None
+        return strict_metadata(item.kind, item.obj, item.mime)
+
+    def _record(self, item: _Triaged, read: _Read | None) -> None:
+        obj = item.obj
+        if item.kind is None:
+            self._skip(obj.name, item.reason)
+            return
+        if item.filtered:
+            self.summary.filtered += 1
+            return
+        if item.kind == "dicom":
+            self.series.add(obj)
+            return
         metadata: dict[str, Any] | None = None
-        if strict:
-            metadata, why = strict_metadata(found, obj, mime)
+        if read is not None:
+            self.counts.read += 1
+            metadata, why = read
             if metadata is None:
-                output.skip(obj.name, why)
-                continue
-        key = KIND_KEYS[found]
-        url = object_url(domain, obj.name)
-        if fmt == "csv":
-            output.add(key, [url, obj.name])
+                self._skip(obj.name, why)
+                return
+        key = KIND_KEYS[item.kind]
+        url = object_url(self.domain, obj.name)
+        if self.fmt == "csv":
+            self.output.add(key, [url, obj.name])
         else:
             entry: dict[str, Any] = {"objectUrl": url, "title": obj.name}
             if metadata is not None:
                 entry[METADATA[key][0]] = metadata
-            output.add(key, entry)
-        summary.units[key] = summary.units.get(key, 0) + 1
-    for done in series.close_all():
-        _emit_series(output, summary, done, domain, fmt)
-    summary.files = output.close()
-    summary.skipped = output.skip_rows
-    return summary
+            self.output.add(key, entry)
+        self.summary.units[key] = self.summary.units.get(key, 0) + 1
+
+    def _skip(self, name: str, reason: str) -> None:
+        self.output.skip(name, reason)
+        self.counts.skipped += 1
+
+    def _tick(self, due: bool) -> None:
+        if due and self.ticker is not None:
+            self.ticker(self.counts)
 
 
 @dataclass
