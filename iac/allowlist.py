@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from iac.words import plural
+
 # Cloud Armor accepts at most this many ranges in one rule's src_ip_ranges (SRC_IPS_V1).
 RANGES_PER_RULE = 10
 # Priority of the first allow rule; a fresh packing numbers its rules from here, one apart.
@@ -274,8 +276,8 @@ def over_limit_message(range_count: int, max_rules: int) -> str | None:
     excess = range_count - max_rules * RANGES_PER_RULE
     return (
         f"{range_count} ranges need {needed} Cloud Armor rules of {RANGES_PER_RULE}, "
-        f"but allowlist_max_rules is {max_rules}: remove or merge {excess} "
-        f"range{'s' if excess != 1 else ''} (into wider CIDRs), or raise allowlist_max_rules "
+        f"but allowlist_max_rules is {max_rules}: remove or merge {plural(excess, 'range')} "
+        "(into wider CIDRs), or raise allowlist_max_rules "
         "if the project's SECURITY_POLICY_RULES quota allows it"
     )
 
@@ -524,4 +526,4 @@ def rule_changes(before: Sequence[Rule], after: Sequence[Rule]) -> list[RuleChan
 def repack_notice(before: Sequence[Rule], after: Sequence[Rule]) -> str:
     """What every command says when a repack moves ranges between rules (see `assign`)."""
     count = len(rule_changes(before, after))
-    return f"repacking the allowlist: {count} rule{'' if count == 1 else 's'} change"
+    return f"repacking the allowlist: {plural(count, 'rule')} change"

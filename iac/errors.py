@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from iac.words import plural
+
 
 class IacError(Exception):
     """An error the CLI reports as one message on stderr and exit status `exit_code`, without a traceback."""
@@ -35,7 +37,7 @@ class ConfigError(IacError):
 
     def lines(self) -> list[str]:
         count = len(self.problems)
-        return [*self.problems, f"{count} problem{'' if count == 1 else 's'}; nothing was written"]
+        return [*self.problems, f"{plural(count, 'problem')}; nothing was written"]
 
     def details(self) -> dict[str, Any]:
         return {"problems": list(self.problems)}

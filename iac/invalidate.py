@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from iac import gcp
 from iac.errors import IacError
 from iac.untrusted import cap_rest_client
+from iac.words import plural
 
 if TYPE_CHECKING:
     from google.cloud import compute_v1
@@ -188,8 +189,7 @@ class _Invalidation:
                 said = f"connection problem ({type(exc).__name__}: {exc})"
             if attempt == attempts:
                 raise InvalidationError(
-                    f"cache invalidation of {self.where} failed after {attempts} attempt"
-                    f"{'s' if attempts != 1 else ''}; last error: {said}"
+                    f"cache invalidation of {self.where} failed after {plural(attempts, 'attempt')}; last error: {said}"
                 )
             delay = _backoff(attempt)
             if rate_limited:

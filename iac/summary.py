@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iac.errors import IacError
+from iac.words import plural
 
 if TYPE_CHECKING:
     from iac.allowlist import Assignment
@@ -72,7 +73,7 @@ def markdown(
         counts = plan.counts()
         total = sum(counts.values())
         lines += [
-            f"**{total} resource change{'' if total == 1 else 's'}:** {counts['create']} to create, "
+            f"**{plural(total, 'resource change')}:** {counts['create']} to create, "
             f"{counts['update']} to update, {counts['replace']} to replace, {counts['delete']} to delete.",
             "",
         ]
@@ -89,7 +90,7 @@ def markdown(
         lines += [
             "### Cloud Armor rules",
             "",
-            f"{len(changes)} rule{'' if len(changes) == 1 else 's'} change, {escape(baseline.describe())}:",
+            f"{plural(len(changes), 'rule')} change, {escape(baseline.describe())}:",
             "",
             "| priority | policies | ranges added | ranges removed |",
             "|---:|---|---|---|",

@@ -13,7 +13,8 @@ MODULE_DIR = ROOT / "modules" / "gcp-direct-access"
 
 # Lowest first. A module may import from its own layer and the layers below it, never from above.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"__init__", "errors"}),
+    frozenset({"__init__", "words"}),
+    frozenset({"errors"}),
     frozenset({"hcl", "allowlist", "names", "untrusted"}),
     frozenset({"config", "yamldoc", "files", "plan", "terraform", "gcp", "invalidate", "templates", "storage"}),
     frozenset({"render", "baseline", "allowlist_file", "summary", "cors", "manifest", "denied"}),

@@ -31,7 +31,6 @@ from iac.cli.common import (
     RepackOption,
     TerraformOption,
     output_dir,
-    plural,
     print_invalidation_failure,
     print_json,
     print_plan,
@@ -53,6 +52,7 @@ from iac.cli.group import (
 )
 from iac.errors import ConfigError, IacError
 from iac.terraform import DEFAULT_LOCK_TIMEOUT
+from iac.words import plural
 
 app = typer.Typer(
     cls=IacGroup,

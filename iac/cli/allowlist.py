@@ -23,7 +23,6 @@ from iac.cli.common import (
     check_can_confirm,
     check_lockfile,
     output_dir,
-    plural,
     print_json,
     print_warnings,
     progress,
@@ -35,6 +34,7 @@ from iac.cli.group import EXIT_INVALIDATION_FAILED, IacCommand, command_group
 from iac.denied import DEFAULT_LIMIT, DEFAULT_SINCE
 from iac.errors import IacError
 from iac.terraform import DEFAULT_LOCK_TIMEOUT
+from iac.words import plural
 
 if TYPE_CHECKING:
     from iac.allowlist_file import Change, Operation
@@ -86,7 +86,7 @@ def allowlist_list(
             }
         )
         return
-    entries = f"{allowlist.entries} {'entry' if allowlist.entries == 1 else 'entries'}"
+    entries = plural(allowlist.entries, "entry", "entries")
     typer.echo(
         f"{plural(len(allowlist.ranges), 'range')} from {entries}, {plural(len(rules), 'allow rule')} "
         f"in each Cloud Armor policy (at most 10 ranges per rule; {baseline.describe()})"
@@ -356,11 +356,11 @@ def _print_denied(report: DeniedReport, config: Path) -> None:
     if not report.denied:
         typer.echo(f"Cloud Armor refused no request {where}")
     else:
-        addresses = f"{len(report.denied)} address{'' if len(report.denied) == 1 else 'es'}"
+        addresses = plural(len(report.denied), "address", "addresses")
         typer.echo(f"Cloud Armor refused {addresses} ({plural(report.requests, 'request')}) {where}:")
         _print_table(report)
     if report.skipped:
-        entries = f"{report.skipped} log {'entry' if report.skipped == 1 else 'entries'}"
+        entries = plural(report.skipped, "log entry", "log entries")
         typer.echo(f"{entries} without a client address or time skipped")
     if report.truncated:
         typer.echo(

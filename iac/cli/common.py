@@ -114,10 +114,6 @@ def print_warnings(warnings: Sequence[str]) -> None:
         progress(f"warning: {warning}")
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def print_json(document: dict[str, Any], exit_code: int = 0) -> None:
     """The one JSON document of a `--json` command: `"ok": true` when it exits 0; a verdict that exits
     non-zero (a check that failed) says `"ok": false` and its `exit_code`. An error's is `IacError.to_json`."""

@@ -13,7 +13,6 @@ from iac.cli.common import (
     JsonOption,
     LockTimeoutOption,
     output_dir,
-    plural,
     print_json,
     progress,
 )
@@ -21,6 +20,7 @@ from iac.cli.group import EXIT_ERROR, IacCommand, command_group
 from iac.errors import IacError
 from iac.terraform import DEFAULT_LOCK_TIMEOUT
 from iac.untrusted import printable
+from iac.words import plural
 
 if TYPE_CHECKING:
     from iac.config import Config, CorsConfig

@@ -14,7 +14,6 @@ from iac.cli.common import (
     JsonOption,
     LockTimeoutOption,
     output_dir,
-    plural,
     print_json,
     progress,
 )
@@ -23,6 +22,7 @@ from iac.errors import IacError
 from iac.manifest.formats import DEFAULT_BATCH
 from iac.terraform import DEFAULT_LOCK_TIMEOUT
 from iac.untrusted import printable
+from iac.words import plural
 
 if TYPE_CHECKING:
     from iac.manifest.generate import Progress, Summary

@@ -15,10 +15,11 @@ from iac.doctor.compute import Compute, ComputeUnavailable
 from iac.doctor.dns import check_dns
 from iac.doctor.findings import Findings
 from iac.doctor.https import ConnectTo
-from iac.doctor.report import CHECKS, Check, DoctorReport, plural
+from iac.doctor.report import CHECKS, Check, DoctorReport
 from iac.doctor.serving import check_cors, check_https
 from iac.errors import ConfigError, IacError
 from iac.names import ResourceNames
+from iac.words import plural
 
 if TYPE_CHECKING:
     from iac.config import LoadedConfig

@@ -14,9 +14,10 @@ from iac import gcp
 from iac.allowlist import DEFAULT_RULE_PRIORITY
 from iac.doctor.dns import a_record_fix
 from iac.doctor.findings import Findings
-from iac.doctor.report import Check, plural
+from iac.doctor.report import Check
 from iac.names import ResourceNames
 from iac.untrusted import BodyTooLarge, cap_rest_client
+from iac.words import plural
 
 # What each `managed.domainStatus` of a Google-managed certificate means.
 DOMAIN_STATUS = {

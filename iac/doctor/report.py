@@ -42,8 +42,3 @@ class DoctorReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "checks": [check.to_json() for check in self.checks]}
-
-
-def plural(count: int, word: str) -> str:
-    """'1 range', '3 ranges': a count in a check's detail."""
-    return f"{count} {word}{'' if count == 1 else 's'}"

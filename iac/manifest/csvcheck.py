@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from iac.manifest import formats
 from iac.manifest.problems import Problem, quoted, suggest
 from iac.manifest.urls import url_problems
+from iac.words import plural
 
 _CREATE_VIDEO = "create video"
 _OBJECT_URL = "objecturl"
@@ -261,8 +262,7 @@ def _check_row(row: list[str], header: _Header, line: int, domain: str | None, p
         problem(
             None,
             where,
-            f"this row has {len(row)} column{'s' if len(row) != 1 else ''} but its header (row {header.line}) "
-            f"has {header.width}: {hint}",
+            f"this row has {plural(len(row), 'column')} but its header (row {header.line}) has {header.width}: {hint}",
         )
     url_index = header.index(_OBJECT_URL)
     if url_index is not None:
