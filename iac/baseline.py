@@ -2,14 +2,14 @@
 came from: the rendering in the output directory, the rules deployed (the Terraform state), or none.
 
 Every command that shows rules (render, validate, `allowlist list/add/remove/set`, plan, apply and the plan
-summary) takes its baseline from here, so what an edit reports as "rules changed" is what `iac apply` applies
-from the same output directory.
+summary) takes its baseline from here (`of_rendering`; plan and apply fall back on `of_state`), so what an
+edit reports as "rules changed" is what `iac apply` applies from the same output directory.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -76,17 +76,13 @@ def of_rendering(directory: Path, config: Config) -> Baseline:
     return Baseline("rendering", rules, directory)
 
 
-def decide(directory: Path, config: Config, read_state: Callable[[], dict[str, Any]] | None = None) -> Baseline:
-    """The baseline for a change rendered into `directory`: its earlier rendering; without one, the rules
-    deployed (`read_state` returns `terraform show -json` of the state; plan and apply pass it after init);
-    without either, none."""
-    found = of_rendering(directory, config)
-    if found.source != "none" or read_state is None:
-        return found
-    deployed = rules_from_state(read_state())
-    if deployed:
-        return Baseline("state", deployed, directory)
-    return found
+def of_state(directory: Path, state: dict[str, Any]) -> Baseline:
+    """The rules deployed, from `terraform show -json` of the state (plan and apply read it after init, when
+    `directory` holds no earlier rendering), else no baseline."""
+    deployed = rules_from_state(state)
+    if not deployed:
+        return Baseline("none", directory=directory)
+    return Baseline("state", deployed, directory)
 
 
 def rules_from_state(state: dict[str, Any]) -> tuple[Rule, ...] | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from iac.allowlist import Assignment, Rule, RuleChange, repack_notice
-from iac.baseline import Baseline, decide
+from iac.baseline import Baseline, of_rendering, of_state
 from iac.config import LoadedConfig
 from iac.errors import IacError, Interrupted
 from iac.files import RENDER, Deployment, locked_output, parse_duration, write_tree
@@ -106,7 +106,7 @@ class TerraformRun:
 def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Iterator[Workspace]:
     """Render `loaded` into `directory` and run `terraform init`; the plan file is removed on exit.
 
-    The allow rules keep the assignment of the baseline (`iac.baseline.decide`): the earlier rendering in
+    The allow rules keep the assignment of the baseline (`iac.baseline`): the earlier rendering in
     `directory`; without one, the rules deployed, read from the state after init; without either, a fresh
     packing. `run.renderer` is `iac.render.render` unless a caller hands in another (tests render built-in
     resources only). `run.lockfile="readonly"` makes init refuse to change `.terraform.lock.hcl`.
@@ -123,7 +123,7 @@ def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Itera
             )
         for warning in loaded.warnings:
             progress(f"warning: {warning}")
-        baseline = decide(directory, loaded.config)
+        baseline = of_rendering(directory, loaded.config)
         # Without an earlier rendering, the first one only lets `terraform init` run: it is marked provisional,
         # so that if init or the state read fails, the next run still reads the deployed rules first.
         rendered = renderer(loaded, baseline.current, repack=repack, provisional=baseline.source == "none")
@@ -135,7 +135,8 @@ def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Itera
         try:
             terraform.init(lockfile=run.lockfile)
             if baseline.source == "none":
-                baseline = decide(directory, loaded.config, terraform.show_json)
+                # The rendering written above is provisional, never a baseline: only the state can be one now.
+                baseline = of_state(directory, terraform.show_json())
                 if baseline.source == "state":
                     progress(f"keeping the {len(baseline.rules)} allow rules deployed (read from the Terraform state)")
                 rendered = renderer(loaded, baseline.current, repack=repack)

@@ -8,6 +8,7 @@ is formatted, in `iac.cli.group`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -135,17 +136,17 @@ def render(
     loaded = load_config(config)
     print_warnings(loaded.warnings)
     deployment = Deployment.of(loaded.config)
-    if check:  # reads only: no lock, nothing created
+    # The rules read back are those of the rendering replaced, so DIR is locked meanwhile; --check reads only:
+    # no lock, nothing created.
+    with contextlib.nullcontext() if check else locked_output(output, timeout):
         baseline = baselines.of_rendering(output, loaded.config)
         rendered = render_files(loaded, baseline.current, repack=repack)
-        found = differences(output, rendered.files, RENDER, deployment)
-        if found:
-            raise OutOfDate(config, output, found)
-        typer.echo(f"{output}/ holds exactly what {config} renders ({plural(len(rendered.files), 'file')}).")
-        return
-    with locked_output(output, timeout):  # the rules read back are those of the rendering replaced
-        baseline = baselines.of_rendering(output, loaded.config)
-        rendered = render_files(loaded, baseline.current, repack=repack)
+        if check:
+            found = differences(output, rendered.files, RENDER, deployment)
+            if found:
+                raise OutOfDate(config, output, found)
+            typer.echo(f"{output}/ holds exactly what {config} renders ({plural(len(rendered.files), 'file')}).")
+            return
         stale = write_tree(output, rendered.files, RENDER, deployment, config=config)
     if rendered.assignment.repacked:
         progress(repack_notice(baseline.rules, rendered.assignment.rules))
