@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -206,9 +207,9 @@ def checkov() -> str:
     return path
 
 
-@pytest.fixture
-def compute_stub() -> Iterator[HTTPServer]:
-    """A local HTTP server standing in for the Compute API (127.0.0.1, a free port), stopped afterwards."""
+@contextlib.contextmanager
+def local_http_server() -> Iterator[HTTPServer]:
+    """A local HTTP server standing in for an API (127.0.0.1, a free port), stopped afterwards."""
     server = HTTPServer(host="127.0.0.1", port=0)
     server.start()
     try:
@@ -217,6 +218,26 @@ def compute_stub() -> Iterator[HTTPServer]:
         server.clear()
         if server.is_running():
             server.stop()
+
+
+@pytest.fixture
+def compute_stub() -> Iterator[HTTPServer]:
+    """The Compute API's stand-in."""
+    with local_http_server() as server:
+        yield server
+
+
+def ok(result: Result) -> str:
+    """The stdout of a command that must succeed."""
+    assert result.exit_code == 0, result.output
+    return str(result.stdout)
+
+
+def refused(result: Result) -> str:
+    """The stderr of a command that must fail with one message (exit 1, no traceback)."""
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    return str(result.stderr)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, ok, refused
 
 DOMAIN = "encord-directaccess.acme.com"
 CONFIG = f"""\
@@ -29,17 +29,6 @@ allowlist:
   - 39.42.20.11/32
   - 130.192.120.23/32
 """
-
-
-def ok(result) -> str:  # type: ignore[no-untyped-def]
-    assert result.exit_code == 0, result.output
-    return str(result.stdout)
-
-
-def refused(result) -> str:  # type: ignore[no-untyped-def]
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    return str(result.stderr)
 
 
 def tree(directory: Path) -> dict[str, bytes]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, ok, refused
 
 CORS_CONFIG = EXAMPLES / "cors" / "iac.yaml"
 DOMAIN = "encord-directaccess.acme.com"
@@ -40,17 +40,6 @@ def tree(directory: Path) -> dict[str, bytes]:
 def assert_no_leftovers(directory: Path) -> None:
     assert not (directory / ".iac-staging").exists()
     assert not [p for p in directory.rglob("*") if p.name.endswith(".tmp")]
-
-
-def ok(result) -> str:  # type: ignore[no-untyped-def]
-    assert result.exit_code == 0, result.output
-    return str(result.stdout)
-
-
-def refused(result) -> str:  # type: ignore[no-untyped-def]
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    return str(result.stderr)
 
 
 # --- one ledger, one writer per directory ------------------------------------------------------------------

@@ -29,7 +29,7 @@ import yaml
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from conftest import ROOT
+from conftest import ROOT, local_http_server
 
 pytestmark = pytest.mark.terraform
 
@@ -705,14 +705,9 @@ def test_gitlab_apply_job_impersonates_the_deployer() -> None:
 
 @pytest.fixture
 def gitlab_api() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    try:
+    """GitLab's API stand-in, for the merge request note."""
+    with local_http_server() as server:
         yield server
-    finally:
-        server.clear()
-        if server.is_running():
-            server.stop()
 
 
 def test_gitlab_merge_request_plan_posts_the_summary_as_a_note(repo: UserRepository, gitlab_api: HTTPServer) -> None:

@@ -11,19 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_apply import done_operation, invalidations
-
-CONFIG = """\
-project: my-gcp-project
-name: encord-da
-domain: encord-directaccess.acme.com
-bucket:
-  name: encord-data
-  location: EU
-allowlist:
-  - 39.42.20.11/32   # primary egress
-  - 130.192.120.23/32
-"""
+from test_apply import CONFIG, done_operation, invalidations
 
 # A terraform that records its arguments and fails `init` (a registry or backend that cannot be reached).
 FAILING_INIT = """\
