@@ -68,6 +68,29 @@ _NOT_GLOBAL_BOUNDS: tuple[tuple[int, int, int, Network, str], ...] = tuple(
 )
 
 
+def _blocked_spans(version: int) -> tuple[list[int], list[int]]:
+    """The ranges of _NOT_GLOBAL of one IP version merged into disjoint spans, sorted: (firsts, lasts)."""
+    firsts: list[int] = []
+    lasts: list[int] = []
+    for first, last in sorted((f, la) for v, f, la, _, _ in _NOT_GLOBAL_BOUNDS if v == version):
+        if lasts and first <= lasts[-1] + 1:
+            lasts[-1] = max(lasts[-1], last)
+        else:
+            firsts.append(first)
+            lasts.append(last)
+    return firsts, lasts
+
+
+# For the one question asked of every entry, whether it touches any of them: one bisection, not a scan.
+_BLOCKED_SPANS = {4: _blocked_spans(4), 6: _blocked_spans(6)}
+
+
+def _touches_blocked(version: int, first: int, last: int) -> bool:
+    firsts, lasts = _BLOCKED_SPANS[version]
+    candidate = bisect.bisect_right(firsts, last) - 1
+    return candidate >= 0 and lasts[candidate] >= first
+
+
 class AllowlistEntryError(ValueError):
     """One entry of the allowlist is unacceptable; `index` is its position in the list."""
 
@@ -132,6 +155,8 @@ def parse_entry(index: int, raw: object) -> Network:
             index, raw, "would allow the whole internet: list the addresses that need access instead"
         )
     network_version, first, last = _span(network)
+    if not _touches_blocked(network_version, first, last):
+        return network
     for version, blocked_first, blocked_last, blocked, kind in _NOT_GLOBAL_BOUNDS:
         if network_version == version and first <= blocked_last and last >= blocked_first:
             where = "is in" if blocked_first <= first and last <= blocked_last else "overlaps"

@@ -546,7 +546,7 @@ def finish(doc: AllowlistText, rows: list[Row], notices: list[str], allow_empty:
         notices=tuple(notices),
         loaded=loaded,
         baseline=compared,
-        new_rules=compared.assign(loaded.allowlist.ranges, loaded.config.allowlist_max_rules),
+        new_rules=compared.assign(loaded.allowlist, loaded.config.allowlist_max_rules),
     )
 
 
