@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from iac.allowlist import DEFAULT_RULE_PRIORITY, Assignment, Ranges, Rule, RuleChange, assign, rule_changes
-from iac.terraform import TerraformJson
 
 if TYPE_CHECKING:
     from iac.config import Config
+    from iac.terraform import TerraformJson
 
 Source = Literal["rendering", "state", "none"]
 
@@ -91,6 +91,8 @@ def rules_from_state(state: dict[str, Any]) -> tuple[Rule, ...] | None:
     Both policies hold the same rules; the edge policy is read when present. None when nothing is deployed.
     A state of another shape is one `IacError` saying where (never what: the state holds the HMAC secret).
     """
+    from iac.terraform import TerraformJson  # plan and apply only: render and the edits run no Terraform
+
     read = TerraformJson("the state from `terraform show -json`")
     values = read.at(state, "values", dict)
     policies = [

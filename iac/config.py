@@ -8,12 +8,9 @@ import ipaddress
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
-
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
-from pydantic_core import PydanticCustomError
 
 from iac.allowlist import (
     DEFAULT_MAX_RULES,
@@ -27,6 +24,7 @@ from iac.allowlist import (
     width_warning,
 )
 from iac.errors import ConfigError
+from iac.schema import Before, Bounds, Check, Invalid, SchemaError, Tagged, fields_of, is_model, tags, validate
 from iac.yamldoc import Location, YamlDocument, load_yaml
 
 _PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
@@ -43,8 +41,8 @@ _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _MAX_TTL_SECONDS = 31_622_400  # one year, Cloud CDN's ceiling
 
 
-def _invalid(message: str) -> PydanticCustomError:
-    return PydanticCustomError("iac", message)
+def _invalid(message: str) -> Invalid:
+    return Invalid(message)
 
 
 def _project_id(value: str) -> str:
@@ -154,41 +152,40 @@ def _api_endpoint(value: str) -> str:
     return value
 
 
-def _allowlist_entry(value: object, info: ValidationInfo) -> str:
+def _allowlist_entry(value: object, networks: list[Network] | None) -> str:
     """An allowlist entry as written (any YAML value) -> its network in canonical form; else why not.
 
-    The network itself goes to the validation context's `networks` (see `validate_document`): each entry
-    is parsed once, here, and the allowlist is built from these objects.
+    The network itself goes to the validation context, `networks` (see `validate_document`): each entry is
+    parsed once, here, and the allowlist is built from these objects.
     """
     try:
         network = parse_entry(0, value)
     except AllowlistEntryError as problem:
-        raise PydanticCustomError("allowlist_entry", problem.message, {"problem": problem}) from None
-    if isinstance(info.context, dict) and isinstance(info.context.get("networks"), list):
-        info.context["networks"].append(network)
+        raise Invalid(problem.message, "allowlist_entry", {"problem": problem}) from None
+    if networks is not None:
+        networks.append(network)
     return network_text(network)
 
 
-ProjectId = Annotated[str, AfterValidator(_project_id)]
+ProjectId = Annotated[str, Check(_project_id)]
 # Validated before the strict string check: a number YAML made of an unquoted IPv6 address gets its own message.
-AllowlistEntry = Annotated[str, BeforeValidator(_allowlist_entry)]
-ResourceName = Annotated[str, AfterValidator(_resource_name)]
-Hostname = Annotated[str, AfterValidator(_hostname)]
-ZoneName = Annotated[str, AfterValidator(_zone_name)]
-BucketName = Annotated[str, AfterValidator(_bucket_name)]
-StorageLocation = Annotated[str, AfterValidator(_location)]
-Region = Annotated[str, AfterValidator(_region)]
-ObjectPrefix = Annotated[str, AfterValidator(_object_prefix)]
-ApiEndpoint = Annotated[str, AfterValidator(_api_endpoint)]
-TtlSeconds = Annotated[int, Field(ge=0, le=_MAX_TTL_SECONDS)]
+AllowlistEntry = Annotated[str, Before(_allowlist_entry)]
+ResourceName = Annotated[str, Check(_resource_name)]
+Hostname = Annotated[str, Check(_hostname)]
+ZoneName = Annotated[str, Check(_zone_name)]
+BucketName = Annotated[str, Check(_bucket_name)]
+StorageLocation = Annotated[str, Check(_location)]
+Region = Annotated[str, Check(_region)]
+ObjectPrefix = Annotated[str, Check(_object_prefix)]
+ApiEndpoint = Annotated[str, Check(_api_endpoint)]
+TtlSeconds = Annotated[int, Bounds(ge=0, le=_MAX_TTL_SECONDS)]
+
+# The config's models are `iac.schema` models (frozen dataclasses): unknown keys are errors (a typo must never
+# be ignored) and values are not coerced ("3600" is no int).
 
 
-class _Strict(BaseModel):
-    # Unknown keys are errors (a typo must never be ignored) and values are not coerced ("3600" is no int).
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class BucketConfig(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class BucketConfig:
     name: BucketName
     location: StorageLocation | None = None
     create: bool = True
@@ -197,21 +194,25 @@ class BucketConfig(_Strict):
     cors: bool = True
 
 
-class CdnConfig(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class CdnConfig:
     default_ttl: TtlSeconds = 3600
     client_ttl: TtlSeconds = 3600
 
 
-class GcsBackend(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class GcsBackend:
     bucket: BucketName
     prefix: ObjectPrefix | None = None
 
 
-class BackendConfig(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class BackendConfig:
     gcs: GcsBackend
 
 
-class TerraformConfig(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class TerraformConfig:
     backend: BackendConfig | None = None
 
 
@@ -246,31 +247,35 @@ def _https_url(value: str) -> str:
     return value
 
 
-S3Bucket = Annotated[str, AfterValidator(_s3_bucket)]
-AzureAccount = Annotated[str, AfterValidator(_azure_account)]
-CloudRegion = Annotated[str, AfterValidator(_cloud_region)]
-ServiceUrl = Annotated[str, AfterValidator(_https_url)]
+S3Bucket = Annotated[str, Check(_s3_bucket)]
+AzureAccount = Annotated[str, Check(_azure_account)]
+CloudRegion = Annotated[str, Check(_cloud_region)]
+ServiceUrl = Annotated[str, Check(_https_url)]
 
 
-class GcpCorsTarget(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class GcpCorsTarget:
     provider: Literal["gcp"]
     bucket: BucketName
 
 
-class AwsCorsTarget(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class AwsCorsTarget:
     provider: Literal["aws"]
     bucket: S3Bucket
     region: CloudRegion
 
 
-class AzureCorsTarget(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class AzureCorsTarget:
     provider: Literal["azure"]
     account: AzureAccount
     # Default https://<account>.blob.core.windows.net; AZURE_STORAGE_CONNECTION_STRING takes precedence.
     account_url: ServiceUrl | None = None
 
 
-class OtcCorsTarget(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class OtcCorsTarget:
     provider: Literal["otc"]
     bucket: S3Bucket
     region: CloudRegion
@@ -278,17 +283,17 @@ class OtcCorsTarget(_Strict):
     endpoint: ServiceUrl | None = None
 
 
-CorsTarget = Annotated[GcpCorsTarget | AwsCorsTarget | AzureCorsTarget | OtcCorsTarget, Field(discriminator="provider")]
+CorsTarget = Annotated[GcpCorsTarget | AwsCorsTarget | AzureCorsTarget | OtcCorsTarget, Tagged("provider")]
 
 
-def cors_provider(target: type[BaseModel]) -> str:
+def cors_provider(target: Any) -> str:
     """The `provider:` tag of a cors target type ("aws" for AwsCorsTarget): the one place a provider is named."""
-    [tag] = get_args(target.model_fields["provider"].annotation)
+    [tag] = get_args(fields_of(target)["provider"])
     return str(tag)
 
 
 # Every provider a cors target may name, in the order the config schema lists them.
-CORS_PROVIDERS: tuple[str, ...] = tuple(cors_provider(t) for t in get_args(get_args(CorsTarget)[0]))
+CORS_PROVIDERS: tuple[str, ...] = tuple(tags(get_args(CorsTarget)[0], "provider"))
 
 
 # Encord's web app and API origins (EU and US), the default of cors.origins; https://app.in.encord.com is
@@ -337,23 +342,26 @@ def encord_rule(origins: Sequence[str], access: CorsAccess, max_age: int) -> Cor
     )
 
 
-class CorsConfig(_Strict):
-    origins: list[str] = Field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))
+@dataclass(frozen=True, kw_only=True)
+class CorsConfig:
+    origins: list[str] = field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))
     access: CorsAccess = "read"
-    max_age: Annotated[int, Field(ge=0, le=86400)] = 3600
+    max_age: Annotated[int, Bounds(ge=0, le=86400)] = 3600
     allow_localhost: bool = False
-    targets: list[CorsTarget] = Field(default_factory=list)
+    targets: list[CorsTarget] = field(default_factory=list)
 
     def rule(self) -> CorsRule:
         """The CORS rule these settings give, for every target and for the bucket the module creates."""
         return encord_rule(self.origins, self.access, self.max_age)
 
 
-class GcpConfig(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class GcpConfig:
     api_endpoint: ApiEndpoint | None = None
 
 
-class Config(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class Config:
     project: ProjectId
     name: ResourceName = "encord-da"
     domain: Hostname
@@ -362,7 +370,7 @@ class Config(_Strict):
     # Each entry validated and in canonical form (a bare address becomes /32 or /128); merged and sorted
     # into the ranges of the rules in `LoadedConfig.allowlist`.
     allowlist: list[AllowlistEntry]
-    allowlist_max_rules: Annotated[int, Field(ge=1)] = DEFAULT_MAX_RULES
+    allowlist_max_rules: Annotated[int, Bounds(ge=1)] = DEFAULT_MAX_RULES
     allowlist_allow_empty: bool = False
     cdn: CdnConfig = CdnConfig()
     terraform: TerraformConfig = TerraformConfig()
@@ -446,9 +454,9 @@ class _Problems:
 def _schema_checked(data: dict[str, Any], problems: _Problems, networks: list[Network]) -> Config | None:
     """The config as the schema reads it, or None with every schema problem reported."""
     try:
-        return Config.model_validate(data, context={"networks": networks})
-    except ValidationError as exc:
-        for error in exc.errors():
+        return validate(Config, data, context=networks)
+    except SchemaError as exc:
+        for error in exc.problems:
             tagged = tuple(error["loc"])
             location = _untagged(tagged)
             if location in problems.flagged and error["type"] != "extra_forbidden":
@@ -620,7 +628,7 @@ def _show(value: object) -> str:
 
 
 def _untagged(location: Location) -> Location:
-    """Pydantic puts the discriminator ("aws") into the location of a cors target's fields: drop it."""
+    """The schema puts the discriminator ("aws") into the location of a cors target's fields: drop it."""
     return tuple(
         part
         for i, part in enumerate(location)
@@ -660,20 +668,20 @@ def _known_keys(parent: Location) -> list[str]:
         model = _model_in(annotation, tag=part)
         if model is None:
             return []
-        annotation = model.model_fields[part].annotation if part in model.model_fields else model
+        annotation = fields_of(model).get(part, model)
     model = _model_in(annotation)
-    return sorted(model.model_fields) if model is not None else []
+    return sorted(fields_of(model)) if model is not None else []
 
 
-def _model_in(annotation: Any, tag: str | None = None) -> type[BaseModel] | None:
+def _model_in(annotation: Any, tag: str | None = None) -> type[Any] | None:
     """The model inside an annotation (through Optional, list, Annotated); for a union, the one whose
     `provider` is `tag`."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if is_model(annotation):
         return annotation
     members = [m for arg in getattr(annotation, "__args__", ()) if (m := _model_in(arg, tag)) is not None]
     for member in members:
-        provider = member.model_fields.get("provider")
-        if provider is not None and tag in getattr(provider.annotation, "__args__", ()):
+        provider = fields_of(member).get("provider")
+        if provider is not None and tag in getattr(provider, "__args__", ()):
             return member
     return members[0] if len(members) == 1 else None
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from iac import gcp
+from iac.defaults import DEFAULT_LIMIT
 from iac.errors import IacError
 from iac.files import parse_duration
 from iac.names import ResourceNames
@@ -27,9 +28,7 @@ from iac.names import ResourceNames
 if TYPE_CHECKING:
     from iac.config import LoadedConfig
 
-DEFAULT_SINCE = "24h"
 MAX_SINCE = timedelta(days=30)  # the default retention of the _Default log bucket
-DEFAULT_LIMIT = 10_000
 PAGE_SIZE = 1000  # the most entries.list returns in one page
 LOGGING_HOST = "logging.googleapis.com"
 

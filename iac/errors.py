@@ -6,6 +6,9 @@ from typing import Any
 
 from iac.words import plural
 
+# The exit status of a change applied whose CDN cache invalidation failed (`iac.invalidate.InvalidationError`).
+EXIT_INVALIDATION_FAILED = 3
+
 
 class IacError(Exception):
     """An error the CLI reports as one message on stderr and exit status `exit_code`, without a traceback."""

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from iac.defaults import DEFAULT_LOCK_TIMEOUT
 from iac.errors import ConfigError, IacError
-from iac.terraform import DEFAULT_LOCK_TIMEOUT
 
 
 class _Deployed(Protocol):

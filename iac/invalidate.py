@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from iac import gcp
-from iac.errors import IacError
+from iac.errors import EXIT_INVALIDATION_FAILED, IacError
 from iac.untrusted import cap_rest_client
 from iac.words import plural
 
@@ -37,7 +37,7 @@ REQUEST_TIMEOUT = 60.0  # seconds for one HTTP request to Google
 class InvalidationError(IacError):
     """Cache invalidation failed (after retries); the message says why, keeping Google's own error text."""
 
-    exit_code = 3
+    exit_code = EXIT_INVALIDATION_FAILED
 
 
 @dataclass(frozen=True)

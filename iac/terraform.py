@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from iac.defaults import DEFAULT_LOCK_TIMEOUT
 from iac.errors import IacError, Interrupted
 
 Progress = Callable[[str], None]
 _T = TypeVar("_T")
 
-DEFAULT_LOCK_TIMEOUT = "300s"
 # Diagnostics longer than this are cut from the middle: the first and last lines say what went wrong.
 _MAX_DIAGNOSTIC_LINES = 60
 

@@ -13,9 +13,9 @@ MODULE_DIR = ROOT / "modules" / "gcp-direct-access"
 
 # Lowest first. A module may import from its own layer and the layers below it, never from above.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"__init__", "words"}),
+    frozenset({"__init__", "words", "defaults"}),
     frozenset({"errors"}),
-    frozenset({"hcl", "allowlist", "names", "untrusted"}),
+    frozenset({"hcl", "allowlist", "names", "untrusted", "schema"}),
     frozenset({"config", "yamldoc", "files", "plan", "terraform", "gcp", "invalidate", "templates", "storage"}),
     frozenset({"render", "baseline", "allowlist_file", "summary", "cors", "manifest", "denied"}),
     frozenset({"deploy", "doctor"}),
@@ -56,7 +56,6 @@ SIDEWAYS = {
     ("allowlist_file", "baseline"),  # an edit's rule changes are against the one baseline
     ("baseline", "render"),  # the baseline of a rendering is its rules read back (render.current_rules)
     ("config", "yamldoc"),  # the config is read as YAML with line numbers
-    ("files", "terraform"),  # every lock waits Terraform's default lock timeout unless told
     ("invalidate", "gcp"),  # Google credentials and error text in one place (gcp)
     ("plan", "terraform"),  # the plan's JSON is read with TerraformJson's shape checks
     ("storage", "gcp"),  # Google credentials and error text in one place (gcp)

@@ -9,23 +9,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
 from conftest import EXAMPLE_NAMES, EXAMPLES, ROOT
 from iac.config import Config
+from iac.schema import fields_of, is_model
 
 # A dotted key whose first part is a top-level config key, e.g. `bucket.create`, `cors.targets[].region`; not part
 # of a longer name (`var.bucket.name`, `each.value.cors.x`, a path, a URL).
-_TOP = "|".join(sorted(Config.model_fields, key=len, reverse=True))
+_TOP = "|".join(sorted(fields_of(Config), key=len, reverse=True))
 KEY = re.compile(rf"(?<![\w.$/-])(?:{_TOP})(?:(?:\[\d*\])?\.[a-z_]+)+(?![\w-])")
 # A comment in HCL: `#` or `//` to the end of the line (the modules write no `#` inside strings that matter here).
 HCL_COMMENT = re.compile(r"(?:#|//)(.*)$", re.MULTILINE)
 FILE_NAME = re.compile(r"\.(?:tf|json|yaml|yml|md|py|xml|txt|j2)$")
 
 
-def _models(annotation: Any) -> list[type[BaseModel]]:
+def _models(annotation: Any) -> list[type[Any]]:
     """The config models an annotation holds, through Optional, list, Annotated and unions (cors targets)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if is_model(annotation):
         return [annotation]
     if typing.get_origin(annotation) is typing.Annotated:
         return _models(typing.get_args(annotation)[0])
@@ -33,12 +33,12 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
 
 
 def key_exists(key: str) -> bool:
-    models: list[type[BaseModel]] = [Config]
+    models: list[type[Any]] = [Config]
     for part in re.sub(r"\[\d*\]", "", key).split("."):
-        fields = [model.model_fields[part] for model in models if part in model.model_fields]
-        if not fields:
+        annotations = [fields_of(model)[part] for model in models if part in fields_of(model)]
+        if not annotations:
             return False
-        models = [model for field in fields for model in _models(field.annotation)]
+        models = [model for annotation in annotations for model in _models(annotation)]
     return True
 
 

@@ -10,11 +10,12 @@ from iac.config import CORS_PROVIDERS, CorsRule, CorsTarget
 from iac.cors.provider import Provider, check_methods
 from iac.cors.targets import PROVIDERS
 from iac.errors import IacError
+from iac.schema import fields_of
 
 
 def test_every_registered_provider_satisfies_the_protocol() -> None:
     # The registry's names are the config's `provider:` tags, in the order messages list them.
-    tags = [get_args(model.model_fields["provider"].annotation)[0] for model in get_args(get_args(CorsTarget)[0])]
+    tags = [get_args(fields_of(model)["provider"])[0] for model in get_args(get_args(CorsTarget)[0])]
     assert list(PROVIDERS) == tags == list(CORS_PROVIDERS) == ["gcp", "aws", "azure", "otc"]
     for name, provider in PROVIDERS.items():
         assert isinstance(provider, Provider), name

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -51,8 +50,8 @@ from iac.cli.group import (
     IacCommand,
     IacGroup,
 )
+from iac.defaults import DEFAULT_LOCK_TIMEOUT
 from iac.errors import ConfigError, IacError
-from iac.terraform import DEFAULT_LOCK_TIMEOUT
 from iac.words import plural
 
 app = typer.Typer(
@@ -216,7 +215,7 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None,
     ranges = loaded.allowlist.ranges
     print_warnings(loaded.warnings)
     baseline = baselines.of_rendering(output_dir(output, config, "build"), loaded.config)
-    rules = baseline.assign(ranges, loaded.config.allowlist_max_rules).rules
+    rules = baseline.assign(loaded.allowlist, loaded.config.allowlist_max_rules).rules
     if as_json:
         print_json(
             {
@@ -380,10 +379,6 @@ app.add_typer(manifest.app, name="manifest")
 def main() -> None:
     """The `iac` script. Errors become messages and exit statuses in `IacGroup.invoke` (a stopping signal's
     `Interrupted` included), and Click exits 130 on Ctrl-C; this does too for one outside Click's reach."""
-    # iac validates its config with pydantic; looking for pydantic plugins means reading the metadata of every
-    # installed distribution, a good part of `iac render`'s start-up. The script's process is iac's own, so it
-    # loads none (as Typer does for its parameters), unless the environment says otherwise.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
         app()
     except KeyboardInterrupt:

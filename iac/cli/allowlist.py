@@ -31,9 +31,8 @@ from iac.cli.common import (
     terraform_run,
 )
 from iac.cli.group import EXIT_INVALIDATION_FAILED, IacCommand, command_group
-from iac.denied import DEFAULT_LIMIT, DEFAULT_SINCE
+from iac.defaults import DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT, DEFAULT_SINCE
 from iac.errors import IacError
-from iac.terraform import DEFAULT_LOCK_TIMEOUT
 from iac.words import plural
 
 if TYPE_CHECKING:

@@ -14,21 +14,24 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-from typing import TYPE_CHECKING, Any
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, get_args, get_origin
 
 import typer
 import typer.core
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from iac.errors import EXIT_INVALIDATION_FAILED as _INVALIDATION_FAILED
 from iac.errors import IacError
-from iac.invalidate import InvalidationError
 from iac.untrusted import printable
 
 # The exit statuses, as `iac --help` lists them. An IacError exits with its own `exit_code`.
 EXIT_OK = 0
 EXIT_ERROR = IacError.exit_code  # invalid input, usage error or failure
 EXIT_CHANGES = 2  # iac plan: like terraform plan -detailed-exitcode
-EXIT_INVALIDATION_FAILED = InvalidationError.exit_code
+EXIT_INVALIDATION_FAILED = _INVALIDATION_FAILED
 
 if TYPE_CHECKING:
     # The methods below override Click's, so they take Click's own Context (typer.Context is a subclass of it,
@@ -61,6 +64,82 @@ def _no_type_for_flags(command: TyperCommand | TyperGroup, ctx: Context) -> None
             param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
 
 
+def _plain_values(command: TyperCommand | TyperGroup, ctx: Context) -> None:
+    """Check the values of iac's parameters without pydantic (the same checks, in the same words).
+
+    Typer 0.29+ checks each parameter's value with a pydantic TypeAdapter, built when the command runs, and
+    importing pydantic takes longer than the rest of `iac render` (issue 17). iac's parameters are text,
+    paths, whole numbers (with a minimum) and flags: `_PlainValue` checks those; any other parameter, or a
+    Typer without this machinery, is left to Typer. Every parameter needs one: Typer builds its adapter
+    before it looks at the value, even for a flag not given.
+    """
+    runtime = _typer_runtime()
+    if runtime is None:
+        return
+    for param in command.get_params(ctx):  # --help included
+        descriptor = getattr(param, "type_descriptor", None)
+        if getattr(param, "_runtime_param", False) is not None or descriptor is None:
+            continue
+        annotation, info = descriptor.annotation, descriptor.parameter_info
+        item = get_args(annotation)[0] if get_origin(annotation) is list else annotation
+        plain = item in (str, Path, bool) or (item is int and info.max is None and not info.clamp)
+        if plain and descriptor.file_annotation is None and info.parser is None:
+            setattr(param, "_runtime_param", runtime(parameter_info=info, annotation=annotation))  # noqa: B010
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _typer_runtime() -> Any:
+    """`_PlainValue`, defined on Typer's own base class, or None when this Typer has none."""
+    global _PlainValue
+    if _PlainValue is None:
+        try:
+            from typer._coercion import RuntimeParam
+            from typer._param_types import coerce_cli_path
+        except ImportError:
+            return None
+
+        @dataclass(frozen=True)
+        class PlainValue(RuntimeParam):
+            """A str, Path, int or bool value (or a list of them), checked as Typer's adapters check them."""
+
+            def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+                annotation: Any = self.annotation
+                if get_origin(annotation) is list:
+                    return [self._one(get_args(annotation)[0], item, param, ctx) for item in value]
+                return self._one(annotation, value, param, ctx)
+
+            def _one(self, kind: type, value: Any, param: Any, ctx: Any) -> Any:
+                if (kind is str and isinstance(value, str)) or (kind is bool and isinstance(value, bool)):
+                    return value
+                if kind is Path and isinstance(value, str | Path):
+                    return coerce_cli_path(Path(value), self.parameter_info, path_type=Path, param=param, ctx=ctx)
+                if kind is int and isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+                    number = int(value.strip())
+                    least = self.parameter_info.min
+                    if least is not None and number < least:
+                        raise _click_module.exceptions.BadParameter(
+                            f"Input should be greater than or equal to {least}", ctx=ctx, param=param
+                        )
+                    return number
+                if kind is int and isinstance(value, str):
+                    raise _click_module.exceptions.BadParameter(
+                        "Input should be a valid integer, unable to parse string as an integer", ctx=ctx, param=param
+                    )
+                # Anything else (bytes from an odd shell, a default of another type): Typer's own check.
+                from typer._coercion import build_runtime_param, resolve_type_descriptor
+
+                descriptor = resolve_type_descriptor(kind, self.parameter_info)
+                return build_runtime_param(descriptor)._coerce_value(value, param=param, ctx=ctx)
+
+        _PlainValue = PlainValue
+    return _PlainValue
+
+
+_PlainValue: Any = None
+
+
 def _usage_error_exits_1(error: Exception) -> None:
     """Give a usage error raised while parsing an iac command line iac's exit status (this error only)."""
     error.exit_code = EXIT_ERROR  # type: ignore[attr-defined]
@@ -82,6 +161,7 @@ class IacCommand(_UsageErrorsExit1, TyperCommand):
     a failure is one JSON document on stdout too (`IacError.to_json`), usage errors included."""
 
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        _plain_values(self, ctx)
         try:
             return super().parse_args(ctx, args)
         except _UsageError as error:
@@ -115,6 +195,10 @@ class IacGroup(_UsageErrorsExit1, TyperGroup):
                 # Errors quote Terraform, servers and APIs: their control characters are escaped.
                 typer.echo(f"error: {printable(line, lines=True)}", err=True)
             raise typer.Exit(error.exit_code) from None
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        _plain_values(self, ctx)
+        return super().parse_args(ctx, args)
 
     def resolve_command(self, ctx: Context, args: list[str]) -> Any:
         try:

@@ -18,9 +18,9 @@ from iac.cli.common import (
     progress,
 )
 from iac.cli.group import EXIT_ERROR, IacCommand, command_group
+from iac.defaults import DEFAULT_LOCK_TIMEOUT
 from iac.errors import IacError
 from iac.manifest.formats import DEFAULT_BATCH
-from iac.terraform import DEFAULT_LOCK_TIMEOUT
 from iac.untrusted import printable
 from iac.words import plural
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar, runtime_checkable
-
-from pydantic import BaseModel
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from iac.config import CorsRule, cors_provider
 from iac.cors.policy import Native
@@ -100,7 +98,7 @@ class ProviderModule(Generic[Target]):
     """A provider module's constants and functions as one `Provider` object, for the registry. NAME is the tag of
     the module's config target type (`of`), so a provider is named in one place: the config schema."""
 
-    of: type[BaseModel]
+    of: type[Any]
     CREDENTIALS: str
     METHODS: frozenset[str]
     MAX_RULES: int

@@ -1,0 +1,299 @@
+"""A strict schema for frozen dataclasses: what iac's config needs of a validation library, and no more.
+
+The config's shape is fixed and small; pydantic, which checked it before, cost more to import than the rest
+of `iac render` (issue 17). A model is a frozen dataclass whose field annotations say what a value must be:
+
+- `str`, `int`, `bool` (strict: `"3600"` is no int, `1` no bool), `Literal[...]`, `list[T]`, `T | None`, and
+  another model (a mapping of its fields; unknown keys are errors, a field without default is required);
+- `Annotated[T, ...]` adds `Before(f)` (`f(value, context)` replaces the value before its type is checked),
+  `Bounds(ge, le)`, `Check(f)` (`f(value)` after the type check) and `Tagged(key)` (a union of models told
+  apart by their `key` field, a `Literal`).
+
+`validate` returns the model, or raises `SchemaError` with every problem found. Each problem is a dict with
+the keys `type`, `loc` (the path to the value: keys and list indexes, a tagged model's tag included), `msg`,
+`input` and `ctx` (details, or None), worded and typed as pydantic words them, which iac's messages and users
+know: "Input should be a valid integer", `extra_forbidden`, `missing`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeGuard, TypeVar, Union, get_args, get_origin
+
+T = TypeVar("T")
+Location = tuple[str | int, ...]
+Problem = dict[str, Any]
+# A compiled check: (value, location, problems, context) -> the value it gives, or _FAILED with problems added.
+_Validator = Callable[[Any, Location, list[Problem], Any], Any]
+_FAILED: Any = object()
+
+
+class Invalid(Exception):
+    """Raised by a `Check` or `Before` function: the value is wrong, `message` says why (`type` "iac" unless
+    given); `ctx` travels with the problem."""
+
+    def __init__(self, message: str, kind: str = "iac", ctx: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.ctx = ctx
+
+
+class SchemaError(Exception):
+    """Every problem `validate` found, in the order it found them (fields in the order the model lists them)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s): {problems[0]['msg'] if problems else ''}")
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Check:
+    function: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Before:
+    function: Callable[[Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    ge: int | None = None
+    le: int | None = None
+
+
+@dataclass(frozen=True)
+class Tagged:
+    key: str
+
+
+def validate(model: type[T], data: object, context: Any = None) -> T:
+    """`data` (as YAML or JSON gives it) as a `model`; SchemaError with every problem otherwise."""
+    problems: list[Problem] = []
+    result = _validator(model)(data, (), problems, context)
+    if problems:
+        raise SchemaError(problems)
+    return typing.cast(T, result)
+
+
+def fields_of(model: Any) -> dict[str, Any]:
+    """A model's fields and their annotations (resolved, `Annotated` kept), in the order the model lists them."""
+    if model not in _FIELDS:
+        hints = typing.get_type_hints(model, include_extras=True)
+        _FIELDS[model] = {field.name: hints[field.name] for field in dataclasses.fields(model)}
+    return _FIELDS[model]
+
+
+_FIELDS: dict[Any, dict[str, Any]] = {}
+
+
+def is_model(annotation: object) -> TypeGuard[type[Any]]:
+    return isinstance(annotation, type) and dataclasses.is_dataclass(annotation)
+
+
+def _problem(kind: str, location: Location, message: str, value: Any, ctx: dict[str, Any] | None = None) -> Problem:
+    return {"type": kind, "loc": location, "msg": message, "input": value, "ctx": ctx}
+
+
+def _validator(annotation: Any) -> _Validator:
+    """The check of one annotation, built once (a list's items are checked by one closure, not re-read)."""
+    if annotation not in _VALIDATORS:
+        _VALIDATORS[annotation] = _build(annotation)
+    return _VALIDATORS[annotation]
+
+
+_VALIDATORS: dict[Any, _Validator] = {}
+
+
+def _build(annotation: Any) -> _Validator:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _annotated(annotation)
+    if origin is Union or origin is types.UnionType:
+        return _optional(annotation)
+    if origin is Literal:
+        return _literal(get_args(annotation))
+    if origin is list:
+        return _list(_validator(get_args(annotation)[0]))
+    if is_model(annotation):
+        return _model(annotation)
+    if annotation in _PLAIN:
+        return _plain(*_PLAIN[annotation])
+    raise TypeError(f"iac.schema has no check for {annotation!r}")
+
+
+# Plain types: the type a value must have, the problem's type and message otherwise. Strict: a bool is no int.
+_PLAIN: dict[Any, tuple[type, str, str]] = {
+    str: (str, "string_type", "Input should be a valid string"),
+    int: (int, "int_type", "Input should be a valid integer"),
+    bool: (bool, "bool_type", "Input should be a valid boolean"),
+}
+
+
+def _plain(expected: type, kind: str, message: str) -> _Validator:
+    def check(value: Any, location: Location, problems: list[Problem], context: Any) -> Any:
+        if isinstance(value, expected) and (expected is bool or not isinstance(value, bool)):
+            return value
+        problems.append(_problem(kind, location, message, value))
+        return _FAILED
+
+    return check
+
+
+def _literal(allowed: tuple[Any, ...]) -> _Validator:
+    shown = [repr(value) for value in allowed]
+    expected = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+
+    def check(value: Any, location: Location, problems: list[Problem], context: Any) -> Any:
+        if any(type(value) is type(choice) and value == choice for choice in allowed):
+            return value
+        message = f"Input should be {expected}"
+        problems.append(_problem("literal_error", location, message, value, {"expected": expected}))
+        return _FAILED
+
+    return check
+
+
+def _list(item: _Validator) -> _Validator:
+    def check(value: Any, location: Location, problems: list[Problem], context: Any) -> Any:
+        if not isinstance(value, list):
+            problems.append(_problem("list_type", location, "Input should be a valid list", value))
+            return _FAILED
+        before = len(problems)
+        items = [item(entry, (*location, index), problems, context) for index, entry in enumerate(value)]
+        return items if len(problems) == before else _FAILED
+
+    return check
+
+
+def _optional(annotation: Any) -> _Validator:
+    members = [member for member in get_args(annotation) if member is not type(None)]
+    if len(members) != 1 or len(members) == len(get_args(annotation)):
+        raise TypeError(f"iac.schema: a union is `T | None` or Annotated[..., Tagged(key)], not {annotation!r}")
+    inner = _validator(members[0])
+
+    def check(value: Any, location: Location, problems: list[Problem], context: Any) -> Any:
+        return None if value is None else inner(value, location, problems, context)
+
+    return check
+
+
+def _annotated(annotation: Any) -> _Validator:
+    base, *extras = get_args(annotation)
+    tagged = [extra for extra in extras if isinstance(extra, Tagged)]
+    inner = _tagged(base, tagged[0].key) if tagged else _validator(base)
+    befores = [extra.function for extra in extras if isinstance(extra, Before)]
+    afters = [extra for extra in extras if isinstance(extra, Bounds | Check)]
+
+    def check(value: Any, location: Location, problems: list[Problem], context: Any) -> Any:
+        try:
+            for before in befores:
+                value = before(value, context)
+        except Invalid as invalid:
+            problems.append(_problem(invalid.kind, location, invalid.message, value, invalid.ctx))
+            return _FAILED
+        value = inner(value, location, problems, context)
+        if value is _FAILED:
+            return _FAILED
+        for after in afters:
+            if isinstance(after, Bounds):
+                problem = _out_of_bounds(after, value, location)
+                if problem is not None:
+                    problems.append(problem)
+                    return _FAILED
+                continue
+            try:
+                value = after.function(value)
+            except Invalid as invalid:
+                problems.append(_problem(invalid.kind, location, invalid.message, value, invalid.ctx))
+                return _FAILED
+        return value
+
+    return check
+
+
+def _out_of_bounds(bounds: Bounds, value: Any, location: Location) -> Problem | None:
+    if bounds.ge is not None and value < bounds.ge:
+        message = f"Input should be greater than or equal to {bounds.ge}"
+        return _problem("greater_than_equal", location, message, value, {"ge": bounds.ge})
+    if bounds.le is not None and value > bounds.le:
+        message = f"Input should be less than or equal to {bounds.le}"
+        return _problem("less_than_equal", location, message, value, {"le": bounds.le})
+    return None
+
+
+def tags(union: Any, key: str) -> dict[str, type[Any]]:
+    """The models of a tagged union (`A | B`, each with `key: Literal["a"]`) by their tag, in the union's order."""
+    found: dict[str, type[Any]] = {}
+    for model in get_args(union):
+        for tag in get_args(fields_of(model)[key]):
+            found[tag] = model
+    return found
+
+
+def _tagged(union: Any, key: str) -> _Validator:
+    by_tag = tags(union, key)
+    expected = ", ".join(repr(tag) for tag in by_tag)
+    discriminator = repr(key)
+
+    def check(value: Any, location: Location, problems: list[Problem], context: Any) -> Any:
+        if not isinstance(value, dict):
+            message = "Input should be a valid dictionary or object to extract fields from"
+            problems.append(_problem("model_attributes_type", location, message, value))
+            return _FAILED
+        if key not in value:
+            message = f"Unable to extract tag using discriminator {discriminator}"
+            problems.append(_problem("union_tag_not_found", location, message, value, {"discriminator": discriminator}))
+            return _FAILED
+        tag = value[key]
+        model = by_tag.get(tag) if isinstance(tag, str) else None
+        if model is None:
+            message = (
+                f"Input tag '{tag}' found using {discriminator} does not match any of the expected tags: {expected}"
+            )
+            ctx = {"discriminator": discriminator, "tag": str(tag), "expected_tags": expected}
+            problems.append(_problem("union_tag_invalid", location, message, value, ctx))
+            return _FAILED
+        return _validator(model)(value, (*location, tag), problems, context)
+
+    return check
+
+
+def _model(model: type[Any]) -> _Validator:
+    name = model.__name__
+    required = {field.name for field in dataclasses.fields(model) if _no_default(field)}
+    checks: dict[str, _Validator] = {}  # each field's check, built at the first use (annotations resolve then)
+
+    def check(value: Any, location: Location, problems: list[Problem], context: Any) -> Any:
+        if isinstance(value, model):
+            return value
+        if not isinstance(value, dict):
+            message = f"Input should be a valid dictionary or instance of {name}"
+            problems.append(_problem("model_type", location, message, value, {"class_name": name}))
+            return _FAILED
+        if not checks:
+            checks.update((field, _validator(annotation)) for field, annotation in fields_of(model).items())
+        before = len(problems)
+        given: dict[str, Any] = {}
+        for field, field_check in checks.items():
+            if field in value:
+                given[field] = field_check(value[field], (*location, field), problems, context)
+            elif field in required:
+                problems.append(_problem("missing", (*location, field), "Field required", value))
+        for key, item in value.items():
+            if not isinstance(key, str):
+                problems.append(_problem("invalid_key", (*location, key), "Keys should be strings", key))
+            elif key not in checks:
+                problems.append(_problem("extra_forbidden", (*location, key), "Extra inputs are not permitted", item))
+        return model(**given) if len(problems) == before else _FAILED
+
+    return check
+
+
+def _no_default(field: dataclasses.Field[Any]) -> bool:
+    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
