@@ -1,13 +1,13 @@
 """The `iac` command line: parse options, call the core, print. Heavy imports stay inside commands.
 
-This module defines `app`, the core commands (render, validate, init, plan, apply, invalidate) and `main`,
-and registers `iac doctor` and the command groups (`allowlist`, `cors`, `manifest`) of the modules beside
-it. What the command modules share is in `iac.cli.common`; how an error becomes an exit code and how help
-is formatted, in `iac.cli.group`.
+This module defines `app`, the core commands (render, validate, init, plan, apply, invalidate) and `main`;
+`iac doctor` and the command groups (`allowlist`, `cors`, `manifest`) are the `app` of the modules beside
+it, imported only when used (`COMMAND_MODULES` in iac.cli.group). What the command modules share is in
+`iac.cli.common`; how an error becomes an exit code and how help is formatted, in `iac.cli.group`.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Typer reads each command's annotations when it builds the
+# command line, and evaluating them from strings took longer than the rest of building it (issue 17).
 import contextlib
 import json
 import shlex
@@ -18,7 +18,6 @@ from typing import Annotated, Any
 import typer
 
 from iac import __version__
-from iac.cli import allowlist, cors, doctor, manifest
 from iac.cli.common import (
     DEFAULT_CONFIG,
     AutoApproveOption,
@@ -48,14 +47,14 @@ from iac.cli.group import (
     HELP_OPTIONS,
     MARKUP,
     IacCommand,
-    IacGroup,
+    IacRootGroup,
 )
 from iac.defaults import DEFAULT_LOCK_TIMEOUT
 from iac.errors import ConfigError, IacError
 from iac.words import plural
 
 app = typer.Typer(
-    cls=IacGroup,
+    cls=IacRootGroup,
     rich_markup_mode=MARKUP,
     name="iac",
     help=(
@@ -368,12 +367,6 @@ def invalidate(
     if report.failed:
         print_invalidation_failure(report, applied=False)
         raise typer.Exit(EXIT_INVALIDATION_FAILED)
-
-
-app.command(name="doctor", cls=IacCommand)(doctor.doctor)
-app.add_typer(allowlist.app, name="allowlist")
-app.add_typer(cors.app, name="cors")
-app.add_typer(manifest.app, name="manifest")
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """`iac doctor`: is the deployment serving Encord? The checks live in iac.doctor; this only parses and prints.
 
-`doctor` is registered on `app` by iac.cli.
+`app` holds the one command; iac.cli.group names this module in COMMAND_MODULES.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from iac.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, print_json, progress
-from iac.cli.group import EXIT_ERROR, EXIT_OK
+from iac.cli.group import EXIT_ERROR, EXIT_OK, HELP_OPTIONS, MARKUP, IacCommand
 from iac.untrusted import printable
 
 if TYPE_CHECKING:
@@ -40,7 +40,10 @@ ConnectToOption = Annotated[
 
 _WIDTH = max(len("security_policies"), len("certificate")) + 2
 
+app = typer.Typer(rich_markup_mode=MARKUP, add_completion=False, context_settings=HELP_OPTIONS)
 
+
+@app.command(name="doctor", cls=IacCommand)
 def doctor(
     config: ConfigOption = DEFAULT_CONFIG,
     object_name: ObjectOption = None,

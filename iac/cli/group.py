@@ -15,6 +15,7 @@ import importlib
 import inspect
 import json
 import re
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args, get_origin
@@ -215,14 +216,68 @@ class IacGroup(_UsageErrorsExit1, TyperGroup):
         super().format_help(ctx, formatter)
 
 
+# The commands of `iac` that live in modules of their own, by name: each module's `app` (a Typer) is imported
+# and built when its name is first looked up, so `iac render` reads none of them (issue 17). In the order
+# `iac --help` lists them, after the commands of iac.cli itself.
+COMMAND_MODULES = {
+    "doctor": "iac.cli.doctor",
+    "allowlist": "iac.cli.allowlist",
+    "cors": "iac.cli.cors",
+    "manifest": "iac.cli.manifest",
+}
+
+
+class LazyCommands(MutableMapping[str, Any]):
+    """A group's commands where some are only named (`name -> module`) until a lookup builds them."""
+
+    def __init__(self, built: MutableMapping[str, Any], modules: dict[str, str]) -> None:
+        self._built = dict(built)
+        self._modules = {name: module for name, module in modules.items() if name not in self._built}
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._modules:
+            command = typer.main.get_command(importlib.import_module(self._modules[name]).app)
+            command.name = name
+            self._built[name] = command
+            del self._modules[name]
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._modules.pop(name, None)
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if self._modules.pop(name, None) is None:
+            del self._built[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._built or name in self._modules
+
+    def __iter__(self) -> Iterator[str]:
+        yield from list(self._built)
+        yield from list(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._built) + len(self._modules)
+
+
+class IacRootGroup(IacGroup):
+    """`iac` itself: an IacGroup whose COMMAND_MODULES are imported when used (or listed by --help)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = LazyCommands(self.commands, COMMAND_MODULES)
+
+
 def command_group(help_text: str, example: str) -> typer.Typer:
-    """A command group (`iac allowlist`, ...), to register with `app.add_typer`."""
+    """A command group (`iac allowlist`, ...): the `app` of a module named in COMMAND_MODULES."""
     return typer.Typer(
         cls=IacGroup,
         rich_markup_mode=MARKUP,
         help=help_text,
         epilog=f"Example: {example}",
         no_args_is_help=True,
+        add_completion=False,
         context_settings=HELP_OPTIONS,
     )
 
