@@ -8,7 +8,7 @@ import ipaddress
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -24,7 +24,20 @@ from iac.allowlist import (
     width_warning,
 )
 from iac.errors import ConfigError
-from iac.schema import Before, Bounds, Check, Invalid, SchemaError, Tagged, fields_of, is_model, tags, validate
+from iac.schema import (
+    Before,
+    Bounds,
+    Check,
+    Invalid,
+    Model,
+    SchemaError,
+    Tagged,
+    field,
+    fields_of,
+    is_model,
+    tags,
+    validate,
+)
 from iac.yamldoc import Location, YamlDocument, load_yaml
 
 _PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
@@ -180,12 +193,11 @@ ObjectPrefix = Annotated[str, Check(_object_prefix)]
 ApiEndpoint = Annotated[str, Check(_api_endpoint)]
 TtlSeconds = Annotated[int, Bounds(ge=0, le=_MAX_TTL_SECONDS)]
 
-# The config's models are `iac.schema` models (frozen dataclasses): unknown keys are errors (a typo must never
-# be ignored) and values are not coerced ("3600" is no int).
+# The config's models are `iac.schema` models (frozen records): unknown keys are errors (a typo must never be
+# ignored) and values are not coerced ("3600" is no int).
 
 
-@dataclass(frozen=True, kw_only=True)
-class BucketConfig:
+class BucketConfig(Model):
     name: BucketName
     location: StorageLocation | None = None
     create: bool = True
@@ -194,25 +206,21 @@ class BucketConfig:
     cors: bool = True
 
 
-@dataclass(frozen=True, kw_only=True)
-class CdnConfig:
+class CdnConfig(Model):
     default_ttl: TtlSeconds = 3600
     client_ttl: TtlSeconds = 3600
 
 
-@dataclass(frozen=True, kw_only=True)
-class GcsBackend:
+class GcsBackend(Model):
     bucket: BucketName
     prefix: ObjectPrefix | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class BackendConfig:
+class BackendConfig(Model):
     gcs: GcsBackend
 
 
-@dataclass(frozen=True, kw_only=True)
-class TerraformConfig:
+class TerraformConfig(Model):
     backend: BackendConfig | None = None
 
 
@@ -253,29 +261,25 @@ CloudRegion = Annotated[str, Check(_cloud_region)]
 ServiceUrl = Annotated[str, Check(_https_url)]
 
 
-@dataclass(frozen=True, kw_only=True)
-class GcpCorsTarget:
+class GcpCorsTarget(Model):
     provider: Literal["gcp"]
     bucket: BucketName
 
 
-@dataclass(frozen=True, kw_only=True)
-class AwsCorsTarget:
+class AwsCorsTarget(Model):
     provider: Literal["aws"]
     bucket: S3Bucket
     region: CloudRegion
 
 
-@dataclass(frozen=True, kw_only=True)
-class AzureCorsTarget:
+class AzureCorsTarget(Model):
     provider: Literal["azure"]
     account: AzureAccount
     # Default https://<account>.blob.core.windows.net; AZURE_STORAGE_CONNECTION_STRING takes precedence.
     account_url: ServiceUrl | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class OtcCorsTarget:
+class OtcCorsTarget(Model):
     provider: Literal["otc"]
     bucket: S3Bucket
     region: CloudRegion
@@ -342,8 +346,7 @@ def encord_rule(origins: Sequence[str], access: CorsAccess, max_age: int) -> Cor
     )
 
 
-@dataclass(frozen=True, kw_only=True)
-class CorsConfig:
+class CorsConfig(Model):
     origins: list[str] = field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))
     access: CorsAccess = "read"
     max_age: Annotated[int, Bounds(ge=0, le=86400)] = 3600
@@ -355,13 +358,11 @@ class CorsConfig:
         return encord_rule(self.origins, self.access, self.max_age)
 
 
-@dataclass(frozen=True, kw_only=True)
-class GcpConfig:
+class GcpConfig(Model):
     api_endpoint: ApiEndpoint | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class Config:
+class Config(Model):
     project: ProjectId
     name: ResourceName = "encord-da"
     domain: Hostname

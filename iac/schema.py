@@ -1,7 +1,9 @@
-"""A strict schema for frozen dataclasses: what iac's config needs of a validation library, and no more.
+"""A strict schema of frozen records: what iac's config needs of a validation library, and no more.
 
 The config's shape is fixed and small; pydantic, which checked it before, cost more to import than the rest
-of `iac render` (issue 17). A model is a frozen dataclass whose field annotations say what a value must be:
+of `iac render` (issue 17). A model is a `Model` (a frozen record with keyword fields, like a frozen
+keyword-only dataclass, without the code a dataclass generates per class at import), whose field
+annotations say what a value must be:
 
 - `str`, `int`, `bool` (strict: `"3600"` is no int, `1` no bool), `Literal[...]`, `list[T]`, `T | None`, and
   another model (a mapping of its fields; unknown keys are errors, a field without default is required);
@@ -17,12 +19,22 @@ know: "Input should be a valid integer", `extra_forbidden`, `missing`.
 
 from __future__ import annotations
 
-import dataclasses
+import inspect
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeGuard, TypeVar, Union, get_args, get_origin
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Literal,
+    TypeGuard,
+    TypeVar,
+    Union,
+    dataclass_transform,
+    get_args,
+    get_origin,
+)
 
 T = TypeVar("T")
 Location = tuple[str | int, ...]
@@ -51,25 +63,110 @@ class SchemaError(Exception):
         self.problems = problems
 
 
-@dataclass(frozen=True)
+class _Default:
+    """A field's default made anew for each record (`field(default_factory=list)`)."""
+
+    __slots__ = ("factory",)
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self.factory = factory
+
+
+def field(*, default_factory: Callable[[], T]) -> T:
+    """A field whose default is `default_factory()`, called for each record (a list, say)."""
+    return typing.cast(T, _Default(default_factory))
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field,))
+class Model:
+    """A frozen record: its fields are its class's annotated names, in order, each with its default if any.
+
+    Built with keywords only (`Config(project=..., ...)`); equal when of one class with equal fields; its
+    attributes cannot be set or deleted once built.
+    """
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = [name for name in inspect.get_annotations(cls) if not name.startswith("_")]
+        cls._fields = (*(name for name in cls._fields if name not in own), *own)
+        cls._defaults = {**cls._defaults, **{name: cls.__dict__[name] for name in own if name in cls.__dict__}}
+        for name, default in cls._defaults.items():
+            if isinstance(default, _Default) and name in cls.__dict__:
+                delattr(cls, name)
+
+    def __init__(self, **values: Any) -> None:
+        for name in self._fields:
+            if name in values:
+                value = values.pop(name)
+            elif name in self._defaults:
+                default = self._defaults[name]
+                value = default.factory() if isinstance(default, _Default) else default
+            else:
+                raise TypeError(f"{type(self).__name__}() is missing the field {name!r}")
+            object.__setattr__(self, name, value)
+        if values:
+            raise TypeError(f"{type(self).__name__}() has no field {sorted(values)[0]!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen: cannot delete {name!r}")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self._fields)})"
+
+
 class Check:
-    function: Callable[[Any], Any]
+    """`Annotated[T, Check(f)]`: `f(value)` runs after the type check; it returns the value or raises Invalid."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: Callable[[Any], Any]) -> None:
+        self.function = function
 
 
-@dataclass(frozen=True)
 class Before:
-    function: Callable[[Any, Any], Any]
+    """`Annotated[T, Before(f)]`: `f(value, context)` replaces the value before its type is checked."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: Callable[[Any, Any], Any]) -> None:
+        self.function = function
 
 
-@dataclass(frozen=True)
 class Bounds:
-    ge: int | None = None
-    le: int | None = None
+    """`Annotated[int, Bounds(ge=0, le=9)]`: the least and the greatest value allowed."""
+
+    __slots__ = ("ge", "le")
+
+    def __init__(self, ge: int | None = None, le: int | None = None) -> None:
+        self.ge = ge
+        self.le = le
 
 
-@dataclass(frozen=True)
 class Tagged:
-    key: str
+    """`Annotated[A | B, Tagged(key)]`: the models are told apart by their `key` field, a Literal."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
 
 
 def validate(model: type[T], data: object, context: Any = None) -> T:
@@ -85,15 +182,15 @@ def fields_of(model: Any) -> dict[str, Any]:
     """A model's fields and their annotations (resolved, `Annotated` kept), in the order the model lists them."""
     if model not in _FIELDS:
         hints = typing.get_type_hints(model, include_extras=True)
-        _FIELDS[model] = {field.name: hints[field.name] for field in dataclasses.fields(model)}
+        _FIELDS[model] = {name: hints[name] for name in model._fields}
     return _FIELDS[model]
 
 
 _FIELDS: dict[Any, dict[str, Any]] = {}
 
 
-def is_model(annotation: object) -> TypeGuard[type[Any]]:
-    return isinstance(annotation, type) and dataclasses.is_dataclass(annotation)
+def is_model(annotation: object) -> TypeGuard[type[Model]]:
+    return isinstance(annotation, type) and issubclass(annotation, Model)
 
 
 def _problem(kind: str, location: Location, message: str, value: Any, ctx: dict[str, Any] | None = None) -> Problem:
@@ -264,9 +361,9 @@ def _tagged(union: Any, key: str) -> _Validator:
     return check
 
 
-def _model(model: type[Any]) -> _Validator:
+def _model(model: type[Model]) -> _Validator:
     name = model.__name__
-    required = {field.name for field in dataclasses.fields(model) if _no_default(field)}
+    required = {field for field in model._fields if field not in model._defaults}
     checks: dict[str, _Validator] = {}  # each field's check, built at the first use (annotations resolve then)
 
     def check(value: Any, location: Location, problems: list[Problem], context: Any) -> Any:
@@ -293,7 +390,3 @@ def _model(model: type[Any]) -> _Validator:
         return model(**given) if len(problems) == before else _FAILED
 
     return check
-
-
-def _no_default(field: dataclasses.Field[Any]) -> bool:
-    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING

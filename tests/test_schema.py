@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 import pytest
 
-from iac.schema import Before, Bounds, Check, Invalid, SchemaError, Tagged, fields_of, validate
+from iac.schema import Before, Bounds, Check, Invalid, Model, SchemaError, Tagged, field, fields_of, validate
 
 
 def _lowercase(value: str) -> str:
@@ -23,25 +21,21 @@ def _trimmed(value: object, context: list[str] | None) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-@dataclass(frozen=True, kw_only=True)
-class Cat:
+class Cat(Model):
     kind: Literal["cat"]
     lives: Annotated[int, Bounds(ge=1, le=9)] = 9
 
 
-@dataclass(frozen=True, kw_only=True)
-class Dog:
+class Dog(Model):
     kind: Literal["dog"]
     name: Annotated[str, Check(_lowercase)]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Inner:
+class Inner(Model):
     flag: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
-class Outer:
+class Outer(Model):
     name: Annotated[str, Check(_lowercase)]
     tags: list[Annotated[str, Before(_trimmed)]] = field(default_factory=list)
     inner: Inner = Inner()
@@ -62,8 +56,12 @@ def test_a_valid_mapping_becomes_the_frozen_model_with_its_defaults() -> None:
     assert outer == Outer(name="x", tags=["a", "b"], pets=[Dog(kind="dog", name="rex")])
     assert outer.inner == Inner() and outer.maybe is None and outer.mode == "read"
     assert seen == [" a ", "b"]  # the context reaches every Before check, once per value
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError, match="Outer is frozen"):
         outer.name = "y"  # type: ignore[misc]
+    assert repr(Dog(kind="dog", name="rex")) == "Dog(kind='dog', name='rex')"
+    assert Outer(name="x").tags is not Outer(name="x").tags  # a default list is made for each record
+    with pytest.raises(TypeError, match="missing the field 'name'"):
+        Dog(kind="dog")  # type: ignore[call-arg]
     assert list(fields_of(Outer)) == ["name", "tags", "inner", "maybe", "mode", "pets"]
 
 
@@ -123,8 +121,7 @@ def _refuse(value: object, context: object) -> object:
     raise Invalid("is no entry", "entry", {"value": value})
 
 
-@dataclass(frozen=True, kw_only=True)
-class Entries:
+class Entries(Model):
     items: list[Annotated[str, Before(_refuse)]]
 
 
