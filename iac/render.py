@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from iac.allowlist import Assignment, Rule, assign, network_text, parse_network
+from iac.allowlist import Assignment, Rule, assign, is_network_text
 from iac.config import Config, CorsConfig, LoadedConfig
 from iac.templates import module_files, template
 
@@ -162,17 +162,10 @@ def current_rules(directory: Path, config: Config) -> tuple[Rule, ...] | None:
     rules = []
     for match in _RULE.finditer(text, start):
         ranges = _QUOTED.findall(match.group(2))
-        if not ranges or not all(_is_network(r) for r in ranges):
+        if not ranges or not all(is_network_text(r) for r in ranges):
             return None
         rules.append(Rule(int(match.group(1)), tuple(ranges)))
     return tuple(rules)
-
-
-def _is_network(text: str) -> bool:
-    try:
-        return network_text(parse_network(text)) == text
-    except ValueError:
-        return False
 
 
 # --- what the module creates, for the summary ----------------------------------------------------------------

@@ -213,3 +213,31 @@ def test_merging_and_splitting_ranges_keep_staying_addresses_in_their_rules(star
                 if all(a in new_entries for a in range(first, first + network.num_addresses)):
                     assert text in next(r.ranges for r in result.rules if r.priority == rule.priority)
         entries, rules = new_entries, result.rules
+
+
+_OCTET = st.one_of(
+    st.sampled_from(["0", "16", "255", "00", "01", "010", "256", "-1", ""]), st.integers(0, 300).map(str)
+)
+_PREFIX = st.one_of(st.none(), st.integers(0, 40).map(str), st.sampled_from(["08", "00", "032", ""]))
+
+
+@given(st.lists(_OCTET, min_size=4, max_size=4), _PREFIX)
+def test_a_rendered_range_is_read_back_only_when_written_as_iac_writes_it(
+    octets: list[str], prefix: str | None
+) -> None:
+    """A rendering's ranges are checked without building networks (20,000 of them): the same verdict as
+    parsing each and writing it again, for every spelling, odd ones included (01, /08, host bits)."""
+    from iac.allowlist import is_network_text, network_text, parse_network
+
+    text = ".".join(octets) + ("" if prefix is None else f"/{prefix}")
+    try:
+        expected = network_text(parse_network(text)) == text
+    except ValueError:
+        expected = False
+    assert is_network_text(text) is expected
+    ipv6 = f"2a00:1450:{octets[0]}::/{prefix}"
+    try:
+        expected = network_text(parse_network(ipv6)) == ipv6
+    except ValueError:
+        expected = False
+    assert is_network_text(ipv6) is expected
