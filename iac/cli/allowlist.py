@@ -1,7 +1,6 @@
 """`iac allowlist`: show and rotate the IP allowlist in the config."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer reads the commands' annotations (see iac/cli/__init__.py).
 import shlex
 import sys
 from dataclasses import dataclass
@@ -107,7 +106,7 @@ class _ApplyOptions:
     lockfile: str | None
 
 
-def _show_edit(change: Change, config: Path, dry_run: bool, as_json: bool) -> None:
+def _show_edit(change: "Change", config: Path, dry_run: bool, as_json: bool) -> None:
     """The edit, as it happened: the file's ranges, then the rules against the named baseline."""
     from iac.allowlist import repack_notice
 
@@ -142,7 +141,7 @@ def _show_edit(change: Change, config: Path, dry_run: bool, as_json: bool) -> No
 
 def _edit_allowlist(
     config: Path,
-    operation: Operation,
+    operation: "Operation",
     dry_run: bool,
     allow_empty: bool,
     as_json: bool,
@@ -159,7 +158,7 @@ def _edit_allowlist(
         check_can_confirm(options.auto_approve)  # before anything is written
         run = terraform_run(options.terraform, options.lock_timeout, False, options.lockfile)
 
-        def then_apply(loaded: LoadedConfig) -> ApplyReport:
+        def then_apply(loaded: "LoadedConfig") -> "ApplyReport":
             return run_apply(loaded, options.output, run, options.auto_approve, as_json, options.no_invalidate)
 
     report = deploy.rotate(
@@ -348,7 +347,7 @@ def allowlist_denied(
         _print_denied(report, config)
 
 
-def _print_denied(report: DeniedReport, config: Path) -> None:
+def _print_denied(report: "DeniedReport", config: Path) -> None:
     from iac.denied import rfc3339
 
     where = f"since {rfc3339(report.since)} (url map {report.url_map}, project {report.project})"
@@ -381,7 +380,7 @@ def _print_denied(report: DeniedReport, config: Path) -> None:
             typer.echo(f"  {item.allow_command(config)}")
 
 
-def _print_table(report: DeniedReport) -> None:
+def _print_table(report: "DeniedReport") -> None:
     from iac.denied import rfc3339
 
     header = ("address", "requests", "first", "last", "policy", "allowed now", "sample path")

@@ -1,7 +1,6 @@
 """`iac cors`: CORS on the buckets Encord's web app reads."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer reads the commands' annotations (see iac/cli/__init__.py).
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -50,7 +49,7 @@ ProviderOption = Annotated[
 ]
 
 
-def _config_with_cors(config: Path) -> tuple[Config, CorsConfig]:
+def _config_with_cors(config: Path) -> "tuple[Config, CorsConfig]":
     from iac.config import load_config
 
     loaded = load_config(config).config
@@ -91,7 +90,7 @@ def cors_render(
         typer.echo(f"    next: {document.next_step.format(path=output / document.name)}")
 
 
-def _cors_results(results: list[TargetResult], as_json: bool, verb: str) -> None:
+def _cors_results(results: "list[TargetResult]", as_json: bool, verb: str) -> None:
     from iac.cors.targets import describe_change
 
     failed = sum(1 for r in results if r.failed)

@@ -3,8 +3,7 @@
 `app` holds the one command; iac.cli.group names this module in COMMAND_MODULES.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer reads the commands' annotations (see iac/cli/__init__.py).
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -73,7 +72,7 @@ def doctor(
     raise typer.Exit(code)
 
 
-def _print(report: DoctorReport) -> None:
+def _print(report: "DoctorReport") -> None:
     for check in report.checks:
         # A check's text quotes servers and Google's APIs: escaped, whatever the check did with it.
         typer.echo(f"{check.status:<5} {check.name:<{_WIDTH}}{printable(check.detail)}")

@@ -1,7 +1,6 @@
 """`iac manifest`: Encord registration files."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer reads the commands' annotations (see iac/cli/__init__.py).
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -151,7 +150,7 @@ class _ProgressLine:
     def __init__(self) -> None:
         self.shown = False
 
-    def __call__(self, counts: Progress) -> None:
+    def __call__(self, counts: "Progress") -> None:
         line = (
             f"{counts.listed} objects listed, {counts.read} read, {counts.skipped} skipped "
             f"({counts.rate:.0f} objects/s)"
@@ -166,7 +165,7 @@ class _ProgressLine:
             sys.stderr.flush()
 
 
-def _print_generated(summary: Summary, output: Path, kind: str, as_json: bool) -> None:
+def _print_generated(summary: "Summary", output: Path, kind: str, as_json: bool) -> None:
     if as_json:
         document = {
             "files": summary.files,
