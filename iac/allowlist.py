@@ -209,26 +209,35 @@ _OCTET = r"(0|[1-9][0-9]{0,2})"
 _IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/([0-9]{{1,2}}))?")
 
 
+def _ipv4(text: str) -> tuple[int, int] | None:
+    """(address, prefix) of an IPv4 address or CIDR as _IPV4 reads it (no prefix: 32), or None for anything
+    else (IPv6, an octet over 255, a prefix over 32: ipaddress's to parse, or to refuse in its words)."""
+    match = _IPV4.fullmatch(text)
+    if match is None:
+        return None
+    a, b, c, d = map(int, match.group(1, 2, 3, 4))
+    prefix = 32 if match.group(5) is None else int(match.group(5))
+    if max(a, b, c, d) > 255 or prefix > 32:
+        return None
+    return (a << 24) | (b << 16) | (c << 8) | d, prefix
+
+
 def parse_network(text: str) -> Network:
     """`ipaddress.ip_network(text, strict=True)`, the same result and errors, faster for IPv4."""
-    match = _IPV4.fullmatch(text)
-    if match is not None:
-        a, b, c, d = map(int, match.group(1, 2, 3, 4))
-        prefix = 32 if match.group(5) is None else int(match.group(5))
-        if a < 256 and b < 256 and c < 256 and d < 256 and prefix <= 32:
-            return ipaddress.IPv4Network(((a << 24) | (b << 16) | (c << 8) | d, prefix))
+    ipv4 = _ipv4(text)
+    if ipv4 is not None:
+        return ipaddress.IPv4Network(ipv4)
     return ipaddress.ip_network(text, strict=True)
 
 
 def is_network_text(text: str) -> bool:
     """Whether `text` is a network as `network_text` writes it (`1.2.3.0/24`, never `1.2.3.4`); for IPv4
     without building the network, as when a rendering's 20,000 ranges are read back."""
-    match = _IPV4.fullmatch(text)
-    if match is not None and match.group(5) is not None:
-        a, b, c, d, prefix = map(int, match.group(1, 2, 3, 4, 5))
-        address = (a << 24) | (b << 16) | (c << 8) | d
-        canonical = max(a, b, c, d) < 256 and prefix <= 32 and match.group(5) == str(prefix)
-        return canonical and address & ((1 << (32 - prefix)) - 1) == 0
+    ipv4 = _ipv4(text)
+    if ipv4 is not None:
+        address, prefix = ipv4
+        # Written with its prefix, without leading zeros (`/8`, not `/08` or none), and no host bits.
+        return text.endswith(f"/{prefix}") and address & ((1 << (32 - prefix)) - 1) == 0
     try:
         return network_text(parse_network(text)) == text
     except ValueError:
