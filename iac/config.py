@@ -54,13 +54,9 @@ _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _MAX_TTL_SECONDS = 31_622_400  # one year, Cloud CDN's ceiling
 
 
-def _invalid(message: str) -> Invalid:
-    return Invalid(message)
-
-
 def _project_id(value: str) -> str:
     if not _PROJECT_ID.fullmatch(value):
-        raise _invalid(
+        raise Invalid(
             "is not a GCP project ID: 6-30 characters, lowercase letters, digits and hyphens, starting with a "
             "letter (the ID, not the display name or number; see `gcloud projects list`)"
         )
@@ -69,7 +65,7 @@ def _project_id(value: str) -> str:
 
 def _resource_name(value: str) -> str:
     if not _NAME.fullmatch(value):
-        raise _invalid(
+        raise Invalid(
             "must be 1-22 characters of lowercase letters, digits and hyphens, starting with a letter and not "
             "ending with a hyphen: it prefixes every GCP resource name (e.g. encord-da)"
         )
@@ -78,29 +74,29 @@ def _resource_name(value: str) -> str:
 
 def _hostname(value: str) -> str:
     if value.endswith("."):
-        raise _invalid(f"must not end with a dot: write {value.rstrip('.')!r}")
+        raise Invalid(f"must not end with a dot: write {value.rstrip('.')!r}")
     if value != value.lower():
-        raise _invalid(f"must be lowercase: write {value.lower()!r}")
+        raise Invalid(f"must be lowercase: write {value.lower()!r}")
     labels = value.split(".")
     if len(value) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
-        raise _invalid(
+        raise Invalid(
             "is not a fully qualified hostname (lowercase letters, digits and hyphens in dot-separated labels, "
             "e.g. encord-directaccess.acme.com)"
         )
     if labels[-1].isdigit():
-        raise _invalid("is an IP address, not a hostname: the managed certificate needs a DNS name")
+        raise Invalid("is an IP address, not a hostname: the managed certificate needs a DNS name")
     return value
 
 
 def _zone_name(value: str) -> str:
     if "." in value:
         suggestion = value.rstrip(".").replace(".", "-")
-        raise _invalid(
+        raise Invalid(
             f"looks like a DNS name; Cloud DNS wants the managed zone's NAME (e.g. {suggestion!r}, see "
             "`gcloud dns managed-zones list`)"
         )
     if not _ZONE_NAME.fullmatch(value):
-        raise _invalid(
+        raise Invalid(
             "is not a Cloud DNS managed zone name: 1-63 lowercase letters, digits and hyphens, starting with a letter"
         )
     return value
@@ -132,33 +128,33 @@ def bucket_name_problem(value: str) -> str | None:
 def _bucket_name(value: str) -> str:
     problem = bucket_name_problem(value)
     if problem:
-        raise _invalid(f"is not a valid Cloud Storage bucket name: {problem}")
+        raise Invalid(f"is not a valid Cloud Storage bucket name: {problem}")
     return value
 
 
 def _location(value: str) -> str:
     if not _LOCATION.fullmatch(value):
-        raise _invalid("is not a Cloud Storage location (e.g. EU, US, europe-west1, eur4)")
+        raise Invalid("is not a Cloud Storage location (e.g. EU, US, europe-west1, eur4)")
     return value
 
 
 def _region(value: str) -> str:
     if not _REGION.fullmatch(value):
-        raise _invalid("is not a region name (lowercase, e.g. eu, us, europe-west1)")
+        raise Invalid("is not a region name (lowercase, e.g. eu, us, europe-west1)")
     return value
 
 
 def _object_prefix(value: str) -> str:
     if _CONTROL.search(value):
-        raise _invalid("must not contain control characters such as newlines")
+        raise Invalid("must not contain control characters such as newlines")
     if not value or len(value.encode()) > 512:
-        raise _invalid("must be 1-512 bytes")
+        raise Invalid("must be 1-512 bytes")
     return value
 
 
 def _api_endpoint(value: str) -> str:
     if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?/?", value):
-        raise _invalid(
+        raise Invalid(
             "is not an API endpoint: write a scheme and host only, e.g. https://compute.googleapis.com or "
             "https://compute-acme.p.googleapis.com (Private Service Connect)"
         )
@@ -233,25 +229,25 @@ _LOCALHOST_ORIGIN = re.compile(r"http://localhost(:(\d{1,5}|\*))?")
 
 def _s3_bucket(value: str) -> str:
     if not _S3_BUCKET.fullmatch(value) or ".." in value or value.startswith("xn--"):
-        raise _invalid("is not a valid bucket name: 3-63 lowercase letters, digits, '.' and '-'")
+        raise Invalid("is not a valid bucket name: 3-63 lowercase letters, digits, '.' and '-'")
     return value
 
 
 def _azure_account(value: str) -> str:
     if not _AZURE_ACCOUNT.fullmatch(value):
-        raise _invalid("is not an Azure storage account name: 3-24 lowercase letters and digits")
+        raise Invalid("is not an Azure storage account name: 3-24 lowercase letters and digits")
     return value
 
 
 def _cloud_region(value: str) -> str:
     if not _CLOUD_REGION.fullmatch(value):
-        raise _invalid("is not a region name (e.g. eu-west-2, eu-de)")
+        raise Invalid("is not a region name (e.g. eu-west-2, eu-de)")
     return value
 
 
 def _https_url(value: str) -> str:
     if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(/[^\s]*)?", value):
-        raise _invalid("is not an http(s) URL, e.g. https://acmeblobdata.blob.core.windows.net")
+        raise Invalid("is not an http(s) URL, e.g. https://acmeblobdata.blob.core.windows.net")
     return value
 
 
