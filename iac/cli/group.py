@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args, get_origin
 
@@ -70,11 +71,11 @@ def _plain_values(command: TyperCommand | TyperGroup, ctx: Context) -> None:
 
     Typer 0.29+ checks each parameter's value with a pydantic TypeAdapter, built when the command runs, and
     importing pydantic takes longer than the rest of `iac render` (issue 17). iac's parameters are text,
-    paths, whole numbers (with a minimum) and flags: `_PlainValue` checks those; any other parameter, or a
+    paths, whole numbers (with a minimum) and flags: `PlainValue` checks those; any other parameter, or a
     Typer without this machinery, is left to Typer. Every parameter needs one: Typer builds its adapter
     before it looks at the value, even for a flag not given.
     """
-    runtime = _typer_runtime()
+    runtime = _plain_value_class()
     if runtime is None:
         return
     for param in command.get_params(ctx):  # --help included
@@ -91,54 +92,47 @@ def _plain_values(command: TyperCommand | TyperGroup, ctx: Context) -> None:
 _INTEGER = re.compile(r"[+-]?\d+")
 
 
-def _typer_runtime() -> Any:
-    """`_PlainValue`, defined on Typer's own base class, or None when this Typer has none."""
-    global _PlainValue
-    if _PlainValue is None:
-        try:
-            from typer._coercion import RuntimeParam
-            from typer._param_types import coerce_cli_path
-        except ImportError:
-            return None
+@cache
+def _plain_value_class() -> Any:
+    """`PlainValue`, defined on Typer's own base class (once), or None when this Typer has none."""
+    try:
+        from typer._coercion import RuntimeParam
+        from typer._param_types import coerce_cli_path
+    except ImportError:
+        return None
 
-        @dataclass(frozen=True)
-        class PlainValue(RuntimeParam):
-            """A str, Path, int or bool value (or a list of them), checked as Typer's adapters check them."""
+    @dataclass(frozen=True)
+    class PlainValue(RuntimeParam):
+        """A str, Path, int or bool value (or a list of them), checked as Typer's adapters check them."""
 
-            def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
-                annotation: Any = self.annotation
-                if get_origin(annotation) is list:
-                    return [self._one(get_args(annotation)[0], item, param, ctx) for item in value]
-                return self._one(annotation, value, param, ctx)
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            annotation: Any = self.annotation
+            if get_origin(annotation) is list:
+                return [self._one(get_args(annotation)[0], item, param, ctx) for item in value]
+            return self._one(annotation, value, param, ctx)
 
-            def _one(self, kind: type, value: Any, param: Any, ctx: Any) -> Any:
-                if (kind is str and isinstance(value, str)) or (kind is bool and isinstance(value, bool)):
-                    return value
-                if kind is Path and isinstance(value, str | Path):
-                    return coerce_cli_path(Path(value), self.parameter_info, path_type=Path, param=param, ctx=ctx)
-                if kind is int and isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-                    number = int(value.strip())
-                    least = self.parameter_info.min
-                    if least is not None and number < least:
-                        raise _click_module.exceptions.BadParameter(
-                            f"Input should be greater than or equal to {least}", ctx=ctx, param=param
-                        )
-                    return number
-                if kind is int and isinstance(value, str):
-                    raise _click_module.exceptions.BadParameter(
-                        "Input should be a valid integer, unable to parse string as an integer", ctx=ctx, param=param
-                    )
-                # Anything else (bytes from an odd shell, a default of another type): Typer's own check.
-                from typer._coercion import build_runtime_param, resolve_type_descriptor
+        def _one(self, kind: type, value: Any, param: Any, ctx: Any) -> Any:
+            if (kind is str and isinstance(value, str)) or (kind is bool and isinstance(value, bool)):
+                return value
+            if kind is Path and isinstance(value, str | Path):
+                return coerce_cli_path(Path(value), self.parameter_info, path_type=Path, param=param, ctx=ctx)
+            if kind is int and isinstance(value, str):
+                if not _INTEGER.fullmatch(value.strip()):
+                    message = "Input should be a valid integer, unable to parse string as an integer"
+                    raise _click_module.exceptions.BadParameter(message, ctx=ctx, param=param)
+                number = int(value.strip())
+                least = self.parameter_info.min
+                if least is not None and number < least:
+                    message = f"Input should be greater than or equal to {least}"
+                    raise _click_module.exceptions.BadParameter(message, ctx=ctx, param=param)
+                return number
+            # Anything else (bytes from an odd shell, a default of another type): Typer's own check.
+            from typer._coercion import build_runtime_param, resolve_type_descriptor
 
-                descriptor = resolve_type_descriptor(kind, self.parameter_info)
-                return build_runtime_param(descriptor)._coerce_value(value, param=param, ctx=ctx)
+            descriptor = resolve_type_descriptor(kind, self.parameter_info)
+            return build_runtime_param(descriptor)._coerce_value(value, param=param, ctx=ctx)
 
-        _PlainValue = PlainValue
-    return _PlainValue
-
-
-_PlainValue: Any = None
+    return PlainValue
 
 
 def _usage_error_exits_1(error: Exception) -> None:
