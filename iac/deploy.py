@@ -1,6 +1,11 @@
 """`iac plan` and `iac apply`: render, init, plan to a file, show, apply exactly that plan, invalidate.
 
 The flows live here and return typed reports; the CLI only parses options, calls and prints.
+
+Locks: an apply (`iac apply`, every `--apply`) holds the config file's lock from reading the config to the
+end of the apply, and the output directory's lock from rendering to the end (`iac.files.locked`,
+`locked_output`). Every command that takes both takes them in that order, config first, so none waits for
+another in a circle; a command that takes one (render, an edit without --apply) takes it alone.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from iac.allowlist import Assignment, Rule, RuleChange, repack_notice
 from iac.baseline import Baseline, of_rendering, of_state
 from iac.config import LoadedConfig
 from iac.errors import IacError, Interrupted
-from iac.files import RENDER, Deployment, locked_output, parse_duration, write_tree
+from iac.files import RENDER, Deployment, locked, locked_output, parse_duration, write_tree
 from iac.names import ResourceNames
 from iac.plan import PlanSummary, summarize
 from iac.render import Rendered, render
@@ -28,6 +33,32 @@ if TYPE_CHECKING:
 
 # The saved plan embeds a copy of the state (and so the HMAC secret): it only lives while iac runs.
 PLAN_FILE = "iac.tfplan"
+
+
+@contextlib.contextmanager
+def locked_config(path: Path, timeout: float) -> Iterator[LoadedConfig]:
+    """The config at `path`, read under its lock, held until the block ends: an apply in the block deploys
+    the config as it is while the apply runs, and no edit can land between the read and the apply."""
+    from iac.config import load_config
+
+    with locked(path, timeout):
+        yield load_config(path)
+
+
+class DigestMismatch(IacError):
+    """`iac apply --expect-digest`: the plan made now is not the plan that was approved."""
+
+    def __init__(self, expected: str, planned: str) -> None:
+        self.expected = expected
+        self.planned = planned
+        super().__init__(
+            f"the plan differs from the approved one: approved digest {expected}, this plan's digest {planned}; "
+            "nothing was applied: plan again (`iac plan --json` prints the digest), review and approve that plan, "
+            "then apply with its digest"
+        )
+
+    def details(self) -> dict[str, Any]:
+        return {"expected_digest": self.expected, "digest": self.planned, "applied": False}
 
 
 class Renderer(Protocol):
@@ -223,14 +254,22 @@ def apply(
     *,
     review: Callable[[PlanReport], None],
     invalidate: bool = True,
+    expect_digest: str | None = None,
 ) -> ApplyReport:
     """Render, init, plan to a file, let `review` see the plan (it raises to refuse), apply exactly that
-    plan, then invalidate the CDN cache when the allowlist changed. Nothing to change: nothing applied."""
+    plan, then invalidate the CDN cache when the allowlist changed. Nothing to change: nothing applied.
+
+    With `expect_digest` (the digest of the plan a reviewer approved), a plan whose digest differs is
+    refused (DigestMismatch) before review and before anything is applied."""
     target, progress = None, run.progress
     unread: IacError | None = None
     with workspace(loaded, directory, run) as ws:
         report = ws.plan()
         summary = report.summary
+        if expect_digest is not None:
+            if summary.digest != expect_digest:
+                raise DigestMismatch(expect_digest, summary.digest)
+            progress(f"the plan's digest is the approved one ({summary.digest})")
         review(report)
         if summary.has_changes:
             ws.apply()
@@ -301,21 +340,26 @@ def rotate(
 ) -> RotationReport:
     """Edit the allowlist of `config` (`allowlist_file.edit`), let `shown` report the edit, then run the apply
     flow on the edited config (`then_apply`, unless a dry run). A failure after the file was written is a
-    NotApplied: it says that the config changed and how to finish; nothing else is left unexplained."""
+    NotApplied: it says that the config changed and how to finish; nothing else is left unexplained.
+
+    With `then_apply`, the config's lock is held from the edit to the end of the apply: the config applied
+    is the one on disk, and two rotations at once run one after the other, the second applying both."""
     from iac import allowlist_file
 
-    change = allowlist_file.edit(
-        config, operation, allow_empty=allow_empty, dry_run=dry_run, lock_timeout=lock_timeout, output=output
-    )
-    shown(change)
-    if then_apply is None or dry_run:
-        return RotationReport(change)
-    try:
-        return RotationReport(change, then_apply(change.loaded))
-    except IacError as exc:
-        if change.written:
-            raise NotApplied(change, exc) from None
-        raise
+    applying = then_apply is not None and not dry_run
+    with locked(config, lock_timeout) if applying else contextlib.nullcontext():
+        change = allowlist_file.edit(
+            config, operation, allow_empty=allow_empty, dry_run=dry_run, lock_timeout=lock_timeout, output=output
+        )
+        shown(change)
+        if then_apply is None or dry_run:
+            return RotationReport(change)
+        try:
+            return RotationReport(change, then_apply(change.loaded))
+        except IacError as exc:
+            if change.written:
+                raise NotApplied(change, exc) from None
+            raise
 
 
 def retry_command(loaded: LoadedConfig, path: str) -> str:

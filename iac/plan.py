@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +16,9 @@ from iac.terraform import TerraformJson
 SECURITY_POLICY_TYPES = frozenset({"google_compute_security_policy", "google_compute_security_policy_rule"})
 ALLOWLIST_OUTPUT = "allowlist_ranges"
 ACTIONS = ("create", "update", "replace", "delete", "forget")
+# What stands for a value Terraform marks sensitive in the digested plan: the digest never depends on a secret.
+SENSITIVE = "(sensitive)"
+DIGEST_FORMAT = "iac-plan-digest/1"
 
 
 class PlanFormatError(IacError, ValueError):
@@ -33,6 +38,8 @@ class PlanSummary:
     outputs_changed: tuple[str, ...]
     allowlist_before: tuple[str, ...]
     allowlist_after: tuple[str, ...]
+    # SHA-256 of what the plan changes (`digest`): equal for two plans that would deploy the same.
+    digest: str = ""
 
     @property
     def has_changes(self) -> bool:
@@ -72,6 +79,7 @@ class PlanSummary:
     def to_json(self) -> dict[str, Any]:
         return {
             "changes": self.has_changes,
+            "digest": self.digest,
             "counts": self.counts(),
             "resources": [{"address": c.address, "type": c.type, "action": c.action} for c in self.resources],
             "outputs_changed": list(self.outputs_changed),
@@ -108,24 +116,32 @@ def summarize(plan: dict[str, Any]) -> PlanSummary:
     """
     read = TerraformJson("the plan from `terraform show -json`")
     changes = []
+    digested: list[dict[str, Any]] = []
     for index, raw in enumerate(read.at(plan, "resource_changes", list)):
         where = f"resource_changes[{index}]"
         item = read.item(raw, dict, where)
+        change = read.at(item, "change", dict, where, required=True)
+        actions = read.at(change, "actions", list, f"{where}.change", required=True)
+        address = read.at(item, "address", str, where, required=True)
+        if actions != ["no-op"]:
+            digested.append({"address": address, "actions": actions, **_planned(change)})
         if item.get("mode", "managed") != "managed":
             continue
-        change = read.at(item, "change", dict, where, required=True)
-        action = action_of(read.at(change, "actions", list, f"{where}.change", required=True))
+        action = action_of(actions)
         if action is not None:
-            address = read.at(item, "address", str, where, required=True)
             changes.append(ResourceChange(address, read.at(item, "type", str, where, required=True), action))
     changes.sort(key=lambda c: c.address)
 
     outputs = read.at(plan, "output_changes", dict)
     changed_outputs = []
+    digested_outputs: dict[str, Any] = {}
     for name, raw in outputs.items():
         output = read.item(raw, dict, f"output_changes.{name}")
-        if action_of(read.at(output, "actions", list, f"output_changes.{name}", required=True)):
+        actions = read.at(output, "actions", list, f"output_changes.{name}", required=True)
+        if action_of(actions):
             changed_outputs.append(name)
+        if actions != ["no-op"]:
+            digested_outputs[name] = {"actions": actions, **_planned(output)}
     allowlist = outputs.get(ALLOWLIST_OUTPUT, {})
     where = f"output_changes.{ALLOWLIST_OUTPUT}"
     return PlanSummary(
@@ -133,7 +149,43 @@ def summarize(plan: dict[str, Any]) -> PlanSummary:
         outputs_changed=tuple(sorted(changed_outputs)),
         allowlist_before=_strings(read, allowlist.get("before"), f"{where}.before"),
         allowlist_after=_strings(read, allowlist.get("after"), f"{where}.after"),
+        digest=digest(digested, digested_outputs),
     )
+
+
+def digest(resource_changes: list[dict[str, Any]], output_changes: dict[str, Any]) -> str:
+    """SHA-256 (hex) of a plan's changes: canonical JSON of each changed resource's address, actions and
+    planned values, and of each changed output, with sensitive values replaced by a marker. Two plans that
+    would deploy the same give the same digest, whatever the values were before (not digested) and
+    whatever Terraform's JSON ordering."""
+    document = {
+        "format": DIGEST_FORMAT,
+        "resource_changes": sorted(resource_changes, key=lambda change: str(change["address"])),
+        "output_changes": output_changes,
+    }
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _planned(change: dict[str, Any]) -> dict[str, Any]:
+    """A change's planned values for the digest: `after` with what `after_sensitive` marks replaced by
+    SENSITIVE, and which values are known only after apply (`after_unknown`)."""
+    return {
+        "after": _masked(change.get("after"), change.get("after_sensitive")),
+        "after_unknown": change.get("after_unknown", False),
+    }
+
+
+def _masked(value: object, sensitive: object) -> object:
+    if sensitive is True:
+        return SENSITIVE
+    if isinstance(value, dict):
+        marks = sensitive if isinstance(sensitive, dict) else {}
+        return {key: _masked(item, marks.get(key)) for key, item in value.items()}
+    if isinstance(value, list):
+        marks_list = sensitive if isinstance(sensitive, list) else []
+        return [_masked(item, marks_list[i] if i < len(marks_list) else None) for i, item in enumerate(value)]
+    return value
 
 
 def _strings(read: TerraformJson, value: object, where: str) -> tuple[str, ...]:

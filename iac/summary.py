@@ -10,7 +10,7 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from iac.errors import IacError
 from iac.words import plural
@@ -23,6 +23,17 @@ if TYPE_CHECKING:
 
 # Every ASCII punctuation character CommonMark lets a backslash escape: escaped, a comment renders as itself.
 _PUNCTUATION = re.compile(r"([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])")
+# Unicode categories shown as <U+XXXX>: format (bidirectional overrides, zero-width), control, private use,
+# surrogates, unassigned, line and paragraph separators.
+_INVISIBLE = frozenset({"Cf", "Cc", "Co", "Cs", "Cn", "Zl", "Zp"})
+# GitHub refuses a comment or pull request body over 65,536 characters: the summary stays well under it.
+MAX_CHARACTERS = 60_000
+# A comment is shown up to this many characters (an allowlist entry's note is meant to be short).
+COMMENT_CHARACTERS = 200
+# The rows each table keeps, tried in turn until the summary fits (None: all of them).
+_ROW_LIMITS: tuple[int | None, ...] = (None, 1000, 500, 200, 100, 50, 20, 10)
+_LEFT_OUT = "_{what} left out to keep this summary short: the job's log (`iac plan`) lists them all._"
+_T = TypeVar("_T")
 
 
 def check_target(path: Path) -> None:
@@ -51,6 +62,29 @@ def escape(text: str) -> str:
     return _PUNCTUATION.sub(r"\\\1", " ".join(text.split()))
 
 
+def visible(text: str, limit: int = COMMENT_CHARACTERS) -> str:
+    """`text` on one line, every invisible or bidirectional character (format, control, private-use,
+    unassigned, line and paragraph separators) shown as `<U+XXXX>`, cut to `limit` characters."""
+    import unicodedata
+
+    shown = "".join(
+        f"<U+{ord(char):04X}>" if unicodedata.category(char) in _INVISIBLE else char for char in " ".join(text.split())
+    )
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def code_span(text: str) -> str:
+    """`text` as a GitHub-flavoured Markdown code span inside a table cell: nothing in it becomes a
+    mention, an issue reference, a link or HTML. The fence is one backtick longer than any run of
+    backticks in the text; `|` is escaped (GFM splits cells before it parses code spans)."""
+    if not text:
+        return ""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{text.replace('|', chr(92) + '|')}{pad}{fence}"
+
+
 def _code(cidr: str) -> str:
     return f"`{cidr}`"  # a range iac validated: digits, dots, colons and a slash
 
@@ -61,14 +95,32 @@ def markdown(
     assignment: Assignment,
     loaded: LoadedConfig,
     directory: Path,
+    *,
+    limit: int = MAX_CHARACTERS,
 ) -> str:
-    """The summary of a plan of `loaded` rendered in `directory`, for a reviewer."""
+    """The summary of a plan of `loaded` rendered in `directory`, for a reviewer, in at most `limit`
+    characters: past that, its tables list their first rows and say how many were left out."""
+    for rows in _ROW_LIMITS:
+        text = _markdown(plan, baseline, assignment, loaded, directory, rows)
+        if len(text) <= limit:
+            return text
+    return text[: limit - 200].rsplit("\n", 1)[0] + "\n\n" + _LEFT_OUT.format(what="The rest of this summary") + "\n"
+
+
+def _markdown(
+    plan: PlanSummary,
+    baseline: Baseline,
+    assignment: Assignment,
+    loaded: LoadedConfig,
+    directory: Path,
+    rows: int | None,
+) -> str:
     from iac.baseline import BOTH_POLICIES
 
     config = loaded.config
     lines = [f"## iac plan: `{config.name}` in project `{config.project}`", ""]
     if not plan.has_changes:
-        lines += [f"**No changes.** The infrastructure matches `{escape(str(directory))}/`.", ""]
+        lines += [f"**No changes.** The infrastructure matches {code_span(visible(str(directory), 500))}.", ""]
     else:
         counts = plan.counts()
         total = sum(counts.values())
@@ -77,7 +129,7 @@ def markdown(
             f"{counts['update']} to update, {counts['replace']} to replace, {counts['delete']} to delete.",
             "",
         ]
-    lines += _allowlist_section(plan, loaded)
+    lines += _allowlist_section(plan, loaded, rows)
     changes = baseline.changes(assignment)
     if baseline.source == "none":
         lines += [
@@ -90,22 +142,37 @@ def markdown(
         lines += [
             "### Cloud Armor rules",
             "",
-            f"{plural(len(changes), 'rule')} change, {escape(baseline.describe())}:",
+            f"{plural(len(changes), 'rule')} {'changes' if len(changes) == 1 else 'change'}, "
+            f"{escape(baseline.describe())}:",
             "",
             "| priority | policies | ranges added | ranges removed |",
             "|---:|---|---|---|",
         ]
-        for rule in changes:
+        for rule in _first(changes, rows):
             added = ", ".join(_code(c) for c in rule.added) or "none"
             removed = ", ".join(_code(c) for c in rule.removed) or "none"
             lines.append(f"| {rule.priority} | edge, backend | {added} | {removed} |")
+        lines += _left_out(len(changes), rows, "rule")
         lines.append("")
     if plan.resources:
         lines += ["### Resources", "", "| action | address |", "|---|---|"]
-        lines += [f"| {change.action} | `{change.address}` |" for change in plan.resources]
+        lines += [f"| {change.action} | `{change.address}` |" for change in _first(list(plan.resources), rows)]
+        lines += _left_out(len(plan.resources), rows, "resource")
         lines.append("")
     lines += [f"**CDN cache:** {_invalidation(plan)}", ""]
+    if plan.digest:
+        lines += [f"**Plan digest:** `{plan.digest}` (`iac apply --expect-digest` applies exactly this plan)", ""]
     return "\n".join(lines)
+
+
+def _first(items: list[_T], rows: int | None) -> list[_T]:
+    return items if rows is None else items[:rows]
+
+
+def _left_out(total: int, rows: int | None, noun: str, many: str | None = None) -> list[str]:
+    if rows is None or total <= rows:
+        return []
+    return ["", _LEFT_OUT.format(what=f"{total - rows:,} more of {plural(total, noun, many)}")]
 
 
 def failure(loaded: LoadedConfig, error: IacError) -> str:
@@ -121,7 +188,7 @@ def failure(loaded: LoadedConfig, error: IacError) -> str:
     )
 
 
-def _allowlist_section(plan: PlanSummary, loaded: LoadedConfig) -> list[str]:
+def _allowlist_section(plan: PlanSummary, loaded: LoadedConfig, rows: int | None) -> list[str]:
     added, removed = plan.allowlist_added, plan.allowlist_removed
     if not added and not removed:
         return ["**Allowlist:** unchanged.", ""]
@@ -132,10 +199,11 @@ def _allowlist_section(plan: PlanSummary, loaded: LoadedConfig) -> list[str]:
         "| | range | comment in the config |",
         "|---|---|---|",
     ]
-    for cidr in added:
-        lines.append(f"| added | {_code(cidr)} | {escape(_note_for(cidr, notes))} |")
-    for cidr in removed:
-        lines.append(f"| removed | {_code(cidr)} | |")
+    changed = [("added", cidr) for cidr in added] + [("removed", cidr) for cidr in removed]
+    for kind, cidr in _first(changed, rows):
+        note = code_span(visible(_note_for(cidr, notes))) if kind == "added" else ""
+        lines.append(f"| {kind} | {_code(cidr)} | {note} |".replace("|  |", "| |"))
+    lines += _left_out(len(changed), rows, "address", "addresses")
     lines.append("")
     return lines
 

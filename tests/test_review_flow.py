@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -292,13 +291,9 @@ def test_plan_summary_shows_a_reviewer_the_rotation(cli, tmp_path: Path, builtin
     assert "**2 resource changes:** 0 to create, 2 to update, 0 to replace, 0 to delete." in text
     assert "### Allowlist: 1 added, 1 removed" in text
     row = next(line for line in text.splitlines() if "`81.2.69.160/28`" in line and line.startswith("| added"))
-    # The comment is there, and it cannot become HTML, a mention, a link or a new table cell: every
-    # punctuation character of it is backslash-escaped.
-    assert "Lisbon \\<img src" in row
-    unescaped = re.sub(r"\\.", "", row)
-    assert unescaped.count("|") == 4
-    for raw in ("<", "@", "](", "["):
-        assert raw not in unescaped
+    # The comment is there, inside a code span: it cannot become HTML, a mention, a link or a new table cell
+    # (tests/test_summary.py renders such rows with GitHub's own parser).
+    assert "`Lisbon <img src=x onerror=alert(1)> \\| @acme/security [x](javascript:alert(1))`" in row
     assert "| removed | `130.192.120.23/32` | |" in text
     assert "| 1000 | edge, backend | `81.2.69.160/28` | `130.192.120.23/32` |" in text
     assert "compared with the rendering in" in text

@@ -22,6 +22,7 @@ from iac.cli.common import (
     DEFAULT_CONFIG,
     AutoApproveOption,
     ConfigOption,
+    ExpectDigestOption,
     JsonOption,
     LockfileOption,
     LockTimeoutOption,
@@ -29,6 +30,7 @@ from iac.cli.common import (
     OutputOption,
     RepackOption,
     TerraformOption,
+    check_digest,
     output_dir,
     print_invalidation_failure,
     print_json,
@@ -313,23 +315,29 @@ def apply(
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
     repack: RepackOption = False,
     lockfile: LockfileOption = None,
+    expect_digest: ExpectDigestOption = None,
 ) -> None:
     """Render, init, plan to a file, confirm, apply exactly that plan, then invalidate the CDN cache
     if the allowlist changed.
 
     Nothing to change: nothing is applied or invalidated. Without a terminal, --auto-approve is
-    required. Exit status 0 success, 1 error, 3 applied but the cache invalidation failed (the
-    message gives the command that retries it).
+    required. With --expect-digest, a plan other than the approved one is refused before anything is
+    applied. The config file stays locked from reading it to the end of the apply: an allowlist edit
+    waits, and the apply deploys the config as it is. Exit status 0 success, 1 error (a digest that
+    differs included), 3 applied but the cache invalidation failed (the message gives the command that
+    retries it).
 
-    Example: iac apply -c iac.yaml --auto-approve --lockfile readonly
+    Example: iac apply -c iac.yaml --auto-approve --lockfile readonly --expect-digest "$DIGEST"
     """
-    from iac.config import load_config
+    from iac import deploy
     from iac.files import parse_duration
 
     output = output_dir(output, config, "build")
-    parse_duration(lock_timeout)
+    timeout = parse_duration(lock_timeout)
+    digest = check_digest(expect_digest)
     run = terraform_run(terraform, lock_timeout, repack, lockfile)
-    report = run_apply(load_config(config), output, run, auto_approve, as_json, no_invalidate)
+    with deploy.locked_config(config, timeout) as loaded:
+        report = run_apply(loaded, output, run, auto_approve, as_json, no_invalidate, digest)
     if as_json:
         print_json(report.to_json())
     if report.invalidation.failed:

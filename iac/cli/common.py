@@ -83,6 +83,17 @@ AutoApproveOption = Annotated[
 NoInvalidateOption = Annotated[
     bool, typer.Option("--no-invalidate", help="Do not invalidate the CDN cache after an allowlist change.")
 ]
+ExpectDigestOption = Annotated[
+    str | None,
+    typer.Option(
+        "--expect-digest",
+        metavar="HEX",
+        help='Apply only if the new plan\'s digest is HEX (the "digest" of the approved `iac plan --json`); '
+        "otherwise exit 1 and apply nothing.",
+        envvar="IAC_EXPECT_DIGEST",
+        show_default=False,
+    ),
+]
 LockfileOption = Annotated[
     str | None,
     typer.Option(
@@ -121,6 +132,19 @@ def print_json(document: dict[str, Any], exit_code: int = 0) -> None:
     if exit_code:
         head["exit_code"] = exit_code
     typer.echo(json.dumps({**head, **document}, indent=2))
+
+
+def check_digest(digest: str | None) -> str | None:
+    """`--expect-digest`: a SHA-256 in hex (as `iac plan --json` prints it), in lower case; None when not given."""
+    if digest is None:
+        return None
+    text = digest.strip().lower()
+    if len(text) != 64 or not all(c in "0123456789abcdef" for c in text):
+        raise IacError(
+            f"--expect-digest: {printable(digest)!r} is not a plan digest: give the 64 hexadecimal characters of "
+            '"digest" in the `iac plan --json` output of the plan that was approved'
+        )
+    return text
 
 
 def check_lockfile(mode: str | None) -> str | None:
@@ -225,6 +249,7 @@ def print_plan(report: PlanReport, directory: Path) -> None:
     if summary.security_policies_changed or report.rules_changed:
         for line in rule_lines(report.baseline, report.assignment):
             typer.echo(f"  {line}")
+    typer.echo(f"  plan digest: {summary.digest} (apply exactly this plan: iac apply --expect-digest DIGEST)")
 
 
 def print_invalidation_failure(invalidation: InvalidationReport, *, applied: bool) -> None:
@@ -253,7 +278,13 @@ def terraform_run(terraform: str | None, lock_timeout: str, repack: bool, lockfi
 
 
 def run_apply(
-    loaded: LoadedConfig, output: Path, run: TerraformRun, auto_approve: bool, as_json: bool, no_invalidate: bool
+    loaded: LoadedConfig,
+    output: Path,
+    run: TerraformRun,
+    auto_approve: bool,
+    as_json: bool,
+    no_invalidate: bool,
+    expect_digest: str | None = None,
 ) -> ApplyReport:
     """The `iac apply` flow on a loaded config, printing as it goes; the caller prints the JSON report and
     exits 3 when the invalidation failed (the apply itself succeeded: that is a result, not an error)."""
@@ -265,7 +296,7 @@ def run_apply(
         if report.summary.has_changes:
             confirm_apply(auto_approve)
 
-    report = deploy.apply(loaded, output, run, review=review, invalidate=not no_invalidate)
+    report = deploy.apply(loaded, output, run, review=review, invalidate=not no_invalidate, expect_digest=expect_digest)
     if report.invalidation.failed:
         print_invalidation_failure(report.invalidation, applied=True)
     return report
