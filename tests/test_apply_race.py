@@ -15,20 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
+from test_apply import CONFIG
 
 pytestmark = [pytest.mark.terraform, pytest.mark.slow]
 
 TESTS = Path(__file__).resolve().parent
-CONFIG = """\
-project: my-gcp-project
-name: encord-da
-domain: encord-directaccess.acme.com
-bucket:
-  name: encord-data
-  location: EU
-allowlist:
-  - 39.42.20.11/32  # Lisbon office
-"""
 # `iac` with the renderer of built-in resources handed in, as the in-process tests do (tests/fake_deployment.py).
 LAUNCHER = """\
 import sys
@@ -101,6 +92,6 @@ def test_concurrent_rotations_with_apply_deploy_every_address(
     text = config.read_text()
     for address in addresses:
         assert f"- {address}/32\n" in text or f"- {address}\n" in text, text
-    assert set(deployed_ranges(out)) == {"39.42.20.11/32", *(f"{a}/32" for a in addresses)}, (
+    assert set(deployed_ranges(out)) == {"39.42.20.11/32", "130.192.120.23/32", *(f"{a}/32" for a in addresses)}, (
         "an apply deployed a config older than one already applied"
     )

@@ -9,22 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
+from test_apply import CONFIG, state_serial
 
 from conftest import TOOLS
 
 pytestmark = pytest.mark.terraform
-
-CONFIG = """\
-project: my-gcp-project
-name: encord-da
-domain: encord-directaccess.acme.com
-bucket:
-  name: encord-data
-  location: EU
-allowlist:
-  - 39.42.20.11/32  # Lisbon office
-  - 130.192.120.23/32
-"""
 
 
 @pytest.fixture
@@ -40,11 +29,6 @@ def planned_digest(cli, config: Path, out: Path) -> str:
     digest = json.loads(result.stdout)["digest"]
     assert re.fullmatch(r"[0-9a-f]{64}", digest)
     return str(digest)
-
-
-def state_serial(out: Path) -> int | None:
-    state = out / "terraform.tfstate"
-    return json.loads(state.read_text())["serial"] if state.exists() else None
 
 
 def test_the_same_plan_has_the_same_digest_and_applies(cli, deployment) -> None:
