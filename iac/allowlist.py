@@ -203,6 +203,27 @@ def from_networks(networks: Sequence[Network], texts: Sequence[str] | None = Non
     )
 
 
+def range_notes(allowlist: Allowlist, notes: Iterable[tuple[Network, str]]) -> dict[str, str]:
+    """Each range's comment: the comments of the entries it holds, in the file's order, each once, joined by
+    "; ". Ranges whose entries have none are left out. Every entry lies in one range (the ranges are the
+    entries collapsed): found by bisection, not by comparing every entry with every range."""
+    spans: dict[int, list[tuple[int, int, str]]] = {4: [], 6: []}
+    for text, network in zip(allowlist.ranges, allowlist.networks, strict=True):
+        spans[network.version].append((int(network.network_address), int(network.broadcast_address), text))
+    for version in spans:
+        spans[version].sort()
+    starts = {version: [first for first, _, _ in items] for version, items in spans.items()}
+    found: dict[str, dict[str, None]] = {}
+    for network, note in notes:
+        if not note:
+            continue
+        items = spans[network.version]
+        index = bisect.bisect_right(starts[network.version], int(network.network_address)) - 1
+        if index >= 0 and items[index][1] >= int(network.broadcast_address):
+            found.setdefault(items[index][2], {})[note] = None
+    return {text: "; ".join(notes_of_range) for text, notes_of_range in found.items()}
+
+
 # An IPv4 address or CIDR as people write it (no leading zeros, which ipaddress refuses too): parsed
 # here without ipaddress's string parser, a large share of loading a long list. Anything else goes to it.
 _OCTET = r"(0|[1-9][0-9]{0,2})"

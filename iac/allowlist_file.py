@@ -273,16 +273,9 @@ def _unsupported(path: Path, line: int, what: str) -> IacError:
 def notes(doc: AllowlistText) -> list[tuple[Network, str]]:
     """Each entry's comment: the one on its line (`- 81.2.69.160/28  # Lisbon office`), else the comment lines
     just above it; "" for an entry without one."""
-    found = []
-    for row in doc.rows:
-        if row.network is None:
-            continue
-        _, hash_mark, comment = row.line.partition(" #")
-        if not hash_mark:
-            above = [line.strip().removeprefix("#").strip() for line in row.comments if line.strip().startswith("#")]
-            comment = " ".join(part for part in above if part)
-        found.append((row.network, comment.strip()))
-    return found
+    from iac.yamldoc import entry_comment
+
+    return [(row.network, entry_comment(row.line, row.comments)) for row in doc.rows if row.network is not None]
 
 
 def parse_command_line(values: list[str]) -> list[Network]:

@@ -38,7 +38,7 @@ from iac.schema import (
     tags,
     validate,
 )
-from iac.yamldoc import Location, YamlDocument, load_yaml
+from iac.yamldoc import Location, YamlDocument, entry_comments, load_yaml
 
 _PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 _NAME = re.compile(r"[a-z]([-a-z0-9]{0,20}[a-z0-9])?")
@@ -387,6 +387,8 @@ class LoadedConfig:
     config: Config
     allowlist: Allowlist
     warnings: tuple[str, ...] = ()
+    # Each allowlist entry's network and its comment in the file ("" without one), in the file's order.
+    notes: tuple[tuple[Network, str], ...] = ()
 
 
 def load_config(path: Path) -> LoadedConfig:
@@ -420,7 +422,10 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
     allowlist = from_networks(networks, config.allowlist)
     _check_across_fields(config, allowlist, problems)
     problems.raise_any()
-    return LoadedConfig(path=document.path, config=config, allowlist=allowlist, warnings=_warnings(document, networks))
+    notes = tuple(zip(networks, entry_comments(document, "allowlist", len(networks)), strict=True))
+    return LoadedConfig(
+        path=document.path, config=config, allowlist=allowlist, warnings=_warnings(document, networks), notes=notes
+    )
 
 
 def _warnings(document: YamlDocument, networks: list[Network]) -> tuple[str, ...]:

@@ -6,7 +6,6 @@ atomic write of the file. Text from the config (entry comments) is escaped: it n
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from pathlib import Path
@@ -23,9 +22,6 @@ if TYPE_CHECKING:
 
 # Every ASCII punctuation character CommonMark lets a backslash escape: escaped, a comment renders as itself.
 _PUNCTUATION = re.compile(r"([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])")
-# Unicode categories shown as <U+XXXX>: format (bidirectional overrides, zero-width), control, private use,
-# surrogates, unassigned, line and paragraph separators.
-_INVISIBLE = frozenset({"Cf", "Cc", "Co", "Cs", "Cn", "Zl", "Zp"})
 # GitHub refuses a comment or pull request body over 65,536 characters: the summary stays well under it.
 MAX_CHARACTERS = 60_000
 # A comment is shown up to this many characters (an allowlist entry's note is meant to be short).
@@ -63,13 +59,10 @@ def escape(text: str) -> str:
 
 
 def visible(text: str, limit: int = COMMENT_CHARACTERS) -> str:
-    """`text` on one line, every invisible or bidirectional character (format, control, private-use,
-    unassigned, line and paragraph separators) shown as `<U+XXXX>`, cut to `limit` characters."""
-    import unicodedata
+    """`text` on one line with invisible characters named (`iac.untrusted.visible`), cut to `limit` characters."""
+    from iac.untrusted import visible as named
 
-    shown = "".join(
-        f"<U+{ord(char):04X}>" if unicodedata.category(char) in _INVISIBLE else char for char in " ".join(text.split())
-    )
+    shown = named(text)
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
@@ -192,7 +185,9 @@ def _allowlist_section(plan: PlanSummary, loaded: LoadedConfig, rows: int | None
     added, removed = plan.allowlist_added, plan.allowlist_removed
     if not added and not removed:
         return ["**Allowlist:** unchanged.", ""]
-    notes = _notes(loaded)
+    from iac.allowlist import range_notes
+
+    notes = range_notes(loaded.allowlist, loaded.notes)
     lines = [
         f"### Allowlist: {len(added)} added, {len(removed)} removed",
         "",
@@ -201,7 +196,7 @@ def _allowlist_section(plan: PlanSummary, loaded: LoadedConfig, rows: int | None
     ]
     changed = [("added", cidr) for cidr in added] + [("removed", cidr) for cidr in removed]
     for kind, cidr in _first(changed, rows):
-        note = code_span(visible(_note_for(cidr, notes))) if kind == "added" else ""
+        note = code_span(visible(notes.get(cidr, ""))) if kind == "added" else ""
         lines.append(f"| {kind} | {_code(cidr)} | {note} |".replace("|  |", "| |"))
     lines += _left_out(len(changed), rows, "address", "addresses")
     lines.append("")
@@ -214,24 +209,3 @@ def _invalidation(plan: PlanSummary) -> str:
     if plan.allowlist_changed:
         return "not invalidated: nothing was deployed before, so nothing is cached yet."
     return "not invalidated: the allowlist does not change."
-
-
-def _notes(loaded: LoadedConfig) -> list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]]:
-    """Each allowlist entry's comment, from the config file as it is; none when the file cannot be read so."""
-    from iac import allowlist_file
-
-    try:
-        doc = allowlist_file.read(loaded.path)
-    except IacError:
-        return []
-    return allowlist_file.notes(doc)
-
-
-def _note_for(cidr: str, notes: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]]) -> str:
-    network = ipaddress.ip_network(cidr)
-    found = [
-        note
-        for entry, note in notes
-        if note and entry.version == network.version and entry.subnet_of(network)  # type: ignore[arg-type]
-    ]
-    return "; ".join(dict.fromkeys(found))

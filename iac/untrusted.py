@@ -3,6 +3,8 @@
 - `printable`: control characters (C0, DEL, C1) and the invisible bidirectional controls are written as escapes
   (`\\x1b`, `\\u202e`), so a server's reason phrase or header, or an API's error text, cannot clear the screen,
   set the window title or reorder what a terminal shows. Every command prints such text through it.
+- `visible`: text shown to a reviewer (a pull request comment, a comment in rendered Terraform) on one line,
+  every invisible or bidirectional character written as `<U+202E>`, so what is read is what is there.
 - `cap_responses`, `cap_rest_client`: a `requests` session (the one a Google API client talks through) reads
   at most `limit` bytes of any response body; a longer one is an error (`BodyTooLarge`), never read whole.
 """
@@ -36,6 +38,21 @@ def printable(text: str, *, lines: bool = False) -> str:
     """`text` with every control character escaped; with `lines`, line breaks and tabs are kept (a multi-line
     message)."""
     return (_UNPRINTABLE_BUT_LAYOUT if lines else _UNPRINTABLE).sub(_escape, text)
+
+
+# Unicode categories `visible` names: format (bidirectional controls, zero-width characters), control, private
+# use, surrogate, unassigned, line and paragraph separators.
+_INVISIBLE = frozenset({"Cf", "Cc", "Co", "Cs", "Cn", "Zl", "Zp"})
+
+
+def visible(text: str) -> str:
+    """`text` on one line, each run of whitespace one space, every invisible or bidirectional character
+    written as `<U+XXXX>`."""
+    import unicodedata
+
+    return "".join(
+        f"<U+{ord(char):04X}>" if unicodedata.category(char) in _INVISIBLE else char for char in " ".join(text.split())
+    )
 
 
 class BodyTooLarge(IacError):

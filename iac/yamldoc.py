@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ class YamlDocument:
     # date or null: `2600:1:2:3:4:5:6:7` is a YAML 1.1 base-60 integer), so messages can show what the
     # user wrote rather than what YAML made of it.
     source: dict[Location, str] = field(default_factory=dict)
+    # The text parsed (its comments are nowhere else).
+    text: str = ""
 
     def line_of(self, location: Location) -> int:
         """The line of `location`, or of its nearest enclosing key when it is absent (a missing field)."""
@@ -54,6 +57,36 @@ class YamlDocument:
     def where(self, location: Location) -> str:
         """`file:line: dotted.path` for messages."""
         return f"{self.path}:{self.line_of(location)}: {dotted(location)}"
+
+
+def entry_comment(line: str, above: Sequence[str]) -> str:
+    """The comment of a list entry written on its own line: the one on that line (`- 81.2.69.160/28  # Lisbon
+    office`), else the comment lines just above it (`above`: the lines between it and the entry before), joined;
+    "" without one."""
+    _, hash_mark, comment = line.partition(" #")
+    if not hash_mark:
+        parts = [text.strip().removeprefix("#").strip() for text in above if text.strip().startswith("#")]
+        comment = " ".join(part for part in parts if part)
+    return comment.strip()
+
+
+def entry_comments(document: YamlDocument, key: str, count: int) -> list[str]:
+    """The comment of each of the first `count` items of the top-level list `key` (`entry_comment`); "" for an
+    item that shares its line with another (a flow-style list `[a, b]`)."""
+    from collections import Counter
+
+    text_lines = document.text.splitlines()
+    numbers = [document.lines.get((key, index)) for index in range(count)]
+    per_line = Counter(numbers)
+    comments = []
+    floor = document.lines.get((key,), 0)
+    for number in numbers:
+        if number is None or number <= floor or per_line[number] > 1 or number > len(text_lines):
+            comments.append("")
+            continue
+        comments.append(entry_comment(text_lines[number - 1], text_lines[floor : number - 1]))
+        floor = number
+    return comments
 
 
 def dotted(location: Location) -> str:
@@ -95,7 +128,7 @@ def read_config_text(path: Path) -> str:
 def parse_yaml(text: str, path: Path) -> YamlDocument:
     """Parse `text` (the content of `path`, or what it is about to become) with line numbers."""
     root = compose(text, path)
-    document = YamlDocument(path=path, data=None)
+    document = YamlDocument(path=path, data=None, text=text)
     if root is None:
         return document
     document.data = _to_python(_Constructor(), root, (), document)

@@ -52,8 +52,8 @@ module "direct_access" {
       {
         priority = 1000
         ranges = [
-          "39.42.20.11/32",
-          "130.192.120.23/32",
+          "39.42.20.11/32",    # Lisbon office
+          "130.192.120.23/32", # Porto NAT A
         ]
       },
     ]
