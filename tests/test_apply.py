@@ -289,6 +289,37 @@ def test_invalidate_command_failure_exits_3(cli, tmp_path: Path, monkeypatch, co
     assert "retry the invalidation with: iac invalidate -c" in result.stderr
 
 
+def test_invalidate_json_says_what_became_of_the_cache(cli, tmp_path: Path, monkeypatch, compute_stub) -> None:
+    monkeypatch.setenv("IAC_GCP_API_ENDPOINT", f"http://127.0.0.1:{compute_stub.port}")
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    compute_stub.expect_ordered_request(INVALIDATE_PATH, method="POST").respond_with_handler(done_operation)
+    done = cli("invalidate", "-c", config, "--json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout) == {
+        "ok": True,
+        "invalidation": {
+            "status": "done",
+            "operation": "operation-invalidate-1",
+            "url_map": "encord-da-url-map",
+            "host": "encord-directaccess.acme.com",
+            "path": "/*",
+        },
+    }
+    compute_stub.expect_ordered_request(INVALIDATE_PATH, method="POST").respond_with_json(
+        {"error": {"code": 403, "message": "Required 'compute.urlMaps.invalidateCache' permission"}}, status=403
+    )
+    failed = cli("invalidate", "-c", config, "--json")
+    assert failed.exit_code == 3
+    document = json.loads(failed.stdout)
+    assert document["ok"] is False and document["exit_code"] == 3
+    assert "compute.urlMaps.invalidateCache" in document["error"]
+    assert document["invalidation"]["status"] == "failed"
+    assert document["invalidation"]["retry"].startswith("iac invalidate -c ")
+    bad = cli("invalidate", "-c", config, "--path", "images/*", "--json")
+    assert bad.exit_code == 1 and json.loads(bad.stdout)["ok"] is False
+
+
 def test_invalidate_command_rejects_a_bad_path_before_calling_google(cli, tmp_path: Path, compute_stub) -> None:
     config = tmp_path / "iac.yaml"
     config.write_text(CONFIG)

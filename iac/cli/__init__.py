@@ -350,13 +350,14 @@ def invalidate(
     path: Annotated[
         str, typer.Option("--path", metavar="PATTERN", help="Path pattern to invalidate: /* or /prefix/*.")
     ] = "/*",
+    as_json: JsonOption = False,
 ) -> None:
     """Invalidate the deployment's CDN cache (after an allowlist change, or to retry a failed one).
 
-    Waits until Google reports the invalidation done. Exit status 0 done, 1 invalid input,
-    3 the invalidation failed.
+    Waits until Google reports the invalidation done. Exit status 0 done, 1 invalid input or no
+    credentials, 3 the invalidation failed. --json prints {"ok", "invalidation": {"status", ...}}.
 
-    Example: iac invalidate -c iac.yaml --path '/*'
+    Example: iac invalidate -c iac.yaml --path '/*' --json
     """
     from iac.config import load_config
     from iac.deploy import invalidate_cache, url_map_name
@@ -374,7 +375,12 @@ def invalidate(
         raise IacError(str(report.error))  # no credentials: exit 1, a retry cannot succeed
     if report.failed:
         print_invalidation_failure(report, applied=False)
+        if as_json:
+            failed = f"the CDN cache invalidation failed: {report.error}"
+            print_json({"error": failed, "invalidation": report.to_json()}, EXIT_INVALIDATION_FAILED)
         raise typer.Exit(EXIT_INVALIDATION_FAILED)
+    if as_json:
+        print_json({"invalidation": report.to_json()})
 
 
 def main() -> None:
