@@ -474,8 +474,9 @@ class _Covering:
         return min(found, key=lambda item: item[0])[1] if found else None
 
 
-def remove(doc: AllowlistText, networks: list[Network]) -> list[Row]:
-    """Rows without the entries equal to `networks`; naming an address that is no entry is an error."""
+def remove(doc: AllowlistText, networks: list[Network]) -> tuple[list[Row], list[str]]:
+    """Rows without the entries equal to `networks`; naming an address that is no entry is an error. A
+    removed entry that a wider entry still covers stays allowed: the notice names that entry."""
     entries = {row.network for row in doc.rows if row.network is not None}
     covering = _Covering()
     rows_of: dict[Network, Row] = {}
@@ -498,7 +499,21 @@ def remove(doc: AllowlistText, networks: list[Network]) -> list[Row]:
     if problems:
         raise ConfigError(problems)
     drop = set(networks)
-    return [row for row in doc.rows if row.network not in drop]
+    kept = [row for row in doc.rows if row.network not in drop]
+    remaining = _Covering()
+    for index, row in enumerate(kept):
+        if row.network is not None:
+            remaining.add(row.network, (index,))
+            rows_of.setdefault(row.network, row)
+    notices = []
+    for network in dict.fromkeys(networks):
+        cover = remaining.first(network)
+        if cover is not None:
+            notices.append(
+                f"{network} is removed as an entry but stays allowed: it lies inside {cover} "
+                f"({rows_of[cover].line.strip()!r}), which stays in the allowlist; remove that entry too to refuse it"
+            )
+    return kept, notices
 
 
 def replace(doc: AllowlistText, networks: list[Network]) -> list[Row]:

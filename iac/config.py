@@ -424,17 +424,55 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
     problems.raise_any()
     notes = tuple(zip(networks, entry_comments(document, "allowlist", len(networks)), strict=True))
     return LoadedConfig(
-        path=document.path, config=config, allowlist=allowlist, warnings=_warnings(document, networks), notes=notes
+        path=document.path,
+        config=config,
+        allowlist=allowlist,
+        warnings=_warnings(document, config, networks),
+        notes=notes,
     )
 
 
-def _warnings(document: YamlDocument, networks: list[Network]) -> tuple[str, ...]:
-    """What is valid but doubtful: a very wide allowlist range, at its line (one network per entry, in order)."""
-    return tuple(
+def _warnings(document: YamlDocument, config: Config, networks: list[Network]) -> tuple[str, ...]:
+    """What is valid but doubtful: a key that is ignored, a very wide allowlist range, each at its line (one
+    network per entry, in order)."""
+    ignored = []
+    if not config.bucket.create and config.bucket.location is not None:
+        ignored.append(
+            f"{document.where(('bucket', 'location'))}: is ignored: the bucket exists (bucket.create is false) and "
+            "its location is read from Google; remove it (bucket.origin_region sets the region requests are signed "
+            "for)"
+        )
+    return tuple(ignored) + tuple(
         f"{document.where(('allowlist', index))}: {warning}"
         for index, network in enumerate(networks)
         if (warning := width_warning(network)) is not None
     )
+
+
+# The values `iac init` writes as examples: a config that still holds one is not yet the user's own.
+STARTER_PLACEHOLDERS: dict[Location, tuple[str, str]] = {
+    ("project",): ("my-gcp-project", "your GCP project ID"),
+    ("domain",): ("encord-directaccess.acme.com", "the hostname Encord will read from"),
+    ("dns_zone",): ("acme-com", "your Cloud DNS managed zone's name, or remove dns_zone"),
+    ("bucket", "name"): ("encord-data", "your bucket's name"),
+}
+
+
+def placeholder_warnings(loaded: LoadedConfig) -> list[str]:
+    """The starter config's example values still in `loaded` (for `iac validate`), each with what to set."""
+    config = loaded.config
+    values: dict[Location, str | None] = {
+        ("project",): config.project,
+        ("domain",): config.domain,
+        ("dns_zone",): config.dns_zone,
+        ("bucket", "name"): config.bucket.name,
+    }
+    return [
+        f"{loaded.path}: {'.'.join(str(part) for part in key)}: {placeholder!r} is the starter config's example: "
+        f"set {what}"
+        for key, (placeholder, what) in STARTER_PLACEHOLDERS.items()
+        if values[key] == placeholder
+    ]
 
 
 class _Problems:

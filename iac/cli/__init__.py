@@ -203,7 +203,7 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None,
     Example: iac validate -c iac.yaml
     """
     from iac import baseline as baselines
-    from iac.config import load_config
+    from iac.config import load_config, placeholder_warnings
 
     try:
         loaded = load_config(config)
@@ -214,7 +214,8 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None,
         typer.echo(json.dumps({**exc.to_json(), "valid": False, "config": str(config)}, indent=2))
         raise typer.Exit(EXIT_ERROR) from None
     ranges = loaded.allowlist.ranges
-    print_warnings(loaded.warnings)
+    warnings = [*loaded.warnings, *placeholder_warnings(loaded)]
+    print_warnings(warnings)
     baseline = baselines.of_rendering(output_dir(output, config, "build"), loaded.config)
     rules = baseline.assign(loaded.allowlist, loaded.config.allowlist_max_rules).rules
     if as_json:
@@ -228,12 +229,12 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None,
                     "priorities": [rule.priority for rule in rules],
                     "baseline": baseline.to_json(),
                 },
-                "warnings": list(loaded.warnings),
+                "warnings": warnings,
             }
         )
         return
     typer.echo(
-        f"{config}: valid ({len(ranges)} allowlist ranges in {plural(len(rules), 'Cloud Armor rule')}; "
+        f"{config}: valid ({plural(len(ranges), 'allowlist range')} in {plural(len(rules), 'Cloud Armor rule')}; "
         f"{baseline.describe()})"
     )
 

@@ -241,7 +241,7 @@ def allowlist_remove(
     networks = allowlist_file.parse_command_line(cidrs)
     _edit_allowlist(
         config,
-        lambda doc: (allowlist_file.remove(doc, networks), []),
+        lambda doc: allowlist_file.remove(doc, networks),
         dry_run,
         allow_empty,
         as_json,
