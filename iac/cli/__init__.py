@@ -73,7 +73,7 @@ app = typer.Typer(
         "`iac plan --summary FILE --lockfile readonly` for review; once merged, main runs "
         "`iac apply --auto-approve --lockfile readonly`."
     ),
-    epilog="Example: iac init && iac validate && iac render -o build/",
+    epilog='Example: iac init && iac allowlist add 81.2.69.160/28 --note "Lisbon office" && iac validate && iac render',
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -198,7 +198,7 @@ def allowlist_add(
 ) -> None:
     """Add addresses to the allowlist. An address already allowed is reported and not added again.
 
-    Example: iac allowlist add 81.2.69.160/28 --note "Lisbon office" --apply --auto-approve
+    Example: iac allowlist add 81.2.69.160/28 --note "Lisbon office" && iac render  (then a pull request)
     """
     from iac import allowlist_file
 
@@ -234,7 +234,7 @@ def allowlist_remove(
 ) -> None:
     """Remove entries from the allowlist. Naming an address that is not an entry is an error.
 
-    Example: iac allowlist remove 130.192.120.23/32 --apply --auto-approve
+    Example: iac allowlist remove 130.192.120.23/32 && iac render  (then a pull request)
     """
     from iac import allowlist_file
 
@@ -277,7 +277,7 @@ def allowlist_set(
 
     Entries that stay keep their comments.
 
-    Example: iac allowlist set --from vpn-egress.txt --apply --auto-approve
+    Example: iac allowlist set --from vpn-egress.txt && iac render  (then a pull request)
     """
     from iac import allowlist_file
     from iac.files import ADDRESS_LIST, read_input, read_stream
