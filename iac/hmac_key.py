@@ -97,8 +97,10 @@ def raised(path: Path, original: str, generation: int) -> tuple[str, bool]:
     else:
         number_key, number = entry
         source = body[number.start_mark.index : number.end_mark.index]
-        if number.start_mark.index < number_key.end_mark.index or not _PLAIN_NUMBER.fullmatch(source):
-            # An alias, an anchor (`&g 3`, which aliases may repeat elsewhere), a tag or a YAML 1.1 spelling (1_0).
+        if number.start_mark.index < number_key.end_mark.index:  # `generation: *name`
+            raise _by_hand(path, number_key, "hmac_key.generation is an alias of a value written elsewhere", new)
+        if not _PLAIN_NUMBER.fullmatch(source):
+            # An anchor (`&g 3`, which aliases may repeat elsewhere), a tag or a YAML 1.1 spelling (1_0).
             raise _by_hand(path, number_key, f"hmac_key.generation is written as {source!r}, not a plain number", new)
         start, end, replacement = number.start_mark.index, number.end_mark.index, str(new)
     return bom + body[:start] + replacement + body[end:], False
