@@ -227,6 +227,32 @@ def test_concurrent_rotations_never_lose_a_generation(tmp_path: Path) -> None:
     assert config.read_text() == COMMENTED.replace("generation: 3 ", "generation: 7 ")
 
 
+def test_apply_without_a_way_to_confirm_writes_nothing(cli, tmp_path: Path) -> None:
+    config = tmp_path / "iac.yaml"
+    config.write_text(COMMENTED)
+    stderr = refused(rotate(cli, config, "--apply"))  # no terminal under the test runner, no --auto-approve
+    assert "--apply needs --auto-approve" in stderr
+    assert config.read_text() == COMMENTED
+
+
+def test_a_failed_apply_keeps_the_new_generation_and_says_how_to_finish(cli, tmp_path: Path) -> None:
+    """The edit is written before the apply runs: when the apply fails, the message (and the JSON) says so."""
+    failing = tmp_path / "terraform"
+    failing.write_text("#!/bin/sh\necho 'Error: no credentials' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    config = tmp_path / "iac.yaml"
+    config.write_text(COMMENTED)
+    args = ("--apply", "--auto-approve", "--terraform", str(failing), "-o", str(tmp_path / "b"), "--json")
+    result = rotate(cli, config, *args)
+    stderr = refused(result)
+    assert "was changed (the HMAC key generation is written) but NOT applied" in stderr
+    assert f"`iac apply -c {config}`" in stderr
+    assert config.read_text() == COMMENTED.replace("generation: 3 ", "generation: 4 ")
+    document = json.loads(result.stdout)
+    assert document["ok"] is False and document["applied"] is False
+    assert document["edit"]["generation"] == {"before": 3, "after": 4}
+
+
 def test_help_documents_the_command() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "iac", "hmac", "rotate", "--help"], capture_output=True, text=True, check=True

@@ -26,7 +26,7 @@ resource "google_storage_hmac_key" "reader" {
   service_account_email = google_service_account.reader.email
 
   lifecycle {
-    # Make before break, so no request fails: the new key is created, the backend service switched to it, then the old one deleted.
+    # Make before break, so no request is signed with a deleted key: new key, backend service switched, old key deleted.
     create_before_destroy = true
     replace_triggered_by  = [terraform_data.hmac_key_generation]
   }
