@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_apply import CONFIG
 
 from conftest import EXAMPLES, ROOT, refused
 from iac.cli.common import Services
@@ -352,17 +353,6 @@ def test_the_stand_ins_have_the_modules_lifecycle_shape(tmp_path: Path) -> None:
 
 
 # --- a real Terraform core: new key created, backend service switched, old key destroyed ---------------------------
-
-CONFIG = """\
-project: my-gcp-project
-name: encord-da
-domain: encord-directaccess.acme.com
-bucket:
-  name: encord-data
-  location: EU
-allowlist:
-  - 39.42.20.11/32
-"""
 
 
 @pytest.fixture
