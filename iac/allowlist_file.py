@@ -30,7 +30,7 @@ from iac.allowlist import (
     sort_key,
 )
 from iac.errors import ConfigError, IacError
-from iac.yamldoc import compose, read_config_text
+from iac.yamldoc import check_writable, compose, read_config_text, write_config_text
 
 if TYPE_CHECKING:
     from iac.baseline import Baseline
@@ -328,6 +328,10 @@ class Change:
     written: bool = False
 
     @property
+    def kind(self) -> str:
+        return "allowlist edit"
+
+    @property
     def added(self) -> list[str]:
         return missing_from(self.after, self.before)
 
@@ -579,37 +583,9 @@ def _original_lines(doc: AllowlistText, edited: str, problem: str) -> str:
     return f"{prefix}{line}:{rest}"
 
 
-def check_writable(path: Path) -> None:
-    """Refuse a config file its owner made read-only: replacing it would quietly undo that."""
-    try:
-        mode = path.resolve().stat().st_mode
-    except OSError:
-        return  # read() reports a missing or unreadable file
-    if not mode & 0o222:
-        raise IacError(
-            f"{path}: is read-only (mode {mode & 0o777:04o}): iac does not replace a file made read-only; "
-            "make it writable (chmod u+w) to edit it, or use --dry-run to see the change"
-        )
-
-
 def write(doc: AllowlistText, change: Change) -> None:
     """Replace the config atomically, keeping its permissions; refuse if it changed since it was read."""
-    from iac.files import write_atomic
-
-    target = doc.path.resolve()  # write through a symlink, not over it
-    try:
-        current = target.read_bytes()
-        mode = target.stat().st_mode & 0o7777
-    except OSError as exc:
-        raise IacError(f"{doc.path}: cannot read the config file again before writing: {exc.strerror}") from None
-    # Bytes against bytes: `original` is the file decoded as is (BOM, CRLF), so it encodes back to them.
-    if current != doc.original.encode("utf-8"):
-        raise IacError(f"{doc.path}: changed by something else while iac was editing it: nothing written, run again")
-    try:
-        # The exact text, BOM and line endings included: str.encode translates no newline.
-        write_atomic(target, change.text.encode("utf-8"), mode)
-    except OSError as exc:
-        raise IacError(f"{doc.path}: cannot write the config file: {exc.strerror}") from None
+    write_config_text(doc.path, doc.original, change.text)
 
 
 def _present(rows: list[Row]) -> list[Network]:

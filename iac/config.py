@@ -358,6 +358,21 @@ class GcpConfig(Model):
     api_endpoint: ApiEndpoint | None = None
 
 
+def _generation(value: int) -> int:
+    if value < 1:
+        raise Invalid(
+            "must be a whole number from 1: the generation of the HMAC key deployed (`iac hmac rotate` raises it "
+            "by one); write the last generation applied, or 1 if the key was never rotated"
+        )
+    return value
+
+
+class HmacKeyConfig(Model):
+    # Each new generation replaces the HMAC key the load balancer signs with, the new key in use before the
+    # old one is deleted (modules/gcp-direct-access/service-account.tf).
+    generation: Annotated[int, Check(_generation)] = 1
+
+
 class Config(Model):
     project: ProjectId
     name: ResourceName = "encord-da"
@@ -370,6 +385,7 @@ class Config(Model):
     allowlist_max_rules: Annotated[int, Bounds(ge=1)] = DEFAULT_MAX_RULES
     allowlist_allow_empty: bool = False
     cdn: CdnConfig = CdnConfig()
+    hmac_key: HmacKeyConfig = HmacKeyConfig()
     terraform: TerraformConfig = TerraformConfig()
     gcp: GcpConfig = GcpConfig()
     cors: CorsConfig | None = None
@@ -737,6 +753,7 @@ __all__ = [
     "CorsRule",
     "CorsTarget",
     "GcpCorsTarget",
+    "HmacKeyConfig",
     "LoadedConfig",
     "OtcCorsTarget",
     "load_config",

@@ -15,7 +15,7 @@ import shlex
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from iac.allowlist import Assignment, Rule, RuleChange, repack_notice
 from iac.baseline import Baseline, of_rendering, of_state
@@ -28,7 +28,6 @@ from iac.render import Rendered, render
 from iac.terraform import Progress, Terraform, terminating_as_interrupt
 
 if TYPE_CHECKING:
-    from iac.allowlist_file import Change, Operation
     from iac.invalidate import InvalidationTarget
 
 # The saved plan embeds a copy of the state (and so the HMAC secret): it only lives while iac runs.
@@ -292,17 +291,38 @@ def apply(
     return ApplyReport(report, True, invalidate_cache(loaded, target, progress))
 
 
-class NotApplied(IacError):
-    """An allowlist edit was written to the config, and what came after it (the apply flow) failed: the file
-    and the infrastructure now differ until `iac apply` runs on the same config."""
+class Edit(Protocol):
+    """A config edit that `rotate` may follow with the apply flow: the allowlist's (`allowlist_file.Change`), the
+    HMAC key generation's (`hmac_key.Rotation`). `loaded` is the edited config, validated."""
 
-    def __init__(self, edit: Change, cause: IacError) -> None:
+    @property
+    def loaded(self) -> LoadedConfig: ...
+
+    @property
+    def written(self) -> bool: ...
+
+    @property
+    def kind(self) -> str:
+        """What was edited, for messages: "allowlist edit"."""
+        ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+E = TypeVar("E", bound=Edit)
+
+
+class NotApplied(IacError):
+    """A config edit was written, and what came after it (the apply flow) failed: the file and the
+    infrastructure now differ until `iac apply` runs on the same config."""
+
+    def __init__(self, edit: Edit, cause: IacError) -> None:
         self.edit = edit
         self.cause = cause
         self.exit_code = cause.exit_code
         config = shlex.quote(str(edit.loaded.path))
         self.remedy = (
-            f"{edit.loaded.path} was changed (the allowlist edit is written) but NOT applied: "
+            f"{edit.loaded.path} was changed (the {edit.kind} is written) but NOT applied: "
             f"`iac apply -c {config}` applies it once the problem above is fixed"
         )
         super().__init__(f"{cause}\n{self.remedy}")
@@ -316,9 +336,9 @@ class NotApplied(IacError):
 
 @dataclass(frozen=True)
 class RotationReport:
-    """An allowlist edit, and the apply flow that followed it (None without --apply, or for a dry run)."""
+    """A config edit, and the apply flow that followed it (None without --apply, or for a dry run)."""
 
-    edit: Change
+    edit: Edit
     applied: ApplyReport | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -328,29 +348,25 @@ class RotationReport:
 
 
 def rotate(
-    config: Path,
-    operation: Operation,
+    edit: Callable[[], E],
     *,
-    allow_empty: bool,
-    dry_run: bool,
+    config: Path,
     lock_timeout: float,
-    output: Path,
-    shown: Callable[[Change], None],
+    dry_run: bool,
+    shown: Callable[[E], None],
     then_apply: Callable[[LoadedConfig], ApplyReport] | None = None,
 ) -> RotationReport:
-    """Edit the allowlist of `config` (`allowlist_file.edit`), let `shown` report the edit, then run the apply
-    flow on the edited config (`then_apply`, unless a dry run). A failure after the file was written is a
-    NotApplied: it says that the config changed and how to finish; nothing else is left unexplained.
+    """Make the config edit `edit` (`allowlist_file.edit`, `hmac_key.rotate`) of the file `config`, let `shown`
+    report it, then run the apply flow on the edited config (`then_apply`, unless a dry run). A failure after the
+    file was written is a NotApplied: it says that the config changed and how to finish; nothing else is left
+    unexplained.
 
-    With `then_apply`, the config's lock is held from the edit to the end of the apply: the config applied
-    is the one on disk, and two rotations at once run one after the other, the second applying both."""
-    from iac import allowlist_file
-
+    With `then_apply`, the config's lock is held from the edit to the end of the apply (waiting up to
+    `lock_timeout` seconds for it): the config applied is the one on disk, and two rotations at once run one
+    after the other, the second applying both."""
     applying = then_apply is not None and not dry_run
     with locked(config, lock_timeout) if applying else contextlib.nullcontext():
-        change = allowlist_file.edit(
-            config, operation, allow_empty=allow_empty, dry_run=dry_run, lock_timeout=lock_timeout, output=output
-        )
+        change = edit()
         shown(change)
         if then_apply is None or dry_run:
             return RotationReport(change)

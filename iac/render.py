@@ -53,13 +53,8 @@ def template_values(loaded: LoadedConfig, assignment: Assignment) -> dict[str, A
             "location": config.bucket.location,
         },
         "cdn": {"default_ttl": config.cdn.default_ttl, "client_ttl": config.cdn.client_ttl},
-        "allowlist_rules": [
-            {
-                "priority": rule.priority,
-                "ranges": [hcl.Commented(r, notes[r]) if r in notes else r for r in rule.ranges],
-            }
-            for rule in assignment.rules
-        ],
+        "hmac_key": {"generation": config.hmac_key.generation},
+        "allowlist_rules": [_rule_values(rule, notes) for rule in assignment.rules],
         "cors": bucket_cors(config),
         "backend": None
         if backend is None
@@ -264,6 +259,7 @@ def _for_each_size(name: str, address: str, expression: str, text: str) -> int:
 
 
 def resource_count(*, create_bucket: bool, manage_dns: bool) -> int:
-    """The resource instances the module creates for a config: the render summary's count."""
+    """The resource instances the module creates in the project for a config: the render summary's count
+    (Terraform's own `terraform_data`, which lives in the state only, is not one)."""
     flags = {"create_bucket": create_bucket, "manage_dns": manage_dns}
-    return sum(resource.count(flags) for resource in module_resources(MODULE))
+    return sum(resource.count(flags) for resource in module_resources(MODULE) if resource.address.startswith("google_"))

@@ -1,4 +1,5 @@
-"""YAML reading that remembers where each value came from, so errors can point at a line."""
+"""YAML reading that remembers where each value came from, so errors can point at a line; and the config
+file's text, read exactly as written and written back (the in-place edits: allowlist, HMAC key generation)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from iac.errors import ConfigError
-from iac.files import CONFIG_FILE, InputFileError, read_input
+from iac.errors import ConfigError, IacError
+from iac.files import CONFIG_FILE, InputFileError, read_input, write_atomic
 
 Location = tuple[str | int, ...]
 
@@ -123,6 +124,38 @@ def read_config_text(path: Path) -> str:
         raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from None
+
+
+def check_writable(path: Path, dry_run_hint: bool = True) -> None:
+    """Refuse a config file its owner made read-only: replacing it would quietly undo that."""
+    try:
+        mode = path.resolve().stat().st_mode
+    except OSError:
+        return  # reading it reports a missing or unreadable file
+    if not mode & 0o222:
+        raise IacError(
+            f"{path}: is read-only (mode {mode & 0o777:04o}): iac does not replace a file made read-only; "
+            "make it writable (chmod u+w) to edit it" + (", or use --dry-run to see the change" if dry_run_hint else "")
+        )
+
+
+def write_config_text(path: Path, original: str, text: str) -> None:
+    """Replace the config file `path`, read as `original`, by `text`: atomically, keeping its permissions, through
+    a symlink rather than over it; refused when the file changed since it was read."""
+    target = path.resolve()
+    try:
+        current = target.read_bytes()
+        mode = target.stat().st_mode & 0o7777
+    except OSError as exc:
+        raise IacError(f"{path}: cannot read the config file again before writing: {exc.strerror}") from None
+    # Bytes against bytes: `original` is the file decoded as is (BOM, CRLF), so it encodes back to them.
+    if current != original.encode("utf-8"):
+        raise IacError(f"{path}: changed by something else while iac was editing it: nothing written, run again")
+    try:
+        # The exact text, BOM and line endings included: str.encode translates no newline.
+        write_atomic(target, text.encode("utf-8"), mode)
+    except OSError as exc:
+        raise IacError(f"{path}: cannot write the config file: {exc.strerror}") from None
 
 
 def parse_yaml(text: str, path: Path) -> YamlDocument:

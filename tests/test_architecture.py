@@ -15,9 +15,10 @@ MODULE_DIR = ROOT / "modules" / "gcp-direct-access"
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__init__", "words", "defaults"}),
     frozenset({"errors"}),
-    frozenset({"hcl", "allowlist", "names", "untrusted", "schema"}),
+    frozenset({"untrusted"}),
+    frozenset({"hcl", "allowlist", "names", "schema"}),
     frozenset({"config", "yamldoc", "files", "plan", "terraform", "gcp", "invalidate", "templates", "storage"}),
-    frozenset({"render", "baseline", "allowlist_file", "summary", "cors", "manifest", "denied"}),
+    frozenset({"render", "baseline", "allowlist_file", "hmac_key", "summary", "cors", "manifest", "denied"}),
     frozenset({"deploy", "doctor"}),
     frozenset({"cli", "__main__"}),
 )
@@ -59,7 +60,6 @@ SIDEWAYS = {
     ("invalidate", "gcp"),  # Google credentials and error text in one place (gcp)
     ("plan", "terraform"),  # the plan's JSON is read with TerraformJson's shape checks
     ("storage", "gcp"),  # Google credentials and error text in one place (gcp)
-    ("summary", "allowlist_file"),  # the summary quotes each entry's comment from the config
     ("summary", "baseline"),  # the summary names the baseline of the rule changes
     ("yamldoc", "files"),  # the config is read with the bounded reader of every input file
     ("__main__", "cli"),  # `python -m iac` runs the CLI

@@ -1,7 +1,7 @@
 """The `iac` command line: parse options, call the core, print. Heavy imports stay inside commands.
 
 This module defines `app`, the core commands (render, validate, init, plan, apply, invalidate) and `main`;
-`iac doctor` and the command groups (`allowlist`, `cors`, `manifest`) are the `app` of the modules beside
+`iac doctor` and the command groups (`allowlist`, `hmac`, `cors`, `manifest`) are the `app` of the modules beside
 it, imported only when used (`COMMAND_MODULES` in iac.cli.group). What the command modules share is in
 `iac.cli.common`; how an error becomes an exit code and how help is formatted, in `iac.cli.group`.
 """
@@ -63,8 +63,8 @@ app = typer.Typer(
         "Put private cloud data behind Encord's Direct Access integration: render the GCP unsigned-URL "
         "setup (private bucket, Cloud CDN, Cloud Armor allowlist) as Terraform from one YAML file.\n\n"
         "Exit status: 0 success; 1 invalid input, usage error or failure (one message; nothing written, except "
-        "that an allowlist edit with --apply whose apply fails keeps the edited config and says so: `iac apply` "
-        "finishes it); "
+        "that a config edit with --apply (allowlist, hmac rotate) whose apply fails keeps the edited config and "
+        "says so: `iac apply` finishes it); "
         "2 `iac plan` found changes; 3 the CDN cache invalidation failed; 129, 130, 143 interrupted by SIGHUP, "
         "SIGINT or SIGTERM (Terraform stopped cleanly, nothing left behind). With --json, stdout holds one "
         'JSON document, failures included ("ok": false).\n\n'

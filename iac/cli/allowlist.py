@@ -3,7 +3,6 @@
 # No `from __future__ import annotations`: Typer reads the commands' annotations (see iac/cli/__init__.py).
 import shlex
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,6 +10,7 @@ import typer
 
 from iac.cli.common import (
     DEFAULT_CONFIG,
+    ApplyOptions,
     AutoApproveOption,
     ConfigOption,
     JsonOption,
@@ -19,26 +19,21 @@ from iac.cli.common import (
     NoInvalidateOption,
     OutputOption,
     TerraformOption,
-    check_can_confirm,
-    check_lockfile,
     output_dir,
     print_json,
+    print_rotation,
     print_warnings,
     progress,
     rule_lines,
-    run_apply,
-    terraform_run,
 )
-from iac.cli.group import EXIT_INVALIDATION_FAILED, IacCommand, command_group
+from iac.cli.group import IacCommand, command_group
 from iac.defaults import DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT, DEFAULT_SINCE
 from iac.errors import IacError
 from iac.words import plural
 
 if TYPE_CHECKING:
     from iac.allowlist_file import Change, Operation
-    from iac.config import LoadedConfig
     from iac.denied import DeniedReport
-    from iac.deploy import ApplyReport
 
 app = command_group(
     "Show and rotate the IP allowlist: edits the config in place (comments and layout kept), validates, "
@@ -95,17 +90,6 @@ def allowlist_list(
         typer.echo(f"  priority {rule.priority}: {', '.join(rule.ranges)}")
 
 
-@dataclass(frozen=True)
-class _ApplyOptions:
-    apply: bool
-    auto_approve: bool
-    no_invalidate: bool
-    output: Path
-    terraform: str | None
-    lock_timeout: str
-    lockfile: str | None
-
-
 def _show_edit(change: "Change", config: Path, dry_run: bool, as_json: bool) -> None:
     """The edit, as it happened: the file's ranges, then the rules against the named baseline."""
     from iac.allowlist import repack_notice
@@ -145,36 +129,25 @@ def _edit_allowlist(
     dry_run: bool,
     allow_empty: bool,
     as_json: bool,
-    options: _ApplyOptions,
+    options: ApplyOptions,
 ) -> None:
     """Shared tail of add/remove/set: the rotation flow (`iac.deploy.rotate`), printed."""
-    from iac import deploy
+    from iac import allowlist_file, deploy
     from iac.files import parse_duration
 
     timeout = parse_duration(options.lock_timeout)
-    check_lockfile(options.lockfile)
-    then_apply = None
-    if options.apply and not dry_run:
-        check_can_confirm(options.auto_approve)  # before anything is written
-        run = terraform_run(options.terraform, options.lock_timeout, False, options.lockfile)
-
-        def then_apply(loaded: "LoadedConfig") -> "ApplyReport":
-            return run_apply(loaded, options.output, run, options.auto_approve, as_json, options.no_invalidate)
-
+    then_apply = options.then_apply(as_json, dry_run=dry_run)
     report = deploy.rotate(
-        config,
-        operation,
-        allow_empty=allow_empty,
-        dry_run=dry_run,
+        lambda: allowlist_file.edit(
+            config, operation, allow_empty=allow_empty, dry_run=dry_run, lock_timeout=timeout, output=options.output
+        ),
+        config=config,
         lock_timeout=timeout,
-        output=options.output,
+        dry_run=dry_run,
         shown=lambda change: _show_edit(change, config, dry_run, as_json),
         then_apply=then_apply,
     )
-    if as_json:
-        print_json(report.to_json())
-    if report.applied is not None and report.applied.invalidation.failed:
-        raise typer.Exit(EXIT_INVALIDATION_FAILED)
+    print_rotation(report, as_json)
 
 
 @app.command("add", cls=IacCommand)
@@ -211,7 +184,7 @@ def allowlist_add(
         dry_run,
         False,
         as_json,
-        _ApplyOptions(
+        ApplyOptions(
             apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout, lockfile
         ),
     )
@@ -245,7 +218,7 @@ def allowlist_remove(
         dry_run,
         allow_empty,
         as_json,
-        _ApplyOptions(
+        ApplyOptions(
             apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout, lockfile
         ),
     )
@@ -301,7 +274,7 @@ def allowlist_set(
         dry_run,
         allow_empty,
         as_json,
-        _ApplyOptions(
+        ApplyOptions(
             apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout, lockfile
         ),
     )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from iac.cli.group import handed_in
+from iac.cli.group import EXIT_INVALIDATION_FAILED, handed_in
 from iac.errors import IacError
 from iac.untrusted import printable
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from iac.allowlist import Assignment
     from iac.baseline import Baseline
     from iac.config import LoadedConfig
-    from iac.deploy import ApplyReport, InvalidationReport, PlanReport, Renderer, TerraformRun
+    from iac.deploy import ApplyReport, InvalidationReport, PlanReport, Renderer, RotationReport, TerraformRun
 
 # The config file every command reads unless given -c (or IAC_CONFIG), and the one `iac init` writes.
 DEFAULT_CONFIG = Path("iac.yaml")
@@ -300,3 +300,40 @@ def run_apply(
     if report.invalidation.failed:
         print_invalidation_failure(report.invalidation, applied=True)
     return report
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """The options of a config edit's `--apply` (`iac allowlist add`, `iac hmac rotate`, ...): the `iac apply`
+    flow on the edited config."""
+
+    apply: bool
+    auto_approve: bool
+    no_invalidate: bool
+    output: Path
+    terraform: str | None
+    lock_timeout: str
+    lockfile: str | None
+
+    def then_apply(self, as_json: bool, *, dry_run: bool = False) -> Callable[[LoadedConfig], ApplyReport] | None:
+        """The apply flow to run after the edit (None without --apply, or for a dry run), with its options checked
+        before anything is written."""
+        check_lockfile(self.lockfile)
+        if not self.apply or dry_run:
+            return None
+        check_can_confirm(self.auto_approve)
+        run = terraform_run(self.terraform, self.lock_timeout, False, self.lockfile)
+
+        def then_apply(loaded: LoadedConfig) -> ApplyReport:
+            return run_apply(loaded, self.output, run, self.auto_approve, as_json, self.no_invalidate)
+
+        return then_apply
+
+
+def print_rotation(report: RotationReport, as_json: bool) -> None:
+    """The end of a config edit (`iac.deploy.rotate`): its JSON document, and exit 3 when the apply that followed
+    it succeeded but the CDN cache invalidation failed."""
+    if as_json:
+        print_json(report.to_json())
+    if report.applied is not None and report.applied.invalidation.failed:
+        raise typer.Exit(EXIT_INVALIDATION_FAILED)

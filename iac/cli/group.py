@@ -216,6 +216,7 @@ class IacGroup(_UsageErrorsExit1, TyperGroup):
 COMMAND_MODULES = {
     "doctor": "iac.cli.doctor",
     "allowlist": "iac.cli.allowlist",
+    "hmac": "iac.cli.hmac",
     "cors": "iac.cli.cors",
     "manifest": "iac.cli.manifest",
 }

@@ -45,6 +45,11 @@ module "direct_access" {
     max_age = 3600
   }
 
+  # A new generation replaces the HMAC key: the new key in use before the old one is deleted.
+  hmac_key = {
+    generation = 1
+  }
+
   # Cloud Armor allow rules, the same in the edge and the backend policy, at most 10 ranges each. A range
   # keeps its rule when the allowlist changes, so a rotation updates only the rules it must.
   allowlist = {
