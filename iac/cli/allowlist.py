@@ -273,9 +273,10 @@ def allowlist_set(
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
     lockfile: LockfileOption = None,
 ) -> None:
-    """Replace the allowlist with the addresses of a file, merged and sorted.
+    """Replace the allowlist with the addresses of a file.
 
-    Entries that stay keep their comments.
+    Entries that stay keep their line and comments, byte for byte; entries not in the file go; new ones are
+    added (merged, in order when the list is sorted), each with the # note of its line in the file.
 
     Example: iac allowlist set --from vpn-egress.txt --apply --auto-approve
     """
@@ -293,11 +294,11 @@ def allowlist_set(
         text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise IacError(f"{name}: cannot read the list of addresses: {exc}") from None
-    values, labels = allowlist_file.read_list_file(name, text)
-    networks = allowlist_file.parse_arguments(values, labels)
+    listed = allowlist_file.read_list_file(name, text)
+    networks = allowlist_file.parse_arguments(listed.values, listed.labels)
     _edit_allowlist(
         config,
-        lambda doc: (allowlist_file.replace(doc, networks), []),
+        lambda doc: (allowlist_file.replace(doc, networks, listed.notes), []),
         dry_run,
         allow_empty,
         as_json,
