@@ -648,15 +648,28 @@ def _original_lines(doc: AllowlistText, edited: str, problem: str) -> str:
 
 
 def check_writable(path: Path) -> None:
-    """Refuse a config file its owner made read-only: replacing it would quietly undo that."""
+    """Refuse a config file its owner made read-only (replacing it would quietly undo that), or that has
+    other names (hard links)."""
     try:
-        mode = path.resolve().stat().st_mode
+        info = path.resolve().stat()
     except OSError:
         return  # read() reports a missing or unreadable file
-    if not mode & 0o222:
+    if not info.st_mode & 0o222:
         raise IacError(
-            f"{path}: is read-only (mode {mode & 0o777:04o}): iac does not replace a file made read-only; "
-            "make it writable (chmod u+w) to edit it, or use --dry-run to see the change"
+            f"{path}: is read-only (mode {info.st_mode & 0o777:04o}): iac does not replace a file made "
+            "read-only; make it writable (chmod u+w) to edit it, or use --dry-run to see the change"
+        )
+    _refuse_hard_links(path, info.st_nlink)
+
+
+def _refuse_hard_links(path: Path, links: int) -> None:
+    """An edit replaces the file (a new one renamed over it: never half written). A hard link is another
+    name for the old file, which would keep the old text: the two would drift apart unseen."""
+    if links > 1:
+        raise IacError(
+            f"{path}: has {links} hard links (other names for the same file): an edit writes a new file in its "
+            "place, and the other names would keep the old text; iac does not edit a hard-linked config: make "
+            "the other names symlinks (ln -sf), which iac writes through, or use --dry-run to see the change"
         )
 
 
@@ -667,9 +680,11 @@ def write(doc: AllowlistText, change: Change) -> None:
     target = doc.path.resolve()  # write through a symlink, not over it
     try:
         current = target.read_bytes()
-        mode = target.stat().st_mode & 0o7777
+        info = target.stat()
     except OSError as exc:
         raise IacError(f"{doc.path}: cannot read the config file again before writing: {exc.strerror}") from None
+    mode = info.st_mode & 0o7777
+    _refuse_hard_links(doc.path, info.st_nlink)  # linked since check_writable
     # Bytes against bytes: `original` is the file decoded as is (BOM, CRLF), so it encodes back to them.
     if current != doc.original.encode("utf-8"):
         raise IacError(f"{doc.path}: changed by something else while iac was editing it: nothing written, run again")

@@ -292,8 +292,14 @@ def allowlist_set(
             else read_input(Path(source), ADDRESS_LIST)
         )
         text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IacError(f"{name}: cannot read the list of addresses: {exc}") from None
+    except IsADirectoryError:
+        raise IacError(
+            f"{name}: is a directory: --from takes a file with one address per line, or - for stdin"
+        ) from None
+    except OSError as exc:
+        raise IacError(f"{name}: cannot read the list of addresses: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise IacError(f"{name}: the list of addresses is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     listed = allowlist_file.read_list_file(name, text)
     networks = allowlist_file.parse_arguments(listed.values, listed.labels)
     _edit_allowlist(
