@@ -249,8 +249,8 @@ _CORE = "tag:yaml.org,2002:"
 _DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 _FLOAT_TEXT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 _TRUE_FALSE = ("true", "false")
-# Text to PyYAML, YAML 1.1's words for booleans (any case: other YAML 1.1 readers take `yEs`), or a YAML 1.2
-# octal integer.
+# Plain scalars PyYAML reads as text that other readers do not: YAML 1.1's boolean words where PyYAML takes
+# them as text (`y`, `n`, and any case: `yEs`), and YAML 1.2's octal integers (`0o10`).
 _YAML11_BOOLEANS = {"y": True, "yes": True, "on": True, "n": False, "no": False, "off": False}
 _YAML12_OCTAL = re.compile(r"[-+]?0o[0-7]+")
 
@@ -402,13 +402,10 @@ class _Converter:
                 return key, None
             if misread is not None:
                 return node.value, dataclasses.replace(misread, plain=None)  # a key is text
+            where, shown = dotted((*location, _clip(node.value))), _clip(repr(key))
         else:
-            key = "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
-        where = dotted((*location, "?"))
-        shown = key if isinstance(node, yaml.CollectionNode) else repr(key)
-        raise ConfigError(
-            [f"{self.doc.path}:{node.start_mark.line + 1}: {where}: keys must be strings, got {_clip(shown)}"]
-        )
+            where, shown = dotted(location), "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+        raise ConfigError([f"{self.doc.path}:{node.start_mark.line + 1}: {where}: keys must be strings, got {shown}"])
 
     def _scalar(self, node: yaml.ScalarNode) -> tuple[Any, Misread | None]:
         """The value of an untagged scalar, and how it is misread if it is."""

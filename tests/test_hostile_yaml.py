@@ -560,3 +560,14 @@ def test_string_field_read_as_a_number_shows_the_text_as_written(tmp_path: Path,
     assert_one_problem(
         result, f'{config}:3: name: 12:30 was read by YAML as the base-60 number 750 (YAML 1.1): write "12:30"'
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [("1: x", "1: keys must be strings, got 1"), ("? [a]\n: x", "(top level): keys must be strings, got a list")],
+    ids=["number", "list"],
+)
+def test_a_key_that_is_no_string_is_named_as_written(tmp_path: Path, cli, key: str, expected: str) -> None:
+    text = VALID + key + "\n"
+    config = write(tmp_path, text)
+    assert_one_problem(cli("validate", "-c", config), f"{config}:{len(VALID.splitlines()) + 1}: {expected}")
