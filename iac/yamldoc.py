@@ -296,12 +296,20 @@ def _clip(text: str) -> str:
 
 def _plain_misread(text: str, value: Any) -> Misread | None:
     """How the plain scalar `text`, which YAML read as `value`, means something else than it seems; or None."""
-    shown = _clip(text)
+    if isinstance(value, str):  # most values: checked first, and cheaply
+        if len(text) <= 3 and text.lower() in _YAML11_BOOLEANS:
+            word = str(_YAML11_BOOLEANS[text.lower()]).lower()
+            return Misread(text, f"is the boolean {word} in YAML 1.1 (text in YAML 1.2)", word, "bool", _quoted(text))
+        if "0o" in text and _YAML12_OCTAL.fullmatch(text):
+            number = str(int(text.replace("0o", "", 1), 8))
+            reading = f"is the octal number {number} in YAML 1.2 (text in YAML 1.1)"
+            return Misread(_clip(text), reading, number, "int", _quoted(text))
+        return None
     if isinstance(value, bool):
         if text.lower() in _TRUE_FALSE:
             return None
         word = str(value).lower()
-        return Misread(shown, f"was read by YAML as the boolean {word} (YAML 1.1)", word, "bool", _quoted(text))
+        return Misread(text, f"was read by YAML as the boolean {word} (YAML 1.1)", word, "bool", _quoted(text))
     if isinstance(value, int | float):
         if _DECIMAL.fullmatch(text) or (isinstance(value, float) and _FLOAT_TEXT.fullmatch(text)):
             return None
@@ -318,18 +326,10 @@ def _plain_misread(text: str, value: Any) -> Misread | None:
             what = "number {} (YAML 1.1 drops the underscores)"
         number = repr(value)
         kind = "int" if isinstance(value, int) else "float"
-        return Misread(shown, f"was read by YAML as the {what.format(number)}", number, kind, _quoted(text))
+        return Misread(_clip(text), f"was read by YAML as the {what.format(number)}", number, kind, _quoted(text))
     if isinstance(value, datetime.date):
-        return Misread(shown, f"was read by YAML as the date {value.isoformat()} (YAML 1.1)", quoted=_quoted(text))
-    if isinstance(value, str):
-        if text.lower() in _YAML11_BOOLEANS:
-            word = str(_YAML11_BOOLEANS[text.lower()]).lower()
-            return Misread(shown, f"is the boolean {word} in YAML 1.1 (text in YAML 1.2)", word, "bool", _quoted(text))
-        if _YAML12_OCTAL.fullmatch(text):
-            number = str(int(text.replace("0o", "", 1), 8))
-            return Misread(
-                shown, f"is the octal number {number} in YAML 1.2 (text in YAML 1.1)", number, "int", _quoted(text)
-            )
+        reading = f"was read by YAML as the date {value.isoformat()} (YAML 1.1)"
+        return Misread(_clip(text), reading, quoted=_quoted(text))
     return None
 
 
@@ -347,7 +347,7 @@ class _Converter:
         self.constructor = _Constructor()
 
     def value(self, node: yaml.Node, location: Location) -> Any:
-        tag = self.tagged.get((node.start_mark.line, node.start_mark.column))
+        tag = self.tagged.get((node.start_mark.line, node.start_mark.column)) if self.tagged else None
         if tag is not None:
             self.doc.misread.setdefault(location, self._tag_misread(node, tag))
         if isinstance(node, yaml.MappingNode):
@@ -393,7 +393,7 @@ class _Converter:
 
     def _key(self, node: yaml.Node, location: Location) -> tuple[str, Misread | None]:
         """A mapping key, and how it was misread: a key YAML reads as no string (`on:`) is kept as written."""
-        tag = self.tagged.get((node.start_mark.line, node.start_mark.column))
+        tag = self.tagged.get((node.start_mark.line, node.start_mark.column)) if self.tagged else None
         if isinstance(node, yaml.ScalarNode):
             if tag is not None:
                 return node.value, dataclasses.replace(self._tag_misread(node, tag), plain=None)
