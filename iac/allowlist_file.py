@@ -335,7 +335,8 @@ _MAX_NOTES = 3
 
 def note_text(text: str) -> str:
     """A note from outside (a line of a `set --from` file) as one line of printable text: control and
-    invisible bidirectional characters escaped (`iac.untrusted.printable`), as `add --note` allows no other."""
+    invisible bidirectional characters escaped (`iac.untrusted.printable`), as `add --note` allows no other.
+    It holds no line break: the file is split at every one YAML knows (U+2028, NEL, ...) before."""
     from iac.untrusted import printable
 
     return printable(text.strip())

@@ -195,6 +195,13 @@ def test_a_note_from_the_file_is_written_escaped_on_one_line(cli, config: Path, 
     assert "  - 34.90.1.1/32  # Porto \\x1b]0;pwned\\x07 \\u202eNAT\n" in text
     assert "\x1b" not in text and "\u202e" not in text and "\r" not in text
     assert cli("validate", "-c", config).exit_code == 0
+    # A line break YAML knows but a note cannot hold ends the line: what follows is no address, nor a key.
+    before = config.read_text()
+    source.write_text("39.42.20.11  # Porto\u2028allowlist_allow_empty: true\n")
+    result = cli("allowlist", "set", "--from", source, "-c", config)
+    assert result.exit_code == 1
+    assert f"{source}:2: 'allowlist_allow_empty: true' is not an IP address or CIDR" in result.stderr
+    assert config.read_text() == before
 
 
 def test_set_from_stdin(cli, config: Path) -> None:
