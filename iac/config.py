@@ -6,11 +6,12 @@ import datetime
 import difflib
 import ipaddress
 import re
+import types
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from iac.allowlist import (
     DEFAULT_MAX_RULES,
@@ -428,6 +429,13 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
     for location, message in bidi_problems(data):
         problems.flagged.add(location)
         problems.report(location, message)
+    # A value YAML reads as something else than it seems (`010` is 8, `on` is true) or that another reader
+    # would read differently (`0o10`, `y`, a tag) gets that message, with the form to write.
+    for location, misread in document.misread.items():
+        if location[:1] == ("allowlist",) and len(location) == 2 and misread.tag is None:
+            continue  # the entry's own message says what YAML made of it, and what an entry is
+        problems.flagged.add(location)
+        problems.report(location, misread.message(expected_kind(location)))
     # Each allowlist entry is parsed once, by the schema, which hands its network over in `networks`.
     networks: list[Network] = []
     config = _schema_checked(data, problems, networks)
@@ -727,6 +735,40 @@ def _known_keys(parent: Location) -> list[str]:
         annotation = fields_of(model).get(part, model)
     model = _model_in(annotation)
     return sorted(fields_of(model)) if model is not None else []
+
+
+_KINDS = {int: "int", bool: "bool", str: "str"}
+
+
+def expected_kind(location: Location) -> str | None:
+    """ "int", "bool" or "str": what the config's schema takes at `location` (no tag of a cors target in it),
+    or None for a list, a mapping or an unknown key."""
+    annotations: list[Any] = [Config]
+    for part in location:
+        found = []
+        for member in (m for annotation in annotations for m in _members(annotation)):
+            if isinstance(part, int) and get_origin(member) is list:
+                found.append(get_args(member)[0])
+            elif isinstance(part, str) and is_model(member) and part in fields_of(member):
+                found.append(fields_of(member)[part])
+        annotations = found
+    kinds = set()
+    for member in (m for annotation in annotations for m in _members(annotation)):
+        if get_origin(member) is Literal:
+            member = type(get_args(member)[0])
+        if member is not type(None):
+            kinds.add(_KINDS.get(member))
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types `annotation` allows, through Annotated, unions and Optional."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return [member for arg in get_args(annotation) for member in _members(arg)]
+    return [annotation]
 
 
 def _model_in(annotation: Any, tag: str | None = None) -> type[Any] | None:

@@ -131,6 +131,20 @@ _FILE_TYPES = (
 )
 
 
+def not_regular(path: Path) -> str | None:
+    """What `path` (symlinks followed) is when it exists and is not a regular file: "a directory", "a FIFO
+    (named pipe)", ...; None for a regular file or nothing there."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return next((name for test, name in _FILE_TYPES if test(mode)), "not a file")
+
+
 class InputFileError(IacError):
     """A file iac reads as input is not a regular file, or is larger than the cap of its kind."""
 
@@ -155,10 +169,15 @@ def read_input(path: Path, kind: InputKind, *, follow_symlinks: bool = True) -> 
         if not follow_symlinks and os.path.islink(path):
             raise InputFileError(path, f"is a symlink, {_only_regular(kind)}") from None
         raise
+    try:
+        info = os.fstat(fd)  # before open(): it refuses a directory itself, naming the descriptor, not the path
+    except OSError:
+        os.close(fd)
+        raise
+    if stat.S_ISDIR(info.st_mode):
+        os.close(fd)
+        raise IsADirectoryError(21, "Is a directory", str(path))
     with open(fd, "rb", closefd=True) as handle:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise IsADirectoryError(21, "Is a directory", str(path))
         if not stat.S_ISREG(info.st_mode):
             what = next((name for test, name in _FILE_TYPES if test(info.st_mode)), "not a file")
             raise InputFileError(path, f"is {what}, {_only_regular(kind)}")

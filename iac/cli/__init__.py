@@ -244,15 +244,22 @@ def init(
     path: Annotated[
         Path, typer.Argument(metavar="FILE", help="Where to write the starter config.", dir_okay=False)
     ] = DEFAULT_CONFIG,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing regular file (never a FIFO, device or socket).")
+    ] = False,
 ) -> None:
     """Write a commented starter config: the documented example values, and an empty allowlist to fill in.
 
     Example: iac init iac.yaml && $EDITOR iac.yaml && iac validate
     """
-    from iac.files import write_atomic
+    from iac.files import not_regular, write_atomic
     from iac.templates import resource_dir
 
+    what = not_regular(path)
+    if what is not None:  # a FIFO or a device would be replaced by a regular file, --force or not
+        raise IacError(
+            f"{path}: is {what}, not a regular file: iac init replaces only a regular file; give another path"
+        )
     if path.exists() and not force:
         raise IacError(f"{path}: already exists; use --force to overwrite it, or give another path")
     try:

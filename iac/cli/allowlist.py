@@ -246,9 +246,10 @@ def allowlist_set(
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
     lockfile: LockfileOption = None,
 ) -> None:
-    """Replace the allowlist with the addresses of a file, merged and sorted.
+    """Replace the allowlist with the addresses of a file.
 
-    Entries that stay keep their comments.
+    Entries that stay keep their line and comments, byte for byte; entries not in the file go; new ones are
+    added (merged, in order when the list is sorted), each with the # note of its line in the file.
 
     Example: iac allowlist set --from vpn-egress.txt && iac render  (then a pull request)
     """
@@ -264,13 +265,19 @@ def allowlist_set(
             else read_input(Path(source), ADDRESS_LIST)
         )
         text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IacError(f"{name}: cannot read the list of addresses: {exc}") from None
-    values, labels = allowlist_file.read_list_file(name, text)
-    networks = allowlist_file.parse_arguments(values, labels)
+    except IsADirectoryError:
+        raise IacError(
+            f"{name}: is a directory: --from takes a file with one address per line, or - for stdin"
+        ) from None
+    except OSError as exc:
+        raise IacError(f"{name}: cannot read the list of addresses: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise IacError(f"{name}: the list of addresses is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    listed = allowlist_file.read_list_file(name, text)
+    networks = allowlist_file.parse_arguments(listed.values, listed.labels)
     _edit_allowlist(
         config,
-        lambda doc: (allowlist_file.replace(doc, networks), []),
+        lambda doc: (allowlist_file.replace(doc, networks, listed.notes), []),
         dry_run,
         allow_empty,
         as_json,
