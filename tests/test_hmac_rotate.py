@@ -149,8 +149,9 @@ LAYOUTS = {
         "is an alias of a value written elsewhere",
     ),
     "anchor": ("hmac_key:\n  generation: &g 3\n", "hmac_key.generation is written as '&g 3', not a plain number"),
-    "tag": ("hmac_key:\n  generation: !!int 3\n", "hmac_key.generation is written as '!!int 3'"),
-    "underscore": ("hmac_key:\n  generation: 1_0\n", "hmac_key.generation is written as '1_0'"),
+    # Refused by the config's reader itself (YAML that means something else), before the edit looks.
+    "tag": ("hmac_key:\n  generation: !!int 3\n", "hmac_key.generation: !!int 3 has a"),
+    "underscore": ("hmac_key:\n  generation: 1_0\n", "hmac_key.generation: 1_0 was read by YAML as the number 10"),
 }
 
 
