@@ -149,9 +149,12 @@ LAYOUTS = {
         "is an alias of a value written elsewhere",
     ),
     "anchor": ("hmac_key:\n  generation: &g 3\n", "hmac_key.generation is written as '&g 3', not a plain number"),
-    # Refused by the config's reader itself (YAML that means something else), before the edit looks.
-    "tag": ("hmac_key:\n  generation: !!int 3\n", "hmac_key.generation: !!int 3 has a"),
-    "underscore": ("hmac_key:\n  generation: 1_0\n", "hmac_key.generation: 1_0 was read by YAML as the number 10"),
+}
+# Refused by the config's reader itself (YAML that means something else), before the edit looks: the message
+# gives the form to write instead.
+MISREAD = {
+    "tag": ("hmac_key:\n  generation: !!int 3\n", "hmac_key.generation: !!int 3 has a", "write 3"),
+    "underscore": ("hmac_key:\n  generation: 1_0\n", "hmac_key.generation: 1_0 was read by YAML as", "write 10"),
 }
 
 
@@ -163,6 +166,18 @@ def test_a_layout_iac_cannot_edit_safely_is_refused(cli, tmp_path: Path, written
     before = config.read_bytes()
     stderr = refused(rotate(cli, config))
     assert message in stderr and "by hand" in stderr
+    assert config.read_bytes() == before
+
+
+@pytest.mark.parametrize(("written", "message", "fix"), MISREAD.values(), ids=MISREAD.keys())
+def test_a_generation_yaml_reads_otherwise_is_refused(
+    cli, tmp_path: Path, written: str, message: str, fix: str
+) -> None:
+    config = tmp_path / "iac.yaml"
+    config.write_text(WITHOUT_KEY + written)
+    before = config.read_bytes()
+    stderr = refused(rotate(cli, config))
+    assert message in stderr and fix in stderr
     assert config.read_bytes() == before
 
 
