@@ -365,6 +365,11 @@ _WRITES = {
 _TERRAFORMS = re.compile(r"(^|.*/)(\.terraform(/.*)?|[^/]*\.tfstate[^/]*|\.terraform\.lock\.hcl|[^/]*\.tfplan)")
 
 
+def is_terraforms(name: str) -> bool:
+    """Whether `name` (relative to an output directory) is one of Terraform's working files or inside `.terraform/`."""
+    return _TERRAFORMS.fullmatch(name) is not None
+
+
 def may_write(writer: str | None, name: str) -> bool:
     """Whether `name` (relative to the output directory) is one `iac <writer>` writes, so may replace or
     remove. Never a name outside the directory, iac's own ledger or staging, or one of Terraform's."""
@@ -373,7 +378,7 @@ def may_write(writer: str | None, name: str) -> bool:
         pattern is not None
         and pattern.fullmatch(name) is not None
         and ".." not in name.split("/")
-        and _TERRAFORMS.fullmatch(name) is None
+        and not is_terraforms(name)
     )
 
 
@@ -433,7 +438,7 @@ class OutputDirectory:
         ledger = read_ledger(directory)
         if ledger is not None:
             _check_owner(directory, ledger, writer, deployment)
-        elif not _is_configs_directory(directory, config):
+        elif not is_configs_directory(directory, config):
             _refuse_unknown(directory)
         self.directory = directory
         self.writer = writer
@@ -659,7 +664,8 @@ def _holds(path: Path, content: bytes) -> bool:
         return stat.S_ISREG(info.st_mode) and info.st_size == len(content) and handle.read(len(content) + 1) == content
 
 
-def _is_configs_directory(directory: Path, config: Path | None) -> bool:
+def is_configs_directory(directory: Path, config: Path | None) -> bool:
+    """Whether `directory` is the one the config file `config` is in (iac may write there without a ledger)."""
     if config is None or not directory.is_dir():
         return False
     real = directory.resolve()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,6 +107,23 @@ def markdown(
         lines.append("")
     lines += [f"**CDN cache:** {_invalidation(plan)}", ""]
     return "\n".join(lines)
+
+
+def extra_files_section(declared: Sequence[tuple[str, str]]) -> str:
+    """The files the config adds to the root module (`terraform.extra_files`) with their SHA-256, so a reviewer
+    sees what Terraform read beside the rendering; nothing when there are none."""
+    if not declared:
+        return ""
+    lines = [
+        f"### Extra files: {len(declared)} declared in `terraform.extra_files`",
+        "",
+        "Terraform read these files of the output directory with the rendering:",
+        "",
+        "| file | SHA-256 |",
+        "|---|---|",
+    ]
+    lines += [f"| {escape(name)} | `{digest}` |" for name, digest in declared]
+    return "\n".join(["", *lines, ""])  # after the summary, which ends with a newline
 
 
 def failure(loaded: LoadedConfig, error: IacError) -> str:
