@@ -737,7 +737,10 @@ def _make_dirs(directory: Path, created: list[Path]) -> None:
         missing.append(directory)
         directory = directory.parent
     for path in reversed(missing):
-        path.mkdir()
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue  # another run made it meanwhile (parallel renders into a new directory): not ours to remove
         created.append(path)
 
 
