@@ -106,8 +106,9 @@ def render(
         bool,
         typer.Option(
             "--check",
-            help="Write nothing; exit 0 when DIR holds exactly what the config renders, 1 naming each file that "
-            "differs (for CI on a committed build/).",
+            help="Write nothing; exit 0 when DIR holds exactly what the config renders and declares "
+            "(terraform.extra_files), 1 naming each file that differs and each other file Terraform would read "
+            "or symlink there (for CI on a committed build/).",
         ),
     ] = False,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
@@ -121,7 +122,9 @@ def render(
     removed; on any error nothing is written. DIR defaults to build/ beside the config file; it is
     refused when it holds another command's files or another deployment's rendering, or is not empty
     and holds no .iac-files (not iac's). One command writes DIR at a time: another waits up to
-    --lock-timeout.
+    --lock-timeout. DIR may hold only what iac renders and the files terraform.extra_files declares:
+    any other *.tf, *.tf.json, *.tfvars or *.tfvars.json below it, or any symlink, is refused, naming
+    each (Terraform's own .terraform/, state, plan and lock files aside).
 
     Example: iac render -c iac.yaml -o build/ && iac render -c iac.yaml --check
     """
@@ -307,7 +310,9 @@ def plan(
     """Render, init and plan: show what applying the config would change, by resource.
 
     Exit status 0 when nothing would change, 2 when something would (like terraform plan
-    -detailed-exitcode), 1 on error. Terraform's own output goes to stderr as it runs.
+    -detailed-exitcode), 1 on error. Terraform's own output goes to stderr as it runs. Refused before
+    Terraform runs: DIR holding a file Terraform would read that the config neither renders nor declares
+    (terraform.extra_files) or a symlink; --lockfile readonly without DIR/.terraform.lock.hcl (see iac lock).
 
     Example: iac plan -c iac.yaml --summary plan.md --lockfile readonly --json > plan.json
     """
@@ -343,7 +348,8 @@ def apply(
 
     Nothing to change: nothing is applied or invalidated. Without a terminal, --auto-approve is
     required. Exit status 0 success, 1 error, 3 applied but the cache invalidation failed (the
-    message gives the command that retries it).
+    message gives the command that retries it). Refused before Terraform runs as iac plan is (extra
+    files, --lockfile readonly without a lock file).
 
     Example: iac apply -c iac.yaml --auto-approve --lockfile readonly
     """
