@@ -8,44 +8,14 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from test_apply import CONFIG
 
-# A terraform that records each run; iac must never start it while the directory holds an extra file.
-RECORDING = """\
-#!{python}
-import os, sys
-with open(os.environ["FAKE_ARGV_LOG"], "a") as log:
-    log.write(" ".join(sys.argv[1:]) + "\\n")
-sys.exit(0)
-"""
 OVERRIDE = 'locals {\n  ranges = ["0.0.0.0/0"]\n}\n'
 MODULE = "modules/gcp-direct-access"
-
-
-@pytest.fixture
-def terraform_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The log of every run of the terraform iac is given (absent while it never ran)."""
-    fake = tmp_path / "terraform-records"
-    fake.write_text(RECORDING.format(python=sys.executable))
-    fake.chmod(0o755)
-    log = tmp_path / "terraform-runs.log"
-    monkeypatch.setenv("FAKE_ARGV_LOG", str(log))
-    monkeypatch.setenv("IAC_TERRAFORM", str(fake))
-    return log
-
-
-@pytest.fixture
-def rendered(cli, tmp_path: Path) -> tuple[Path, Path]:
-    config = tmp_path / "iac.yaml"
-    config.write_text(CONFIG)
-    out = tmp_path / "build"
-    assert cli("render", "-c", config, "-o", out).exit_code == 0
-    return config, out
 
 
 def _file(name: str, text: str) -> Callable[[Path], None]:
@@ -89,8 +59,8 @@ EXTRAS: dict[str, tuple[Callable[[Path], None], str]] = {
 
 
 @pytest.mark.parametrize("kind", EXTRAS, ids=str)
-def test_an_extra_file_fails_render_check(cli, rendered, kind: str) -> None:
-    config, out = rendered
+def test_an_extra_file_fails_render_check(cli, rendered_build, kind: str) -> None:
+    config, out = rendered_build
     add, named = EXTRAS[kind]
     add(out)
     result = cli("render", "-c", config, "-o", out, "--check")
@@ -102,9 +72,9 @@ def test_an_extra_file_fails_render_check(cli, rendered, kind: str) -> None:
 @pytest.mark.parametrize("command", ["plan", "apply"])
 @pytest.mark.parametrize("kind", EXTRAS, ids=str)
 def test_plan_and_apply_refuse_an_extra_file_before_terraform_runs(
-    cli, rendered, terraform_runs: Path, kind: str, command: str
+    cli, rendered_build, terraform_runs: Path, kind: str, command: str
 ) -> None:
-    config, out = rendered
+    config, out = rendered_build
     add, named = EXTRAS[kind]
     add(out)
     before = (out / "main.tf").read_bytes()
@@ -118,8 +88,8 @@ def test_plan_and_apply_refuse_an_extra_file_before_terraform_runs(
     assert (out / "main.tf").read_bytes() == before
 
 
-def test_an_edit_with_apply_is_refused_before_terraform_runs(cli, rendered, terraform_runs: Path) -> None:
-    config, out = rendered
+def test_an_edit_with_apply_is_refused_before_terraform_runs(cli, rendered_build, terraform_runs: Path) -> None:
+    config, out = rendered_build
     _file(f"{MODULE}/zz_override.tf", OVERRIDE)(out)
     result = cli("allowlist", "add", "34.93.0.1", "-c", config, "-o", out, "--apply", "--auto-approve", "--json")
     assert result.exit_code == 1, result.output
@@ -129,8 +99,8 @@ def test_an_edit_with_apply_is_refused_before_terraform_runs(cli, rendered, terr
     assert not terraform_runs.exists()
 
 
-def test_plan_json_names_each_extra_file(cli, rendered, terraform_runs: Path) -> None:
-    config, out = rendered
+def test_plan_json_names_each_extra_file(cli, rendered_build, terraform_runs: Path) -> None:
+    config, out = rendered_build
     _file("main_override.tf", OVERRIDE)(out)
     _symlinked_modules(out)
     result = cli("plan", "-c", config, "-o", out, "--json")
@@ -142,8 +112,8 @@ def test_plan_json_names_each_extra_file(cli, rendered, terraform_runs: Path) ->
     assert "declare one you did under terraform.extra_files" in document["error"]
 
 
-def test_render_refuses_an_extra_file_and_writes_nothing(cli, rendered) -> None:
-    config, out = rendered
+def test_render_refuses_an_extra_file_and_writes_nothing(cli, rendered_build) -> None:
+    config, out = rendered_build
     _file("main_override.tf", OVERRIDE)(out)
     config.write_text(CONFIG + "  - 34.93.0.1/32\n")
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -154,8 +124,8 @@ def test_render_refuses_an_extra_file_and_writes_nothing(cli, rendered) -> None:
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
-def test_terraforms_own_files_are_not_extras(cli, rendered) -> None:
-    config, out = rendered
+def test_terraforms_own_files_are_not_extras(cli, rendered_build) -> None:
+    config, out = rendered_build
     for name in (
         ".terraform/modules/direct_access/main.tf",
         ".terraform/providers/link.tf",
@@ -183,8 +153,8 @@ def declaring(config: Path, *names: str) -> None:
     config.write_text(CONFIG + f"terraform:\n  extra_files:\n{listed}")
 
 
-def test_a_declared_extra_file_passes_render_check(cli, rendered) -> None:
-    config, out = rendered
+def test_a_declared_extra_file_passes_render_check(cli, rendered_build) -> None:
+    config, out = rendered_build
     declaring(config, "alerts.tf", f"{MODULE}/alerts_override.tf")
     _file("alerts.tf", ALERTS)(out)
     _file(f"{MODULE}/alerts_override.tf", "# reviewed\n")(out)
@@ -216,9 +186,9 @@ def test_terraform_reads_a_declared_extra_file_and_the_summary_lists_its_digest(
 
 
 def test_a_declared_file_that_is_missing_is_refused_by_plan_and_a_warning_for_render(
-    cli, rendered, terraform_runs: Path
+    cli, rendered_build, terraform_runs: Path
 ) -> None:
-    config, out = rendered
+    config, out = rendered_build
     declaring(config, "alerts.tf")
     written = cli("render", "-c", config, "-o", out)
     assert written.exit_code == 0, written.output
@@ -242,9 +212,9 @@ def test_a_declared_file_that_is_missing_is_refused_by_plan_and_a_warning_for_re
     ],
 )
 def test_a_declared_file_iac_renders_or_that_is_no_file_is_refused(
-    cli, rendered, terraform_runs: Path, name: str, problem: str
+    cli, rendered_build, terraform_runs: Path, name: str, problem: str
 ) -> None:
-    config, out = rendered
+    config, out = rendered_build
     (out / "conf.d").mkdir()
     declaring(config, name)
     result = cli("plan", "-c", config, "-o", out)

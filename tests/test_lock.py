@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import shutil
-import sys
 import zipfile
 from pathlib import Path
 
@@ -19,13 +18,6 @@ from conftest import EXAMPLES
 
 VERSION = "6.50.0"
 PLATFORMS = ("linux_amd64", "darwin_arm64", "darwin_amd64", "linux_arm64", "windows_amd64")
-RECORDING = """\
-#!{python}
-import os, sys
-with open(os.environ["FAKE_ARGV_LOG"], "a") as log:
-    log.write(" ".join(sys.argv[1:]) + "\\n")
-sys.exit(0)
-"""
 
 
 def provider_package(platform: str) -> bytes:
@@ -63,17 +55,6 @@ def terraform_env_set(monkeypatch: pytest.MonkeyPatch, terraform: str, terraform
     monkeypatch.setenv("IAC_TERRAFORM", terraform)
     for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CREDENTIALS", "GOOGLE_OAUTH_ACCESS_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def terraform_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    fake = tmp_path / "terraform-records"
-    fake.write_text(RECORDING.format(python=sys.executable))
-    fake.chmod(0o755)
-    log = tmp_path / "terraform-runs.log"
-    monkeypatch.setenv("FAKE_ARGV_LOG", str(log))
-    monkeypatch.setenv("IAC_TERRAFORM", str(fake))
-    return log
 
 
 def locked_hashes(lock_file: Path) -> set[str]:
@@ -155,11 +136,8 @@ def test_a_missing_mirror_is_refused_before_anything_runs(cli, tmp_path: Path, t
     assert not (tmp_path / "build").exists() and not terraform_runs.exists()
 
 
-def test_lock_refuses_an_extra_file_before_terraform_runs(cli, tmp_path: Path, terraform_runs: Path) -> None:
-    config = tmp_path / "iac.yaml"
-    config.write_text(CONFIG)
-    out = tmp_path / "build"
-    assert cli("render", "-c", config, "-o", out).exit_code == 0
+def test_lock_refuses_an_extra_file_before_terraform_runs(cli, rendered_build, terraform_runs: Path) -> None:
+    config, out = rendered_build
     (out / "providers_override.tf").write_text("# another provider source\n")
     result = cli("lock", "-c", config, "-o", out)
     assert result.exit_code == 1
@@ -180,12 +158,9 @@ def test_lock_refuses_an_extra_file_before_terraform_runs(cli, tmp_path: Path, t
     ids=lambda command: " ".join(command[:2]),
 )
 def test_readonly_without_a_lock_file_names_iac_lock_before_terraform_runs(
-    cli, tmp_path: Path, terraform_runs: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+    cli, rendered_build, terraform_runs: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
 ) -> None:
-    config = tmp_path / "iac.yaml"
-    config.write_text(CONFIG)
-    out = tmp_path / "build"
-    assert cli("render", "-c", config, "-o", out).exit_code == 0
+    config, out = rendered_build
     monkeypatch.setenv("IAC_LOCKFILE", "readonly")
     result = cli(*command, "-c", config, "-o", out)
     assert result.exit_code == 1, result.output
@@ -194,11 +169,8 @@ def test_readonly_without_a_lock_file_names_iac_lock_before_terraform_runs(
     assert not terraform_runs.exists()
 
 
-def test_readonly_with_a_lock_file_runs_terraform(cli, tmp_path: Path, terraform_runs: Path) -> None:
-    config = tmp_path / "iac.yaml"
-    config.write_text(CONFIG)
-    out = tmp_path / "build"
-    assert cli("render", "-c", config, "-o", out).exit_code == 0
+def test_readonly_with_a_lock_file_runs_terraform(cli, rendered_build, terraform_runs: Path) -> None:
+    config, out = rendered_build
     (out / ".terraform.lock.hcl").write_text("# committed\n")
     cli("plan", "-c", config, "-o", out, "--lockfile", "readonly")
     assert "-lockfile=readonly" in terraform_runs.read_text().split()
