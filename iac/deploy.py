@@ -179,6 +179,7 @@ def plan(loaded: LoadedConfig, directory: Path, run: TerraformRun, *, summary: P
     """Render, init and plan; with `summary`, also write the plan as Markdown there (`iac.summary`), checked
     writable before Terraform runs, and written when the plan fails too (saying so, without the details,
     which may not belong in a pull request)."""
+    from iac import extras
     from iac import summary as markdown
 
     if summary is not None:
@@ -186,7 +187,8 @@ def plan(loaded: LoadedConfig, directory: Path, run: TerraformRun, *, summary: P
     try:
         with workspace(loaded, directory, run) as ws:
             report = ws.plan()
-            declared = extra_file_digests(loaded, directory) if summary is not None else []
+            # The declared extra files as Terraform read them, still under the output directory's lock.
+            declared = extras.digests(directory, loaded.config.terraform.extra_files) if summary is not None else []
     except IacError as exc:
         if summary is not None:
             markdown.write(summary, markdown.failure(loaded, exc))
@@ -199,13 +201,6 @@ def plan(loaded: LoadedConfig, directory: Path, run: TerraformRun, *, summary: P
         )
         run.progress(f"wrote the plan summary to {summary}")
     return report
-
-
-def extra_file_digests(loaded: LoadedConfig, directory: Path) -> list[tuple[str, str]]:
-    """The declared extra files of the rendering in `directory` and their SHA-256, as the plan read them."""
-    from iac import extras
-
-    return extras.digests(directory, loaded.config.terraform.extra_files)
 
 
 @dataclass(frozen=True)
