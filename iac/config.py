@@ -153,6 +153,29 @@ def _object_prefix(value: str) -> str:
     return value
 
 
+def _extra_file(value: str) -> str:
+    """A file of the output directory's root module the user adds on purpose: a plain relative path in it."""
+    from iac.files import LEDGER, STAGING, is_terraforms
+
+    if not value:
+        raise Invalid("is empty: write a path relative to the output directory, e.g. alerts.tf")
+    if _CONTROL.search(value):
+        raise Invalid("contains a control character (a NUL, a newline, ...): write a plain file name")
+    if value.startswith("/") or re.match(r"[A-Za-z]:", value):
+        raise Invalid("is an absolute path: write it relative to the output directory, e.g. alerts.tf")
+    if "\\" in value:
+        raise Invalid("contains a backslash: separate directories with /, e.g. modules/alerts/main.tf")
+    parts = value.split("/")
+    if ".." in parts:
+        raise Invalid("leads out of the output directory (..): name a file inside it, e.g. alerts.tf")
+    if "" in parts or "." in parts:
+        plain = "/".join(part for part in parts if part not in ("", "."))
+        raise Invalid(f"is not a plain relative path: write {plain!r}" if plain else "names no file")
+    if is_terraforms(value) or parts[0] in (LEDGER, STAGING):
+        raise Invalid("is a working file of Terraform or iac, not a file of the configuration: remove it")
+    return value
+
+
 def _api_endpoint(value: str) -> str:
     if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?/?", value):
         raise Invalid(
@@ -188,6 +211,7 @@ StorageLocation = Annotated[str, Check(_location)]
 Region = Annotated[str, Check(_region)]
 ObjectPrefix = Annotated[str, Check(_object_prefix)]
 ApiEndpoint = Annotated[str, Check(_api_endpoint)]
+ExtraFile = Annotated[str, Check(_extra_file)]
 TtlSeconds = Annotated[int, Bounds(ge=0, le=_MAX_TTL_SECONDS)]
 
 # The config's models are `iac.schema` models (frozen records): unknown keys are errors (a typo must never be
@@ -219,6 +243,9 @@ class BackendConfig(Model):
 
 class TerraformConfig(Model):
     backend: BackendConfig | None = None
+    # Files beside the rendering that the user adds to the root module on purpose (their own alerts.tf), relative
+    # to the output directory. Anything else there that Terraform would read is refused (iac.extras).
+    extra_files: list[ExtraFile] = field(default_factory=list)
 
 
 _S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")

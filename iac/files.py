@@ -384,6 +384,11 @@ _WRITES = {
 _TERRAFORMS = re.compile(r"(^|.*/)(\.terraform(/.*)?|[^/]*\.tfstate[^/]*|\.terraform\.lock\.hcl|[^/]*\.tfplan)")
 
 
+def is_terraforms(name: str) -> bool:
+    """Whether `name` (relative to an output directory) is one of Terraform's working files or inside `.terraform/`."""
+    return _TERRAFORMS.fullmatch(name) is not None
+
+
 def may_write(writer: str | None, name: str) -> bool:
     """Whether `name` (relative to the output directory) is one `iac <writer>` writes, so may replace or
     remove. Never a name outside the directory, iac's own ledger or staging, or one of Terraform's."""
@@ -392,7 +397,7 @@ def may_write(writer: str | None, name: str) -> bool:
         pattern is not None
         and pattern.fullmatch(name) is not None
         and ".." not in name.split("/")
-        and _TERRAFORMS.fullmatch(name) is None
+        and not is_terraforms(name)
     )
 
 
@@ -452,7 +457,7 @@ class OutputDirectory:
         ledger = read_ledger(directory)
         if ledger is not None:
             _check_owner(directory, ledger, writer, deployment)
-        elif not _is_configs_directory(directory, config):
+        elif not is_configs_directory(directory, config):
             _refuse_unknown(directory)
         self.directory = directory
         self.writer = writer
@@ -678,7 +683,8 @@ def _holds(path: Path, content: bytes) -> bool:
         return stat.S_ISREG(info.st_mode) and info.st_size == len(content) and handle.read(len(content) + 1) == content
 
 
-def _is_configs_directory(directory: Path, config: Path | None) -> bool:
+def is_configs_directory(directory: Path, config: Path | None) -> bool:
+    """Whether `directory` is the one the config file `config` is in (iac may write there without a ledger)."""
     if config is None or not directory.is_dir():
         return False
     real = directory.resolve()
@@ -750,7 +756,10 @@ def _make_dirs(directory: Path, created: list[Path]) -> None:
         missing.append(directory)
         directory = directory.parent
     for path in reversed(missing):
-        path.mkdir()
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue  # another run made it meanwhile (parallel renders into a new directory): not ours to remove
         created.append(path)
 
 

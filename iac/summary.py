@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -166,6 +167,23 @@ def _left_out(total: int, rows: int | None, noun: str, many: str | None = None) 
     if rows is None or total <= rows:
         return []
     return ["", _LEFT_OUT.format(what=f"{total - rows:,} more of {plural(total, noun, many)}")]
+
+
+def extra_files_section(declared: Sequence[tuple[str, str]]) -> str:
+    """The files the config adds to the root module (`terraform.extra_files`) with their SHA-256, so a reviewer
+    sees what Terraform read beside the rendering; nothing when there are none."""
+    if not declared:
+        return ""
+    lines = [
+        f"### Extra files: {len(declared)} declared in `terraform.extra_files`",
+        "",
+        "Terraform read these files of the output directory with the rendering:",
+        "",
+        "| file | SHA-256 |",
+        "|---|---|",
+    ]
+    lines += [f"| {escape(name)} | `{digest}` |" for name, digest in declared]
+    return "\n".join(["", *lines, ""])  # after the summary, which ends with a newline
 
 
 def failure(loaded: LoadedConfig, error: IacError) -> str:

@@ -21,7 +21,7 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -337,6 +337,16 @@ class Terraform:
     def init(self, lockfile: str | None = None) -> None:
         """`terraform init`; `lockfile="readonly"` refuses to change `.terraform.lock.hcl` (the versions committed)."""
         self._run("init", input=False, no_color=True, lock_timeout=self.lock_timeout, lockfile=lockfile)
+
+    def get(self) -> None:
+        """`terraform get`: install the configuration's modules (local copies here); no provider, no backend."""
+        self._run("get", no_color=True)
+
+    def providers_lock(self, platforms: Sequence[str], fs_mirror: Path | None = None) -> None:
+        """`terraform providers lock`: write the checksums of the providers `required_providers` asks for, for each
+        of `platforms`, into `.terraform.lock.hcl`. It reads no state and needs no backend credentials; the
+        packages come from their registry, or from the directory `fs_mirror` (`-fs-mirror`)."""
+        self._run("providers lock", no_color=True, platform=list(platforms), fs_mirror=fs_mirror)
 
     def plan(self, plan_file: str) -> bool:
         """Write a plan to `plan_file`; True when it changes anything (-detailed-exitcode 2)."""

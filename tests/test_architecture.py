@@ -18,7 +18,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"untrusted"}),
     frozenset({"hcl", "allowlist", "names", "schema"}),
     frozenset({"config", "yamldoc", "files", "plan", "terraform", "gcp", "invalidate", "templates", "storage"}),
-    frozenset({"render", "baseline", "allowlist_file", "hmac_key", "summary", "cors", "manifest", "denied"}),
+    frozenset({"render", "baseline", "allowlist_file", "hmac_key", "summary", "cors", "manifest", "denied", "extras"}),
     frozenset({"deploy", "doctor"}),
     frozenset({"cli", "__main__"}),
 )
@@ -56,6 +56,7 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
 SIDEWAYS = {
     ("allowlist_file", "baseline"),  # an edit's rule changes are against the one baseline
     ("baseline", "render"),  # the baseline of a rendering is its rules read back (render.current_rules)
+    ("config", "files"),  # terraform.extra_files may not name Terraform's or iac's working files (files.is_terraforms)
     ("config", "yamldoc"),  # the config is read as YAML with line numbers
     ("invalidate", "gcp"),  # Google credentials and error text in one place (gcp)
     ("plan", "terraform"),  # the plan's JSON is read with TerraformJson's shape checks

@@ -268,8 +268,17 @@ def command_paths() -> list[list[str]]:
 
 def test_command_paths_cover_every_command() -> None:
     paths = [" ".join(path) for path in command_paths()]
-    assert {"", "render", "doctor", "allowlist", "allowlist add", "allowlist denied", "manifest validate"} <= set(paths)
-    assert len(paths) == 23  # `hmac` and `hmac rotate` included
+    assert {
+        "",
+        "render",
+        "doctor",
+        "allowlist",
+        "allowlist add",
+        "allowlist denied",
+        "manifest validate",
+        "lock",
+    } <= set(paths)
+    assert len(paths) == 24  # `hmac` and `hmac rotate` included
 
 
 @pytest.mark.parametrize("path", command_paths(), ids=lambda path: " ".join(path) or "iac")

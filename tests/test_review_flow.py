@@ -335,8 +335,15 @@ def test_a_failed_plan_still_writes_a_summary_that_says_so(cli, tmp_path: Path, 
 # --- --lockfile readonly --------------------------------------------------------------------------------------
 
 
+def locked_rendering(cli, config: Path, out: Path) -> None:
+    """A rendering with a committed provider lock file beside it, as `iac lock` leaves it."""
+    assert cli("render", "-c", config, "-o", out).exit_code == 0
+    (out / ".terraform.lock.hcl").write_text("# providers\n")
+
+
 def test_lockfile_readonly_reaches_terraform_init(cli, tmp_path: Path, failing_terraform: Path) -> None:
     config = write(tmp_path / "iac.yaml")
+    locked_rendering(cli, config, tmp_path / "build")
     cli("plan", "-c", config, "-o", tmp_path / "build", "--lockfile", "readonly")
     init = next(line for line in failing_terraform.read_text().splitlines() if " init " in f" {line} ")
     assert "-lockfile=readonly" in init.split()
@@ -347,5 +354,6 @@ def test_lockfile_readonly_from_the_environment(
 ) -> None:
     monkeypatch.setenv("IAC_LOCKFILE", "readonly")
     config = write(tmp_path / "iac.yaml")
+    locked_rendering(cli, config, tmp_path / "build")
     cli("apply", "-c", config, "-o", tmp_path / "build", "--auto-approve")
     assert "-lockfile=readonly" in failing_terraform.read_text().split()
