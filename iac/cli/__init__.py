@@ -29,6 +29,7 @@ from iac.cli.common import (
     OutputOption,
     RepackOption,
     TerraformOption,
+    invalidation_error,
     output_dir,
     print_invalidation_failure,
     print_json,
@@ -330,9 +331,11 @@ def apply(
     parse_duration(lock_timeout)
     run = terraform_run(terraform, lock_timeout, repack, lockfile)
     report = run_apply(load_config(config), output, run, auto_approve, as_json, no_invalidate)
+    failed = report.invalidation.failed
     if as_json:
-        print_json(report.to_json())
-    if report.invalidation.failed:
+        error = invalidation_error(report.invalidation, applied=True) if failed else None
+        print_json(report.to_json(), EXIT_INVALIDATION_FAILED if failed else EXIT_OK, error)
+    if failed:
         raise typer.Exit(EXIT_INVALIDATION_FAILED)
 
 

@@ -22,6 +22,7 @@ from iac.cli.common import (
     TerraformOption,
     check_can_confirm,
     check_lockfile,
+    invalidation_error,
     output_dir,
     print_json,
     print_warnings,
@@ -173,9 +174,11 @@ def _edit_allowlist(
         shown=lambda change: _show_edit(change, config, dry_run, as_json),
         then_apply=then_apply,
     )
+    failed = report.applied is not None and report.applied.invalidation.failed
     if as_json:
-        print_json(report.to_json())
-    if report.applied is not None and report.applied.invalidation.failed:
+        error = invalidation_error(report.applied.invalidation, applied=True) if report.applied and failed else None
+        print_json(report.to_json(), EXIT_INVALIDATION_FAILED if failed else 0, error)
+    if failed:
         raise typer.Exit(EXIT_INVALIDATION_FAILED)
 
 

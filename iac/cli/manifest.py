@@ -237,7 +237,8 @@ def manifest_validate(
                 for p in problems
             ],
         }
-        print_json(document, EXIT_ERROR if problems else 0)
+        error = f"{plural(len(problems), 'problem')} in {plural(len(files), 'file')}" if problems else None
+        print_json(document, EXIT_ERROR if problems else 0, error)
     else:
         for problem in problems:
             typer.echo(f"error: {printable(str(problem))}", err=True)  # it quotes the file: escaped
