@@ -19,7 +19,7 @@ import json
 import re
 import shlex
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -255,11 +255,11 @@ class _Tally:
             if self.read > self.limit:
                 return True
             found = denial_of(entry)
-            if isinstance(found, NotPlain):
+            if found is None or found.at is None or not self.start <= found.at <= self.end:
+                self.skipped += 1
+            elif isinstance(found, NotPlain):
                 count, _ = self.not_plain.get(found.text, (0, found.reason))
                 self.not_plain[found.text] = (count + 1, found.reason)
-            elif found is None or not self.start <= found.at <= self.end:
-                self.skipped += 1
             else:
                 self.denials.append(found)
         return False
@@ -422,7 +422,12 @@ def _refusal(exc: Any, project: str) -> str:
             f"the Cloud Logging API is disabled in project {project!r}: {said}; enable it with "
             f"`gcloud services enable logging.googleapis.com --project {project}`"
         )
-    if exc.code in (401, 403):
+    if exc.code == 401:
+        return (
+            f"the Cloud Logging API did not accept the credentials iac sent ({said}): they may have expired or "
+            f"been revoked; {gcp.ADC_HELP} with {gcp.LOGGING_PERMISSION} (e.g. {gcp.LOGGING_ROLE})"
+        )
+    if exc.code == 403:
         return (
             f"reading the load balancer's log in project {project!r} was refused by the Cloud Logging API: {said}; "
             f"{gcp.grant([gcp.LOGGING_PERMISSION], project, gcp.LOGGING_ROLE)}"
@@ -452,6 +457,7 @@ class NotPlain:
 
     text: str
     reason: str
+    at: datetime | None = None  # when the entry says the request came
 
 
 def classify(text: str) -> IPAddress | NotPlain:
@@ -517,7 +523,7 @@ def denial_of(entry: object) -> Denial | NotPlain | None:
         return None
     address = classify(remote.strip())
     if isinstance(address, NotPlain):
-        return address
+        return replace(address, at=at)
     return Denial(address, at, _policy(payload), _path(http_request.get("requestUrl")))
 
 

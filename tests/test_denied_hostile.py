@@ -233,7 +233,8 @@ def test_hostile_client_addresses_are_escaped_reported_and_never_suggested(
         "::ffff:1.2.3.4",
         "x" * 5000,
     ]
-    logging_api.serve([entry(ip, 1) for ip in hostile] + [entry("93.184.216.7", 2, path="/a\x1b[2Jb\u202e.jpg")])
+    old = entry("10.9.9.9", 3 * 24 * 60)  # before --since 24h: not reported at all
+    logging_api.serve([entry(ip, 1) for ip in hostile] + [entry("93.184.216.7", 2, path="/a\x1b[2Jb\u202e.jpg"), old])
     config = write_config(tmp_path)
     result = clean(cli("allowlist", "denied", "-c", config))
     assert result.exit_code == 0, result.output
@@ -255,6 +256,7 @@ def test_hostile_client_addresses_are_escaped_reported_and_never_suggested(
     assert reasons["10.1.2.3"] == "not a global address: 10.0.0.0/8, private, RFC 1918"
     assert reasons["::ffff:1.2.3.4"].startswith("not a global address: ::ffff:0:0/96, IPv4-mapped")
     assert max(len(address) for address in reasons) < 300, "a long text is cut"
+    assert "10.9.9.9" not in reasons and document["skipped"] == 1
 
 
 def test_rfc3339_timestamps_with_offsets_and_fractions_are_read(
