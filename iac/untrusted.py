@@ -4,8 +4,9 @@
   (`\\x1b`, `\\u202e`), so a server's reason phrase or header, or an API's error text, cannot clear the screen,
   set the window title or reorder what a terminal shows. Every command prints such text through it.
 - `Bounds`: the caps on every read from the network, for every HTTP client iac uses (Compute, Cloud Logging,
-  Cloud Storage; the doctor's own HTTPS request keeps its smaller ones): a body cap per response, an aggregate
-  cap and a page limit per command, a connect and a read timeout per request, a total deadline.
+  Cloud Storage): a body cap per response, an aggregate cap and a page limit per command, a connect and a read
+  timeout per request, a total deadline. The shorter timeouts of single requests (`iac invalidate`'s Compute
+  calls, `iac doctor`'s requests, run budget and error page) are set here too: one place owns every cap.
   $IAC_API_DEADLINE lowers (or raises) the deadline, and with it the read timeout.
 - `Budget`: one command's reading of one API within those bounds; `read_body` reads a response body in chunks,
   checking the size and the deadline after each, so a huge body is cut at the cap and a dripping one at the deadline.
@@ -42,6 +43,12 @@ CONNECT_TIMEOUT = 10.0  # seconds to open a connection
 READ_TIMEOUT = 30.0  # seconds one read of the socket may wait for data
 DEADLINE = 120.0  # seconds one command's reading of one API may take, every page and retry included
 DEADLINE_ENV = "IAC_API_DEADLINE"
+# Within those, the shorter bounds of single requests: a Compute call of `iac invalidate` (each retried with
+# backoff, the operation waited for up to 600 s), and `iac doctor`'s, which must answer within half a minute.
+COMPUTE_REQUEST_TIMEOUT = 60.0  # seconds for one Compute API request
+DOCTOR_REQUEST_TIMEOUT = 5.0  # seconds for one request of `iac doctor` (Compute API, DNS, bucket listing, HTTPS)
+DOCTOR_BUDGET = 27.0  # seconds for the whole doctor run: each check gets at most what is left
+DOCTOR_ERROR_BODY = 16 * 1024  # bytes of an error page read to tell who answered (a download is not read)
 _CHUNK = 64 * 1024
 
 
