@@ -14,6 +14,7 @@ only when the log is read.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import re
@@ -221,9 +222,10 @@ def read_denied(
     reader = _LogReader(gcp.endpoint(gcp.LOGGING_ENDPOINT_ENV), project, Budget("Cloud Logging"))
     progress(f"reading Cloud Armor denials on url map {url_map} since {rfc3339(start)} from Cloud Logging")
     tally = _Tally(start, end + FUTURE_SKEW, limit)
-    for entries in reader.pages(denial_filter(url_map, start)):
-        if tally.add(entries):
-            break
+    with contextlib.closing(reader.pages(denial_filter(url_map, start))) as pages:  # closes the session early too
+        for entries in pages:
+            if tally.add(entries):
+                break
     return DeniedReport(
         project=project,
         url_map=url_map,

@@ -133,6 +133,17 @@ def test_a_server_that_never_answers_ends_at_the_read_timeout(
     assert "Cloud Logging at http://127.0.0.1:" in line and "did not answer within 1 s" in line
 
 
+@pytest.mark.parametrize("deadline", ["soon", "0", "-5", "nan", "1e9", "\u0663"])
+def test_a_bad_deadline_is_refused_before_google_is_called(
+    cli: Any, tmp_path: Any, logging_api: LoggingStub, monkeypatch: pytest.MonkeyPatch, deadline: str
+) -> None:
+    monkeypatch.setenv("IAC_API_DEADLINE", deadline)
+    logging_api.serve([])
+    line = one_error(run(cli, tmp_path))
+    assert line.startswith("error: IAC_API_DEADLINE=") and "more than 0 and at most 86400" in line
+    assert logging_api.bodies == []
+
+
 def test_a_huge_body_is_cut_at_the_body_cap(cli: Any, tmp_path: Any, logging_api: LoggingStub) -> None:
     def huge() -> Iterator[bytes]:
         yield b'{"entries": [], "padding": "'
