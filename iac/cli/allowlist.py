@@ -340,7 +340,10 @@ def allowlist_denied(
 
     Reads the project's log (logging.logEntries.list, e.g. roles/logging.viewer) for requests to this
     deployment's URL map that a Cloud Armor policy denied. Nothing denied: says so, exit status 0.
-    IAC_LOGGING_API_ENDPOINT points it at another Cloud Logging endpoint.
+    IAC_LOGGING_API_ENDPOINT points it at another Cloud Logging endpoint. The reading is bounded (200
+    pages, 8 MB a page, 256 MB in all, 120 s or IAC_API_DEADLINE): stopping early is said, and --json
+    flags it ("truncated": true, "truncated_by"). Client addresses that are not plain global IPs are
+    listed apart, escaped, and never suggested.
 
     Example: iac allowlist denied -c iac.yaml --since 7d
     """
