@@ -19,7 +19,7 @@ import ipaddress
 import json
 import re
 import shlex
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -288,7 +288,7 @@ class _LogReader:
         self.answered = 0
         self.stopped: str | None = None
 
-    def pages(self, query: str) -> Iterator[list[Any]]:
+    def pages(self, query: str) -> Generator[list[Any], None, None]:
         from google.auth.transport.requests import AuthorizedSession
 
         # No refresh and retry on a 401 for the anonymous credentials of a local stand-in: nothing to refresh.
