@@ -154,19 +154,28 @@ def parse_entry(index: int, raw: object) -> Network:
         raise AllowlistEntryError(
             index, raw, "would allow the whole internet: list the addresses that need access instead"
         )
+    found = not_global(network)
+    if found is None:
+        return network
+    blocked, kind, inside = found
+    raise AllowlistEntryError(
+        index,
+        raw,
+        f"{'is in' if inside else 'overlaps'} {blocked} ({kind}): no request from the internet comes from there; "
+        "use the network's public egress address instead",
+    )
+
+
+def not_global(network: Network) -> tuple[Network, str, bool] | None:
+    """The first special-purpose block (`_NOT_GLOBAL`) `network` touches, what kind it is and whether `network`
+    lies inside it; None for a network no client on the internet is refused from."""
     network_version, first, last = _span(network)
     if not _touches_blocked(network_version, first, last):
-        return network
+        return None
     for version, blocked_first, blocked_last, blocked, kind in _NOT_GLOBAL_BOUNDS:
         if network_version == version and first <= blocked_last and last >= blocked_first:
-            where = "is in" if blocked_first <= first and last <= blocked_last else "overlaps"
-            raise AllowlistEntryError(
-                index,
-                raw,
-                f"{where} {blocked} ({kind}): no request from the internet comes from there; "
-                "use the network's public egress address instead",
-            )
-    return network
+            return blocked, kind, blocked_first <= first and last <= blocked_last
+    return None
 
 
 def width_warning(network: Network) -> str | None:

@@ -26,7 +26,8 @@ from iac.files import RENDER, Deployment, locked, locked_output, parse_duration,
 from iac.names import ResourceNames
 from iac.plan import PlanSummary, summarize
 from iac.render import Rendered, render
-from iac.terraform import Progress, Terraform, terminating_as_interrupt
+from iac.signals import terminating_as_interrupt
+from iac.terraform import Progress, Terraform
 
 if TYPE_CHECKING:
     from iac.invalidate import InvalidationTarget

@@ -36,6 +36,12 @@ _T = TypeVar("_T")
 def check_target(path: Path) -> None:
     """Fail before Terraform runs when the summary could not be written to `path`."""
     what = f"--summary {path}"
+    if path.is_symlink() and not path.exists():
+        raise IacError(
+            f"{what}: is a symbolic link to {os.readlink(path)}, which does not exist (a dangling link): nothing is "
+            "written through it (its directories would be created); point it at a file in an existing directory, "
+            "or give another path"
+        )
     if path.exists() and not path.is_file():
         raise IacError(f"{what}: is not a regular file: give a file path for the Markdown summary")
     if not path.parent.is_dir():
@@ -48,8 +54,11 @@ def write(path: Path, text: str) -> None:
     """Replace `path` with `text`, atomically (through a symlink, as $GITHUB_STEP_SUMMARY may be)."""
     from iac.files import write_atomic
 
+    target = path.resolve()
+    if not target.parent.is_dir():  # the link changed since check_target: never create its directories
+        raise IacError(f"--summary {path}: the directory {target.parent} does not exist: nothing was written")
     try:
-        write_atomic(path.resolve(), text.encode("utf-8"))
+        write_atomic(target, text.encode("utf-8"))
     except OSError as exc:
         raise IacError(f"--summary {path}: cannot write the summary: {exc.strerror}") from None
 

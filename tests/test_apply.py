@@ -122,7 +122,8 @@ def test_no_invalidate_skips_the_cache(cli, deployment, compute_stub: HTTPServer
     assert invalidations(compute_stub) == []
 
 
-def test_failed_invalidation_after_apply_exits_3_with_the_retry_command(cli, deployment, compute_stub) -> None:
+def applied_then_changed_with_invalidation_refused(cli, deployment, compute_stub) -> tuple[Path, Path]:
+    """The deployment applied, its allowlist then changed, and the invalidation refused (404) from now on."""
     config, out = deployment
     assert cli("apply", "-c", config, "-o", out, "--auto-approve").exit_code == 0
     compute_stub.expect_request(INVALIDATE_PATH, method="POST").respond_with_json(
@@ -130,6 +131,11 @@ def test_failed_invalidation_after_apply_exits_3_with_the_retry_command(cli, dep
         status=404,
     )
     config.write_text(CONFIG.replace("39.42.20.11/32", "39.42.20.12/32"))
+    return config, out
+
+
+def test_failed_invalidation_after_apply_exits_3_with_the_retry_command(cli, deployment, compute_stub) -> None:
+    config, out = applied_then_changed_with_invalidation_refused(cli, deployment, compute_stub)
     result = cli("apply", "-c", config, "-o", out, "--auto-approve")
     assert result.exit_code == 3, result.output
     assert "the apply succeeded; retry the invalidation with: iac invalidate -c" in result.stderr
@@ -138,6 +144,23 @@ def test_failed_invalidation_after_apply_exits_3_with_the_retry_command(cli, dep
     assert "Traceback" not in result.output
     # The apply itself went through: a new plan has nothing left to do.
     assert cli("plan", "-c", config, "-o", out).exit_code == 0
+
+
+def test_failed_invalidation_with_json_is_a_failure_document_keeping_the_report(cli, deployment, compute_stub) -> None:
+    """Exit 3 is not a success: `--json` says `ok: false`, `exit_code: 3` and the error with the retry, and keeps
+    what was applied; `allowlist add --apply` the same."""
+    config, out = applied_then_changed_with_invalidation_refused(cli, deployment, compute_stub)
+    applied = cli("apply", "-c", config, "-o", out, "--auto-approve", "--json")
+    added = cli("allowlist", "add", "39.42.20.20", "-c", config, "-o", out, "--apply", "--auto-approve", "--json")
+    for result in (applied, added):
+        assert result.exit_code == 3, result.output
+        document = json.loads(result.stdout)
+        assert (document["ok"], document["exit_code"]) == (False, 3)
+        assert document["error"].startswith("CDN cache invalidation failed: ")
+        assert f"the apply succeeded; retry it with: iac invalidate -c {config} --path '/*'" in document["error"]
+        assert document["applied"] is True
+        assert document["invalidation"]["status"] == "failed"
+    assert json.loads(added.stdout)["edit"]["added"] == ["39.42.20.20/32"]
 
 
 def test_without_a_terminal_apply_needs_auto_approve(cli, deployment) -> None:

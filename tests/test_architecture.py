@@ -15,6 +15,7 @@ MODULE_DIR = ROOT / "modules" / "gcp-direct-access"
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__init__", "words", "defaults"}),
     frozenset({"errors"}),
+    frozenset({"signals"}),
     frozenset({"untrusted"}),
     frozenset({"hcl", "allowlist", "names", "schema"}),
     frozenset({"config", "yamldoc", "files", "plan", "terraform", "gcp", "invalidate", "templates", "storage"}),

@@ -31,6 +31,7 @@ from iac.cli.common import (
     RepackOption,
     TerraformOption,
     check_digest,
+    invalidation_error,
     output_dir,
     print_invalidation_failure,
     print_json,
@@ -376,9 +377,11 @@ def apply(
     run = terraform_run(terraform, lock_timeout, repack, lockfile)
     with deploy.locked_config(config, timeout) as loaded:
         report = run_apply(loaded, output, run, auto_approve, as_json, no_invalidate, digest)
+    failed = report.invalidation.failed
     if as_json:
-        print_json(report.to_json())
-    if report.invalidation.failed:
+        error = invalidation_error(report.invalidation, applied=True) if failed else None
+        print_json(report.to_json(), EXIT_INVALIDATION_FAILED if failed else EXIT_OK, error)
+    if failed:
         raise typer.Exit(EXIT_INVALIDATION_FAILED)
 
 
@@ -471,8 +474,8 @@ def invalidate(
     if report.failed:
         print_invalidation_failure(report, applied=False)
         if as_json:
-            failed = f"the CDN cache invalidation failed: {report.error}"
-            print_json({"error": failed, "invalidation": report.to_json()}, EXIT_INVALIDATION_FAILED)
+            error = invalidation_error(report, applied=False)
+            print_json({"invalidation": report.to_json()}, EXIT_INVALIDATION_FAILED, error)
         raise typer.Exit(EXIT_INVALIDATION_FAILED)
     if as_json:
         print_json({"invalidation": report.to_json()})

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: Typer reads the commands' annotations (see iac/cli/__init__.py).
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,8 +28,9 @@ from iac.cli.common import (
     rule_lines,
 )
 from iac.cli.group import IacCommand, command_group
-from iac.defaults import DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT, DEFAULT_SINCE
+from iac.defaults import DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT, DEFAULT_SINCE, MAX_LIMIT
 from iac.errors import IacError
+from iac.untrusted import printable
 from iac.words import plural
 
 if TYPE_CHECKING:
@@ -301,7 +303,11 @@ def allowlist_denied(
     limit: Annotated[
         int,
         typer.Option(
-            "--limit", metavar="N", help="Read at most N log entries, the newest first (it says when it stopped there)."
+            "--limit",
+            metavar="N",
+            max=MAX_LIMIT,
+            help=f"Read at most N log entries, the newest first (it says when it stopped there); at most "
+            f"{MAX_LIMIT:,}.",
         ),
     ] = DEFAULT_LIMIT,
     as_json: JsonOption = False,
@@ -311,7 +317,10 @@ def allowlist_denied(
 
     Reads the project's log (logging.logEntries.list, e.g. roles/logging.viewer) for requests to this
     deployment's URL map that a Cloud Armor policy denied. Nothing denied: says so, exit status 0.
-    IAC_LOGGING_API_ENDPOINT points it at another Cloud Logging endpoint.
+    IAC_LOGGING_API_ENDPOINT points it at another Cloud Logging endpoint. The reading is bounded (200
+    pages, 8 MB a page, 256 MB in all, 120 s or IAC_API_DEADLINE): stopping early is said, and --json
+    flags it ("truncated": true, "truncated_by"). Client addresses that are not plain global IPs are
+    listed apart, escaped, and never suggested.
 
     Example: iac allowlist denied -c iac.yaml --since 7d
     """
@@ -328,39 +337,47 @@ def allowlist_denied(
 
 
 def _print_denied(report: "DeniedReport", config: Path) -> None:
+    """The report; what it quotes from the log (paths, addresses that are not addresses) is escaped already,
+    and every line is printed through `printable` besides."""
     from iac.denied import rfc3339
+
+    def say(line: str) -> None:
+        typer.echo(printable(line))
 
     where = f"since {rfc3339(report.since)} (url map {report.url_map}, project {report.project})"
     if not report.denied:
-        typer.echo(f"Cloud Armor refused no request {where}")
+        kind = " from a global address" if report.not_plain else ""
+        say(f"Cloud Armor refused no request{kind} {where}")
     else:
         addresses = plural(len(report.denied), "address", "addresses")
-        typer.echo(f"Cloud Armor refused {addresses} ({plural(report.requests, 'request')}) {where}:")
-        _print_table(report)
+        say(f"Cloud Armor refused {addresses} ({plural(report.requests, 'request')}) {where}:")
+        _print_table(report, say)
+    if report.not_plain:
+        say("Refused from client addresses that are not plain global IP addresses (never to be allowed as such):")
+        for odd in report.not_plain:
+            say(f"  {odd.address}  {plural(odd.count, 'request')}: {odd.reason}")
     if report.skipped:
         entries = plural(report.skipped, "log entry", "log entries")
-        typer.echo(f"{entries} without a client address or time skipped")
-    if report.truncated:
-        typer.echo(
-            f"stopped after the newest {report.limit} log entries (--limit): older denials are not counted; "
-            "raise --limit or shorten --since"
-        )
+        say(f"{entries} without a client address or a valid time, or from outside the window, skipped")
+    stopped = report.stopped()
+    if stopped:
+        say(stopped)
     if any(item.allowed_now for item in report.denied):
-        typer.echo(
+        say(
             "Addresses allowed now were refused before the config allowed them: if they are still refused, "
             f"apply the config (iac apply -c {shlex.quote(str(config))})."
         )
     to_allow = report.to_allow()
     if to_allow:
-        typer.echo(
+        say(
             "To allow an address: check whose it is, put that in the note, run the line, then apply it (--apply) "
             "or open a pull request with the change:"
         )
         for item in to_allow:
-            typer.echo(f"  {item.allow_command(config)}")
+            say(f"  {item.allow_command(config)}")
 
 
-def _print_table(report: "DeniedReport") -> None:
+def _print_table(report: "DeniedReport", say: Callable[[str], None]) -> None:
     from iac.denied import rfc3339
 
     header = ("address", "requests", "first", "last", "policy", "allowed now", "sample path")
@@ -382,4 +399,4 @@ def _print_table(report: "DeniedReport") -> None:
             cell.rjust(width) if column == 1 else cell.ljust(width)
             for column, (cell, width) in enumerate(zip(row, widths, strict=False))
         ]
-        typer.echo("  " + "  ".join([*cells, row[-1]]))
+        say("  " + "  ".join([*cells, row[-1]]))

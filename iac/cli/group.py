@@ -15,6 +15,7 @@ import importlib
 import inspect
 import json
 import re
+import signal
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from functools import cache
@@ -26,7 +27,7 @@ import typer.core
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from iac.errors import EXIT_INVALIDATION_FAILED as _INVALIDATION_FAILED
-from iac.errors import IacError
+from iac.errors import IacError, Interrupted
 from iac.untrusted import printable
 
 # The exit statuses, as `iac --help` lists them. An IacError exits with its own `exit_code`.
@@ -84,12 +85,14 @@ def _plain_values(command: TyperCommand | TyperGroup, ctx: Context) -> None:
             continue
         annotation, info = descriptor.annotation, descriptor.parameter_info
         item = get_args(annotation)[0] if get_origin(annotation) is list else annotation
-        plain = item in (str, Path, bool) or (item is int and info.max is None and not info.clamp)
+        plain = item in (str, Path, bool) or (item is int and not info.clamp)
         if plain and descriptor.file_annotation is None and info.parser is None:
             setattr(param, "_runtime_param", runtime(parameter_info=info, annotation=annotation))  # noqa: B010
 
 
-_INTEGER = re.compile(r"[+-]?\d+")
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: `\d` (and int()) take any script's
+_INTEGER_DIGITS = 20  # a longer number is beyond any option's maximum: not converted (4,300 digits would raise)
+MAX_INTEGER = 1_000_000_000  # the maximum of a whole-number option that sets none
 
 
 @cache
@@ -117,37 +120,65 @@ def _plain_value_class() -> Any:
             if kind is Path and isinstance(value, str | Path):
                 return coerce_cli_path(Path(value), self.parameter_info, path_type=Path, param=param, ctx=ctx)
             if kind is int and isinstance(value, str):
-                if not _INTEGER.fullmatch(value.strip()):
-                    message = "Input should be a valid integer, unable to parse string as an integer"
-                    raise _click_module.exceptions.BadParameter(message, ctx=ctx, param=param)
-                number = int(value.strip())
-                least = self.parameter_info.min
-                if least is not None and number < least:
-                    message = f"Input should be greater than or equal to {least}"
-                    raise _click_module.exceptions.BadParameter(message, ctx=ctx, param=param)
-                return number
+                return self._integer(value.strip(), param, ctx)
             # Anything else (bytes from an odd shell, a default of another type): Typer's own check.
             from typer._coercion import build_runtime_param, resolve_type_descriptor
 
             descriptor = resolve_type_descriptor(kind, self.parameter_info)
             return build_runtime_param(descriptor)._coerce_value(value, param=param, ctx=ctx)
 
+        def _integer(self, text: str, param: Any, ctx: Any) -> int:
+            """A whole number in ASCII digits, within the option's minimum and its maximum (MAX_INTEGER unless
+            it sets one); a number too long to be within them is not converted at all."""
+            least, most = self.parameter_info.min, self.parameter_info.max
+            most = MAX_INTEGER if most is None else most
+            problem = None
+            if not _INTEGER.fullmatch(text):
+                problem = "Input should be a valid integer (digits 0-9), unable to parse string as an integer"
+            else:
+                number = int(text) if len(text) <= _INTEGER_DIGITS else None
+                if (number is None and text.startswith("-")) or (
+                    number is not None and least is not None and number < least
+                ):
+                    problem = f"Input should be greater than or equal to {least if least is not None else -most}"
+                elif number is None or number > most:
+                    problem = f"Input should be less than or equal to {most}"
+            if problem is not None:
+                raise _click_module.exceptions.BadParameter(problem, ctx=ctx, param=param)
+            assert number is not None
+            return number
+
     return PlainValue
 
 
-def _usage_error_exits_1(error: Exception) -> None:
-    """Give a usage error raised while parsing an iac command line iac's exit status (this error only)."""
+def _json_asked(args: list[str]) -> bool:
+    """Whether `--json` is among the options of a command line as given (after `--`, it is an argument)."""
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
+def _usage_error(error: Exception, given: list[str], command: object, path: str) -> None:
+    """A usage error raised while parsing an iac command line: exit status 1 (iac's, this error only); with
+    `--json` anywhere on the line as given (and a command that takes it), the failure document on stdout,
+    once however many parsers the error passes through."""
     error.exit_code = EXIT_ERROR  # type: ignore[attr-defined]
+    takes_json = not isinstance(command, TyperCommand) or any(param.name == "as_json" for param in command.params)
+    if takes_json and _json_asked(given) and not getattr(error, "iac_json_printed", False):
+        error.iac_json_printed = True  # type: ignore[attr-defined]
+        usage = IacError(f"{error.format_message()} (see {path} --help)")  # type: ignore[attr-defined]
+        typer.echo(json.dumps(usage.to_json(), indent=2))
 
 
 class _UsageErrorsExit1:
-    """Parsing an iac command line (options, arguments, the command's name): a usage error exits 1."""
+    """Parsing an iac command line (options, arguments, the command's name): a usage error exits 1, and is a
+    JSON document when `--json` was given (decided from the arguments as given, whatever their order)."""
 
     def make_context(self, info_name: str | None, args: list[str], parent: Context | None = None, **extra: Any) -> Any:
+        given = list(args)  # Click's parser consumes `args` as it goes: what was asked is read from a copy
         try:
             return super().make_context(info_name, args, parent, **extra)  # type: ignore[misc]
         except _UsageError as error:
-            _usage_error_exits_1(error)
+            path = " ".join(filter(None, [parent.command_path if parent else None, info_name]))
+            _usage_error(error, given, self, path)
             raise
 
 
@@ -157,17 +188,19 @@ class IacCommand(_UsageErrorsExit1, TyperCommand):
 
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         _plain_values(self, ctx)
-        try:
-            return super().parse_args(ctx, args)
-        except _UsageError as error:
-            if "--json" in args and any(param.name == "as_json" for param in self.params):
-                usage = IacError(f"{error.format_message()} (see {ctx.command_path} --help)")  # type: ignore[attr-defined]
-                typer.echo(json.dumps(usage.to_json(), indent=2))
-            raise
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Context) -> object:
+        """Run the command; SIGTERM and SIGHUP raise `Interrupted` meanwhile (as Ctrl-C does, below), so a
+        stopped command runs its `finally` blocks and, with `--json`, still prints its one document."""
+        from iac.signals import terminating_as_interrupt
+
         try:
-            return super().invoke(ctx)
+            with terminating_as_interrupt():
+                try:
+                    return super().invoke(ctx)
+                except KeyboardInterrupt:
+                    raise Interrupted(signal.SIGINT, "iac stopped (run the command again)") from None
         except IacError as error:
             if ctx.params.get("as_json"):
                 typer.echo(json.dumps(error.to_json(), indent=2))
@@ -199,7 +232,7 @@ class IacGroup(_UsageErrorsExit1, TyperGroup):
         try:
             return super().resolve_command(ctx, args)
         except _UsageError as error:  # no such command
-            _usage_error_exits_1(error)
+            _usage_error(error, list(args), self, ctx.command_path)
             raise
 
     def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
