@@ -418,6 +418,12 @@ class UserRepository:
         self.git("add", "--", "iac.yaml", "iac-requirements.txt", "iac-requirements.lock", "iac-build.lock", "build")
         self.git("-c", "user.name=Reviewer", "-c", "user.email=reviewer@acme.example", "commit", "-qm", message)
 
+    def fresh_checkout(self) -> None:
+        """build/ as committed, as the next job's (or build's) own checkout has it: the stand-in iac's plan
+        renders its built-in resources over build/. Ignored files (the local state) stay, as a remote state does."""
+        self.git("checkout", "--quiet", "--", "build")
+        self.git("clean", "-fdq", "--", "build")
+
     def iac(self, *args: str) -> subprocess.CompletedProcess[str]:
         run = subprocess.run(["iac", *args], cwd=self.path, env=self.env, capture_output=True, text=True, check=False)
         assert run.returncode == 0, run.stdout + run.stderr
@@ -689,6 +695,7 @@ def main_run(
     sha = repo.git("rev-parse", "HEAD").strip()
     plan = repo.run(github_steps("github-actions.yml", "main_plan"), github_env(repo, "github-actions.yml"))
     needs = job_outputs("github-actions.yml", "main_plan", plan.outputs)
+    repo.fresh_checkout()
     if digest is not None:
         needs["needs.main_plan.outputs.digest"] = digest
     answer = {f"repos/acme/encord-data-infra/compare/{sha}...main": compare or {"status": "identical", "files": []}}
@@ -1088,6 +1095,7 @@ def test_gitlab_apply_applies_the_digest_plan_main_published(repo: UserRepositor
     planned = repo.run([plan], gitlab_env(repo, variables))
     assert planned.failed is None, planned.output
     digest = (repo.path / "plan.env").read_text(encoding="utf-8").strip().removeprefix("IAC_EXPECT_DIGEST=")
+    repo.fresh_checkout()
     apply, variables = gitlab_job("apply")
     outcome = repo.run([apply], gitlab_env(repo, variables, IAC_EXPECT_DIGEST=digest))
     assert outcome.failed is None, outcome.output
@@ -1166,7 +1174,8 @@ def test_cloudbuild_pull_request_plan_prints_the_summary_and_applies_nothing(
     rotate_in_a_commit(repo, "81.2.69.160/28")
     outcome = cloudbuild_plan(repo, terraform)
     assert "81.2.69.160/28" in outcome.output
-    assert "Plan digest" not in outcome.output and "gcloud builds triggers run" not in outcome.output
+    assert not re.search(r"^Plan digest: ", outcome.output, re.MULTILINE)
+    assert "gcloud builds triggers run" not in outcome.output
     state = repo.path / "build" / "terraform.tfstate"
     assert not state.exists() or not json.loads(state.read_text()).get("resources")
 
@@ -1181,6 +1190,7 @@ def test_cloudbuild_plans_on_main_then_applies_the_approved_digest(repo: UserRep
         f"--substitutions=_IAC_EXPECT_DIGEST={digest}"
     )
     assert f"To apply this plan: {command}" in outcome.output
+    repo.fresh_checkout()
     steps, env = cloudbuild_steps(repo, "cloudbuild-apply.yaml", _IAC_EXPECT_DIGEST=digest)
     applied = repo.run(steps, {**env, "FAKE_GCLOUD": sha})
     assert applied.failed is None, applied.output
