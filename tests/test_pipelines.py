@@ -667,7 +667,9 @@ def test_github_only_the_comment_job_can_write_to_the_pull_request() -> None:
     assert not any("GH_TOKEN" in step.get("env", {}) for step in jobs["plan"]["steps"])
     assert jobs["comment"]["permissions"] == {"pull-requests": "write"}
     assert all("uses" not in step for step in jobs["comment"]["steps"]), "no checkout, no action"
-    assert jobs["comment"]["if"] == "always() && needs.plan.result != 'skipped'", "a failed plan is commented too"
+    assert jobs["comment"]["if"] == (
+        "always() && needs.plan.result != 'skipped' && needs.plan.result != 'cancelled'"
+    ), "a failed plan is commented too"
 
 
 def test_github_pull_request_plan_runs_while_an_apply_holds_the_state_lock(repo: UserRepository) -> None:
