@@ -35,10 +35,11 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
         frozenset({"targets"}),
     ),
     "manifest": (
-        frozenset({"formats", "problems", "objects"}),
-        frozenset({"jsonpos", "urls", "media", "bucket", "batches"}),
+        frozenset({"formats", "problems", "objects", "registrations"}),
+        frozenset({"jsonpos", "urls", "media", "bucket", "batches", "encord_client"}),
         frozenset({"csvcheck", "jsoncheck"}),
         frozenset({"generate", "validate"}),
+        frozenset({"register"}),
     ),
     "doctor": (
         frozenset({"report"}),

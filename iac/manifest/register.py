@@ -531,30 +531,27 @@ class _Run:
             self.target.dataset is not None
             and entry is not None
             and bool(entry.items)
-            and (self._dataset is None or entry.linked_to != self._dataset[1])
+            and entry.linked_to != self.target.dataset
         )
 
     def _link(self, name: str, result: FileResult) -> FileResult:
-        assert self.target.dataset is not None
+        title = self.target.dataset
+        assert title is not None
         try:
             with self.lock:
                 if self._dataset is None:
-                    sdk, dataset_id, made = self._retrying(
-                        "looking up the dataset", lambda: self.encord.dataset(self.target.dataset or "")
-                    )
+                    sdk, dataset_id, made = self._retrying("looking up the dataset", lambda: self.encord.dataset(title))
                     if made:
-                        self.progress(f"created the dataset {printable(self.target.dataset)!r}")
+                        self.progress(f"created the dataset {printable(title)!r}")
                     self._dataset = (sdk, dataset_id)
-            sdk, dataset_id = self._dataset
+            sdk = self._dataset[0]
             entry = self.ledger.get(name)
             assert entry is not None
-            if entry.linked_to == dataset_id:
-                return result
             self._retrying("linking the items", lambda: self.encord.link(sdk, entry.items))
         except IacError as exc:
             message = f"{name}: registered, but not linked to the dataset: {exc}; run again to link it"
             return FileResult(**{**result.__dict__, "message": message, "skipped": False})
-        self.ledger.update(name, linked_to=dataset_id)
+        self.ledger.update(name, linked_to=title)
         return result
 
     def _tick(self) -> None:

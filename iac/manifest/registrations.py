@@ -86,7 +86,7 @@ class Entry:
     unit_errors: tuple[UnitError, ...] = ()
     errors: tuple[str, ...] = ()  # the job's own errors, or why the start failed
     items: tuple[str, ...] = ()  # the storage items the job made (their UUIDs), for linking to a dataset
-    linked_to: str | None = None  # the dataset the items were linked to
+    linked_to: str | None = None  # the title of the dataset the items were linked to
 
     def to_json(self) -> dict[str, Any]:
         document = asdict(self)
@@ -221,7 +221,7 @@ def _entry(name: str, value: Any) -> Entry:
         unit_errors=tuple(_unit_error(unit, f"{where}.unit_errors") for unit in _list(value, "unit_errors", where)),
         errors=tuple(_text(text, f"{where}.errors", layout=True) for text in _list(value, "errors", where)),
         items=tuple(_uuid_required(item, f"{where}.items") for item in _list(value, "items", where)),
-        linked_to=_uuid(value.get("linked_to"), f"{where}.linked_to"),
+        linked_to=_optional_text(value.get("linked_to"), f"{where}.linked_to"),
     )
     if state in (STARTED, *FINISHED) and entry.job_id is None:
         raise ValueError(f"{where} is {state} without a job_id")
@@ -256,6 +256,10 @@ def _text(value: Any, where: str, *, layout: bool = False) -> str:
     if not layout and _CONTROL.search(value):
         raise ValueError(f"{where} holds a control character")
     return value
+
+
+def _optional_text(value: Any, where: str) -> str | None:
+    return None if value is None else _text(value, where)
 
 
 def _uuid(value: Any, where: str) -> str | None:
