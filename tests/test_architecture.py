@@ -46,7 +46,7 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
         frozenset({"https"}),
         frozenset({"findings"}),
         frozenset({"dns"}),
-        frozenset({"compute", "serving"}),
+        frozenset({"compute", "serving", "integration"}),
         frozenset({"checks"}),
         frozenset({"__init__"}),
     ),
