@@ -169,9 +169,11 @@ def test_a_dataset_is_created_and_the_items_linked(cli: Any, tmp_path: Path, enc
     assert document["dataset"] == "Scans 2026"
     [(dataset_id, title)] = encord_api.datasets.items()
     assert title == "Scans 2026"
-    items = [item for entry in ledger(manifests).values() for item in entry["items"]]
-    assert len(items) == 5 and sorted(encord_api.linked[dataset_id]) == sorted(items)
+    # The items each job made, linked once; the ledger then keeps only the dataset's title.
+    made = [item["itemUuid"] for job in encord_api.jobs.values() for item in job.state()["itemsWithNames"]]
+    assert len(made) == 5 and sorted(encord_api.linked[dataset_id]) == sorted(made)
     assert {entry["linked_to"] for entry in ledger(manifests).values()} == {"Scans 2026"}
+    assert {len(entry["items"]) for entry in ledger(manifests).values()} == {0}
     # Linked once: a re-run finds nothing to do.
     calls = len(encord_api.requests)
     assert cli("manifest", "register", "-c", config).exit_code == 0
@@ -561,3 +563,39 @@ def test_no_generated_files_is_a_message(cli: Any, tmp_path: Path, encord_api: E
     result = cli("manifest", "register", "-c", write_config(tmp_path))
     assert result.exit_code == 1
     assert "run `iac manifest generate` first, or name the files to register" in result.stderr
+
+
+def test_the_stand_in_refuses_a_request_signed_with_another_key(
+    cli: Any, tmp_path: Path, encord_api: EncordStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from standins_encord import write_key
+
+    encord_api.add_folder(FOLDER)
+    other = tmp_path / "other-key"
+    write_key(other)
+    monkeypatch.setenv("ENCORD_SSH_KEY_FILE", str(other))
+    config = write_config(tmp_path)
+    write_manifests(tmp_path, TWO_FILES)
+    result, document = register(cli, config)
+    assert result.exit_code == 1
+    assert "does not know the key (401)" in document["error"]
+    assert encord_api.unsigned and encord_api.requests == [] and encord_api.submissions == []
+
+
+def test_the_progress_counts_files_and_objects(tmp_path: Path, encord_api: EncordStandIn) -> None:
+    from iac.manifest.register import Options, Progress, Target
+    from iac.manifest.register import register as run
+
+    encord_api.add_folder(FOLDER)
+    manifests = write_manifests(tmp_path, TWO_FILES)
+    seen: list[Progress] = []
+    report = run(
+        manifests,
+        [manifests / name for name in TWO_FILES],
+        Target(encord_api.domain, INTEGRATION, FOLDER),
+        Options(jobs=2),
+        ticker=seen.append,
+    )
+    assert report.exit_code == 0
+    assert seen[-1] == Progress(files=2, started=2, finished=2, units_done=5, units_error=0)
+    assert [p.started for p in seen] == sorted(p.started for p in seen)

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from iac.manifest.registrations import (
     FAILED,
     FINISHED,
     IN_DOUBT,
+    REGISTER_LEDGER,
     REJECTED,
     STARTED,
     STARTING,
@@ -170,8 +171,8 @@ def files_to_register(directory: Path | None, given: Sequence[Path]) -> tuple[Pa
         parents = {path.parent.resolve() for path in given}
         if len(parents) > 1:
             raise IacError(
-                "the files are in several directories: register one directory's files at a time (its ledger, "
-                f"{'.iac-register.json'}, records them)"
+                "the files are in several directories: register one directory's files at a time (its "
+                f"{REGISTER_LEDGER} records them)"
             )
         names = [path.name for path in given]
         twice = sorted({name for name in names if names.count(name) > 1})
@@ -513,16 +514,23 @@ class _Run:
                 return _result(name, entry, status=PENDING, message=message)
 
     def _record_state(self, name: str, entry: Entry, state: JobState) -> Entry:
-        status = _JOB_STATUS.get(state.status, STARTED)
-        changes: dict[str, Any] = {
+        """The entry with the job's counts; recorded in the ledger once the job has ended (the counts of a job
+        under way are for the progress line: a ledger rewritten at every poll would cost more than it tells)."""
+        counts: dict[str, Any] = {
             "units_pending": state.units_pending,
             "units_done": state.units_done,
             "units_error": state.units_error,
             "units_cancelled": state.units_cancelled,
         }
-        if status in FINISHED:
-            changes.update(state=status, unit_errors=state.unit_errors, errors=state.errors, items=state.items)
-        return self.ledger.update(name, **changes)
+        status = _JOB_STATUS.get(state.status)
+        if status is None:
+            return replace(entry, **counts)
+        # The items are kept only until they are linked to the dataset: a million items would make a
+        # ledger rewritten after every job large.
+        items = state.items if self.target.dataset is not None else ()
+        return self.ledger.update(
+            name, state=status, unit_errors=state.unit_errors, errors=state.errors, items=items, **counts
+        )
 
     # The dataset.
     def _unlinked(self, name: str) -> bool:
@@ -551,7 +559,7 @@ class _Run:
         except IacError as exc:
             message = f"{name}: registered, but not linked to the dataset: {exc}; run again to link it"
             return FileResult(**{**result.__dict__, "message": message, "skipped": False})
-        self.ledger.update(name, linked_to=title)
+        self.ledger.update(name, linked_to=title, items=())
         return result
 
     def _tick(self) -> None:
