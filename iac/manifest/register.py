@@ -485,7 +485,8 @@ class _Run:
             except Exception as exc:
                 error = self.encord.error(f"{name}: polling job {job_id}", exc)
                 if not error.transient or failures == len(BACKOFF):
-                    message = f"{error}; the job goes on at Encord: run again to poll it (it is not submitted again)"
+                    then = "the job goes on at Encord: run again" if error.transient else "fix that, then run again"
+                    message = f"{error}; {then} to poll it (it is not submitted again)"
                     return _result(name, entry, status=PENDING, message=message)
                 self.progress(f"{error}; polling again in {BACKOFF[failures]:g}s")
                 self.stop.wait(BACKOFF[failures])
