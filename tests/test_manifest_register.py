@@ -236,6 +236,9 @@ def test_refused_units_are_listed_in_a_spreadsheet_safe_csv_and_exit_3(
         ["images-0001.json", url(1), '\'=HYPERLINK("http://evil") \\x1b[31mnot found'],
         ["images-0002.json", url(4), "403 from the bucket"],
     ]
+    text = cli("manifest", "register", "-c", config, *args)
+    assert text.exit_code == 3
+    assert f'  refused: images-0001.json: {url(1)}: =HYPERLINK("http://evil") \\x1b[31mnot found\n' in text.stdout
     # A re-run submits nothing and says the same.
     again, same = register(cli, config, *args)
     assert again.exit_code == 3 and len(encord_api.submissions) == 2

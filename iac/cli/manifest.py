@@ -238,6 +238,8 @@ def manifest_validate(
 # Files in flight at once (each one upload job at Encord), and how long to wait for one file's job.
 DEFAULT_REGISTER_JOBS = 4
 DEFAULT_REGISTER_TIMEOUT = "1h"
+# Refused units shown on the terminal; all of them are in register-errors.csv.
+_REFUSALS_SHOWN = 10
 
 
 @app.command("register", cls=IacCommand)
@@ -412,6 +414,12 @@ def _print_registered(report: "RegisterReport", as_json: bool) -> None:
         where = f"storage folder {report.folder!r}" + (f", dataset {report.dataset!r}" if report.dataset else "")
         done = sum(result.units_done for result in report.files)
         typer.echo(f"{plural(len(report.files), 'file')} in {printable(where)}: {plural(done, 'object')} registered")
+        refusals = [(result.file, unit) for result in report.files for unit in result.unit_errors]
+        for file, unit in refusals[:_REFUSALS_SHOWN]:
+            # Encord's words and the URLs come from outside: escaped.
+            typer.echo(f"  refused: {file}: {printable(', '.join(unit.object_urls))}: {printable(unit.error)}")
+        if len(refusals) > _REFUSALS_SHOWN:
+            typer.echo(f"  ... and {len(refusals) - _REFUSALS_SHOWN} more in {report.errors_file}")
         for problem in problems:
             typer.echo(f"error: {printable(problem, lines=True)}", err=True)
     if code:
