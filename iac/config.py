@@ -401,6 +401,53 @@ class HmacKeyConfig(Model):
     generation: Annotated[int, Check(_generation)] = 1
 
 
+# Encord's two public deployments: the EU one (the SDK's default) and the US one. A key is registered with one.
+ENCORD_DOMAIN = "https://api.encord.com"
+ENCORD_US_DOMAIN = "https://api.us.encord.com"
+_ENCORD_DOMAIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?/?")
+
+
+def encord_domain_problem(value: str) -> str | None:
+    """Why `value` cannot be an Encord API domain (`encord.domain`, IAC_ENCORD_DOMAIN), or None."""
+    if not _ENCORD_DOMAIN.fullmatch(value):
+        return (
+            f"is not an http(s) URL of a scheme and host only: write {ENCORD_DOMAIN} (EU) or {ENCORD_US_DOMAIN} (US), "
+            "the deployment your key is registered with"
+        )
+    return None
+
+
+def _encord_domain(value: str) -> str:
+    problem = encord_domain_problem(value)
+    if problem:
+        raise Invalid(problem)
+    return value
+
+
+def _encord_name(value: str) -> str:
+    if not value.strip():
+        raise Invalid("is empty: write the title as Encord shows it")
+    if _CONTROL.search(value):
+        raise Invalid("must not contain control characters such as newlines")
+    if len(value) > 1000:
+        raise Invalid("is longer than 1,000 characters: is it the title Encord shows?")
+    return value
+
+
+EncordDomain = Annotated[str, Check(_encord_domain)]
+EncordName = Annotated[str, Check(_encord_name)]
+
+
+class EncordConfig(Model):
+    """Where `iac manifest register` puts the registration files: the cloud integration (by title) Encord reads
+    the bucket through, the storage folder (by name), the API domain, and a dataset to link the items to."""
+
+    integration: EncordName | None = None
+    folder: EncordName | None = None
+    domain: EncordDomain = ENCORD_DOMAIN
+    dataset: EncordName | None = None
+
+
 class Config(Model):
     project: ProjectId
     name: ResourceName = "encord-da"
@@ -417,6 +464,7 @@ class Config(Model):
     terraform: TerraformConfig = TerraformConfig()
     gcp: GcpConfig = GcpConfig()
     cors: CorsConfig | None = None
+    encord: EncordConfig | None = None
 
 
 @dataclass(frozen=True)
