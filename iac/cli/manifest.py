@@ -418,9 +418,8 @@ def _print_registered(report: "RegisterReport", as_json: bool) -> None:
             "folder": report.folder,
             "dataset": report.dataset,
         }
-        if code:
-            document["error"] = "\n".join(printable(problem, lines=True) for problem in problems)
-        print_json(document, code)
+        error = "\n".join(printable(problem, lines=True) for problem in problems) if code else None
+        print_json(document, code, error or ("not every file was registered: see each file's status" if code else None))
     else:
         for result in report.files:
             refused_here = f", {result.units_error} refused" if result.units_error else ""
