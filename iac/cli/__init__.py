@@ -27,6 +27,7 @@ from iac.cli.common import (
     LockfileOption,
     LockTimeoutOption,
     NoInvalidateOption,
+    OutputLockTimeoutOption,
     OutputOption,
     RepackOption,
     TerraformOption,
@@ -114,7 +115,7 @@ def render(
             "or symlink there (for CI on a committed build/).",
         ),
     ] = False,
-    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: OutputLockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Render the config as a self-contained Terraform configuration.
 
@@ -154,7 +155,7 @@ def render(
             found = differences(output, rendered.files, RENDER, deployment)
             extra = extras.survey(output, rendered.files, declared, config)
             if found or extra.refused:
-                raise OutOfDate(config, output, found, extra)
+                raise OutOfDate(config, output, found, extra, repack=repack)
             also = f" and the {plural(len(declared), 'extra file')} it declares" if declared else ""
             typer.echo(f"{output}/ holds exactly what {config} renders ({plural(len(rendered.files), 'file')}){also}.")
             return
@@ -200,12 +201,15 @@ class OutOfDate(IacError):
     """`iac render --check`: the output directory is not what the config renders, or holds other files
     Terraform would read (`extra`, see iac.extras)."""
 
-    def __init__(self, config: Path, output: Path, found: list[str], extra: "Found | None" = None) -> None:
+    def __init__(
+        self, config: Path, output: Path, found: list[str], extra: "Found | None" = None, *, repack: bool = False
+    ) -> None:
         self.extra = extra
         self.found = [*found, *(extra.entries() if extra is not None else ())]
         steps = []
         if found:
-            steps.append(f"run `iac render -c {shlex.quote(str(config))}` and commit the result")
+            command = f"iac render -c {shlex.quote(str(config))} -o {shlex.quote(str(output))}"
+            steps.append(f"run `{command}{' --repack' if repack else ''}` and commit the result")
         if extra is not None and extra.refused:
             steps.append(extra.remedy(config))
         self.summary = (
@@ -214,7 +218,7 @@ class OutOfDate(IacError):
         super().__init__(self.summary)
 
     def lines(self) -> list[str]:
-        return [*(f"  {line}" for line in self.found), self.summary]
+        return [*self.found, self.summary]
 
     def details(self) -> dict[str, Any]:
         extra = {"extra_files": self.extra.to_json()} if self.extra is not None else {}
@@ -237,9 +241,9 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None,
         loaded = load_config(config)
     except ConfigError as exc:
         if not as_json:
-            raise
+            raise exc.read_only() from None
         # The problems are the document (on stdout, for pipelines), and exit status 1 its verdict.
-        typer.echo(json.dumps({**exc.to_json(), "valid": False, "config": str(config)}, indent=2))
+        typer.echo(json.dumps({**exc.read_only().to_json(), "valid": False, "config": str(config)}, indent=2))
         raise typer.Exit(EXIT_ERROR) from None
     ranges = loaded.allowlist.ranges
     warnings = [*loaded.warnings, *placeholder_warnings(loaded)]
@@ -410,7 +414,7 @@ def lock(
     ] = None,
     as_json: JsonOption = False,
     terraform: TerraformOption = None,
-    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: OutputLockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Write DIR/.terraform.lock.hcl, the providers' versions and checksums for Linux and macOS, to commit
     before the first CI run (--lockfile readonly).
