@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import difflib
 import ipaddress
 import re
 import unicodedata
@@ -30,11 +29,13 @@ from iac.schema import (
     Check,
     Invalid,
     Model,
+    Problem,
     SchemaError,
     Tagged,
+    clip,
     field,
     fields_of,
-    is_model,
+    show,
     tags,
     validate,
 )
@@ -170,7 +171,7 @@ def _allowlist_entry(value: object, networks: list[Network] | None) -> str:
     try:
         network = parse_entry(0, value)
     except AllowlistEntryError as problem:
-        raise Invalid(problem.message, "allowlist_entry", {"problem": problem}) from None
+        raise Invalid(problem.message, problem) from None
     if networks is not None:
         networks.append(network)
     return network_text(network)
@@ -453,19 +454,20 @@ def _schema_checked(data: dict[str, Any], problems: _Problems, networks: list[Ne
     try:
         return validate(Config, data, context=networks)
     except SchemaError as exc:
-        for error in exc.problems:
-            tagged = tuple(error["loc"])
-            location = _untagged(tagged)
-            if location in problems.flagged and error["type"] != "extra_forbidden":
+        for problem in exc.problems:
+            if problem.location in problems.flagged and problem.kind != "unknown-key":
                 continue
-            text = problems.document.source.get(location)
-            if error["type"] == "allowlist_entry":
-                problems.report(location, _entry_problem(error["ctx"]["problem"], text))
-            elif error["type"] == "string_type" and text is not None and _surprising(text, error.get("input")):
-                problems.report(location, f'{_misread(text, error.get("input"))}: quote it ("{_clip(text)}")')
-            else:
-                problems.report(location, _describe(tagged, error))
+            problems.report(problem.location, _worded(problem, problems.document.source.get(problem.location)))
         return None
+
+
+def _worded(problem: Problem, text: str | None) -> str:
+    """The checker's message; or, where YAML read `text` (the value as written) as something else, what it read."""
+    if isinstance(problem.detail, AllowlistEntryError):
+        return _entry_problem(problem.detail, text)
+    if problem.kind == "type" and problem.expected is str and text is not None and _surprising(text, problem.value):
+        return f'{_misread(text, problem.value)}: quote it ("{clip(text)}")'
+    return problem.message
 
 
 def _check_empty_allowlist(data: dict[str, Any], problems: _Problems) -> None:
@@ -523,7 +525,7 @@ def cors_problems(cors: CorsConfig) -> list[tuple[Location, str]]:
     for index, origin in enumerate(cors.origins):
         problem = origin_problem(origin, cors.allow_localhost)
         if problem:
-            problems.append((("cors", "origins", index), f"{_show(origin)} {problem}"))
+            problems.append((("cors", "origins", index), f"{show(origin)} {problem}"))
     if not cors.origins:
         problems.append((("cors", "origins"), "is empty: list the Encord origins (or leave it out for the default)"))
     first: dict[str, int] = {}
@@ -532,7 +534,7 @@ def cors_problems(cors: CorsConfig) -> list[tuple[Location, str]]:
             problems.append(
                 (
                     ("cors", "origins", index),
-                    f"{_show(origin)} is listed twice (first as origins[{first[origin]}]): remove one",
+                    f"{show(origin)} is listed twice (first as origins[{first[origin]}]): remove one",
                 )
             )
         first.setdefault(origin, index)
@@ -566,7 +568,7 @@ def bidi_problems(data: Any, location: Location = ()) -> Iterator[tuple[Location
             )
             yield (
                 location,
-                f"{_show(data)} contains {what}, {listed}: it makes text display in a different order than it is "
+                f"{show(data)} contains {what}, {listed}: it makes text display in a different order than it is "
                 f"stored; delete {it}",
             )
     elif isinstance(data, dict):
@@ -580,12 +582,12 @@ def bidi_problems(data: Any, location: Location = ()) -> Iterator[tuple[Location
 def _entry_problem(problem: AllowlistEntryError, text: str | None) -> str:
     """The message for a bad allowlist entry; `text` is the entry as written when YAML read it as no string."""
     if text is None or isinstance(problem.value, str):
-        return f"{_show(problem.value)} {problem.message}"
+        return f"{show(problem.value)} {problem.message}"
     if problem.value is None and not text.strip():
         return "is empty: remove the entry or write an IP address or CIDR"
     if isinstance(problem.value, int | float) and not isinstance(problem.value, bool) and ":" in text:
         # YAML 1.1 reads digits in colon-separated groups as a base-60 number (12:30 is 750).
-        return f'{_misread(text, problem.value)}: quote IPv6 addresses ("{_clip(text)}")'
+        return f'{_misread(text, problem.value)}: quote IPv6 addresses ("{clip(text)}")'
     return (
         f"{_misread(text, problem.value)}: an allowlist entry is an IP address or CIDR (examples: 39.42.20.11, "
         "130.192.120.0/24, 2a00:1450:4001::/48)"
@@ -604,7 +606,7 @@ def _misread(text: str, value: object) -> str:
         what = f"the date {value.isoformat()}"
     else:
         what = f"a {type(value).__name__}"
-    return f"{_clip(text)} was read by YAML as {_clip(what)}"
+    return f"{clip(text)} was read by YAML as {clip(what)}"
 
 
 def _surprising(text: str, value: object) -> bool:
@@ -614,73 +616,6 @@ def _surprising(text: str, value: object) -> bool:
     if isinstance(value, int | float):
         return text != str(value)
     return isinstance(value, datetime.date)
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _show(value: object) -> str:
-    return _clip(repr(value))
-
-
-def _untagged(location: Location) -> Location:
-    """The schema puts the discriminator ("aws") into the location of a cors target's fields: drop it."""
-    return tuple(
-        part
-        for i, part in enumerate(location)
-        if not (part in CORS_PROVIDERS and i >= 2 and location[i - 2] == "targets" and isinstance(location[i - 1], int))
-    )
-
-
-def _describe(location: Location, error: Any) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        parent, key = location[:-1], str(location[-1])
-        known = _known_keys(parent)
-        hint = difflib.get_close_matches(key, known, n=1)
-        suggestion = f"; did you mean {hint[0]!r}?" if hint else f"; known keys here: {', '.join(known)}"
-        return f"unknown key{suggestion}"
-    if kind == "missing":
-        return "is required"
-    if kind == "union_tag_invalid":
-        tag = error.get("ctx", {}).get("tag")
-        return f"unknown provider {tag!r}: use one of {', '.join(CORS_PROVIDERS)}"
-    if kind == "union_tag_not_found":
-        return f"needs a provider: one of {', '.join(CORS_PROVIDERS)}"
-    value = _show(error.get("input"))
-    if kind == "iac":
-        return f"{value} {error['msg']}"
-    return f"{error['msg'][0].lower()}{error['msg'][1:]} (got {value})"
-
-
-def _known_keys(parent: Location) -> list[str]:
-    """The keys allowed at `parent` (a location that may carry a cors target's provider tag)."""
-    annotation: Any = Config
-    for part in parent:
-        if isinstance(part, int):
-            args = getattr(annotation, "__args__", ())
-            annotation = args[0] if args else None
-            continue
-        model = _model_in(annotation, tag=part)
-        if model is None:
-            return []
-        annotation = fields_of(model).get(part, model)
-    model = _model_in(annotation)
-    return sorted(fields_of(model)) if model is not None else []
-
-
-def _model_in(annotation: Any, tag: str | None = None) -> type[Any] | None:
-    """The model inside an annotation (through Optional, list, Annotated); for a union, the one whose
-    `provider` is `tag`."""
-    if is_model(annotation):
-        return annotation
-    members = [m for arg in getattr(annotation, "__args__", ()) if (m := _model_in(arg, tag)) is not None]
-    for member in members:
-        provider = fields_of(member).get("provider")
-        if provider is not None and tag in getattr(provider, "__args__", ()):
-            return member
-    return members[0] if len(members) == 1 else None
 
 
 # What other modules import from here.
