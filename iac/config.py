@@ -27,6 +27,7 @@ from iac.schema import (
     Before,
     Bounds,
     Check,
+    Doc,
     Invalid,
     Model,
     Problem,
@@ -195,22 +196,29 @@ TtlSeconds = Annotated[int, Bounds(ge=0, le=_MAX_TTL_SECONDS)]
 
 
 class BucketConfig(Model):
-    name: BucketName
-    location: StorageLocation | None = None
-    create: bool = True
-    origin_region: Region | None = None
-    # A created bucket gets Encord's CORS rule (the web app cannot read it otherwise); false sets none.
-    cors: bool = True
+    name: Annotated[BucketName, Doc("Cloud Storage bucket holding the data (GCS naming rules).")]
+    location: Annotated[StorageLocation | None, Doc("Bucket location: `EU`, `US`, `europe-west1`, ...")] = None
+    create: Annotated[bool, Doc("`false` serves an existing bucket, read by name and never modified.")] = True
+    origin_region: Annotated[Region | None, Doc("Region the load balancer signs bucket requests for.")] = None
+    cors: Annotated[
+        bool,
+        Doc(
+            "A bucket the module creates gets Encord's CORS rule (the `cors:` settings, or their defaults: "
+            "Encord's origins, read access), stated in the rendered `main.tf`: without it the web app cannot read"
+            " the files in the browser. `false` sets none. An existing bucket's CORS is not managed by the "
+            "Terraform (the render summary says how: a `cors.targets` entry and `iac cors apply`)."
+        ),
+    ] = True
 
 
 class CdnConfig(Model):
-    default_ttl: TtlSeconds = 3600
-    client_ttl: TtlSeconds = 3600
+    default_ttl: Annotated[TtlSeconds, Doc("Seconds an object stays in the CDN cache (0 to 31622400).")] = 3600
+    client_ttl: Annotated[TtlSeconds, Doc("Seconds browsers may cache an object (0 to 31622400).")] = 3600
 
 
 class GcsBackend(Model):
-    bucket: BucketName
-    prefix: ObjectPrefix | None = None
+    bucket: Annotated[BucketName, Doc("State bucket (private, versioned).")]
+    prefix: Annotated[ObjectPrefix | None, Doc("Object prefix of the state in that bucket.")] = None
 
 
 class BackendConfig(Model):
@@ -344,11 +352,24 @@ def encord_rule(origins: Sequence[str], access: CorsAccess, max_age: int) -> Cor
 
 
 class CorsConfig(Model):
-    origins: list[str] = field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))
-    access: CorsAccess = "read"
-    max_age: Annotated[int, Bounds(ge=0, le=86400)] = 3600
-    allow_localhost: bool = False
-    targets: list[CorsTarget] = field(default_factory=list)
+    origins: Annotated[
+        list[str],
+        Doc("`https://` origins (scheme and host) allowed to read."),
+    ] = field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))
+    access: Annotated[CorsAccess, Doc("`read` (GET, HEAD) or `read-write` (also PUT, POST).")] = "read"
+    max_age: Annotated[
+        int,
+        Bounds(ge=0, le=86400),
+        Doc("Seconds a browser may cache the preflight answer (0 to 86400)."),
+    ] = 3600
+    allow_localhost: Annotated[bool, Doc("Accept `http://localhost[:port|:*]` origins (development only).")] = False
+    targets: Annotated[
+        list[CorsTarget],
+        Doc(
+            "`{provider: gcp, bucket}`, `{provider: aws, bucket, region}`, `{provider: azure, account, "
+            "account_url?}`, `{provider: otc, bucket, region, endpoint?}`."
+        ),
+    ] = field(default_factory=list)
 
     def rule(self) -> CorsRule:
         """The CORS rule these settings give, for every target and for the bucket the module creates."""
@@ -356,20 +377,62 @@ class CorsConfig(Model):
 
 
 class GcpConfig(Model):
-    api_endpoint: ApiEndpoint | None = None
+    api_endpoint: Annotated[
+        ApiEndpoint | None,
+        Doc(
+            "Compute API endpoint for cache invalidation, e.g. a Private Service Connect endpoint "
+            "`https://compute-acme.p.googleapis.com`. `IAC_GCP_API_ENDPOINT` overrides it. Plain `http://` only "
+            "for a local stub on a loopback address (then no credentials are sent)."
+        ),
+    ] = None
 
 
 class Config(Model):
-    project: ProjectId
-    name: ResourceName = "encord-da"
-    domain: Hostname
-    dns_zone: ZoneName | None = None
+    project: Annotated[ProjectId, Doc("GCP project ID that holds every resource (6-30 characters, lowercase).")]
+    name: Annotated[
+        ResourceName,
+        Doc(
+            "Prefix of every GCP resource name, 1-22 characters (`[a-z]([-a-z0-9]*[a-z0-9])?`). Use one per "
+            "deployment in a project."
+        ),
+    ] = "encord-da"
+    domain: Annotated[
+        Hostname,
+        Doc("Hostname the data is served on and the managed certificate is issued for (lowercase, no trailing dot)."),
+    ]
+    dns_zone: Annotated[
+        ZoneName | None,
+        Doc(
+            "Cloud DNS managed zone **name** (e.g. `acme-com`, see `gcloud dns managed-zones list`) in which to "
+            "create the A record. Absent: no DNS record."
+        ),
+    ] = None
     bucket: BucketConfig
     # Each entry validated and in canonical form (a bare address becomes /32 or /128); merged and sorted
     # into the ranges of the rules in `LoadedConfig.allowlist`.
-    allowlist: list[AllowlistEntry]
-    allowlist_max_rules: Annotated[int, Bounds(ge=1)] = DEFAULT_MAX_RULES
-    allowlist_allow_empty: bool = False
+    allowlist: Annotated[
+        list[AllowlistEntry],
+        Doc(
+            "Public addresses that may read the data: IPv4/IPv6 CIDRs or bare addresses; private, reserved and "
+            "catch-all ranges are refused."
+        ),
+    ]
+    allowlist_max_rules: Annotated[
+        int,
+        Bounds(ge=1),
+        Doc(
+            "Most Cloud Armor allow rules the list may need (10 ranges each). The default is a policy's 200 rules"
+            " less the default rule; each deployment has two policies, so the project's `SECURITY_POLICY_RULES` "
+            "quota must cover 2 x (rules + 1)."
+        ),
+    ] = DEFAULT_MAX_RULES
+    allowlist_allow_empty: Annotated[
+        bool,
+        Doc(
+            "`true` accepts an empty `allowlist`: every request is denied (a deliberate lock-down; `iac allowlist"
+            " remove --allow-empty` writes it)."
+        ),
+    ] = False
     cdn: CdnConfig = CdnConfig()
     terraform: TerraformConfig = TerraformConfig()
     gcp: GcpConfig = GcpConfig()

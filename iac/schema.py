@@ -8,8 +8,8 @@ annotations say what a value must be:
 - `str`, `int`, `bool` (strict: `"3600"` is no int, `1` no bool), `Literal[...]`, `list[T]`, `T | None`, and
   another model (a mapping of its fields; unknown keys are errors, a field without default is required);
 - `Annotated[T, ...]` adds `Before(f)` (`f(value, context)` replaces the value before its type is checked),
-  `Bounds(ge, le)`, `Check(f)` (`f(value)` after the type check) and `Tagged(key)` (a union of models told
-  apart by their `key` field, a `Literal`).
+  `Bounds(ge, le)`, `Check(f)` (`f(value)` after the type check), `Tagged(key)` (a union of models told
+  apart by their `key` field, a `Literal`) and `Doc(text)` (what the field means; iac.schema_json shows it).
 
 `validate` returns the model, or raises `SchemaError` with every problem found. A `Problem` says where (the
 keys and list indexes that lead to the value), what kind of problem it is (`KINDS`) and, in iac's words, what
@@ -169,12 +169,17 @@ class Model:
 def _fill(record: Model, values: dict[str, Any]) -> None:
     """Set a new record's fields: `values` (already checked), the defaults for the others."""
     for name in record._fields:
-        if name in values:
-            value = values[name]
-        else:
-            default = record._defaults[name]
-            value = default.factory() if isinstance(default, _Default) else default
-        object.__setattr__(record, name, value)
+        object.__setattr__(record, name, values[name] if name in values else _default(type(record), name))
+
+
+def _default(model: type[Model], name: str) -> Any:
+    default = model._defaults[name]
+    return default.factory() if isinstance(default, _Default) else default
+
+
+def defaults_of(model: type[Model]) -> dict[str, Any]:
+    """The fields of `model` that have a default, with it (made anew, as a new record gets it)."""
+    return {name: _default(model, name) for name in model._fields if name in model._defaults}
 
 
 def _record(model: type[Model], values: dict[str, Any]) -> Model:
@@ -210,6 +215,16 @@ class Bounds:
     def __init__(self, ge: int | None = None, le: int | None = None) -> None:
         self.ge = ge
         self.le = le
+
+
+class Doc:
+    """`Annotated[T, Doc(text)]`: what the field means, in the README's words (the config reference shows it, and
+    the JSON Schema gives it to editors)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
 class Tagged:

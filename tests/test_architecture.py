@@ -17,7 +17,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors"}),
     frozenset({"hcl", "allowlist", "names", "untrusted", "schema"}),
     frozenset({"config", "yamldoc", "files", "plan", "terraform", "gcp", "invalidate", "templates", "storage"}),
-    frozenset({"render", "baseline", "allowlist_file", "summary", "cors", "manifest", "denied"}),
+    frozenset({"render", "baseline", "allowlist_file", "summary", "cors", "manifest", "denied", "schema_json"}),
     frozenset({"deploy", "doctor"}),
     frozenset({"cli", "__main__"}),
 )

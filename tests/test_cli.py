@@ -268,8 +268,8 @@ def command_paths() -> list[list[str]]:
 
 def test_command_paths_cover_every_command() -> None:
     paths = [" ".join(path) for path in command_paths()]
-    assert {"", "render", "doctor", "allowlist", "allowlist add", "allowlist denied", "manifest validate"} <= set(paths)
-    assert len(paths) == 21
+    assert {"", "render", "doctor", "schema", "allowlist add", "allowlist denied", "manifest validate"} <= set(paths)
+    assert len(paths) == 22
 
 
 @pytest.mark.parametrize("path", command_paths(), ids=lambda path: " ".join(path) or "iac")

@@ -277,6 +277,7 @@ COMMAND_MODULES = {
     "allowlist": "iac.cli.allowlist",
     "cors": "iac.cli.cors",
     "manifest": "iac.cli.manifest",
+    "schema": "iac.cli.schema",
 }
 
 
