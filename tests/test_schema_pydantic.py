@@ -33,7 +33,7 @@ from iac.schema import (
     Problem,
     SchemaError,
     Tagged,
-    _Default,
+    defaults_of,
     fields_of,
     is_model,
     show,
@@ -93,14 +93,15 @@ def pydantic_annotation(annotation: Any) -> Any:
 @cache
 def pydantic_model(model: type[Model]) -> type[pydantic.BaseModel]:
     fields: dict[str, Any] = {}
+    defaults = defaults_of(model)
     for name, annotation in fields_of(model).items():
         translated = pydantic_annotation(annotation)
-        if name not in model._defaults:
+        if name not in defaults:
             fields[name] = (translated, ...)
             continue
-        default = model._defaults[name]
-        if isinstance(default, _Default):
-            fields[name] = (translated, pydantic.Field(default_factory=default.factory))
+        default = defaults[name]
+        if isinstance(default, list):
+            fields[name] = (translated, pydantic.Field(default_factory=lambda d=default: list(d)))
         elif isinstance(default, Model):
             made = pydantic_model(type(default))
             fields[name] = (translated, pydantic.Field(default_factory=lambda d=default, m=made: m(**data_of(d))))
@@ -302,8 +303,9 @@ def _models(model: type[Model], path: tuple[str, ...], broken: bool) -> st.Searc
 
 def _mappings(model: type[Model], path: tuple[str, ...], broken: bool) -> st.SearchStrategy[dict[Any, Any]]:
     given = {name: values(annotation, (*path, name), broken) for name, annotation in fields_of(model).items()}
-    required = {name: value for name, value in given.items() if name not in model._defaults}
-    optional = {name: value for name, value in given.items() if name in model._defaults}
+    defaults = defaults_of(model)
+    required = {name: value for name, value in given.items() if name not in defaults}
+    optional = {name: value for name, value in given.items() if name in defaults}
     return st.fixed_dictionaries(required, optional=optional)
 
 
