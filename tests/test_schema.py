@@ -150,3 +150,13 @@ def test_a_before_check_may_refuse_a_value_with_details_for_its_caller() -> None
         (("items", 0), "check", "1 is no entry", {"value": 1}),
         (("items", 1), "check", "'b' is no entry", {"value": "b"}),
     ]
+
+
+def test_the_configs_records_built_in_code_are_checked_too() -> None:
+    from iac.config import AwsCorsTarget, BucketConfig
+
+    with pytest.raises(SchemaError, match=r"name: 'NOT VALID!!' is not a valid Cloud Storage bucket name"):
+        BucketConfig(name="NOT VALID!!")
+    with pytest.raises(SchemaError, match="region: is required"):
+        AwsCorsTarget(provider="aws", bucket="acme-s3-data")  # type: ignore[call-arg]
+    assert BucketConfig(name="encord-data", location="EU").create is True

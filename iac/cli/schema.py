@@ -32,9 +32,13 @@ def schema(output: SchemaOutputOption = None) -> None:
     """Print the JSON Schema (draft 2020-12) of the config file: keys, types, choices, bounds, defaults and
     what each key means.
 
-    Editors check iac.yaml against it as you type when the file's first line names it
-    (`# yaml-language-server: $schema=./iac.schema.json`, which `iac init` writes along with the schema);
-    `check-jsonschema --schemafile iac.schema.json iac.yaml` checks it in CI or pre-commit. Names,
+    Editors check iac.yaml against it as you type when the file's first line names it, as the line
+    `iac init` writes (with the schema beside the config) does:
+
+    \b
+        # yaml-language-server: $schema=./iac.schema.json
+
+    `check-jsonschema --schemafile iac.schema.json iac.yaml` checks the same in CI or pre-commit. Names,
     addresses and rules across fields are only checked by `iac validate`.
 
     Example: iac schema -o iac.schema.json
