@@ -196,6 +196,8 @@ TtlSeconds = Annotated[int, Bounds(ge=0, le=_MAX_TTL_SECONDS)]
 
 
 class BucketConfig(Model):
+    """The Cloud Storage bucket that holds the data."""
+
     name: Annotated[BucketName, Doc("Cloud Storage bucket holding the data (GCS naming rules).")]
     location: Annotated[StorageLocation | None, Doc("Bucket location: `EU`, `US`, `europe-west1`, ...")] = None
     create: Annotated[bool, Doc("`false` serves an existing bucket, read by name and never modified.")] = True
@@ -212,20 +214,28 @@ class BucketConfig(Model):
 
 
 class CdnConfig(Model):
+    """How long Cloud CDN and browsers cache an object."""
+
     default_ttl: Annotated[TtlSeconds, Doc("Seconds an object stays in the CDN cache (0 to 31622400).")] = 3600
     client_ttl: Annotated[TtlSeconds, Doc("Seconds browsers may cache an object (0 to 31622400).")] = 3600
 
 
 class GcsBackend(Model):
+    """Terraform state in a Cloud Storage bucket."""
+
     bucket: Annotated[BucketName, Doc("State bucket (private, versioned).")]
     prefix: Annotated[ObjectPrefix | None, Doc("Object prefix of the state in that bucket.")] = None
 
 
 class BackendConfig(Model):
+    """Where Terraform keeps its state, which holds the HMAC secret: a private, versioned bucket."""
+
     gcs: GcsBackend
 
 
 class TerraformConfig(Model):
+    """Settings of the rendered Terraform configuration."""
+
     backend: BackendConfig | None = None
 
 
@@ -267,17 +277,23 @@ ServiceUrl = Annotated[str, Check(_https_url)]
 
 
 class GcpCorsTarget(Model):
+    """A Cloud Storage bucket whose CORS `iac cors` manages."""
+
     provider: Literal["gcp"]
     bucket: BucketName
 
 
 class AwsCorsTarget(Model):
+    """An S3 bucket whose CORS `iac cors` manages."""
+
     provider: Literal["aws"]
     bucket: S3Bucket
     region: CloudRegion
 
 
 class AzureCorsTarget(Model):
+    """An Azure storage account whose Blob CORS `iac cors` manages."""
+
     provider: Literal["azure"]
     account: AzureAccount
     # Default https://<account>.blob.core.windows.net; AZURE_STORAGE_CONNECTION_STRING takes precedence.
@@ -285,6 +301,8 @@ class AzureCorsTarget(Model):
 
 
 class OtcCorsTarget(Model):
+    """An OTC OBS bucket whose CORS `iac cors` manages."""
+
     provider: Literal["otc"]
     bucket: S3Bucket
     region: CloudRegion
@@ -352,6 +370,8 @@ def encord_rule(origins: Sequence[str], access: CorsAccess, max_age: int) -> Cor
 
 
 class CorsConfig(Model):
+    """CORS for Encord's web app: the rule `iac cors` applies to the targets, and the created bucket's."""
+
     origins: Annotated[
         list[str],
         Doc("`https://` origins (scheme and host) allowed to read."),
@@ -377,6 +397,8 @@ class CorsConfig(Model):
 
 
 class GcpConfig(Model):
+    """Google API settings."""
+
     api_endpoint: Annotated[
         ApiEndpoint | None,
         Doc(

@@ -7,6 +7,7 @@ What the schema says is what the models declare: types, choices, bounds, require
 
 from __future__ import annotations
 
+import inspect
 import json
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -44,6 +45,7 @@ def json_schema(model: type[Model], *, title: str, description: str) -> dict[str
     """`model` as a JSON Schema document; the models it holds are in `$defs`, by class name."""
     definitions: dict[str, Any] = {}
     root = _object(model, definitions)
+    root.pop("description", None)  # the document's own, below
     return {"$schema": DIALECT, "title": title, "description": description, **root, "$defs": definitions}
 
 
@@ -56,6 +58,7 @@ def _object(model: type[Model], definitions: dict[str, Any]) -> dict[str, Any]:
             properties[name]["default"] = default
     required = [name for name in fields_of(model) if name not in defaults]
     return {
+        **({"description": inspect.cleandoc(model.__doc__)} if model.__doc__ else {}),
         "type": "object",
         "properties": properties,
         **({"required": required} if required else {}),
