@@ -154,19 +154,28 @@ def parse_entry(index: int, raw: object) -> Network:
         raise AllowlistEntryError(
             index, raw, "would allow the whole internet: list the addresses that need access instead"
         )
+    found = not_global(network)
+    if found is None:
+        return network
+    blocked, kind, inside = found
+    raise AllowlistEntryError(
+        index,
+        raw,
+        f"{'is in' if inside else 'overlaps'} {blocked} ({kind}): no request from the internet comes from there; "
+        "use the network's public egress address instead",
+    )
+
+
+def not_global(network: Network) -> tuple[Network, str, bool] | None:
+    """The first special-purpose block (`_NOT_GLOBAL`) `network` touches, what kind it is and whether `network`
+    lies inside it; None for a network no client on the internet is refused from."""
     network_version, first, last = _span(network)
     if not _touches_blocked(network_version, first, last):
-        return network
+        return None
     for version, blocked_first, blocked_last, blocked, kind in _NOT_GLOBAL_BOUNDS:
         if network_version == version and first <= blocked_last and last >= blocked_first:
-            where = "is in" if blocked_first <= first and last <= blocked_last else "overlaps"
-            raise AllowlistEntryError(
-                index,
-                raw,
-                f"{where} {blocked} ({kind}): no request from the internet comes from there; "
-                "use the network's public egress address instead",
-            )
-    return network
+            return blocked, kind, blocked_first <= first and last <= blocked_last
+    return None
 
 
 def width_warning(network: Network) -> str | None:
@@ -201,6 +210,27 @@ def from_networks(networks: Sequence[Network], texts: Sequence[str] | None = Non
         entries=len(networks),
         networks=tuple(merged),
     )
+
+
+def range_notes(allowlist: Allowlist, notes: Iterable[tuple[Network, str]]) -> dict[str, str]:
+    """Each range's comment: the comments of the entries it holds, in the file's order, each once, joined by
+    "; ". Ranges whose entries have none are left out. Every entry lies in one range (the ranges are the
+    entries collapsed): found by bisection, not by comparing every entry with every range."""
+    spans: dict[int, list[tuple[int, int, str]]] = {4: [], 6: []}
+    for text, network in zip(allowlist.ranges, allowlist.networks, strict=True):
+        spans[network.version].append((int(network.network_address), int(network.broadcast_address), text))
+    for version in spans:
+        spans[version].sort()
+    starts = {version: [first for first, _, _ in items] for version, items in spans.items()}
+    found: dict[str, dict[str, None]] = {}
+    for network, note in notes:
+        if not note:
+            continue
+        items = spans[network.version]
+        index = bisect.bisect_right(starts[network.version], int(network.network_address)) - 1
+        if index >= 0 and items[index][1] >= int(network.broadcast_address):
+            found.setdefault(items[index][2], {})[note] = None
+    return {text: "; ".join(notes_of_range) for text, notes_of_range in found.items()}
 
 
 # An IPv4 address or CIDR as people write it (no leading zeros, which ipaddress refuses too): parsed

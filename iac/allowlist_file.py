@@ -30,7 +30,7 @@ from iac.allowlist import (
     sort_key,
 )
 from iac.errors import ConfigError, IacError
-from iac.yamldoc import compose, read_config_text
+from iac.yamldoc import check_writable, compose, read_config_text, write_config_text
 
 if TYPE_CHECKING:
     from iac.baseline import Baseline
@@ -273,16 +273,9 @@ def _unsupported(path: Path, line: int, what: str) -> IacError:
 def notes(doc: AllowlistText) -> list[tuple[Network, str]]:
     """Each entry's comment: the one on its line (`- 81.2.69.160/28  # Lisbon office`), else the comment lines
     just above it; "" for an entry without one."""
-    found = []
-    for row in doc.rows:
-        if row.network is None:
-            continue
-        _, hash_mark, comment = row.line.partition(" #")
-        if not hash_mark:
-            above = [line.strip().removeprefix("#").strip() for line in row.comments if line.strip().startswith("#")]
-            comment = " ".join(part for part in above if part)
-        found.append((row.network, comment.strip()))
-    return found
+    from iac.yamldoc import entry_comment
+
+    return [(row.network, entry_comment(row.line, row.comments)) for row in doc.rows if row.network is not None]
 
 
 def parse_command_line(values: list[str]) -> list[Network]:
@@ -304,18 +297,42 @@ def parse_arguments(values: list[str], labels: list[str]) -> list[Network]:
     return networks
 
 
-def read_list_file(name: str, text: str) -> tuple[list[str], list[str]]:
-    """Entries of a `set --from` file (one per line, `#` comments and blank lines ignored), labelled name:line.
+@dataclass(frozen=True)
+class ListFile:
+    """The entries of a `set --from` file: each as written, its label (`name:line`) and the `# note` of its line."""
+
+    values: list[str]
+    labels: list[str]
+    notes: list[str]
+
+
+def read_list_file(name: str, text: str) -> ListFile:
+    """Entries of a `set --from` file (one per line, `#` comments and blank lines ignored), labelled name:line;
+    a comment on an entry's line is its note (`34.90.1.1  # Madrid annotators`).
 
     A byte order mark at the start (as `read_text(encoding="utf-8")` keeps it) and CRLF endings are fine.
     """
-    values, labels = [], []
+    found = ListFile([], [], [])
     for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
-        value = line.split("#", 1)[0].strip()
-        if value:
-            values.append(value)
-            labels.append(f"{name}:{number}")
-    return values, labels
+        value, _, comment = line.partition("#")
+        if value.strip():
+            found.values.append(value.strip())
+            found.labels.append(f"{name}:{number}")
+            found.notes.append(note_text(comment))
+    return found
+
+
+# Most notes of a `set --from` file's lines written beside one entry (lines merged into one range).
+_MAX_NOTES = 3
+
+
+def note_text(text: str) -> str:
+    """A note from outside (a line of a `set --from` file) as one line of printable text: control and
+    invisible bidirectional characters escaped (`iac.untrusted.printable`), as `add --note` allows no other.
+    It holds no line break: the file is split at every one YAML knows (U+2028, NEL, ...) before."""
+    from iac.untrusted import printable
+
+    return printable(text.strip())
 
 
 @dataclass(frozen=True)
@@ -333,6 +350,10 @@ class Change:
     baseline: Baseline
     new_rules: Assignment
     written: bool = False
+
+    @property
+    def kind(self) -> str:
+        return "allowlist edit"
 
     @property
     def added(self) -> list[str]:
@@ -419,7 +440,7 @@ def add(doc: AllowlistText, networks: list[Network], note: str | None) -> tuple[
     go last.
     """
     present = _present(doc.rows)
-    in_order = all(sort_key(a) <= sort_key(b) for a, b in itertools.pairwise(present))
+    in_order = _sorted_networks(present)
     covering = _Covering()
     for index, network in enumerate(present):
         covering.add(network, sort_key(network) if in_order else (index,))
@@ -481,8 +502,9 @@ class _Covering:
         return min(found, key=lambda item: item[0])[1] if found else None
 
 
-def remove(doc: AllowlistText, networks: list[Network]) -> list[Row]:
-    """Rows without the entries equal to `networks`; naming an address that is no entry is an error."""
+def remove(doc: AllowlistText, networks: list[Network]) -> tuple[list[Row], list[str]]:
+    """Rows without the entries equal to `networks`; naming an address that is no entry is an error. A
+    removed entry that a wider entry still covers stays allowed: the notice names that entry."""
     entries = {row.network for row in doc.rows if row.network is not None}
     covering = _Covering()
     rows_of: dict[Network, Row] = {}
@@ -505,16 +527,83 @@ def remove(doc: AllowlistText, networks: list[Network]) -> list[Row]:
     if problems:
         raise ConfigError(problems)
     drop = set(networks)
-    return [row for row in doc.rows if row.network not in drop]
-
-
-def replace(doc: AllowlistText, networks: list[Network]) -> list[Row]:
-    """Rows for exactly `networks`, collapsed and sorted; surviving entries keep their lines and comments."""
-    kept: dict[Network, Row] = {}
-    for row in doc.rows:
+    kept = [row for row in doc.rows if row.network not in drop]
+    remaining = _Covering()
+    for index, row in enumerate(kept):
         if row.network is not None:
-            kept.setdefault(row.network, row)
-    return [kept.get(network) or doc.new_row(network) for network in collapse_networks(networks)]
+            remaining.add(row.network, (index,))
+            rows_of.setdefault(row.network, row)
+    notices = []
+    for network in dict.fromkeys(networks):
+        cover = remaining.first(network)
+        if cover is not None:
+            notices.append(
+                f"{network} is removed as an entry but stays allowed: it lies inside {cover} "
+                f"({rows_of[cover].line.strip()!r}), which stays in the allowlist; remove that entry too to refuse it"
+            )
+    return kept, notices
+
+
+def replace(doc: AllowlistText, networks: list[Network], notes: list[str] | None = None) -> list[Row]:
+    """Rows for exactly the addresses of `networks` (a `set --from` file; `notes[i]` the note of its line).
+
+    An entry whose network is one of `networks` keeps its row: its line, its comments and its place. Entries
+    that are not go. The other networks, merged into the fewest CIDRs, are added as `add` adds (in order in a
+    sorted list, else last), each with the notes of the lines it comes from. A network that lies inside
+    another of `networks` is not written (the wider one holds it).
+    """
+    notes = notes if notes is not None else [""] * len(networks)
+    wanted: dict[tuple[int, int, int], Network] = {}  # the networks to write, none inside another
+    noted: dict[tuple[int, int, int], list[str]] = {}
+    cover: tuple[int, int, int] | None = None  # the last network kept: the only one a later one can lie in
+    for network, note in sorted(zip(networks, notes, strict=True), key=lambda pair: sort_key(pair[0])):
+        key = sort_key(network)
+        if cover is not None and _within(key, cover):
+            key = cover
+        else:
+            wanted[key] = network
+            cover = key
+        if note and note not in noted.setdefault(key, []):
+            noted[key].append(note)
+    kept: list[Row] = []
+    for row in doc.rows:
+        if row.network is not None and wanted.pop(sort_key(row.network), None) is not None:
+            kept.append(row)
+    added = []
+    rest = list(wanted.items())  # in sort_key order, disjoint
+    index = 0
+    for merged in collapse_networks([network for _, network in rest]):
+        span = sort_key(merged)
+        found: list[str] = []
+        while index < len(rest) and _within(rest[index][0], span):
+            found += [note for note in noted.get(rest[index][0], []) if note not in found]
+            index += 1
+        added.append(doc.new_row(merged, _joined(found)))
+    if not _sorted_networks(_present(kept)):
+        return [*kept, *added]
+    return _merge_sorted(kept, added)
+
+
+def _within(key: tuple[int, int, int], outer: tuple[int, int, int]) -> bool:
+    """Whether the network of sort key `key` lies inside (or is) that of `outer`."""
+    version, first, prefix = key
+    outer_version, outer_first, outer_prefix = outer
+    bits = 32 if version == 4 else 128
+    return (
+        version == outer_version
+        and prefix >= outer_prefix
+        and first >> (bits - outer_prefix) == outer_first >> (bits - outer_prefix)
+    )
+
+
+def _joined(notes: list[str]) -> str | None:
+    if len(notes) > _MAX_NOTES:
+        notes = [*notes[:_MAX_NOTES], f"and {len(notes) - _MAX_NOTES} more"]
+    return "; ".join(notes) or None
+
+
+def _sorted_networks(networks: list[Network]) -> bool:
+    return all(sort_key(a) <= sort_key(b) for a, b in itertools.pairwise(networks))
 
 
 def finish(doc: AllowlistText, rows: list[Row], notices: list[str], allow_empty: bool, output: Path) -> Change:
@@ -571,37 +660,9 @@ def _original_lines(doc: AllowlistText, edited: str, problem: str) -> str:
     return f"{prefix}{line}:{rest}"
 
 
-def check_writable(path: Path) -> None:
-    """Refuse a config file its owner made read-only: replacing it would quietly undo that."""
-    try:
-        mode = path.resolve().stat().st_mode
-    except OSError:
-        return  # read() reports a missing or unreadable file
-    if not mode & 0o222:
-        raise IacError(
-            f"{path}: is read-only (mode {mode & 0o777:04o}): iac does not replace a file made read-only; "
-            "make it writable (chmod u+w) to edit it, or use --dry-run to see the change"
-        )
-
-
 def write(doc: AllowlistText, change: Change) -> None:
     """Replace the config atomically, keeping its permissions; refuse if it changed since it was read."""
-    from iac.files import write_atomic
-
-    target = doc.path.resolve()  # write through a symlink, not over it
-    try:
-        current = target.read_bytes()
-        mode = target.stat().st_mode & 0o7777
-    except OSError as exc:
-        raise IacError(f"{doc.path}: cannot read the config file again before writing: {exc.strerror}") from None
-    # Bytes against bytes: `original` is the file decoded as is (BOM, CRLF), so it encodes back to them.
-    if current != doc.original.encode("utf-8"):
-        raise IacError(f"{doc.path}: changed by something else while iac was editing it: nothing written, run again")
-    try:
-        # The exact text, BOM and line endings included: str.encode translates no newline.
-        write_atomic(target, change.text.encode("utf-8"), mode)
-    except OSError as exc:
-        raise IacError(f"{doc.path}: cannot write the config file: {exc.strerror}") from None
+    write_config_text(doc.path, doc.original, change.text)
 
 
 def _present(rows: list[Row]) -> list[Network]:

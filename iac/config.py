@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
+import types
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from iac.allowlist import (
     DEFAULT_MAX_RULES,
@@ -36,11 +37,12 @@ from iac.schema import (
     clip,
     field,
     fields_of,
+    is_model,
     show,
     tags,
     validate,
 )
-from iac.yamldoc import Location, YamlDocument, load_yaml
+from iac.yamldoc import Location, YamlDocument, entry_comments, load_yaml
 
 _PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 _NAME = re.compile(r"[a-z]([-a-z0-9]{0,20}[a-z0-9])?")
@@ -154,6 +156,29 @@ def _object_prefix(value: str) -> str:
     return value
 
 
+def _extra_file(value: str) -> str:
+    """A file of the output directory's root module the user adds on purpose: a plain relative path in it."""
+    from iac.files import LEDGER, STAGING, is_terraforms
+
+    if not value:
+        raise Invalid("is empty: write a path relative to the output directory, e.g. alerts.tf")
+    if _CONTROL.search(value):
+        raise Invalid("contains a control character (a NUL, a newline, ...): write a plain file name")
+    if value.startswith("/") or re.match(r"[A-Za-z]:", value):
+        raise Invalid("is an absolute path: write it relative to the output directory, e.g. alerts.tf")
+    if "\\" in value:
+        raise Invalid("contains a backslash: separate directories with /, e.g. modules/alerts/main.tf")
+    parts = value.split("/")
+    if ".." in parts:
+        raise Invalid("leads out of the output directory (..): name a file inside it, e.g. alerts.tf")
+    if "" in parts or "." in parts:
+        plain = "/".join(part for part in parts if part not in ("", "."))
+        raise Invalid(f"is not a plain relative path: write {plain!r}" if plain else "names no file")
+    if is_terraforms(value) or parts[0] in (LEDGER, STAGING):
+        raise Invalid("is a working file of Terraform or iac, not a file of the configuration: remove it")
+    return value
+
+
 def _api_endpoint(value: str) -> str:
     if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?/?", value):
         raise Invalid(
@@ -189,6 +214,7 @@ StorageLocation = Annotated[str, Check(_location)]
 Region = Annotated[str, Check(_region)]
 ObjectPrefix = Annotated[str, Check(_object_prefix)]
 ApiEndpoint = Annotated[str, Check(_api_endpoint)]
+ExtraFile = Annotated[str, Check(_extra_file)]
 TtlSeconds = Annotated[int, Bounds(ge=0, le=_MAX_TTL_SECONDS)]
 
 # The config's models are `iac.schema` models (frozen records): unknown keys are errors (a typo must never be
@@ -199,7 +225,13 @@ class BucketConfig(Model):
     """The Cloud Storage bucket that holds the data."""
 
     name: Annotated[BucketName, Doc("Cloud Storage bucket holding the data (GCS naming rules).")]
-    location: Annotated[StorageLocation | None, Doc("Bucket location: `EU`, `US`, `europe-west1`, ...")] = None
+    location: Annotated[
+        StorageLocation | None,
+        Doc(
+            "Bucket location: `EU`, `US`, `europe-west1`, ... With `create: false` it has no effect (the existing "
+            "bucket's location is read from Google): a warning says so; `origin_region` sets the signing region."
+        ),
+    ] = None
     create: Annotated[bool, Doc("`false` serves an existing bucket, read by name and never modified.")] = True
     origin_region: Annotated[Region | None, Doc("Region the load balancer signs bucket requests for.")] = None
     cors: Annotated[
@@ -237,6 +269,16 @@ class TerraformConfig(Model):
     """Settings of the rendered Terraform configuration."""
 
     backend: BackendConfig | None = None
+    # Files beside the rendering that the user adds to the root module on purpose (their own alerts.tf), relative
+    # to the output directory. Anything else there that Terraform would read is refused (iac.extras).
+    extra_files: Annotated[
+        list[ExtraFile],
+        Doc(
+            "Files you add to the output directory on purpose, e.g. `[alerts.tf]`: paths relative to it (no "
+            "absolute path, no `..`, no `.` or empty part, no backslash, no control character; not Terraform's or"
+            ' iac\'s working files). Any other file Terraform would read there is refused; see "Extra files".'
+        ),
+    ] = field(default_factory=list)
 
 
 _S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -409,6 +451,31 @@ class GcpConfig(Model):
     ] = None
 
 
+def _generation(value: int) -> int:
+    if value < 1:
+        raise Invalid(
+            "must be a whole number from 1: the generation of the HMAC key deployed (`iac hmac rotate` raises it "
+            "by one); write the last generation applied, or 1 if the key was never rotated"
+        )
+    return value
+
+
+class HmacKeyConfig(Model):
+    """The HMAC key the load balancer signs its bucket requests with."""
+
+    # Each new generation replaces the HMAC key the load balancer signs with, the new key in use before the
+    # old one is deleted (modules/gcp-direct-access/service-account.tf).
+    generation: Annotated[
+        int,
+        Check(_generation),
+        Doc(
+            "Generation of the HMAC key the load balancer signs its bucket requests with: a whole number from 1. "
+            "Raising it by one (`iac hmac rotate`) makes the next apply replace the key, the new one in use "
+            'before the old one is deleted; see "Rotating the HMAC key".'
+        ),
+    ] = 1
+
+
 class Config(Model):
     project: Annotated[ProjectId, Doc("GCP project ID that holds every resource (6-30 characters, lowercase).")]
     name: Annotated[
@@ -456,6 +523,7 @@ class Config(Model):
         ),
     ] = False
     cdn: CdnConfig = CdnConfig()
+    hmac_key: HmacKeyConfig = HmacKeyConfig()
     terraform: TerraformConfig = TerraformConfig()
     gcp: GcpConfig = GcpConfig()
     cors: CorsConfig | None = None
@@ -473,6 +541,8 @@ class LoadedConfig:
     config: Config
     allowlist: Allowlist
     warnings: tuple[str, ...] = ()
+    # Each allowlist entry's network and its comment in the file ("" without one), in the file's order.
+    notes: tuple[tuple[Network, str], ...] = ()
 
 
 def load_config(path: Path) -> LoadedConfig:
@@ -496,6 +566,13 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
     for location, message in bidi_problems(data):
         problems.flagged.add(location)
         problems.report(location, message)
+    # A value YAML reads as something else than it seems (`010` is 8, `on` is true) or that another reader
+    # would read differently (`0o10`, `y`, a tag) gets that message, with the form to write.
+    for location, misread in document.misread.items():
+        if location[:1] == ("allowlist",) and len(location) == 2 and misread.tag is None:
+            continue  # the entry's own message says what YAML made of it, and what an entry is
+        problems.flagged.add(location)
+        problems.report(location, misread.message(expected_kind(location)))
     # Each allowlist entry is parsed once, by the schema, which hands its network over in `networks`.
     networks: list[Network] = []
     config = _schema_checked(data, problems, networks)
@@ -506,16 +583,57 @@ def validate_document(document: YamlDocument) -> LoadedConfig:
     allowlist = from_networks(networks, config.allowlist)
     _check_across_fields(config, allowlist, problems)
     problems.raise_any()
-    return LoadedConfig(path=document.path, config=config, allowlist=allowlist, warnings=_warnings(document, networks))
+    notes = tuple(zip(networks, entry_comments(document, "allowlist", len(networks)), strict=True))
+    return LoadedConfig(
+        path=document.path,
+        config=config,
+        allowlist=allowlist,
+        warnings=_warnings(document, config, networks),
+        notes=notes,
+    )
 
 
-def _warnings(document: YamlDocument, networks: list[Network]) -> tuple[str, ...]:
-    """What is valid but doubtful: a very wide allowlist range, at its line (one network per entry, in order)."""
-    return tuple(
+def _warnings(document: YamlDocument, config: Config, networks: list[Network]) -> tuple[str, ...]:
+    """What is valid but doubtful: a key that is ignored, a very wide allowlist range, each at its line (one
+    network per entry, in order)."""
+    ignored = []
+    if not config.bucket.create and config.bucket.location is not None:
+        ignored.append(
+            f"{document.where(('bucket', 'location'))}: is ignored: the bucket exists (bucket.create is false) and "
+            "its location is read from Google; remove it (bucket.origin_region sets the region requests are signed "
+            "for)"
+        )
+    return tuple(ignored) + tuple(
         f"{document.where(('allowlist', index))}: {warning}"
         for index, network in enumerate(networks)
         if (warning := width_warning(network)) is not None
     )
+
+
+# The values `iac init` writes as examples: a config that still holds one is not yet the user's own.
+STARTER_PLACEHOLDERS: dict[Location, tuple[str, str]] = {
+    ("project",): ("my-gcp-project", "your GCP project ID"),
+    ("domain",): ("encord-directaccess.acme.com", "the hostname Encord will read from"),
+    ("dns_zone",): ("acme-com", "your Cloud DNS managed zone's name, or remove dns_zone"),
+    ("bucket", "name"): ("encord-data", "your bucket's name"),
+}
+
+
+def placeholder_warnings(loaded: LoadedConfig) -> list[str]:
+    """The starter config's example values still in `loaded` (for `iac validate`), each with what to set."""
+    config = loaded.config
+    values: dict[Location, str | None] = {
+        ("project",): config.project,
+        ("domain",): config.domain,
+        ("dns_zone",): config.dns_zone,
+        ("bucket", "name"): config.bucket.name,
+    }
+    return [
+        f"{loaded.path}: {'.'.join(str(part) for part in key)}: {placeholder!r} is the starter config's example: "
+        f"set {what}"
+        for key, (placeholder, what) in STARTER_PLACEHOLDERS.items()
+        if values[key] == placeholder
+    ]
 
 
 class _Problems:
@@ -703,6 +821,40 @@ def _surprising(text: str, value: object) -> bool:
     return isinstance(value, datetime.date)
 
 
+_KINDS = {int: "int", bool: "bool", str: "str"}
+
+
+def expected_kind(location: Location) -> str | None:
+    """ "int", "bool" or "str": what the config's schema takes at `location` (no tag of a cors target in it),
+    or None for a list, a mapping or an unknown key."""
+    annotations: list[Any] = [Config]
+    for part in location:
+        found = []
+        for member in (m for annotation in annotations for m in _members(annotation)):
+            if isinstance(part, int) and get_origin(member) is list:
+                found.append(get_args(member)[0])
+            elif isinstance(part, str) and is_model(member) and part in fields_of(member):
+                found.append(fields_of(member)[part])
+        annotations = found
+    kinds = set()
+    for member in (m for annotation in annotations for m in _members(annotation)):
+        if get_origin(member) is Literal:
+            member = type(get_args(member)[0])
+        if member is not type(None):
+            kinds.add(_KINDS.get(member))
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types `annotation` allows, through Annotated, unions and Optional."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return [member for arg in get_args(annotation) for member in _members(arg)]
+    return [annotation]
+
+
 # What other modules import from here.
 __all__ = [
     "CORS_RULE_ID",
@@ -714,6 +866,7 @@ __all__ = [
     "CorsRule",
     "CorsTarget",
     "GcpCorsTarget",
+    "HmacKeyConfig",
     "LoadedConfig",
     "OtcCorsTarget",
     "load_config",

@@ -9,3 +9,4 @@ DEFAULT_LOCK_TIMEOUT = "300s"
 # `iac allowlist denied`: the window it reads back (a duration) and the most log entries it reads.
 DEFAULT_SINCE = "24h"
 DEFAULT_LIMIT = 10_000
+MAX_LIMIT = 100_000  # 100 full pages of the log, within the page limit of iac.untrusted.Bounds

@@ -5,32 +5,56 @@ The load balancer logs every request (`log_config` with sample rate 1) and Cloud
 each entry: `jsonPayload.statusDetails` is `denied_by_security_policy`, and `enforcedSecurityPolicy` (backend
 policy) or `enforcedEdgeSecurityPolicy` (edge policy) has `outcome` `DENY`.
 
-`google.cloud.logging` takes about a second to import: it is imported only inside `read_denied`.
+The log is read over Cloud Logging's REST API (`POST /v2/entries:list`) with google-auth's session, within
+`iac.untrusted.Bounds` (pages, bytes, deadline), and each answer is read as the JSON it is, by this module: a
+body that is not a page of entries is one clear error, an entry without what a denial needs is skipped, and
+what an entry says (address, path) is text from outside, escaped before it is shown. google-auth is imported
+only when the log is read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import json
+import re
 import shlex
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from iac import gcp
-from iac.defaults import DEFAULT_LIMIT
+from iac.allowlist import not_global
+from iac.defaults import DEFAULT_LIMIT, MAX_LIMIT
 from iac.errors import IacError
 from iac.files import parse_duration
 from iac.names import ResourceNames
+from iac.untrusted import DEADLINE_ENV, Bounds, Budget, OutOfTime, TooMuchInAll, printable
 
 if TYPE_CHECKING:
     from iac.config import LoadedConfig
 
 MAX_SINCE = timedelta(days=30)  # the default retention of the _Default log bucket
 PAGE_SIZE = 1000  # the most entries.list returns in one page
+# An entry stamped later than this after the read started is outside the window too (clocks differ a little).
+FUTURE_SKEW = timedelta(minutes=5)
+MAX_SHOWN = 200  # characters of a client's text (an address that is not one, a path) shown at most
 LOGGING_HOST = "logging.googleapis.com"
+# What an IP address is written with; anything else is not one (ipaddress takes other digits too).
+_ADDRESS_CHARACTERS = re.compile(r"[0-9A-Fa-f:.]{2,45}")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Which bound ended a listing early, as the report says it.
+STOPPED_BY = {
+    "limit": "the newest {limit} log entries (--limit): older denials are not counted; raise --limit or shorten "
+    "--since",
+    "pages": "{pages} pages of the log (the page limit): older denials are not counted; shorten --since",
+    "deadline": "{deadline:g} s (the deadline, {env}): older denials are not counted; shorten --since or run again",
+    "bytes": "{total} MB of answers (the aggregate cap): older denials are not counted; shorten --since",
+}
 
 
 class LoggingError(IacError):
@@ -73,7 +97,7 @@ def denial_filter(url_map: str, since: datetime) -> str:
 class Denial:
     """One denied request, as read from its log entry."""
 
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    address: IPAddress
     at: datetime
     policy: str  # "edge", "backend" or "unknown"
     path: str | None
@@ -110,6 +134,19 @@ class DeniedAddress:
 
 
 @dataclass(frozen=True)
+class NotPlainAddress:
+    """Denied requests from a client address that is not a plain global IP (a zone id, a private or special
+    address, not an address at all): reported, never suggested for `iac allowlist add`."""
+
+    address: str  # as the log wrote it, escaped and cut
+    count: int
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"address": self.address, "count": self.count, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class DeniedReport:
     """Cloud Armor's denials for one deployment since `since`, by address: most requests first, then by address."""
 
@@ -117,13 +154,32 @@ class DeniedReport:
     url_map: str
     since: datetime
     denied: tuple[DeniedAddress, ...]
-    skipped: int  # entries without a usable client address or timestamp
-    truncated: bool  # stopped at `limit` entries with more to read
+    not_plain: tuple[NotPlainAddress, ...]
+    skipped: int  # entries without a client address or a valid time, or from outside the window
+    truncated_by: str | None  # the bound that stopped the reading early: a key of STOPPED_BY
     limit: int
+    bounds: Bounds = field(default_factory=Bounds)
+
+    @property
+    def truncated(self) -> bool:
+        return self.truncated_by is not None
 
     @property
     def requests(self) -> int:
         return sum(item.count for item in self.denied)
+
+    def stopped(self) -> str | None:
+        """Where the reading stopped early and what to do, or None."""
+        if self.truncated_by is None:
+            return None
+        bounds = self.bounds
+        return "stopped after " + STOPPED_BY[self.truncated_by].format(
+            limit=self.limit,
+            pages=bounds.pages,
+            deadline=bounds.deadline,
+            env=DEADLINE_ENV,
+            total=bounds.total // (1024 * 1024),
+        )
 
     def to_allow(self) -> tuple[DeniedAddress, ...]:
         """The addresses the config does not allow now."""
@@ -135,8 +191,17 @@ class DeniedReport:
             "since": rfc3339(self.since),
             "denied": [item.to_json() for item in self.denied],
             "truncated": self.truncated,
+            "truncated_by": self.truncated_by,
+            "not_plain": [item.to_json() for item in self.not_plain],
             "skipped": self.skipped,
         }
+
+
+def check_limit(limit: int) -> int:
+    """`--limit`: at least 1, at most MAX_LIMIT (what one run reads within the bounds)."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise IacError(f"--limit {limit}: must be at least 1 and at most {MAX_LIMIT:,} log entries")
+    return limit
 
 
 def read_denied(
@@ -148,60 +213,207 @@ def read_denied(
     progress: Callable[[str], None] = lambda message: None,
 ) -> DeniedReport:
     """Read the deployment's Cloud Armor denials of the last `since` (at most `limit` log entries, newest first)
-    from Cloud Logging, on $IAC_LOGGING_API_ENDPOINT or Google's endpoint."""
-    if limit < 1:
-        raise IacError(f"--limit {limit}: must be at least 1")
+    from Cloud Logging, on $IAC_LOGGING_API_ENDPOINT or Google's endpoint, within `iac.untrusted.Bounds`."""
+    check_limit(limit)
     project = loaded.config.project
     url_map = ResourceNames.of(loaded.config.name).url_map
-    start = (now or datetime.now(UTC)) - since
-    endpoint = gcp.endpoint(gcp.LOGGING_ENDPOINT_ENV)
+    end = now or datetime.now(UTC)
+    start = end - since
+    reader = _LogReader(gcp.endpoint(gcp.LOGGING_ENDPOINT_ENV), project, Budget("Cloud Logging"))
     progress(f"reading Cloud Armor denials on url map {url_map} since {rfc3339(start)} from Cloud Logging")
-    entries = _list_entries(endpoint, project, denial_filter(url_map, start), limit + 1)
-    denials, read, skipped = _collect(entries, limit)
+    tally = _Tally(start, end + FUTURE_SKEW, limit)
+    with contextlib.closing(reader.pages(denial_filter(url_map, start))) as pages:  # closes the session early too
+        for entries in pages:
+            if tally.add(entries):
+                break
     return DeniedReport(
         project=project,
         url_map=url_map,
         since=start,
-        denied=group(denials, loaded.allowlist.ranges),
-        skipped=skipped,
-        truncated=read > limit,
+        denied=group(tally.denials, loaded.allowlist.ranges),
+        not_plain=tuple(
+            NotPlainAddress(text, count, reason) for text, (count, reason) in sorted(tally.not_plain.items())
+        ),
+        skipped=tally.skipped,
+        truncated_by="limit" if tally.read > limit else reader.stopped,
         limit=limit,
+        bounds=reader.budget.bounds,
     )
 
 
-def _list_entries(endpoint: str | None, project: str, query: str, most: int) -> Iterator[Any]:
-    """The log entries matching `query`, newest first, page after page; Google's errors become LoggingError."""
-    from google.api_core import exceptions as google_exceptions
-    from google.auth.exceptions import RefreshError
-    from google.cloud import logging as cloud_logging
+class _Tally:
+    """The entries read so far: denials, addresses that are not plain global ones, entries skipped."""
 
-    credentials, options = gcp.credentials(
-        endpoint,
-        purpose="to read the load balancer's log with",
-        needs=f"{gcp.LOGGING_PERMISSION} (e.g. {gcp.LOGGING_ROLE})",
-        env=gcp.LOGGING_ENDPOINT_ENV,
-    )
-    client = cloud_logging.Client(  # type: ignore[no-untyped-call]
-        project=project, credentials=credentials, _use_grpc=False, client_options=options or None
-    )
-    where = endpoint or LOGGING_HOST
-    try:
-        yield from client.list_entries(  # type: ignore[no-untyped-call]
-            resource_names=[f"projects/{project}"],
-            filter_=query,
-            order_by=cloud_logging.DESCENDING,
-            page_size=PAGE_SIZE,
-            max_results=most,
+    def __init__(self, start: datetime, end: datetime, limit: int) -> None:
+        self.start, self.end, self.limit = start, end, limit
+        self.denials: list[Denial] = []
+        self.not_plain: dict[str, tuple[int, str]] = {}
+        self.read = self.skipped = 0
+
+    def add(self, entries: list[Any]) -> bool:
+        """Count `entries`; True once more than `limit` were read (the rest is not wanted)."""
+        for entry in entries:
+            self.read += 1
+            if self.read > self.limit:
+                return True
+            found = denial_of(entry)
+            if found is None or found.at is None or not self.start <= found.at <= self.end:
+                self.skipped += 1
+            elif isinstance(found, NotPlain):
+                count, _ = self.not_plain.get(found.text, (0, found.reason))
+                self.not_plain[found.text] = (count + 1, found.reason)
+            else:
+                self.denials.append(found)
+        return False
+
+
+class _LogReader:
+    """`entries.list` of one project, page after page, within the budget: the number of pages, the bytes of
+    all answers, the deadline. `stopped` says which bound ended the listing early ("pages", "deadline",
+    "bytes"), None when Cloud Logging had no more pages."""
+
+    def __init__(self, endpoint: str | None, project: str, budget: Budget) -> None:
+        self.project = project
+        self.budget = budget
+        self.where = endpoint or LOGGING_HOST
+        base = endpoint or f"https://{LOGGING_HOST}"
+        self.url = ("" if "://" in base else "https://") + base.rstrip("/") + "/v2/entries:list"
+        self.credentials, _ = gcp.credentials(
+            endpoint,
+            purpose="to read the load balancer's log with",
+            needs=f"{gcp.LOGGING_PERMISSION} (e.g. {gcp.LOGGING_ROLE})",
+            env=gcp.LOGGING_ENDPOINT_ENV,
         )
-    except google_exceptions.GoogleAPICallError as exc:
-        raise LoggingError(_refusal(exc, project)) from None
-    except RefreshError as exc:
-        raise LoggingError(f"could not get a Google access token: {gcp.reason(exc)}; {gcp.ADC_HELP}") from None
-    except gcp.network_errors() as exc:
-        raise LoggingError(
-            f"cannot reach Cloud Logging at {where} ({type(exc).__name__}: {gcp.reason(exc)}): check the network "
-            f"path (and {gcp.LOGGING_ENDPOINT_ENV} if set), then run again"
-        ) from None
+        self.anonymous = endpoint is not None and gcp.is_local_http(endpoint)
+        self.answered = 0
+        self.stopped: str | None = None
+
+    def pages(self, query: str) -> Generator[list[Any], None, None]:
+        from google.auth.transport.requests import AuthorizedSession
+
+        # No refresh and retry on a 401 for the anonymous credentials of a local stand-in: nothing to refresh.
+        refresh = () if self.anonymous else (401,)
+        with AuthorizedSession(self.credentials, refresh_status_codes=refresh) as session:  # type: ignore[no-untyped-call]
+            token: str | None = None
+            while True:
+                if self.answered >= self.budget.bounds.pages:
+                    self.stopped = "pages"
+                    return
+                try:
+                    if self.budget.left() <= 0:
+                        raise OutOfTime(f"Cloud Logging's pages took longer than {self.budget.bounds.deadline:g} s")
+                    entries, token = self._page(session, query, token)
+                except OutOfTime as exc:
+                    if not self.answered:
+                        raise LoggingError(
+                            f"{exc}; nothing was read: check the network path (and {gcp.LOGGING_ENDPOINT_ENV} if "
+                            f"set), then run again"
+                        ) from None
+                    self.stopped = "deadline"
+                    return
+                except TooMuchInAll:
+                    self.stopped = "bytes"
+                    return
+                self.answered += 1
+                yield entries
+                if token is None:
+                    return
+
+    def _page(self, session: Any, query: str, token: str | None) -> tuple[list[Any], str | None]:
+        """One page: its entries and the next page's token (None: the last page)."""
+        from google.auth.exceptions import RefreshError
+        from requests.exceptions import Timeout
+
+        body: dict[str, Any] = {
+            "resourceNames": [f"projects/{self.project}"],
+            "filter": query,
+            "orderBy": "timestamp desc",
+            "pageSize": PAGE_SIZE,
+        }
+        if token is not None:
+            body["pageToken"] = token
+        try:
+            response = session.request(
+                "POST",
+                self.url,
+                json=body,
+                stream=True,
+                allow_redirects=False,
+                timeout=self.budget.timeout(),
+                max_allowed_time=max(self.budget.left(), 0.1),
+            )
+            with response:
+                data = self.budget.read_body(response)
+        except RefreshError as exc:
+            raise LoggingError(f"could not get a Google access token: {gcp.reason(exc)}; {gcp.ADC_HELP}") from None
+        except Timeout:
+            raise LoggingError(
+                f"Cloud Logging at {self.where} did not answer within {self.budget.bounds.read_timeout:g} s: check "
+                f"the network path (and {gcp.LOGGING_ENDPOINT_ENV} if set), then run again"
+            ) from None
+        except gcp.network_errors() as exc:
+            raise LoggingError(
+                f"cannot reach Cloud Logging at {self.where} ({type(exc).__name__}: {gcp.reason(exc)}): check the "
+                f"network path (and {gcp.LOGGING_ENDPOINT_ENV} if set), then run again"
+            ) from None
+        if response.status_code != 200:
+            raise LoggingError(self._refusal(response, data))
+        return _page_of(data, self.where)
+
+    def _refusal(self, response: Any, data: bytes) -> str:
+        """What Cloud Logging's refusal (any status but 200) means and what to do."""
+        from google.api_core import exceptions as google_exceptions
+
+        code = int(response.status_code)
+        payload = _json(data)
+        error = payload.get("error") if isinstance(payload, dict) else None
+        error = error if isinstance(error, dict) else {}
+        message = error.get("message")
+        said = message if isinstance(message, str) else ""
+        listed = error.get("errors")
+        errors = [item for item in listed if isinstance(item, dict)] if isinstance(listed, list) else []
+        response._content = data  # Google's message, read by gcp.google_message
+        exc = google_exceptions.from_http_status(  # type: ignore[no-untyped-call]
+            code, said[:500] or gcp.status_text(code), errors=errors, response=response
+        )
+        if code == 401 and self.anonymous:
+            return (
+                f"Cloud Logging at {self.where} asks for credentials ({gcp.describe(exc)}): no Google credentials "
+                f"are sent to a plain-http endpoint; {gcp.ADC_HELP} with {gcp.LOGGING_PERMISSION} "
+                f"(e.g. {gcp.LOGGING_ROLE}), and use an https:// endpoint"
+            )
+        return _refusal(exc, self.project)
+
+
+def _json(data: bytes) -> Any:
+    """`data` as JSON, or None when it is not JSON (or nested too deep to read)."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _page_of(data: bytes, where: str) -> tuple[list[Any], str | None]:
+    """The entries and next page token of an `entries.list` answer; anything else is a LoggingError."""
+    payload = _json(data)
+    problem = None
+    if payload is None:
+        problem = "is not JSON"
+    elif not isinstance(payload, dict):
+        problem = f"is a JSON {type(payload).__name__}, not an object"
+    else:
+        entries = payload.get("entries", [])
+        token = payload.get("nextPageToken") or None
+        if not isinstance(entries, list):
+            problem = "has `entries` that is not a list"
+        elif token is not None and not isinstance(token, str):
+            problem = "has a `nextPageToken` that is not text"
+        else:
+            return entries, token
+    raise LoggingError(
+        f"Cloud Logging at {where} answered entries.list with a body that {problem}: not a page of log entries; "
+        f"check {gcp.LOGGING_ENDPOINT_ENV} if set, then run again"
+    )
 
 
 def _refusal(exc: Any, project: str) -> str:
@@ -212,14 +424,26 @@ def _refusal(exc: Any, project: str) -> str:
             f"the Cloud Logging API is disabled in project {project!r}: {said}; enable it with "
             f"`gcloud services enable logging.googleapis.com --project {project}`"
         )
-    if exc.code in (401, 403):
+    if exc.code == 401:
         return (
-            f"reading the load balancer's log in project {project!r} was refused: {said}; "
+            f"the Cloud Logging API did not accept the credentials iac sent ({said}): they may have expired or "
+            f"been revoked; {gcp.ADC_HELP} with {gcp.LOGGING_PERMISSION} (e.g. {gcp.LOGGING_ROLE})"
+        )
+    if exc.code == 403:
+        return (
+            f"reading the load balancer's log in project {project!r} was refused by the Cloud Logging API: {said}; "
             f"{gcp.grant([gcp.LOGGING_PERMISSION], project, gcp.LOGGING_ROLE)}"
         )
     if exc.code == 404:
         return f"Cloud Logging does not know project {project!r}: {said}; check `project` in the config"
-    return f"reading the load balancer's log in project {project!r} failed: {said}; run again"
+    if exc.code == 429:
+        return (
+            f"the Cloud Logging API refused to read more now ({said}): its read quota is used up for the "
+            "moment; wait a minute and run again, or shorten --since"
+        )
+    if exc.code >= 500:
+        return f"the Cloud Logging API failed to read the log of project {project!r} ({said}): run again later"
+    return f"reading the load balancer's log in project {project!r} failed: the Cloud Logging API answered {said}"
 
 
 def _service_disabled(exc: Any) -> bool:
@@ -229,41 +453,91 @@ def _service_disabled(exc: Any) -> bool:
     return "has not been used in project" in message or "it is disabled" in message
 
 
-def _collect(entries: Iterable[Any], limit: int) -> tuple[list[Denial], int, int]:
-    """The denials of the first `limit` entries, how many entries were read (one more than `limit` when there
-    are more) and how many were skipped for lack of a client address or a timestamp."""
-    denials: list[Denial] = []
-    read = skipped = 0
-    for entry in entries:
-        read += 1
-        if read > limit:
-            break
-        denial = denial_of(entry)
-        if denial is None:
-            skipped += 1
-        else:
-            denials.append(denial)
-    return denials, read, skipped
+@dataclass(frozen=True)
+class NotPlain:
+    """A log entry's client address that is not a plain global IP address, as printed (escaped), and why."""
+
+    text: str
+    reason: str
+    at: datetime | None = None  # when the entry says the request came
 
 
-def denial_of(entry: Any) -> Denial | None:
-    """The denial a log entry records, or None when it lacks the client address or the time."""
-    http_request = entry.http_request if isinstance(entry.http_request, dict) else {}
-    payload = entry.payload if isinstance(entry.payload, dict) else {}
-    if not isinstance(entry.timestamp, datetime):
+def classify(text: str) -> IPAddress | NotPlain:
+    """A log's `remoteIp` as an address a client on the internet can have, or why it is not one."""
+    shown = printable(text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "...")
+    if "%" in text:
+        return NotPlain(shown, "has a zone id (%...), which names an interface of one machine")
+    if not _ADDRESS_CHARACTERS.fullmatch(text):
+        return NotPlain(shown, "not an IP address")
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return NotPlain(shown, "not an IP address")
+    blocked = not_global(ipaddress.ip_network(address))
+    if blocked is not None:
+        return NotPlain(address_text(address), f"not a global address: {blocked[0]}, {blocked[1]}")
+    return address
+
+
+def address_text(address: IPAddress) -> str:
+    """The address as people write it; an IPv4-mapped IPv6 one with its IPv4 part (`::ffff:1.2.3.4`)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"
+    return str(address)
+
+
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
+)
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """An RFC 3339 timestamp (`2026-12-06T06:12:53Z`, `...53.123456789Z`, `...53+01:00`) in UTC, or None."""
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(part) for part in match.group(1, 2, 3, 4, 5, 6))
+    fraction = int((match.group(7) or "0").ljust(6, "0")[:6])
+    offset = timedelta(0)
+    if match.group(9):
+        offset = timedelta(hours=int(match.group(10)), minutes=int(match.group(11)))
+        offset = -offset if match.group(9) == "-" else offset
+    try:
+        zone = timezone(offset)
+        return datetime(year, month, day, hour, minute, min(second, 59), fraction, tzinfo=zone).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def denial_of(entry: object) -> Denial | NotPlain | None:
+    """The denial a log entry records; NotPlain when its client address is not a plain global one; None when it
+    lacks the client address or a valid time."""
+    if not isinstance(entry, dict):
+        return None
+    http_request = entry.get("httpRequest")
+    http_request = http_request if isinstance(http_request, dict) else {}
+    payload = entry.get("jsonPayload")
+    payload = payload if isinstance(payload, dict) else {}
+    at = parse_timestamp(entry.get("timestamp"))
+    remote = http_request.get("remoteIp")
+    if at is None or not isinstance(remote, str) or not remote.strip():
+        return None
+    address = classify(remote.strip())
+    if isinstance(address, NotPlain):
+        return replace(address, at=at)
+    return Denial(address, at, _policy(payload), _path(http_request.get("requestUrl")))
+
+
+def _path(url: object) -> str | None:
+    """The path of the request's URL, escaped (it is the client's text) and cut to MAX_SHOWN characters."""
+    if not isinstance(url, str) or not url:
         return None
     try:
-        address = ipaddress.ip_address(str(http_request.get("remoteIp", "")).strip())
+        path = urlsplit(url).path or "/"
     except ValueError:
-        return None
-    url = http_request.get("requestUrl")
-    path = _printable(urlsplit(url).path or "/") if isinstance(url, str) and url else None
-    return Denial(address, entry.timestamp, _policy(payload), path)
-
-
-def _printable(text: str) -> str:
-    """The client's path as a terminal shows it: control characters escaped (`\\x1b`), never acted on."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+        path = url
+    return printable(path if len(path) <= MAX_SHOWN else path[:MAX_SHOWN] + "...")
 
 
 def _policy(payload: dict[str, Any]) -> str:
@@ -302,7 +576,7 @@ def group(denials: Iterable[Denial], allowlist: Iterable[str]) -> tuple[DeniedAd
     """Denials by address, most requests first, then by address (IPv4 before IPv6); `allowed_now` against the
     config's allowlist ranges."""
     networks = [ipaddress.ip_network(cidr) for cidr in allowlist]
-    groups: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, _Group] = {}
+    groups: dict[IPAddress, _Group] = {}
     for denial in denials:
         groups.setdefault(denial.address, _Group()).add(denial)
     result = []
@@ -311,7 +585,7 @@ def group(denials: Iterable[Denial], allowlist: Iterable[str]) -> tuple[DeniedAd
         known = sorted(found.policies - {"unknown"}, key=("edge", "backend").index)
         result.append(
             DeniedAddress(
-                address=str(address),
+                address=address_text(address),
                 count=found.count,
                 first=found.first,
                 last=found.last,

@@ -11,11 +11,12 @@ another in a circle; a command that takes one (render, an edit without --apply) 
 from __future__ import annotations
 
 import contextlib
+import re
 import shlex
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from iac.allowlist import Assignment, Rule, RuleChange, repack_notice
 from iac.baseline import Baseline, of_rendering, of_state
@@ -25,10 +26,10 @@ from iac.files import RENDER, Deployment, locked, locked_output, parse_duration,
 from iac.names import ResourceNames
 from iac.plan import PlanSummary, summarize
 from iac.render import Rendered, render
-from iac.terraform import Progress, Terraform, terminating_as_interrupt
+from iac.signals import terminating_as_interrupt
+from iac.terraform import Progress, Terraform
 
 if TYPE_CHECKING:
-    from iac.allowlist_file import Change, Operation
     from iac.invalidate import InvalidationTarget
 
 # The saved plan embeds a copy of the state (and so the HMAC secret): it only lives while iac runs.
@@ -158,6 +159,7 @@ def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Itera
         # Without an earlier rendering, the first one only lets `terraform init` run: it is marked provisional,
         # so that if init or the state read fails, the next run still reads the deployed rules first.
         rendered = renderer(loaded, baseline.current, repack=repack, provisional=baseline.source == "none")
+        check_before_terraform(loaded, directory, rendered, run.lockfile)
         deployment = Deployment.of(loaded.config)
         write_tree(directory, rendered.files, RENDER, deployment, config=loaded.path)
         terraform = Terraform(
@@ -180,10 +182,35 @@ def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Itera
             (directory / PLAN_FILE).unlink(missing_ok=True)
 
 
+# Where Terraform records the providers' versions and checksums (`iac lock` writes it; committed with the rendering).
+LOCK_FILE = ".terraform.lock.hcl"
+
+
+def check_before_terraform(loaded: LoadedConfig, directory: Path, rendered: Rendered, lockfile: str | None) -> None:
+    """Refuse, before anything is written or run, an output directory holding files Terraform would read that
+    the config neither renders nor declares (iac.extras), and `--lockfile readonly` without a lock file."""
+    from iac import extras
+
+    config = loaded.config
+    extras.check(directory, rendered.files, config.terraform.extra_files, loaded.path, "Terraform was not run")
+    if lockfile == "readonly" and not (directory / LOCK_FILE).is_file():
+        raise IacError(
+            f"{directory / LOCK_FILE}: missing, and --lockfile readonly (IAC_LOCKFILE) does not let terraform init "
+            f"create it; Terraform was not run: write it with `{lock_command(loaded.path, directory)}` (no cloud "
+            "credentials needed) and commit it beside the rendering"
+        )
+
+
+def lock_command(config: Path, directory: Path) -> str:
+    """The command that writes the provider lock file of `directory` (`iac lock`)."""
+    return f"iac lock -c {shlex.quote(str(config))} -o {shlex.quote(str(directory))}"
+
+
 def plan(loaded: LoadedConfig, directory: Path, run: TerraformRun, *, summary: Path | None = None) -> PlanReport:
     """Render, init and plan; with `summary`, also write the plan as Markdown there (`iac.summary`), checked
     writable before Terraform runs, and written when the plan fails too (saying so, without the details,
     which may not belong in a pull request)."""
+    from iac import extras
     from iac import summary as markdown
 
     if summary is not None:
@@ -191,13 +218,17 @@ def plan(loaded: LoadedConfig, directory: Path, run: TerraformRun, *, summary: P
     try:
         with workspace(loaded, directory, run) as ws:
             report = ws.plan()
+            # The declared extra files as Terraform read them, still under the output directory's lock.
+            declared = extras.digests(directory, loaded.config.terraform.extra_files) if summary is not None else []
     except IacError as exc:
         if summary is not None:
             markdown.write(summary, markdown.failure(loaded, exc))
         raise
     if summary is not None:
         markdown.write(
-            summary, markdown.markdown(report.summary, report.baseline, report.assignment, loaded, directory)
+            summary,
+            markdown.markdown(report.summary, report.baseline, report.assignment, loaded, directory)
+            + markdown.extra_files_section(declared),
         )
         run.progress(f"wrote the plan summary to {summary}")
     return report
@@ -292,17 +323,38 @@ def apply(
     return ApplyReport(report, True, invalidate_cache(loaded, target, progress))
 
 
-class NotApplied(IacError):
-    """An allowlist edit was written to the config, and what came after it (the apply flow) failed: the file
-    and the infrastructure now differ until `iac apply` runs on the same config."""
+class Edit(Protocol):
+    """A config edit that `rotate` may follow with the apply flow: the allowlist's (`allowlist_file.Change`), the
+    HMAC key generation's (`hmac_key.Rotation`). `loaded` is the edited config, validated."""
 
-    def __init__(self, edit: Change, cause: IacError) -> None:
+    @property
+    def loaded(self) -> LoadedConfig: ...
+
+    @property
+    def written(self) -> bool: ...
+
+    @property
+    def kind(self) -> str:
+        """What was edited, for messages: "allowlist edit"."""
+        ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+E = TypeVar("E", bound=Edit)
+
+
+class NotApplied(IacError):
+    """A config edit was written, and what came after it (the apply flow) failed: the file and the
+    infrastructure now differ until `iac apply` runs on the same config."""
+
+    def __init__(self, edit: Edit, cause: IacError) -> None:
         self.edit = edit
         self.cause = cause
         self.exit_code = cause.exit_code
         config = shlex.quote(str(edit.loaded.path))
         self.remedy = (
-            f"{edit.loaded.path} was changed (the allowlist edit is written) but NOT applied: "
+            f"{edit.loaded.path} was changed (the {edit.kind} is written) but NOT applied: "
             f"`iac apply -c {config}` applies it once the problem above is fixed"
         )
         super().__init__(f"{cause}\n{self.remedy}")
@@ -316,9 +368,9 @@ class NotApplied(IacError):
 
 @dataclass(frozen=True)
 class RotationReport:
-    """An allowlist edit, and the apply flow that followed it (None without --apply, or for a dry run)."""
+    """A config edit, and the apply flow that followed it (None without --apply, or for a dry run)."""
 
-    edit: Change
+    edit: Edit
     applied: ApplyReport | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -328,29 +380,25 @@ class RotationReport:
 
 
 def rotate(
-    config: Path,
-    operation: Operation,
+    edit: Callable[[], E],
     *,
-    allow_empty: bool,
-    dry_run: bool,
+    config: Path,
     lock_timeout: float,
-    output: Path,
-    shown: Callable[[Change], None],
+    dry_run: bool,
+    shown: Callable[[E], None],
     then_apply: Callable[[LoadedConfig], ApplyReport] | None = None,
 ) -> RotationReport:
-    """Edit the allowlist of `config` (`allowlist_file.edit`), let `shown` report the edit, then run the apply
-    flow on the edited config (`then_apply`, unless a dry run). A failure after the file was written is a
-    NotApplied: it says that the config changed and how to finish; nothing else is left unexplained.
+    """Make the config edit `edit` (`allowlist_file.edit`, `hmac_key.rotate`) of the file `config`, let `shown`
+    report it, then run the apply flow on the edited config (`then_apply`, unless a dry run). A failure after the
+    file was written is a NotApplied: it says that the config changed and how to finish; nothing else is left
+    unexplained.
 
-    With `then_apply`, the config's lock is held from the edit to the end of the apply: the config applied
-    is the one on disk, and two rotations at once run one after the other, the second applying both."""
-    from iac import allowlist_file
-
+    With `then_apply`, the config's lock is held from the edit to the end of the apply (waiting up to
+    `lock_timeout` seconds for it): the config applied is the one on disk, and two rotations at once run one
+    after the other, the second applying both."""
     applying = then_apply is not None and not dry_run
     with locked(config, lock_timeout) if applying else contextlib.nullcontext():
-        change = allowlist_file.edit(
-            config, operation, allow_empty=allow_empty, dry_run=dry_run, lock_timeout=lock_timeout, output=output
-        )
+        change = edit()
         shown(change)
         if then_apply is None or dry_run:
             return RotationReport(change)
@@ -405,3 +453,84 @@ def invalidation_target_from(outputs: dict[str, Any], path: str) -> Invalidation
         )
     except KeyError as missing:
         raise IacError(f"the applied configuration has no output {missing}: cannot invalidate the CDN cache") from None
+
+
+# --- iac lock ---------------------------------------------------------------------------------------------------
+
+# The platforms `iac lock` always writes checksums for: Linux CI runners, and Macs of both kinds.
+LOCK_PLATFORMS = ("linux_amd64", "darwin_arm64", "darwin_amd64")
+_PLATFORM = re.compile(r"[a-z0-9]+_[a-z0-9]+")
+_LOCKED_PROVIDER = re.compile(r'^provider\s+"([^"]+)"\s*\{\s*$(.*?)^\}', re.MULTILINE | re.DOTALL)
+_LOCKED_VERSION = re.compile(r'^\s*version\s*=\s*"([^"]*)"', re.MULTILINE)
+_LOCKED_HASH = re.compile(r'"(?:h1|zh):[^"]*"')
+
+
+def lock_platforms(extra: Sequence[str]) -> tuple[str, ...]:
+    """LOCK_PLATFORMS and the `--platform` values `extra`, each once; a value not of the form OS_ARCH is an error."""
+    for platform in extra:
+        if not _PLATFORM.fullmatch(platform):
+            raise IacError(
+                f"--platform {platform!r}: not a platform: write OS_ARCH as Terraform names it, lowercase, e.g. "
+                "linux_arm64 or windows_amd64"
+            )
+    return tuple(dict.fromkeys([*LOCK_PLATFORMS, *extra]))
+
+
+@dataclass(frozen=True)
+class LockedProvider:
+    source: str
+    version: str
+    checksums: int
+
+
+@dataclass(frozen=True)
+class LockReport:
+    """What `iac lock` wrote: the lock file, the platforms asked for, and each provider's version locked."""
+
+    path: Path
+    platforms: tuple[str, ...]
+    providers: tuple[LockedProvider, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "lock_file": str(self.path),
+            "platforms": list(self.platforms),
+            "providers": [{"source": p.source, "version": p.version, "checksums": p.checksums} for p in self.providers],
+        }
+
+
+def lock(
+    loaded: LoadedConfig, directory: Path, run: TerraformRun, platforms: Sequence[str], fs_mirror: Path | None = None
+) -> LockReport:
+    """Render `loaded` into `directory` as `iac render` does, then write the checksums of the providers it needs
+    for each of `platforms` into its lock file (`terraform get`, `terraform providers lock`): no state, no backend,
+    no cloud credentials. The packages come from their registry, or from the directory `fs_mirror`."""
+    from iac.files import RENDERED_FILE, read_input
+
+    if fs_mirror is not None and not fs_mirror.is_dir():
+        raise IacError(f"--fs-mirror {fs_mirror}: not a directory of provider packages (terraform providers mirror)")
+    renderer, progress = run.renderer or render, run.progress
+    path = directory / LOCK_FILE
+    with terminating_as_interrupt(), locked_output(directory, parse_duration(run.lock_timeout)):
+        baseline = of_rendering(directory, loaded.config)
+        rendered = renderer(loaded, baseline.current, repack=run.repack)
+        check_before_terraform(loaded, directory, rendered, None)
+        write_tree(directory, rendered.files, RENDER, Deployment.of(loaded.config), config=loaded.path)
+        terraform = Terraform(
+            binary=run.binary, working_dir=directory, lock_timeout=run.lock_timeout, progress=progress
+        )
+        terraform.get()
+        terraform.providers_lock(platforms, fs_mirror)
+        try:
+            text = read_input(path, RENDERED_FILE, follow_symlinks=False).decode("utf-8")
+        except (OSError, UnicodeDecodeError, IacError) as exc:
+            raise IacError(f"{path}: cannot read the lock file Terraform wrote: {exc}") from None
+    providers = tuple(
+        LockedProvider(
+            source=match.group(1),
+            version=version.group(1) if (version := _LOCKED_VERSION.search(match.group(2))) else "",
+            checksums=len(_LOCKED_HASH.findall(match.group(2))),
+        )
+        for match in _LOCKED_PROVIDER.finditer(text)
+    )
+    return LockReport(path, tuple(platforms), providers)

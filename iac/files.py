@@ -61,12 +61,14 @@ class OutputError(IacError):
     """The output directory cannot be written as asked."""
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(d|h|ms|m|s)")
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(d|h|ms|m|s)")  # ASCII digits only (\d is any script's)
 _UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+MAX_DURATION = 366 * 86400.0  # seconds: a year is longer than any wait iac does
 
 
 def parse_duration(text: str, option: str = "--lock-timeout", *, days: bool = False) -> float:
-    """Seconds in a Terraform-style duration (`300s`, `5m`, `1m30s`, `0s`); a bad one names the option.
+    """Seconds in a Terraform-style duration (`300s`, `5m`, `1m30s`, `0s`) of at most MAX_DURATION; a bad one
+    names the option.
 
     `days` also takes `d` (`7d`, `1d12h`): not for a duration handed to Terraform, which has no days."""
     value = text.strip()
@@ -74,7 +76,11 @@ def parse_duration(text: str, option: str = "--lock-timeout", *, days: bool = Fa
     if not value or "".join(number + unit for number, unit in parts) != value or (not days and "d" in value):
         example = "24h, 7d or 1d12h" if days else "300s, 5m or 1m30s"
         raise IacError(f"{option} {text!r}: not a duration; write a number with a unit, e.g. {example}")
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    if seconds > MAX_DURATION:
+        most = "366d" if days else f"{MAX_DURATION / 3600:.0f}h"
+        raise IacError(f"{option} {text!r}: too long; at most {most}")
+    return seconds
 
 
 # How long a command waits for a lock unless told (--lock-timeout): Terraform's default, in seconds.
@@ -131,6 +137,20 @@ _FILE_TYPES = (
 )
 
 
+def not_regular(path: Path) -> str | None:
+    """What `path` (symlinks followed) is when it exists and is not a regular file: "a directory", "a FIFO
+    (named pipe)", ...; None for a regular file or nothing there."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return next((name for test, name in _FILE_TYPES if test(mode)), "not a file")
+
+
 class InputFileError(IacError):
     """A file iac reads as input is not a regular file, or is larger than the cap of its kind."""
 
@@ -155,10 +175,15 @@ def read_input(path: Path, kind: InputKind, *, follow_symlinks: bool = True) -> 
         if not follow_symlinks and os.path.islink(path):
             raise InputFileError(path, f"is a symlink, {_only_regular(kind)}") from None
         raise
+    try:
+        info = os.fstat(fd)  # before open(): it refuses a directory itself, naming the descriptor, not the path
+    except OSError:
+        os.close(fd)
+        raise
+    if stat.S_ISDIR(info.st_mode):
+        os.close(fd)
+        raise IsADirectoryError(21, "Is a directory", str(path))
     with open(fd, "rb", closefd=True) as handle:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise IsADirectoryError(21, "Is a directory", str(path))
         if not stat.S_ISREG(info.st_mode):
             what = next((name for test, name in _FILE_TYPES if test(info.st_mode)), "not a file")
             raise InputFileError(path, f"is {what}, {_only_regular(kind)}")
@@ -365,6 +390,11 @@ _WRITES = {
 _TERRAFORMS = re.compile(r"(^|.*/)(\.terraform(/.*)?|[^/]*\.tfstate[^/]*|\.terraform\.lock\.hcl|[^/]*\.tfplan)")
 
 
+def is_terraforms(name: str) -> bool:
+    """Whether `name` (relative to an output directory) is one of Terraform's working files or inside `.terraform/`."""
+    return _TERRAFORMS.fullmatch(name) is not None
+
+
 def may_write(writer: str | None, name: str) -> bool:
     """Whether `name` (relative to the output directory) is one `iac <writer>` writes, so may replace or
     remove. Never a name outside the directory, iac's own ledger or staging, or one of Terraform's."""
@@ -373,7 +403,7 @@ def may_write(writer: str | None, name: str) -> bool:
         pattern is not None
         and pattern.fullmatch(name) is not None
         and ".." not in name.split("/")
-        and _TERRAFORMS.fullmatch(name) is None
+        and not is_terraforms(name)
     )
 
 
@@ -433,7 +463,7 @@ class OutputDirectory:
         ledger = read_ledger(directory)
         if ledger is not None:
             _check_owner(directory, ledger, writer, deployment)
-        elif not _is_configs_directory(directory, config):
+        elif not is_configs_directory(directory, config):
             _refuse_unknown(directory)
         self.directory = directory
         self.writer = writer
@@ -659,7 +689,8 @@ def _holds(path: Path, content: bytes) -> bool:
         return stat.S_ISREG(info.st_mode) and info.st_size == len(content) and handle.read(len(content) + 1) == content
 
 
-def _is_configs_directory(directory: Path, config: Path | None) -> bool:
+def is_configs_directory(directory: Path, config: Path | None) -> bool:
+    """Whether `directory` is the one the config file `config` is in (iac may write there without a ledger)."""
     if config is None or not directory.is_dir():
         return False
     real = directory.resolve()
@@ -731,7 +762,10 @@ def _make_dirs(directory: Path, created: list[Path]) -> None:
         missing.append(directory)
         directory = directory.parent
     for path in reversed(missing):
-        path.mkdir()
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue  # another run made it meanwhile (parallel renders into a new directory): not ours to remove
         created.append(path)
 
 

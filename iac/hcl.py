@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -15,6 +16,22 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 class Hcl(str):
     """Text that is already HCL (produced by this module), passed through templates unchanged."""
+
+
+@dataclass(frozen=True)
+class Commented:
+    """A list item written with a comment after it on its line: `"81.2.69.160/28", # Lisbon office`."""
+
+    value: Any
+    comment: str
+
+
+def comment(text: str) -> Hcl:
+    """A `#` comment holding `text` on one line: no line break or control character can end it early, and
+    invisible or bidirectional characters are named (`<U+202E>`), so a reviewer reads what is there."""
+    from iac.untrusted import visible
+
+    return Hcl(f"# {visible(text)}".rstrip())
 
 
 def string(value: str) -> str:
@@ -54,7 +71,13 @@ def value(data: Any, indent: int = 0) -> Hcl:
     if isinstance(data, Sequence):
         if not data:
             return Hcl("[]")
-        lines = [f"{pad}{value(item, indent + 2)}," for item in data]
+        listed: list[tuple[str, str | None]] = [
+            (f"{value(item.value, indent + 2)},", comment(item.comment))
+            if isinstance(item, Commented)
+            else (f"{value(item, indent + 2)},", None)
+            for item in data
+        ]
+        lines = [pad + line for line in _commented(listed)]
         return Hcl("[\n" + "\n".join(lines) + "\n" + " " * indent + "]")
     raise TypeError(f"no HCL form for {type(data).__name__}")
 
@@ -62,20 +85,32 @@ def value(data: Any, indent: int = 0) -> Hcl:
 def _aligned(items: Sequence[tuple[str, str]], pad: str) -> list[str]:
     """`key = value` lines aligned as `terraform fmt` does: `=` lines up within each run of one-line
     attributes; a multi-line value ends the run and is not padded."""
+    return [pad + line for line in _in_columns(items, " = ")]
+
+
+def _commented(items: Sequence[tuple[str, str | None]]) -> list[str]:
+    """List item lines, each with its comment (if any) after it; as `terraform fmt` does, the comments of
+    consecutive commented lines start in one column."""
+    return _in_columns(items, " ")
+
+
+def _in_columns(items: Sequence[tuple[str, str | None]], separator: str) -> list[str]:
+    """`left` + `separator` + `right` lines whose separators line up within each run of one-line `right`
+    parts; a `right` over several lines ends the run unpadded, and None ends it with `left` alone."""
     lines: list[str] = []
     run: list[tuple[str, str]] = []
 
     def flush() -> None:
-        width = max((len(k) for k, _ in run), default=0)
-        lines.extend(f"{pad}{k.ljust(width)} = {v}" for k, v in run)
+        width = max((len(left) for left, _ in run), default=0)
+        lines.extend(f"{left.ljust(width)}{separator}{right}" for left, right in run)
         run.clear()
 
-    for key, text in items:
-        if "\n" in text:
+    for left, right in items:
+        if right is None or "\n" in right:
             flush()
-            lines.append(f"{pad}{key} = {text}")
+            lines.append(left if right is None else f"{left}{separator}{right}")
         else:
-            run.append((key, text))
+            run.append((left, right))
     flush()
     return lines
 

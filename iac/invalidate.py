@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from iac import gcp
 from iac.errors import EXIT_INVALIDATION_FAILED, IacError
-from iac.untrusted import cap_rest_client
+from iac.untrusted import COMPUTE_REQUEST_TIMEOUT, cap_rest_client
 from iac.words import plural
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ BACKOFF_FIRST = 2.0
 BACKOFF_CAP = 60.0
 RATE_LIMIT_WAIT = 60.0  # Google allows one path/host invalidation per minute
 JITTER = 0.1  # up to 10 % on top of each wait
-REQUEST_TIMEOUT = 60.0  # seconds for one HTTP request to Google
+REQUEST_TIMEOUT = COMPUTE_REQUEST_TIMEOUT  # seconds for one HTTP request to Google
 
 
 class InvalidationError(IacError):

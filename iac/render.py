@@ -9,7 +9,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from iac.allowlist import Assignment, Rule, assign, is_network_text
+from iac import hcl
+from iac.allowlist import Assignment, Rule, assign, is_network_text, range_notes
 from iac.config import Config, CorsConfig, LoadedConfig
 from iac.templates import module_files, template
 
@@ -37,6 +38,8 @@ def template_values(loaded: LoadedConfig, assignment: Assignment) -> dict[str, A
     """The data the templates see: plain values; structure and escaping are the templates' and hcl's job."""
     config = loaded.config
     backend = config.terraform.backend
+    # Each range carries its entries' comments onto its line, so the rendering's diff reads like the config's.
+    notes = range_notes(loaded.allowlist, loaded.notes)
     return {
         "project": config.project,
         "name": config.name,
@@ -50,7 +53,8 @@ def template_values(loaded: LoadedConfig, assignment: Assignment) -> dict[str, A
             "location": config.bucket.location,
         },
         "cdn": {"default_ttl": config.cdn.default_ttl, "client_ttl": config.cdn.client_ttl},
-        "allowlist_rules": [{"priority": rule.priority, "ranges": list(rule.ranges)} for rule in assignment.rules],
+        "hmac_key": {"generation": config.hmac_key.generation},
+        "allowlist_rules": [_rule_values(rule, notes) for rule in assignment.rules],
         "cors": bucket_cors(config),
         "backend": None
         if backend is None
@@ -60,6 +64,12 @@ def template_values(loaded: LoadedConfig, assignment: Assignment) -> dict[str, A
             "has_prefix": backend.gcs.prefix is not None,
         },
     }
+
+
+def _rule_values(rule: Rule, notes: Mapping[str, str]) -> dict[str, Any]:
+    """A rule for main.tf.j2: its priority, and its ranges each with its config comment (when it has one)."""
+    ranges = [hcl.Commented(cidr, notes[cidr]) if cidr in notes else cidr for cidr in rule.ranges]
+    return {"priority": rule.priority, "ranges": ranges}
 
 
 def bucket_cors(config: Config) -> dict[str, Any] | None:
@@ -129,6 +139,7 @@ def render(
 _MODULE_ATTRIBUTE = r'^  {name}\s*=\s*"([^"\\]*)"\s*$'
 _RULE = re.compile(r"\{\s*priority\s*=\s*(\d+)\s*ranges\s*=\s*\[([^\]]*)\]\s*\}")
 _QUOTED = re.compile(r'"([^"\\]*)"')
+_COMMENT = re.compile(r"#[^\n]*")
 
 
 # Written into main.tf by a provisional rendering (templates/main.tf.j2).
@@ -160,7 +171,9 @@ def current_rules(directory: Path, config: Config) -> tuple[Rule, ...] | None:
     if start < 0 or PROVISIONAL_MARK in text:
         return None  # e.g. a rendering of an iac before stable rules (`ranges = [...]`): the state knows better
     rules = []
-    for match in _RULE.finditer(text, start):
+    # The comments on range lines (config comments, `hcl.comment`) are not rules: read without them.
+    text = _COMMENT.sub("", text[start:])
+    for match in _RULE.finditer(text):
         ranges = _QUOTED.findall(match.group(2))
         if not ranges or not all(is_network_text(r) for r in ranges):
             return None
@@ -246,6 +259,7 @@ def _for_each_size(name: str, address: str, expression: str, text: str) -> int:
 
 
 def resource_count(*, create_bucket: bool, manage_dns: bool) -> int:
-    """The resource instances the module creates for a config: the render summary's count."""
+    """The resource instances the module creates in the project for a config: the render summary's count
+    (Terraform's own `terraform_data`, which lives in the state only, is not one)."""
     flags = {"create_bucket": create_bucket, "manage_dns": manage_dns}
-    return sum(resource.count(flags) for resource in module_resources(MODULE))
+    return sum(resource.count(flags) for resource in module_resources(MODULE) if resource.address.startswith("google_"))

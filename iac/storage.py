@@ -33,8 +33,12 @@ def client(project: str | None = None, *, connections: int | None = None) -> Any
 
     `connections`: how many requests the caller makes at a time, when more than one. The HTTP session keeps
     that many connections open (requests keeps 10; the 11th request at a time would open a connection and
-    drop it after, with a "connection pool is full" warning)."""
+    drop it after, with a "connection pool is full" warning). Every answer but a download is read within
+    `iac.untrusted.Bounds` (a body cap and a deadline)."""
+    from iac.untrusted import cap_responses
+
     made = _client(project)
+    cap_responses(made._http, what="Cloud Storage")
     if connections is not None and connections > 1:
         from requests.adapters import DEFAULT_POOLSIZE
 

@@ -6,9 +6,9 @@ atomic write of the file. Text from the config (entry comments) is escaped: it n
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -23,9 +23,6 @@ if TYPE_CHECKING:
 
 # Every ASCII punctuation character CommonMark lets a backslash escape: escaped, a comment renders as itself.
 _PUNCTUATION = re.compile(r"([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])")
-# Unicode categories shown as <U+XXXX>: format (bidirectional overrides, zero-width), control, private use,
-# surrogates, unassigned, line and paragraph separators.
-_INVISIBLE = frozenset({"Cf", "Cc", "Co", "Cs", "Cn", "Zl", "Zp"})
 # GitHub refuses a comment or pull request body over 65,536 characters: the summary stays well under it.
 MAX_CHARACTERS = 60_000
 # A comment is shown up to this many characters (an allowlist entry's note is meant to be short).
@@ -39,6 +36,12 @@ _T = TypeVar("_T")
 def check_target(path: Path) -> None:
     """Fail before Terraform runs when the summary could not be written to `path`."""
     what = f"--summary {path}"
+    if path.is_symlink() and not path.exists():
+        raise IacError(
+            f"{what}: is a symbolic link to {os.readlink(path)}, which does not exist (a dangling link): nothing is "
+            "written through it (its directories would be created); point it at a file in an existing directory, "
+            "or give another path"
+        )
     if path.exists() and not path.is_file():
         raise IacError(f"{what}: is not a regular file: give a file path for the Markdown summary")
     if not path.parent.is_dir():
@@ -51,8 +54,11 @@ def write(path: Path, text: str) -> None:
     """Replace `path` with `text`, atomically (through a symlink, as $GITHUB_STEP_SUMMARY may be)."""
     from iac.files import write_atomic
 
+    target = path.resolve()
+    if not target.parent.is_dir():  # the link changed since check_target: never create its directories
+        raise IacError(f"--summary {path}: the directory {target.parent} does not exist: nothing was written")
     try:
-        write_atomic(path.resolve(), text.encode("utf-8"))
+        write_atomic(target, text.encode("utf-8"))
     except OSError as exc:
         raise IacError(f"--summary {path}: cannot write the summary: {exc.strerror}") from None
 
@@ -63,13 +69,10 @@ def escape(text: str) -> str:
 
 
 def visible(text: str, limit: int = COMMENT_CHARACTERS) -> str:
-    """`text` on one line, every invisible or bidirectional character (format, control, private-use,
-    unassigned, line and paragraph separators) shown as `<U+XXXX>`, cut to `limit` characters."""
-    import unicodedata
+    """`text` on one line with invisible characters named (`iac.untrusted.visible`), cut to `limit` characters."""
+    from iac.untrusted import visible as named
 
-    shown = "".join(
-        f"<U+{ord(char):04X}>" if unicodedata.category(char) in _INVISIBLE else char for char in " ".join(text.split())
-    )
+    shown = named(text)
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
@@ -175,6 +178,23 @@ def _left_out(total: int, rows: int | None, noun: str, many: str | None = None) 
     return ["", _LEFT_OUT.format(what=f"{total - rows:,} more of {plural(total, noun, many)}")]
 
 
+def extra_files_section(declared: Sequence[tuple[str, str]]) -> str:
+    """The files the config adds to the root module (`terraform.extra_files`) with their SHA-256, so a reviewer
+    sees what Terraform read beside the rendering; nothing when there are none."""
+    if not declared:
+        return ""
+    lines = [
+        f"### Extra files: {len(declared)} declared in `terraform.extra_files`",
+        "",
+        "Terraform read these files of the output directory with the rendering:",
+        "",
+        "| file | SHA-256 |",
+        "|---|---|",
+    ]
+    lines += [f"| {escape(name)} | `{digest}` |" for name, digest in declared]
+    return "\n".join(["", *lines, ""])  # after the summary, which ends with a newline
+
+
 def failure(loaded: LoadedConfig, error: IacError) -> str:
     """The summary of a plan that failed: that it did and how it exited; the details stay in the job's log."""
     config = loaded.config
@@ -192,7 +212,9 @@ def _allowlist_section(plan: PlanSummary, loaded: LoadedConfig, rows: int | None
     added, removed = plan.allowlist_added, plan.allowlist_removed
     if not added and not removed:
         return ["**Allowlist:** unchanged.", ""]
-    notes = _notes(loaded)
+    from iac.allowlist import range_notes
+
+    notes = range_notes(loaded.allowlist, loaded.notes)
     lines = [
         f"### Allowlist: {len(added)} added, {len(removed)} removed",
         "",
@@ -201,7 +223,7 @@ def _allowlist_section(plan: PlanSummary, loaded: LoadedConfig, rows: int | None
     ]
     changed = [("added", cidr) for cidr in added] + [("removed", cidr) for cidr in removed]
     for kind, cidr in _first(changed, rows):
-        note = code_span(visible(_note_for(cidr, notes))) if kind == "added" else ""
+        note = code_span(visible(notes.get(cidr, ""))) if kind == "added" else ""
         lines.append(f"| {kind} | {_code(cidr)} | {note} |".replace("|  |", "| |"))
     lines += _left_out(len(changed), rows, "address", "addresses")
     lines.append("")
@@ -214,24 +236,3 @@ def _invalidation(plan: PlanSummary) -> str:
     if plan.allowlist_changed:
         return "not invalidated: nothing was deployed before, so nothing is cached yet."
     return "not invalidated: the allowlist does not change."
-
-
-def _notes(loaded: LoadedConfig) -> list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]]:
-    """Each allowlist entry's comment, from the config file as it is; none when the file cannot be read so."""
-    from iac import allowlist_file
-
-    try:
-        doc = allowlist_file.read(loaded.path)
-    except IacError:
-        return []
-    return allowlist_file.notes(doc)
-
-
-def _note_for(cidr: str, notes: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]]) -> str:
-    network = ipaddress.ip_network(cidr)
-    found = [
-        note
-        for entry, note in notes
-        if note and entry.version == network.version and entry.subnet_of(network)  # type: ignore[arg-type]
-    ]
-    return "; ".join(dict.fromkeys(found))

@@ -21,13 +21,14 @@ import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from iac.defaults import DEFAULT_LOCK_TIMEOUT
 from iac.errors import IacError, Interrupted
+from iac.signals import handlers_installable, takes_over
 
 Progress = Callable[[str], None]
 _T = TypeVar("_T")
@@ -160,41 +161,6 @@ def _shorten(text: str) -> str:
     return "\n".join([*lines[:half], f"... ({len(lines) - 2 * half} lines omitted) ...", *lines[-half:]])
 
 
-def _handlers_installable() -> bool:
-    return threading.current_thread() is threading.main_thread()
-
-
-def _takes_over(signum: int) -> bool:
-    """Whether iac may handle `signum`: not when it is ignored (`nohup iac apply` must survive SIGHUP) or
-    when a handler installed outside Python (which could not be restored) is in place."""
-    current = signal.getsignal(signum)
-    return current is not None and current != signal.SIG_IGN
-
-
-def _raise_interrupted(signum: int, frame: object) -> None:
-    raise Interrupted(signum, "iac stopped while no Terraform command was running (run again to continue)")
-
-
-@contextlib.contextmanager
-def terminating_as_interrupt() -> Iterator[None]:
-    """While the block runs, SIGTERM and SIGHUP raise `Interrupted` instead of killing iac outright, so
-    `finally` blocks run (SIGINT already raises KeyboardInterrupt); the previous handlers come back after.
-
-    A Terraform command run inside passes the signals on to Terraform instead while it runs. Off the main
-    thread (where handlers cannot be installed), and for a signal that is ignored, nothing changes.
-    """
-    previous: dict[int, Any] = {}
-    if _handlers_installable():
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            if _takes_over(signum):
-                previous[signum] = signal.signal(signum, _raise_interrupted)
-    try:
-        yield
-    finally:
-        for restored, handler in previous.items():
-            signal.signal(restored, handler)
-
-
 class _Forwarder:
     """While entered (main thread only), SIGINT, SIGTERM and SIGHUP are recorded instead of handled, and the
     first one is passed on to the attached Terraform process; Terraform and its plugins are killed if it
@@ -210,9 +176,9 @@ class _Forwarder:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Forwarder:
-        if _handlers_installable():
+        if handlers_installable():
             for signum in _FORWARD_AS:
-                if _takes_over(signum):
+                if takes_over(signum):
                     self._previous[signum] = signal.signal(signum, self._received)
         return self
 
@@ -337,6 +303,16 @@ class Terraform:
     def init(self, lockfile: str | None = None) -> None:
         """`terraform init`; `lockfile="readonly"` refuses to change `.terraform.lock.hcl` (the versions committed)."""
         self._run("init", input=False, no_color=True, lock_timeout=self.lock_timeout, lockfile=lockfile)
+
+    def get(self) -> None:
+        """`terraform get`: install the configuration's modules (local copies here); no provider, no backend."""
+        self._run("get", no_color=True)
+
+    def providers_lock(self, platforms: Sequence[str], fs_mirror: Path | None = None) -> None:
+        """`terraform providers lock`: write the checksums of the providers `required_providers` asks for, for each
+        of `platforms`, into `.terraform.lock.hcl`. It reads no state and needs no backend credentials; the
+        packages come from their registry, or from the directory `fs_mirror` (`-fs-mirror`)."""
+        self._run("providers lock", no_color=True, platform=list(platforms), fs_mirror=fs_mirror)
 
     def plan(self, plan_file: str) -> bool:
         """Write a plan to `plan_file`; True when it changes anything (-detailed-exitcode 2)."""

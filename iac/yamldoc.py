@@ -1,15 +1,21 @@
-"""YAML reading that remembers where each value came from, so errors can point at a line."""
+"""YAML reading that remembers where each value came from, so errors can point at a line; and the config
+file's text, read exactly as written and written back (the in-place edits: allowlist, HMAC key generation)."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from iac.errors import ConfigError
-from iac.files import CONFIG_FILE, InputFileError, read_input
+from iac.errors import ConfigError, IacError
+from iac.files import CONFIG_FILE, InputFileError, read_input, write_atomic
 
 Location = tuple[str | int, ...]
 
@@ -42,6 +48,11 @@ class YamlDocument:
     # date or null: `2600:1:2:3:4:5:6:7` is a YAML 1.1 base-60 integer), so messages can show what the
     # user wrote rather than what YAML made of it.
     source: dict[Location, str] = field(default_factory=dict)
+    # Values that mean something else than they seem (`010` is 8, `on` is true, a tag): see `Misread`. The
+    # config's reader reports each as an error; iac accepts no YAML whose meaning depends on the reader.
+    misread: dict[Location, Misread] = field(default_factory=dict)
+    # The text parsed (its comments are nowhere else).
+    text: str = ""
 
     def line_of(self, location: Location) -> int:
         """The line of `location`, or of its nearest enclosing key when it is absent (a missing field)."""
@@ -54,6 +65,36 @@ class YamlDocument:
     def where(self, location: Location) -> str:
         """`file:line: dotted.path` for messages."""
         return f"{self.path}:{self.line_of(location)}: {dotted(location)}"
+
+
+def entry_comment(line: str, above: Sequence[str]) -> str:
+    """The comment of a list entry written on its own line: the one on that line (`- 81.2.69.160/28  # Lisbon
+    office`), else the comment lines just above it (`above`: the lines between it and the entry before), joined;
+    "" without one."""
+    _, hash_mark, comment = line.partition(" #")
+    if not hash_mark:
+        parts = [text.strip().removeprefix("#").strip() for text in above if text.strip().startswith("#")]
+        comment = " ".join(part for part in parts if part)
+    return comment.strip()
+
+
+def entry_comments(document: YamlDocument, key: str, count: int) -> list[str]:
+    """The comment of each of the first `count` items of the top-level list `key` (`entry_comment`); "" for an
+    item that shares its line with another (a flow-style list `[a, b]`)."""
+    from collections import Counter
+
+    text_lines = document.text.splitlines()
+    numbers = [document.lines.get((key, index)) for index in range(count)]
+    per_line = Counter(numbers)
+    comments = []
+    floor = document.lines.get((key,), 0)
+    for number in numbers:
+        if number is None or number <= floor or per_line[number] > 1 or number > len(text_lines):
+            comments.append("")
+            continue
+        comments.append(entry_comment(text_lines[number - 1], text_lines[floor : number - 1]))
+        floor = number
+    return comments
 
 
 def dotted(location: Location) -> str:
@@ -92,13 +133,61 @@ def read_config_text(path: Path) -> str:
         raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from None
 
 
+def check_writable(path: Path, dry_run_hint: bool = True) -> None:
+    """Refuse a config file its owner made read-only (replacing it would quietly undo that), or that has other
+    names (hard links)."""
+    try:
+        info = path.resolve().stat()
+    except OSError:
+        return  # reading it reports a missing or unreadable file
+    hint = ", or use --dry-run to see the change" if dry_run_hint else ""
+    if not info.st_mode & 0o222:
+        raise IacError(
+            f"{path}: is read-only (mode {info.st_mode & 0o777:04o}): iac does not replace a file made read-only; "
+            f"make it writable (chmod u+w) to edit it{hint}"
+        )
+    _refuse_hard_links(path, info.st_nlink, hint)
+
+
+def _refuse_hard_links(path: Path, links: int, hint: str = "") -> None:
+    """An edit replaces the file (a new one renamed over it: never half written). A hard link is another
+    name for the old file, which would keep the old text: the two would drift apart unseen."""
+    if links > 1:
+        raise IacError(
+            f"{path}: has {links} hard links (other names for the same file): an edit writes a new file in its "
+            "place, and the other names would keep the old text; iac does not edit a hard-linked config: make "
+            f"the other names symlinks (ln -sf), which iac writes through{hint}"
+        )
+
+
+def write_config_text(path: Path, original: str, text: str) -> None:
+    """Replace the config file `path`, read as `original`, by `text`: atomically, keeping its permissions, through
+    a symlink rather than over it; refused when the file changed since it was read."""
+    target = path.resolve()
+    try:
+        current = target.read_bytes()
+        info = target.stat()
+    except OSError as exc:
+        raise IacError(f"{path}: cannot read the config file again before writing: {exc.strerror}") from None
+    mode = info.st_mode & 0o7777
+    _refuse_hard_links(path, info.st_nlink)  # linked since check_writable
+    # Bytes against bytes: `original` is the file decoded as is (BOM, CRLF), so it encodes back to them.
+    if current != original.encode("utf-8"):
+        raise IacError(f"{path}: changed by something else while iac was editing it: nothing written, run again")
+    try:
+        # The exact text, BOM and line endings included: str.encode translates no newline.
+        write_atomic(target, text.encode("utf-8"), mode)
+    except OSError as exc:
+        raise IacError(f"{path}: cannot write the config file: {exc.strerror}") from None
+
+
 def parse_yaml(text: str, path: Path) -> YamlDocument:
     """Parse `text` (the content of `path`, or what it is about to become) with line numbers."""
-    root = compose(text, path)
-    document = YamlDocument(path=path, data=None)
+    root, tagged = _compose(text, path)
+    document = YamlDocument(path=path, data=None, text=text)
     if root is None:
         return document
-    document.data = _to_python(_Constructor(), root, (), document)
+    document.data = _Converter(document, tagged).value(root, ())
     return document
 
 
@@ -111,8 +200,13 @@ def compose(text: str, path: Path) -> yaml.Node | None:
     among its aliases (`*name`); converting it without sharing reads at most MAX_ALIAS_VALUES more values
     than the text spells out.
     """
+    return _compose(text, path)[0]
+
+
+def _compose(text: str, path: Path) -> tuple[yaml.Node | None, dict[tuple[int, int], str]]:
+    """compose(), and the tag written on each node that has one, by the node's (line, column)."""
     try:
-        _check_aliases_and_depth(text, path)  # before composing: the composer itself recurses per level
+        tagged = _check_aliases_and_depth(text, path)  # before composing: the composer itself recurses per level
         loader = _Loader(text)
         try:
             root: yaml.Node | None = loader.get_single_node()
@@ -128,7 +222,7 @@ def compose(text: str, path: Path) -> yaml.Node | None:
         raise ConfigError([f"{path}:{line}: YAML syntax error: {what}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: YAML syntax error: {exc}"]) from None
-    return root
+    return root, tagged
 
 
 class _Node:
@@ -145,18 +239,23 @@ class _Node:
 _SCALAR = _Node(size=1, depth=0, done=True)
 
 
-def _check_aliases_and_depth(text: str, path: Path) -> None:
-    """Refuse an alias bomb or excessive nesting from the parser's events, without building anything.
+def _check_aliases_and_depth(text: str, path: Path) -> dict[tuple[int, int], str]:
+    """Refuse an alias bomb or excessive nesting from the parser's events, without building anything; the
+    tags written in the text (`!!str`, `!foo`), by the (line, column) where their node starts.
 
     Each alias adds the size of its anchor's node, already known (an anchor precedes its aliases), so this
     takes one step per event however far the aliases would expand.
     """
     loader = _Loader(text)
+    tagged: dict[tuple[int, int], str] = {}
     try:
         anchors: dict[str, _Node] = {}
         stack: list[_Node] = []
         expanded = 0  # values added by aliases
         while (event := loader.get_event()) is not None:  # type: ignore[no-untyped-call]
+            tag = getattr(event, "tag", None)  # None unless written: the resolver's tags come later
+            if tag is not None and event.start_mark is not None:
+                tagged[(event.start_mark.line, event.start_mark.column)] = tag
             if isinstance(event, yaml.ScalarEvent):
                 node = _SCALAR
                 if event.anchor is not None:
@@ -200,6 +299,7 @@ def _check_aliases_and_depth(text: str, path: Path) -> None:
                 parent.depth = max(parent.depth, node.depth + 1)
     finally:
         loader.dispose()
+    return tagged
 
 
 _TOO_DEEP = (
@@ -219,61 +319,214 @@ def _line(event: yaml.Event) -> int:
     return event.start_mark.line + 1 if event.start_mark is not None else 1
 
 
-def _to_python(loader: _Constructor, node: yaml.Node, location: Location, doc: YamlDocument) -> Any:
-    """The Python value of `node`, recording lines. Each alias is converted again where it is used (so a
-    value's line is where the alias is); compose() has bounded what that adds up to."""
-    if isinstance(node, yaml.MappingNode):
+# The longest number written as text iac reads: no config value needs more than a few digits, and Python
+# refuses to convert more than 4,300 decimal digits to and from text (sys.get_int_max_str_digits).
+MAX_NUMBER_TEXT = 100
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_CORE = "tag:yaml.org,2002:"
+# Plain scalars YAML 1.1 and 1.2 read alike: decimal integers and floats, true/false, null.
+_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_FLOAT_TEXT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+_TRUE_FALSE = ("true", "false")
+# Plain scalars PyYAML reads as text that other readers do not: YAML 1.1's boolean words where PyYAML takes
+# them as text (`y`, `n`, and any case: `yEs`), and YAML 1.2's octal integers (`0o10`).
+_YAML11_BOOLEANS = {"y": True, "yes": True, "on": True, "n": False, "no": False, "off": False}
+_YAML12_OCTAL = re.compile(r"[-+]?0o[0-7]+")
+
+
+@dataclass(frozen=True)
+class Misread:
+    """A value written so that YAML reads it as something else than it seems (`010` is 8, `on` is true), or
+    that another YAML reader would read differently (`0o10`, `y`, a tag): iac's config takes none of them.
+
+    `text` is the value as written; `reading` what YAML makes of it; `plain` that reading written plainly
+    (`8`, `true`) and `quoted` the text as a string (`"010"`), where either is a form to suggest.
+    """
+
+    text: str
+    reading: str
+    plain: str | None = None
+    kind: str | None = None  # what `plain` is: "int", "float" or "bool"
+    quoted: str | None = None
+    tag: str | None = None  # the tag written on the value, if that is what is wrong with it
+
+    def message(self, expected: str | None = None) -> str:
+        """The problem, and the form to write for a value that must be `expected` ("int", "bool", "str")."""
+        if self.plain is not None and self.quoted is not None:
+            if expected == self.kind or (expected == "float" and self.kind == "int"):
+                form = self.plain
+            elif expected == "str":
+                form = self.quoted
+            else:
+                noun = "boolean" if self.kind == "bool" else "number"
+                form = f"{self.plain} for the {noun} or {self.quoted} for the text"
+        else:
+            form = self.plain or self.quoted or ""
+        return f"{self.text} {self.reading}" + (f": write {form}" if form else "")
+
+
+def _quoted(text: str) -> str:
+    return json.dumps(_clip(text), ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _plain_misread(text: str, value: Any) -> Misread | None:
+    """How the plain scalar `text`, which YAML read as `value`, means something else than it seems; or None."""
+    if isinstance(value, str):  # most values: checked first, and cheaply
+        if len(text) <= 3 and text.lower() in _YAML11_BOOLEANS:
+            word = str(_YAML11_BOOLEANS[text.lower()]).lower()
+            return Misread(text, f"is the boolean {word} in YAML 1.1 (text in YAML 1.2)", word, "bool", _quoted(text))
+        if "0o" in text and _YAML12_OCTAL.fullmatch(text):
+            number = str(int(text.replace("0o", "", 1), 8))
+            reading = f"is the octal number {number} in YAML 1.2 (text in YAML 1.1)"
+            return Misread(_clip(text), reading, number, "int", _quoted(text))
+        return None
+    if isinstance(value, bool):
+        if text.lower() in _TRUE_FALSE:
+            return None
+        word = str(value).lower()
+        return Misread(text, f"was read by YAML as the boolean {word} (YAML 1.1)", word, "bool", _quoted(text))
+    if isinstance(value, int | float):
+        if _DECIMAL.fullmatch(text) or (isinstance(value, float) and _FLOAT_TEXT.fullmatch(text)):
+            return None
+        digits = text.lstrip("+-")
+        if ":" in text:
+            what = "base-60 number {} (YAML 1.1)"
+        elif digits.startswith(("0x", "0X")):
+            what = "hexadecimal number {}"
+        elif digits.startswith(("0b", "0B")):
+            what = "binary number {}"
+        elif isinstance(value, int) and digits.startswith("0"):
+            what = "octal number {} (YAML 1.1)"
+        else:
+            what = "number {} (YAML 1.1 drops the underscores)"
+        number = repr(value)
+        kind = "int" if isinstance(value, int) else "float"
+        return Misread(_clip(text), f"was read by YAML as the {what.format(number)}", number, kind, _quoted(text))
+    if isinstance(value, datetime.date):
+        reading = f"was read by YAML as the date {value.isoformat()} (YAML 1.1)"
+        return Misread(_clip(text), reading, quoted=_quoted(text))
+    return None
+
+
+class _Converter:
+    """A node tree as Python values, recording in the document each value's line, the text of every scalar
+    YAML read as no string, and every value that means something else than it seems (`Misread`).
+
+    Each alias is converted again where it is used (so a value's line is where the alias is); compose() has
+    bounded what that adds up to.
+    """
+
+    def __init__(self, doc: YamlDocument, tagged: dict[tuple[int, int], str]) -> None:
+        self.doc = doc
+        self.tagged = tagged
+        self.constructor = _Constructor()
+
+    def value(self, node: yaml.Node, location: Location) -> Any:
+        tag = self.tagged.get((node.start_mark.line, node.start_mark.column)) if self.tagged else None
+        if tag is not None:
+            self.doc.misread.setdefault(location, self._tag_misread(node, tag))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, location)
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for index, item in enumerate(node.value):
+                where = (*location, index)
+                self.doc.lines[where] = item.start_mark.line + 1
+                items.append(self.value(item, where))
+            return items
+        if tag is not None or not isinstance(node, yaml.ScalarNode):
+            return node.value  # not constructed: a tag may name any Python object
+        value, misread = self._scalar(node)
+        if misread is not None:
+            self.doc.misread.setdefault(location, misread)
+        if not isinstance(value, str):
+            self.doc.source[location] = node.value
+        return value
+
+    def _mapping(self, node: yaml.MappingNode, location: Location) -> dict[str, Any]:
         result: dict[str, Any] = {}
+        path = self.doc.path
         for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise ConfigError(
-                    [f"{doc.path}:{key_node.start_mark.line + 1}: YAML merge keys (<<) are not supported"]
-                )
-            key = _construct(loader, key_node, location, doc, deep=False)
-            where = (*location, str(key))
-            if not isinstance(key, str):
-                raise ConfigError(
-                    [f"{doc.path}:{key_node.start_mark.line + 1}: {dotted(where)}: keys must be strings, got {key!r}"]
-                )
+                raise ConfigError([f"{path}:{line}: YAML merge keys (<<) are not supported"])
+            key, misread = self._key(key_node, location)
+            where = (*location, key)
             if key in result:
-                first = doc.lines[where]
+                first = self.doc.lines[where]
                 raise ConfigError(
                     [
-                        f"{doc.path}:{key_node.start_mark.line + 1}: {dotted(where)}: given twice "
-                        f"(first on line {first}); YAML would silently keep only the last one: remove one"
+                        f"{path}:{line}: {dotted(where)}: given twice (first on line {first}); YAML would "
+                        "silently keep only the last one: remove one"
                     ]
                 )
-            doc.lines[where] = key_node.start_mark.line + 1
-            result[key] = _to_python(loader, value_node, where, doc)
+            self.doc.lines[where] = line
+            if misread is not None:
+                self.doc.misread.setdefault(where, misread)
+            result[key] = self.value(value_node, where)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for index, item in enumerate(node.value):
-            where = (*location, index)
-            doc.lines[where] = item.start_mark.line + 1
-            items.append(_to_python(loader, item, where, doc))
-        return items
-    value = _construct(loader, node, location, doc, deep=True)
-    if not isinstance(value, str) and isinstance(node.value, str):
-        doc.source[location] = node.value
-    return value
 
+    def _key(self, node: yaml.Node, location: Location) -> tuple[str, Misread | None]:
+        """A mapping key, and how it was misread: a key YAML reads as no string (`on:`) is kept as written."""
+        tag = self.tagged.get((node.start_mark.line, node.start_mark.column)) if self.tagged else None
+        if isinstance(node, yaml.ScalarNode):
+            if tag is not None:
+                return node.value, dataclasses.replace(self._tag_misread(node, tag), plain=None)
+            key, misread = self._scalar(node)
+            if isinstance(key, str) and misread is None:
+                return key, None
+            if misread is not None:
+                return node.value, dataclasses.replace(misread, plain=None)  # a key is text
+            where, shown = dotted((*location, _clip(node.value))), _clip(repr(key))
+        else:
+            where, shown = dotted(location), "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+        raise ConfigError([f"{self.doc.path}:{node.start_mark.line + 1}: {where}: keys must be strings, got {shown}"])
 
-def _construct(loader: _Constructor, node: yaml.Node, location: Location, doc: YamlDocument, deep: bool) -> Any:
-    """A scalar's value (or a key's); a tag YAML cannot apply (`!!python/name:...`, `!!int abc`) is a
-    ConfigError with the line, not a traceback."""
-    try:
-        return loader.construct_object(node, deep=deep)
-    except yaml.MarkedYAMLError as exc:
-        reason = exc.problem or exc.context or "invalid value"
-    except (ValueError, TypeError, OverflowError) as exc:
-        reason = str(exc)
-    tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
-    text = repr(node.value) if isinstance(node.value, str) else "this value"
-    text = text if len(text) <= 80 else text[:77] + "..."
-    raise ConfigError(
-        [
-            f"{doc.path}:{node.start_mark.line + 1}: {dotted(location)}: YAML cannot read {text} as {tag} "
-            f"({reason}): remove the tag or correct the value"
-        ]
-    )
+    def _scalar(self, node: yaml.ScalarNode) -> tuple[Any, Misread | None]:
+        """The value of an untagged scalar, and how it is misread if it is."""
+        text = node.value
+        plain = not node.style  # None from the Python composer, "" from libyaml's
+        if plain and node.tag in (_INT, _FLOAT) and len(text) > MAX_NUMBER_TEXT:
+            return text, Misread(
+                _clip(text), f"is a number of {len(text):,} characters: too large for any config value"
+            )
+        try:
+            value = self.constructor.construct_object(node, deep=False)
+        except yaml.MarkedYAMLError as exc:
+            reason = exc.problem or exc.context or "invalid value"
+        except (ValueError, TypeError, OverflowError) as exc:
+            reason = str(exc)
+        else:
+            return value, _plain_misread(text, value) if plain else None
+        name = str(node.tag).replace(_CORE, "")
+        return text, Misread(
+            _clip(text), f"looks like a YAML {name} but is not one ({_clip(reason)})", quoted=_quoted(text)
+        )
+
+    def _tag_misread(self, node: yaml.Node, tag: str) -> Misread:
+        shown = tag.replace(_CORE, "!!")
+        why = "which iac does not take (what a tag means depends on the program reading the file)"
+        if not isinstance(node, yaml.ScalarNode):
+            what = "mapping" if isinstance(node, yaml.MappingNode) else "list"
+            return Misread(shown, f"is a YAML tag on a {what}, {why}: remove it", tag=shown)
+        text = node.value
+        quote = node.style if node.style in ('"', "'") else ""
+        written = f"{shown} {quote}{text}{quote}"
+        plain = kind = None
+        if tag in (_INT, _FLOAT, _BOOL) and len(text) <= MAX_NUMBER_TEXT:
+            try:
+                value = self.constructor.construct_object(node, deep=False)
+            except Exception:  # whatever the tag cannot read: only the quoted text is suggested
+                value = None
+            if isinstance(value, bool):
+                plain, kind = str(value).lower(), "bool"
+            elif isinstance(value, int | float):
+                plain, kind = repr(value), "int" if isinstance(value, int) else "float"
+        return Misread(_clip(written), f"has a YAML tag, {why}", plain, kind, _quoted(text), shown)

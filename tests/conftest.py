@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -186,6 +187,40 @@ def find_terraform() -> str:
 @pytest.fixture(scope="session")
 def terraform() -> str:
     return find_terraform()
+
+
+# A terraform that records each run's arguments and succeeds: for tests of what iac refuses before Terraform runs.
+RECORDING_TERRAFORM = """\
+#!{python}
+import os, sys
+with open(os.environ["FAKE_ARGV_LOG"], "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\\n")
+sys.exit(0)
+"""
+
+
+@pytest.fixture
+def terraform_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The log of every run of the terraform iac is given (IAC_TERRAFORM): absent while it never ran."""
+    fake = tmp_path / "terraform-records"
+    fake.write_text(RECORDING_TERRAFORM.format(python=sys.executable))
+    fake.chmod(0o755)
+    log = tmp_path / "terraform-runs.log"
+    monkeypatch.setenv("FAKE_ARGV_LOG", str(log))
+    monkeypatch.setenv("IAC_TERRAFORM", str(fake))
+    return log
+
+
+@pytest.fixture
+def rendered_build(cli: CommandLine, tmp_path: Path) -> tuple[Path, Path]:
+    """A config (tests/test_apply.py's) and its rendering in build/ beside it."""
+    from test_apply import CONFIG
+
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    out = tmp_path / "build"
+    assert cli("render", "-c", config, "-o", out).exit_code == 0
+    return config, out
 
 
 @pytest.fixture(scope="session")

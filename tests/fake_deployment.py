@@ -6,12 +6,13 @@ does, so plan, apply and the invalidation decision can run on a real Terraform c
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from iac import hcl
 from iac.allowlist import Assignment, Rule, assign
-from iac.config import LoadedConfig
+from iac.config import Config, LoadedConfig
 from iac.render import PROVISIONAL_MARK
 
 
@@ -85,3 +86,44 @@ output "url_map_name" {{
     return FakeRendered(
         files={"main.tf": main.encode()}, resources=3, ranges=len(loaded.allowlist.ranges), assignment=assignment
     )
+
+
+def hmac_key_standins(config: Config) -> str:
+    """The module's HMAC key and what depends on it, as built-in resources with the module's lifecycle shape
+    (modules/gcp-direct-access/service-account.tf; tests/test_hmac_rotate.py holds the two shapes equal).
+
+    `service_account` is replaced when `name` changes (a new account_id), which replaces the key as a new
+    service_account_email does; the backend service is updated in place to the new key's id, as its
+    aws_v4_authentication is to the new key's access id and secret.
+    """
+    return f"""
+resource "terraform_data" "service_account" {{
+  triggers_replace = {hcl.string(config.name + "-reader")}
+}}
+
+resource "terraform_data" "hmac_key_generation" {{
+  input = {config.hmac_key.generation}
+}}
+
+resource "terraform_data" "hmac_key" {{
+  triggers_replace = terraform_data.service_account.id
+
+  lifecycle {{
+    create_before_destroy = true
+    replace_triggered_by  = [terraform_data.hmac_key_generation]
+  }}
+}}
+
+resource "terraform_data" "backend_service" {{
+  input = terraform_data.hmac_key.id
+}}
+"""
+
+
+def render_builtin_with_hmac_key(
+    loaded: LoadedConfig, current: Sequence[Rule] | None = None, *, repack: bool = False, provisional: bool = False
+) -> FakeRendered:
+    """`render_builtin` and the HMAC key's stand-ins (`hmac_key_standins`)."""
+    rendered = render_builtin(loaded, current, repack=repack, provisional=provisional)
+    main = rendered.files["main.tf"] + hmac_key_standins(loaded.config).encode()
+    return dataclasses.replace(rendered, files={"main.tf": main}, resources=rendered.resources + 4)

@@ -285,6 +285,26 @@ def build(out: Path, wheel: Path) -> dict[str, Any]:
 # Arguments and nested blocks Terraform itself defines on every resource and data block.
 META_ATTRIBUTES = frozenset({"count", "for_each", "depends_on", "provider"})
 META_BLOCKS = frozenset({"lifecycle", "provisioner", "connection"})
+
+
+def _optional(*names: str) -> dict[str, Any]:
+    return {name: {"required": False, "type": "any"} for name in names}
+
+
+def _condition() -> dict[str, Any]:
+    attributes = {name: {"required": True, "type": "any"} for name in ("condition", "error_message")}
+    return {"required": False, "nesting": "list", "block": {"attributes": attributes, "blocks": {}}}
+
+
+# Terraform's own resource types (its built-in `terraform` provider, never downloaded), and the `lifecycle` block of
+# every resource, as Terraform's documentation of terraform_data and of the lifecycle meta-argument lists them.
+BUILTIN_RESOURCES: dict[str, dict[str, Any]] = {
+    "terraform_data": {"attributes": _optional("input", "triggers_replace"), "blocks": {}},
+}
+LIFECYCLE: dict[str, Any] = {
+    "attributes": _optional("create_before_destroy", "prevent_destroy", "ignore_changes", "replace_triggered_by"),
+    "blocks": {"precondition": _condition(), "postcondition": _condition()},
+}
 _INTERPOLATION = re.compile(r"\$\{|%\{")
 _BOOKKEEPING = ("__is_block__", "__comments__", "__inline_comments__")  # what python-hcl2 adds to bodies
 
@@ -363,6 +383,9 @@ def check_body(
     for key, written in written_blocks.items():
         where = _join(path, key)
         if top and key in META_BLOCKS:
+            if key == "lifecycle":
+                for item in written:
+                    yield from check_body(item, LIFECYCLE, where, recursive)
             continue
         if key in attributes:
             yield where, f"is an attribute, written as a block (write `{key} = ...`)"
@@ -391,7 +414,8 @@ def _join(path: str, key: str) -> str:
 @dataclass
 class Findings:
     """What checking .tf files found: problems (`file: address: path.to.attr: what is wrong`), the addresses checked
-    and those skipped because their type is not the google provider's (aws_* and the like), each as `file: address`."""
+    and those skipped because their type is neither the google provider's nor Terraform's own (aws_* and the like),
+    each as `file: address`."""
 
     problems: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
@@ -420,7 +444,9 @@ def check_document(parsed: Mapping[str, Any], schema: Mapping[str, Any], file: s
                     if raw_name in _BOOKKEEPING:
                         continue
                     address = f"{prefix}{tf_type}.{_unquote(raw_name)}"
-                    if not tf_type.startswith("google_"):
+                    if keyword == "resource" and tf_type in BUILTIN_RESOURCES:
+                        check(address, body, BUILTIN_RESOURCES[tf_type])
+                    elif not tf_type.startswith("google_"):
                         findings.skipped.append(f"{file}: {address}")
                     elif tf_type not in schema[table]:
                         findings.problems.append(f"{file}: {address}: {tf_type}: unknown {keyword} type")

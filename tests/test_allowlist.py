@@ -176,7 +176,7 @@ def test_non_global_ipv6_and_zone_ids_are_refused_with_their_reason(entry: str, 
 def _config(tmp_path: Path, *entries: str) -> Path:
     config = tmp_path / "iac.yaml"
     config.write_text(
-        "project: my-gcp-project\ndomain: data.acme.com\nbucket: {name: encord-data, location: EU}\n"
+        "project: acme-annotations-prod\ndomain: data.acme.com\nbucket: {name: acme-encord-data, location: EU}\n"
         "allowlist:\n" + "".join(f"  - {entry}\n" for entry in entries)
     )
     return config

@@ -17,7 +17,7 @@ CRLF, LF = b"\r\n", b"\n"
 def documented(newline: bytes, bom: bytes, allowlist: bytes | None = None) -> bytes:
     """examples/documented/iac.yaml with comments (tabs in one) around its list, `newline` endings and `bom`."""
     text = (EXAMPLES / "documented" / "iac.yaml").read_bytes()
-    block = b"allowlist:\n  - 39.42.20.11/32\n  - 130.192.120.23/32\n"
+    block = b"allowlist:\n  - 39.42.20.11/32     # Lisbon office\n  - 130.192.120.23/32  # Porto NAT A\n"
     assert b"\r" not in text and text.count(block) == 1
     if allowlist is None:
         allowlist = (
@@ -183,6 +183,7 @@ def test_a_change_of_line_endings_on_disk_meanwhile_is_a_concurrent_change(
 
 
 def test_a_list_file_may_start_with_a_bom_and_use_crlf() -> None:
-    values, labels = allowlist_file.read_list_file("f.txt", "\ufeff81.2.69.160/28\r\n# VPN\r\n\r\n39.42.20.11\r\n")
-    assert values == ["81.2.69.160/28", "39.42.20.11"]
-    assert labels == ["f.txt:1", "f.txt:4"]
+    listed = allowlist_file.read_list_file("f.txt", "\ufeff81.2.69.160/28\r\n# VPN\r\n\r\n39.42.20.11  # NAT\r\n")
+    assert listed.values == ["81.2.69.160/28", "39.42.20.11"]
+    assert listed.labels == ["f.txt:1", "f.txt:4"]
+    assert listed.notes == ["", "NAT"]

@@ -110,7 +110,98 @@ def test_set_replaces_the_list_and_keeps_comments_of_what_stays(cli, config: Pat
     assert outside_allowlist(text) == outside_allowlist(COMMENTED)
     assert entries(text) == ["39.42.20.11/32", "81.2.69.0/24"]
     assert "  - 39.42.20.11/32   # primary egress\n" in text
-    assert "- 81.2.69.0/24 " not in text and "  - 81.2.69.0/24\n" in text
+    # The two /25s are written as the /24 they make, with the note of the line that had one.
+    assert "  - 81.2.69.0/24  # pair\n" in text
+
+
+ROTATED = """\
+# Encord Direct Access for ACME: reviewed by security (SEC-1234)
+project: acme-encord-prod   # production
+domain: encord-directaccess.acme.com
+bucket:
+  name: acme-encord-data
+  location: EU
+
+# Who may read the data. Keep each office's note.
+allowlist:
+  # Lisbon office (fixed fibre)
+  - 81.2.69.160/28
+  - 39.42.20.10        # Porto NAT A
+  - 39.42.20.11        # Porto NAT B
+  - 130.192.120.23/32  # Turin VPN
+  - 2a00:1450:4001::/48  # Zurich
+  - 34.90.1.1/32       # contractor until 2027-03
+  # Madrid annotators
+  - 34.90.1.2/32
+cdn:
+  default_ttl: 3600
+"""
+
+
+def changed_lines(before: str, after: str) -> list[str]:
+    import difflib
+
+    diff = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+    return [line for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+
+
+def test_set_of_a_three_address_change_is_a_three_line_diff(cli, tmp_path: Path) -> None:
+    """Entries that stay keep their line, comment and place: adjacent addresses are not merged into a /31
+    (which would lose both notes) and the list, not sorted, is not sorted; each new entry is added last (as
+    `add` adds to an unsorted list) with the # note of its line in the file."""
+    config = tmp_path / "iac.yaml"
+    config.write_text(ROTATED)
+    source = tmp_path / "vpn-egress.txt"
+    source.write_text(
+        "# exported from the VPN console, 2026-12-06\n"
+        "81.2.69.160/28\n39.42.20.10\n39.42.20.11\n130.192.120.23\n2a00:1450:4001::/48\n"
+        "34.90.1.2   # a note on a line that stays: the entry keeps its own comment\n"
+        "34.90.1.8  # Seville annotators\n"
+        "2a00:1450:4002::/48  # Zurich, second site\n"
+    )
+    result = cli("allowlist", "set", "--from", source, "-c", config)
+    assert result.exit_code == 0, result.output
+    assert changed_lines(ROTATED, config.read_text()) == [
+        "-  - 34.90.1.1/32       # contractor until 2027-03",
+        "+  - 34.90.1.8/32  # Seville annotators",
+        "+  - 2a00:1450:4002::/48  # Zurich, second site",
+    ]
+    assert f"allowlist in {config}: 2 added, 1 removed" in result.stdout
+    assert cli("validate", "-c", config).exit_code == 0
+
+
+def test_set_into_a_sorted_list_keeps_it_sorted_and_notes_merged_lines(cli, config: Path, tmp_path: Path) -> None:
+    source = tmp_path / "vpn.txt"
+    source.write_text(
+        "39.42.20.11\n130.192.120.23\n2a00:1450:4001::/48\n"
+        "81.2.69.0/25  # Lisbon A\n81.2.69.128/25  # Lisbon B\n81.2.69.7  # inside Lisbon A: not written\n"
+    )
+    result = cli("allowlist", "set", "--from", source, "-c", config)
+    assert result.exit_code == 0, result.output
+    text = config.read_text()
+    assert outside_allowlist(text) == outside_allowlist(COMMENTED)
+    assert entries(text) == ["39.42.20.11/32", "81.2.69.0/24", "130.192.120.23/32", "2a00:1450:4001::/48"]
+    assert changed_lines(COMMENTED, text) == ["+  - 81.2.69.0/24  # Lisbon A; inside Lisbon A: not written; Lisbon B"]
+
+
+def test_a_note_from_the_file_is_written_escaped_on_one_line(cli, config: Path, tmp_path: Path) -> None:
+    source = tmp_path / "vpn.txt"
+    source.write_bytes(
+        "39.42.20.11\n130.192.120.23\n2a00:1450:4001::/48\n34.90.1.1  # Porto \x1b]0;pwned\x07 \u202eNAT\r\n".encode()
+    )
+    result = cli("allowlist", "set", "--from", source, "-c", config)
+    assert result.exit_code == 0, result.output
+    text = config.read_text()
+    assert "  - 34.90.1.1/32  # Porto \\x1b]0;pwned\\x07 \\u202eNAT\n" in text
+    assert "\x1b" not in text and "\u202e" not in text and "\r" not in text
+    assert cli("validate", "-c", config).exit_code == 0
+    # A line break YAML knows but a note cannot hold ends the line: what follows is no address, nor a key.
+    before = config.read_text()
+    source.write_text("39.42.20.11  # Porto\u2028allowlist_allow_empty: true\n")
+    result = cli("allowlist", "set", "--from", source, "-c", config)
+    assert result.exit_code == 1
+    assert f"{source}:2: 'allowlist_allow_empty: true' is not an IP address or CIDR" in result.stderr
+    assert config.read_text() == before
 
 
 def test_set_from_stdin(cli, config: Path) -> None:

@@ -122,7 +122,8 @@ def test_no_invalidate_skips_the_cache(cli, deployment, compute_stub: HTTPServer
     assert invalidations(compute_stub) == []
 
 
-def test_failed_invalidation_after_apply_exits_3_with_the_retry_command(cli, deployment, compute_stub) -> None:
+def applied_then_changed_with_invalidation_refused(cli, deployment, compute_stub) -> tuple[Path, Path]:
+    """The deployment applied, its allowlist then changed, and the invalidation refused (404) from now on."""
     config, out = deployment
     assert cli("apply", "-c", config, "-o", out, "--auto-approve").exit_code == 0
     compute_stub.expect_request(INVALIDATE_PATH, method="POST").respond_with_json(
@@ -130,6 +131,11 @@ def test_failed_invalidation_after_apply_exits_3_with_the_retry_command(cli, dep
         status=404,
     )
     config.write_text(CONFIG.replace("39.42.20.11/32", "39.42.20.12/32"))
+    return config, out
+
+
+def test_failed_invalidation_after_apply_exits_3_with_the_retry_command(cli, deployment, compute_stub) -> None:
+    config, out = applied_then_changed_with_invalidation_refused(cli, deployment, compute_stub)
     result = cli("apply", "-c", config, "-o", out, "--auto-approve")
     assert result.exit_code == 3, result.output
     assert "the apply succeeded; retry the invalidation with: iac invalidate -c" in result.stderr
@@ -138,6 +144,23 @@ def test_failed_invalidation_after_apply_exits_3_with_the_retry_command(cli, dep
     assert "Traceback" not in result.output
     # The apply itself went through: a new plan has nothing left to do.
     assert cli("plan", "-c", config, "-o", out).exit_code == 0
+
+
+def test_failed_invalidation_with_json_is_a_failure_document_keeping_the_report(cli, deployment, compute_stub) -> None:
+    """Exit 3 is not a success: `--json` says `ok: false`, `exit_code: 3` and the error with the retry, and keeps
+    what was applied; `allowlist add --apply` the same."""
+    config, out = applied_then_changed_with_invalidation_refused(cli, deployment, compute_stub)
+    applied = cli("apply", "-c", config, "-o", out, "--auto-approve", "--json")
+    added = cli("allowlist", "add", "39.42.20.20", "-c", config, "-o", out, "--apply", "--auto-approve", "--json")
+    for result in (applied, added):
+        assert result.exit_code == 3, result.output
+        document = json.loads(result.stdout)
+        assert (document["ok"], document["exit_code"]) == (False, 3)
+        assert document["error"].startswith("CDN cache invalidation failed: ")
+        assert f"the apply succeeded; retry it with: iac invalidate -c {config} --path '/*'" in document["error"]
+        assert document["applied"] is True
+        assert document["invalidation"]["status"] == "failed"
+    assert json.loads(added.stdout)["edit"]["added"] == ["39.42.20.20/32"]
 
 
 def test_without_a_terminal_apply_needs_auto_approve(cli, deployment) -> None:
@@ -287,6 +310,37 @@ def test_invalidate_command_failure_exits_3(cli, tmp_path: Path, monkeypatch, co
     assert result.exit_code == 3
     assert "compute.urlMaps.invalidateCache" in result.stderr
     assert "retry the invalidation with: iac invalidate -c" in result.stderr
+
+
+def test_invalidate_json_says_what_became_of_the_cache(cli, tmp_path: Path, monkeypatch, compute_stub) -> None:
+    monkeypatch.setenv("IAC_GCP_API_ENDPOINT", f"http://127.0.0.1:{compute_stub.port}")
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    compute_stub.expect_ordered_request(INVALIDATE_PATH, method="POST").respond_with_handler(done_operation)
+    done = cli("invalidate", "-c", config, "--json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout) == {
+        "ok": True,
+        "invalidation": {
+            "status": "done",
+            "operation": "operation-invalidate-1",
+            "url_map": "encord-da-url-map",
+            "host": "encord-directaccess.acme.com",
+            "path": "/*",
+        },
+    }
+    compute_stub.expect_ordered_request(INVALIDATE_PATH, method="POST").respond_with_json(
+        {"error": {"code": 403, "message": "Required 'compute.urlMaps.invalidateCache' permission"}}, status=403
+    )
+    failed = cli("invalidate", "-c", config, "--json")
+    assert failed.exit_code == 3
+    document = json.loads(failed.stdout)
+    assert document["ok"] is False and document["exit_code"] == 3
+    assert "compute.urlMaps.invalidateCache" in document["error"]
+    assert document["invalidation"]["status"] == "failed"
+    assert document["invalidation"]["retry"].startswith("iac invalidate -c ")
+    bad = cli("invalidate", "-c", config, "--path", "images/*", "--json")
+    assert bad.exit_code == 1 and json.loads(bad.stdout)["ok"] is False
 
 
 def test_invalidate_command_rejects_a_bad_path_before_calling_google(cli, tmp_path: Path, compute_stub) -> None:

@@ -15,9 +15,12 @@ MODULE_DIR = ROOT / "modules" / "gcp-direct-access"
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__init__", "words", "defaults"}),
     frozenset({"errors"}),
-    frozenset({"hcl", "allowlist", "names", "untrusted", "schema"}),
+    frozenset({"signals"}),
+    frozenset({"untrusted"}),
+    frozenset({"hcl", "allowlist", "names", "schema"}),
     frozenset({"config", "yamldoc", "files", "plan", "terraform", "gcp", "invalidate", "templates", "storage"}),
-    frozenset({"render", "baseline", "allowlist_file", "summary", "cors", "manifest", "denied", "schema_json"}),
+    frozenset({"render", "baseline", "allowlist_file", "hmac_key", "summary", "cors", "manifest", "denied", "extras"})
+    | {"schema_json"},
     frozenset({"deploy", "doctor"}),
     frozenset({"cli", "__main__"}),
 )
@@ -55,11 +58,11 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
 SIDEWAYS = {
     ("allowlist_file", "baseline"),  # an edit's rule changes are against the one baseline
     ("baseline", "render"),  # the baseline of a rendering is its rules read back (render.current_rules)
+    ("config", "files"),  # terraform.extra_files may not name Terraform's or iac's working files (files.is_terraforms)
     ("config", "yamldoc"),  # the config is read as YAML with line numbers
     ("invalidate", "gcp"),  # Google credentials and error text in one place (gcp)
     ("plan", "terraform"),  # the plan's JSON is read with TerraformJson's shape checks
     ("storage", "gcp"),  # Google credentials and error text in one place (gcp)
-    ("summary", "allowlist_file"),  # the summary quotes each entry's comment from the config
     ("summary", "baseline"),  # the summary names the baseline of the rule changes
     ("yamldoc", "files"),  # the config is read with the bounded reader of every input file
     ("__main__", "cli"),  # `python -m iac` runs the CLI

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, ok
 from iac import __version__
 
 
@@ -268,8 +268,18 @@ def command_paths() -> list[list[str]]:
 
 def test_command_paths_cover_every_command() -> None:
     paths = [" ".join(path) for path in command_paths()]
-    assert {"", "render", "doctor", "schema", "allowlist add", "allowlist denied", "manifest validate"} <= set(paths)
-    assert len(paths) == 22
+    assert {
+        "",
+        "render",
+        "doctor",
+        "allowlist",
+        "allowlist add",
+        "allowlist denied",
+        "manifest validate",
+        "lock",
+        "schema",
+    } <= set(paths)
+    assert len(paths) == 25  # `hmac` and `hmac rotate` included
 
 
 @pytest.mark.parametrize("path", command_paths(), ids=lambda path: " ".join(path) or "iac")
@@ -279,6 +289,28 @@ def test_help_shows_no_type_for_a_flag_and_has_an_example(cli, path: list[str]) 
     assert "<bool>" not in result.stdout
     assert "--help" in result.stdout
     assert "Example: iac" in result.stdout
+
+
+@pytest.mark.parametrize("path", command_paths(), ids=lambda path: " ".join(path) or "iac")
+def test_help_examples_follow_the_pull_request_flow(cli, path: list[str]) -> None:
+    """Only `iac apply` may show --auto-approve: an edit applied from a runner skips the review (issue 27.6)."""
+    example = cli(*path, "--help").stdout.split("Example:", 1)[1].split("\n\n", 1)[0]
+    assert ("--auto-approve" in example) == (path == ["apply"]), example
+
+
+def test_the_top_level_example_works_as_written_in_a_fresh_directory(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    example = " ".join(cli("--help").stdout.split("Example:", 1)[1].split("\n\n", 1)[0].split())
+    for step in example.split("&&"):
+        argv = shlex.split(step)
+        assert argv[0] == "iac", example
+        ok(cli(*argv[1:]))
+    assert (tmp_path / "build" / "main.tf").is_file()
+    assert "81.2.69.160/28" in (tmp_path / "build" / "main.tf").read_text()
 
 
 # What a help placeholder must not be: a Python type (`<list[str]>`, `<int range>`, `[x>=1]`) or a parameter's

@@ -20,7 +20,7 @@ _TOP = "|".join(sorted(fields_of(Config), key=len, reverse=True))
 KEY = re.compile(rf"(?<![\w.$/-])(?:{_TOP})(?:(?:\[\d*\])?\.[a-z_]+)+(?![\w-])")
 # A comment in HCL: `#` or `//` to the end of the line (the modules write no `#` inside strings that matter here).
 HCL_COMMENT = re.compile(r"(?:#|//)(.*)$", re.MULTILINE)
-FILE_NAME = re.compile(r"\.(?:tf|json|yaml|yml|md|py|xml|txt|j2)$")
+FILE_NAME = re.compile(r"\.(?:tf|tfvars|json|yaml|yml|md|py|xml|txt|j2)$")
 
 
 def _models(annotation: Any) -> list[type[Any]]:

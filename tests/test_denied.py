@@ -1,6 +1,6 @@
 """`iac allowlist denied` against a local stand-in of the Cloud Logging REST API (pytest-httpserver answering
-`POST /v2/entries:list` with Google's documented shapes), driven through the real google-cloud-logging client.
-Nothing reaches Google.
+`POST /v2/entries:list` with Google's documented shapes), read through google-auth's session as iac reads
+Google's. Nothing reaches Google. The hostile answers are in tests/test_denied_hostile.py.
 """
 
 from __future__ import annotations
@@ -116,16 +116,16 @@ def denied(cli: Callable[..., Any], config: Path, *args: str) -> tuple[Any, dict
 def test_pages_are_followed_and_denials_grouped_by_address(cli: Any, tmp_path: Path, logging_api: LoggingStub) -> None:
     logging_api.serve(
         [
-            entry("203.0.113.7", 5, "edge", "/images/newest.jpg"),
-            entry("2001:db8:aa::1", 10, "backend", "/videos/v.mp4"),
-            entry("198.51.100.20", 20, "edge"),
+            entry("93.184.216.7", 5, "edge", "/images/newest.jpg"),
+            entry("2a02:26f0:aa::1", 10, "backend", "/videos/v.mp4"),
+            entry("151.101.1.20", 20, "edge"),
         ],
         [
-            entry("203.0.113.7", 60, "backend", "/images/older.jpg"),
+            entry("93.184.216.7", 60, "backend", "/images/older.jpg"),
             entry("81.2.69.170", 90, "edge"),
-            entry("198.51.100.20", 120, "edge"),
+            entry("151.101.1.20", 120, "edge"),
         ],
-        [entry("203.0.113.7", 600, "edge", "/images/oldest.jpg")],
+        [entry("93.184.216.7", 600, "edge", "/images/oldest.jpg")],
     )
     _, document = denied(cli, write_config(tmp_path))
 
@@ -133,14 +133,14 @@ def test_pages_are_followed_and_denials_grouped_by_address(cli: Any, tmp_path: P
     assert document["truncated"] is False
     assert document["skipped"] == 0
     assert [item["address"] for item in document["denied"]] == [
-        "203.0.113.7",  # 3 requests
-        "198.51.100.20",  # 2
+        "93.184.216.7",  # 3 requests
+        "151.101.1.20",  # 2
         "81.2.69.170",  # 1, IPv4 before IPv6
-        "2001:db8:aa::1",  # 1
+        "2a02:26f0:aa::1",  # 1
     ]
     first = document["denied"][0]
     assert first == {
-        "address": "203.0.113.7",
+        "address": "93.184.216.7",
         "count": 3,
         "first": stamp(600)[:19] + "Z",
         "last": stamp(5)[:19] + "Z",
@@ -149,8 +149,8 @@ def test_pages_are_followed_and_denials_grouped_by_address(cli: Any, tmp_path: P
         "allowed_now": False,
     }
     by_address = {item["address"]: item for item in document["denied"]}
-    assert by_address["2001:db8:aa::1"]["policy"] == "backend"
-    assert by_address["198.51.100.20"]["policy"] == "edge"
+    assert by_address["2a02:26f0:aa::1"]["policy"] == "backend"
+    assert by_address["151.101.1.20"]["policy"] == "edge"
     assert by_address["81.2.69.170"]["allowed_now"] is True, "inside 81.2.69.160/28: added since it was refused"
     assert [body.get("pageToken") for body in logging_api.bodies] == [None, "1", "2"]
 
@@ -181,7 +181,7 @@ def test_the_query_selects_this_deployments_denials_in_the_window(
 
 def test_text_report_prints_the_commands_to_allow(cli: Any, tmp_path: Path, logging_api: LoggingStub) -> None:
     logging_api.serve(
-        [entry("203.0.113.7", 5), entry("203.0.113.7", 6), entry("81.2.69.170", 7), entry("2001:db8:aa::1", 8)]
+        [entry("93.184.216.7", 5), entry("93.184.216.7", 6), entry("81.2.69.170", 7), entry("2a02:26f0:aa::1", 8)]
     )
     config = write_config(tmp_path)
     result = cli("allowlist", "denied", "-c", config)
@@ -191,9 +191,9 @@ def test_text_report_prints_the_commands_to_allow(cli: Any, tmp_path: Path, logg
     assert lines[0].startswith("Cloud Armor refused 3 addresses (4 requests) since ")
     assert f"(url map {URL_MAP}, project {PROJECT}):" in lines[0]
     assert lines[1].split() == ["address", "requests", "first", "last", "policy", "allowed", "now", "sample", "path"]
-    assert lines[2].split()[:2] == ["203.0.113.7", "2"]
+    assert lines[2].split()[:2] == ["93.184.216.7", "2"]
     commands = [shlex.split(line) for line in lines if line.strip().startswith("iac allowlist add")]
-    assert [command[3] for command in commands] == ["203.0.113.7", "2001:db8:aa::1"], "not the one allowed now"
+    assert [command[3] for command in commands] == ["93.184.216.7", "2a02:26f0:aa::1"], "not the one allowed now"
     for command in commands:
         assert command[:3] == ["iac", "allowlist", "add"]
         assert command[4] == "--note" and "refused" in command[5]
@@ -212,7 +212,7 @@ def test_nothing_denied_says_so(cli: Any, tmp_path: Path, logging_api: LoggingSt
 
 
 def test_limit_stops_early_and_says_so(cli: Any, tmp_path: Path, logging_api: LoggingStub) -> None:
-    logging_api.serve([entry("203.0.113.7", 1), entry("203.0.113.8", 2)], [entry("203.0.113.9", 3)] * 3)
+    logging_api.serve([entry("93.184.216.7", 1), entry("93.184.216.8", 2)], [entry("93.184.216.9", 3)] * 3)
     config = write_config(tmp_path)
     _, document = denied(cli, config, "--limit", "3")
     assert document["truncated"] is True
@@ -223,28 +223,29 @@ def test_limit_stops_early_and_says_so(cli: Any, tmp_path: Path, logging_api: Lo
 
 
 def test_entries_missing_fields_are_skipped_and_counted(cli: Any, tmp_path: Path, logging_api: LoggingStub) -> None:
-    no_request = entry("203.0.113.7", 3)
+    no_request = entry("93.184.216.7", 3)
     del no_request["httpRequest"]
     logging_api.serve(
         [
-            entry("203.0.113.7", 1),
+            entry("93.184.216.7", 1),
             entry(None, 2),  # no remoteIp
             no_request,
             entry("not-an-address", 4),
-            entry("203.0.113.7", None),  # no timestamp
-            entry("203.0.113.8", 5, policy="none"),  # no policy named: still a denial
+            entry("93.184.216.7", None),  # no timestamp
+            entry("93.184.216.8", 5, policy="none"),  # no policy named: still a denial
         ]
     )
     _, document = denied(cli, write_config(tmp_path))
-    assert document["skipped"] == 4
+    assert document["skipped"] == 3
+    assert document["not_plain"] == [{"address": "not-an-address", "count": 1, "reason": "not an IP address"}]
     assert [(item["address"], item["count"], item["policy"]) for item in document["denied"]] == [
-        ("203.0.113.7", 1, "edge"),
-        ("203.0.113.8", 1, "unknown"),
+        ("93.184.216.7", 1, "edge"),
+        ("93.184.216.8", 1, "unknown"),
     ]
 
 
 def test_a_path_with_control_characters_is_printed_escaped(cli: Any, tmp_path: Path, logging_api: LoggingStub) -> None:
-    logging_api.serve([entry("203.0.113.7", 1, path="/a\x1b]0;owned\x07b.jpg")])
+    logging_api.serve([entry("93.184.216.7", 1, path="/a\x1b]0;owned\x07b.jpg")])
     result = cli("allowlist", "denied", "-c", write_config(tmp_path))
     assert result.exit_code == 0
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
@@ -291,8 +292,8 @@ def test_bad_limit_is_refused(cli: Any, tmp_path: Path, logging_api: LoggingStub
             f"Permission 'logging.logEntries.list' denied on resource (or it may not exist): projects/{PROJECT}",
             "forbidden",
             [
-                "error: reading the load balancer's log in project 'enc-demo' was refused: 403 Forbidden: "
-                "Permission 'logging.logEntries.list' denied",  # Google's own text is kept
+                "error: reading the load balancer's log in project 'enc-demo' was refused by the Cloud Logging API: "
+                "403 Forbidden: Permission 'logging.logEntries.list' denied",  # Google's own text is kept
                 "needs logging.logEntries.list (e.g. roles/logging.viewer) on project 'enc-demo'",
             ],
         ),

@@ -275,7 +275,7 @@ def closed_port() -> int:
 def doctor(cli: Callable[..., Any], config: Path, *args: str) -> tuple[Any, dict[str, dict[str, Any]]]:
     result = cli("doctor", "-c", config, "--json", *args)
     document = json.loads(result.stdout)
-    assert set(document) == ({"ok", "checks"} if result.exit_code == 0 else {"ok", "exit_code", "checks"})
+    assert set(document) == ({"ok", "checks"} if result.exit_code == 0 else {"ok", "exit_code", "error", "checks"})
     checks = {check["name"]: check for check in document["checks"]}
     assert [check["name"] for check in document["checks"]] == [
         "config",
@@ -289,6 +289,9 @@ def doctor(cli: Callable[..., Any], config: Path, *args: str) -> tuple[Any, dict
     assert all(set(check) == {"name", "status", "detail", "fix"} for check in document["checks"])
     assert document["ok"] == (result.exit_code == 0)
     assert document.get("exit_code", 0) == result.exit_code
+    failed = [check["name"] for check in document["checks"] if check["status"] == "fail"]
+    if failed:  # the failure document says which checks failed
+        assert document["error"].endswith(f"failed: {', '.join(failed)}")
     return result, checks
 
 

@@ -186,13 +186,259 @@ def test_compose_is_bounded_for_other_readers(tmp_path: Path) -> None:
     assert syntax.value.problems[0].startswith(f"{path}:2: YAML syntax error:")
 
 
-def test_tag_yaml_cannot_construct_is_a_clear_error(tmp_path: Path, cli) -> None:
-    text = edit("project: my-gcp-project", "project: !!python/name:os.system x")
+# ------------------------------------------------------------------- YAML that means something else (issue 24)
+
+TAG_WHY = "which iac does not take (what a tag means depends on the program reading the file)"
+HUGE_HEX = "0x" + "f" * 4000
+HUGE_BASE_60 = "1" + ":00" * 3000
+HUGE_DECIMAL = "9" * 5000
+
+MISREAD = [
+    # (case id, old text of VALID, new text, start of the line reported, the message after "FILE:LINE: ")
+    (
+        "octal",
+        "terraform:",
+        "cdn:\n  default_ttl: 010\nterraform:",
+        "  default_ttl:",
+        "cdn.default_ttl: 010 was read by YAML as the octal number 8 (YAML 1.1): write 8",
+    ),
+    (
+        "octal-0o",
+        "terraform:",
+        "cdn:\n  default_ttl: 0o10\nterraform:",
+        "  default_ttl:",
+        "cdn.default_ttl: 0o10 is the octal number 8 in YAML 1.2 (text in YAML 1.1): write 8",
+    ),
+    (
+        "base-60",
+        "terraform:",
+        "cdn:\n  client_ttl: 1:00\nterraform:",
+        "  client_ttl:",
+        "cdn.client_ttl: 1:00 was read by YAML as the base-60 number 60 (YAML 1.1): write 60",
+    ),
+    (
+        "hex",
+        "terraform:",
+        "cdn:\n  default_ttl: 0x10\nterraform:",
+        "  default_ttl:",
+        "cdn.default_ttl: 0x10 was read by YAML as the hexadecimal number 16: write 16",
+    ),
+    (
+        "binary",
+        "terraform:",
+        "cdn:\n  default_ttl: 0b1\nterraform:",
+        "  default_ttl:",
+        "cdn.default_ttl: 0b1 was read by YAML as the binary number 1: write 1",
+    ),
+    (
+        "underscores",
+        "terraform:",
+        "cdn:\n  default_ttl: 3_600\nterraform:",
+        "  default_ttl:",
+        "cdn.default_ttl: 3_600 was read by YAML as the number 3600 (YAML 1.1 drops the underscores): write 3600",
+    ),
+    (
+        "octal-as-text",
+        "domain:",
+        "name: 0755\ndomain:",
+        "name:",
+        'name: 0755 was read by YAML as the octal number 493 (YAML 1.1): write "0755"',
+    ),
+    (
+        "off",
+        "  location: EU\n",
+        "  location: EU\n  create: off\n",
+        "  create:",
+        "bucket.create: off was read by YAML as the boolean false (YAML 1.1): write false",
+    ),
+    (
+        "Yes",
+        "  location: EU\n",
+        "  location: EU\n  create: Yes\n",
+        "  create:",
+        "bucket.create: Yes was read by YAML as the boolean true (YAML 1.1): write true",
+    ),
+    (
+        "n",
+        "  location: EU\n",
+        "  location: EU\n  create: n\n",
+        "  create:",
+        "bucket.create: n is the boolean false in YAML 1.1 (text in YAML 1.2): write false",
+    ),
+    (
+        "oFF",
+        "  location: EU\n",
+        "  location: EU\n  create: oFF\n",
+        "  create:",
+        "bucket.create: oFF is the boolean false in YAML 1.1 (text in YAML 1.2): write false",
+    ),
+    (
+        "on-as-text",
+        "domain:",
+        "name: on\ndomain:",
+        "name:",
+        'name: on was read by YAML as the boolean true (YAML 1.1): write "on"',
+    ),
+    (
+        "date",
+        "domain:",
+        "name: 2026-12-06\ndomain:",
+        "name:",
+        'name: 2026-12-06 was read by YAML as the date 2026-12-06 (YAML 1.1): write "2026-12-06"',
+    ),
+    (
+        "huge-hex",
+        "terraform:",
+        f"cdn:\n  default_ttl: {HUGE_HEX}\nterraform:",
+        "  default_ttl:",
+        f"cdn.default_ttl: {HUGE_HEX[:77]}... is a number of 4,002 characters: too large for any config value",
+    ),
+    (
+        "huge-base-60",
+        "terraform:",
+        f"cdn:\n  default_ttl: {HUGE_BASE_60}\nterraform:",
+        "  default_ttl:",
+        f"cdn.default_ttl: {HUGE_BASE_60[:77]}... is a number of 9,001 characters: too large for any config value",
+    ),
+    (
+        "huge-decimal",
+        "name: encord-data",
+        f"name: encord-data\n  origin_region: {HUGE_DECIMAL}",
+        "  origin_region:",
+        f"bucket.origin_region: {HUGE_DECIMAL[:77]}... is a number of 5,000 characters: too large for any config value",
+    ),
+    (
+        "python-name",
+        "project: my-gcp-project",
+        "project: !!python/name:os.system x",
+        "project:",
+        f'project: !!python/name:os.system x has a YAML tag, {TAG_WHY}: write "x"',
+    ),
+    (
+        "python-object",
+        "bucket:\n",
+        "bucket: !!python/object:iac.config.BucketConfig\n",
+        "bucket:",
+        f"bucket: !!python/object:iac.config.BucketConfig is a YAML tag on a mapping, {TAG_WHY}: remove it",
+    ),
+    ("local-tag", "cors:\n", "cors: !foo\n", "cors:", f"cors: !foo is a YAML tag on a mapping, {TAG_WHY}: remove it"),
+    (
+        "set",
+        "  origins:\n    - https://app.encord.com\n",
+        "  origins: !!set {https://app.encord.com}\n",
+        "  origins:",
+        f"cors.origins: !!set is a YAML tag on a mapping, {TAG_WHY}: remove it",
+    ),
+    (
+        "tagged-list",
+        "  targets:\n",
+        "  targets: !!seq\n",
+        "  targets:",
+        f"cors.targets: !!seq is a YAML tag on a list, {TAG_WHY}: remove it",
+    ),
+    (
+        "str-tag",
+        "terraform:",
+        "cdn:\n  default_ttl: !!str 3600\nterraform:",
+        "  default_ttl:",
+        f'cdn.default_ttl: !!str 3600 has a YAML tag, {TAG_WHY}: write "3600"',
+    ),
+    (
+        "int-tag",
+        "terraform:",
+        "cdn:\n  default_ttl: !!int 0x10\nterraform:",
+        "  default_ttl:",
+        f"cdn.default_ttl: !!int 0x10 has a YAML tag, {TAG_WHY}: write 16",
+    ),
+    (
+        "quoted-tag",
+        "  location: EU",
+        '  location: !!str "EU"',
+        "  location:",
+        f'bucket.location: !!str "EU" has a YAML tag, {TAG_WHY}: write "EU"',
+    ),
+    (
+        "non-specific-tag",
+        "domain:",
+        "name: ! encord-b\ndomain:",
+        "name:",
+        f'name: ! encord-b has a YAML tag, {TAG_WHY}: write "encord-b"',
+    ),
+    (
+        "allowlist-entry-tag",
+        "  - 130.192.120.23/32",
+        "  - !!str 130.192.120.23/32",
+        "  - !!str",
+        f'allowlist[1]: !!str 130.192.120.23/32 has a YAML tag, {TAG_WHY}: write "130.192.120.23/32"',
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "line", "expected"), [c[1:] for c in MISREAD], ids=[c[0] for c in MISREAD])
+def test_yaml_that_means_something_else_is_an_error(
+    tmp_path: Path, cli, old: str, new: str, line: str, expected: str
+) -> None:
+    text = edit(old, new)
     config = write(tmp_path, text)
     result = cli("validate", "-c", config)
+    assert_one_problem(result, f"{config}:{line_of(text, line)}: {expected}")
+    out = tmp_path / "out"
+    assert cli("render", "-c", config, "-o", out).exit_code == 1
+    assert not out.exists()
+
+
+ACCEPTED = [
+    # Decimal integers, true/false and quoted strings mean the same to every YAML reader.
+    ("decimal", "terraform:", "cdn:\n  default_ttl: 3600\n  client_ttl: 0\nterraform:"),
+    ("signed-decimal", "terraform:", "cdn:\n  default_ttl: +60\nterraform:"),
+    ("true-false", "  location: EU\n", "  location: EU\n  create: true\n  cors: FALSE\n"),
+    ("quoted-on", "domain:", 'name: "on"\ndomain:'),
+    ("quoted-octal", "domain:", "name: 'x0755'\ndomain:"),
+    ("quoted-ipv6", "  - 130.192.120.23/32", '  - "2600:1:2:3:4:5:6:7"'),
+]
+
+
+@pytest.mark.parametrize(("old", "new"), [c[1:] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
+def test_values_every_yaml_reader_reads_alike_stay_accepted(tmp_path: Path, cli, old: str, new: str) -> None:
+    result = cli("validate", "-c", write(tmp_path, edit(old, new)))
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(("written", "suggested"), [("010", "8"), ("1:00", "60"), ("0x10", "16"), ("!!int 0x10", "16")])
+def test_the_decimal_form_suggested_is_the_value_yaml_read(tmp_path: Path, cli, written: str, suggested: str) -> None:
+    refused = cli("validate", "-c", write(tmp_path, edit("terraform:", f"cdn:\n  default_ttl: {written}\nterraform:")))
+    assert refused.stderr.rstrip().splitlines()[0].endswith(f": write {suggested}"), refused.stderr
+    fixed = edit("terraform:", f"cdn:\n  default_ttl: {suggested}\nterraform:")
+    out = tmp_path / "out"
+    assert cli("render", "-c", write(tmp_path, fixed), "-o", out).exit_code == 0
+    assert f"default_ttl = {suggested}" in " ".join((out / "main.tf").read_text().split())
+
+
+def test_every_misread_value_is_reported_in_one_pass_with_its_line(tmp_path: Path, cli) -> None:
+    text = edit("  location: EU\n", "  location: EU\n  create: on\n") + "cdn:\n  default_ttl: 010\n"
+    result = cli("validate", "-c", write(tmp_path, text))
     assert result.exit_code == 1
-    assert "Traceback" not in result.output
-    assert f"{config}:1: project: YAML cannot read 'x' as !!python/name:os.system" in result.stderr
+    assert "2 problems" in result.stderr
+    assert f":{line_of(text, '  create:')}: bucket.create: on was read" in result.stderr
+    assert f":{line_of(text, '  default_ttl:')}: cdn.default_ttl: 010 was read" in result.stderr
+
+
+def test_a_misread_key_is_reported_as_written(tmp_path: Path, cli) -> None:
+    text = VALID + "on: 1\n"
+    result = cli("validate", "-c", write(tmp_path, text))
+    assert result.exit_code == 1
+    assert (
+        f':{line_of(text, "on:")}: on: on was read by YAML as the boolean true (YAML 1.1): write "on"' in result.stderr
+    )
+
+
+def test_an_allowlist_edit_refuses_a_misread_config_and_writes_nothing(tmp_path: Path, cli) -> None:
+    config = write(tmp_path, edit("terraform:", "cdn:\n  default_ttl: 0x10\nterraform:"))
+    before = config.read_bytes()
+    result = cli("allowlist", "add", "34.90.1.1", "-c", config)
+    assert result.exit_code == 1
+    assert "cdn.default_ttl: 0x10 was read by YAML as the hexadecimal number 16: write 16" in result.stderr
+    assert config.read_bytes() == before
 
 
 # ---------------------------------------------------------------------------- bidirectional control characters
@@ -311,4 +557,17 @@ def test_string_field_read_as_a_number_shows_the_text_as_written(tmp_path: Path,
         tmp_path, edit("domain: encord-directaccess.acme.com", "domain: encord-directaccess.acme.com\nname: 12:30")
     )
     result = cli("validate", "-c", config)
-    assert_one_problem(result, f'{config}:3: name: 12:30 was read by YAML as the number 750: quote it ("12:30")')
+    assert_one_problem(
+        result, f'{config}:3: name: 12:30 was read by YAML as the base-60 number 750 (YAML 1.1): write "12:30"'
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [("1: x", "1: keys must be strings, got 1"), ("? [a]\n: x", "(top level): keys must be strings, got a list")],
+    ids=["number", "list"],
+)
+def test_a_key_that_is_no_string_is_named_as_written(tmp_path: Path, cli, key: str, expected: str) -> None:
+    text = VALID + key + "\n"
+    config = write(tmp_path, text)
+    assert_one_problem(cli("validate", "-c", config), f"{config}:{len(VALID.splitlines()) + 1}: {expected}")

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ DOMAIN = "encord-directaccess.acme.com"
 
 def png(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + b"\x00" * 4 + b"\x00" * 64
+    crc = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + crc + b"\x00" * 64
 
 
 def jpeg(width: int, height: int) -> bytes:
@@ -217,7 +219,7 @@ def test_refuses_to_overwrite_foreign_files(cli, config: Path, tmp_path: Path) -
         (png(3, 2), (3, 2)),
         (jpeg(800, 600), (800, 600)),
         (b"GIF89a" + struct.pack("<HH", 10, 20) + b"\x00" * 8, (10, 20)),
-        (b"BM" + b"\x00" * 16 + struct.pack("<ii", 300, -200), (300, 200)),
+        (b"BM" + b"\x00" * 12 + struct.pack("<IiiHH", 40, 300, -200, 1, 24) + b"\x00" * 24, (300, 200)),
         (
             b"RIFF\x00\x00\x00\x00WEBPVP8X" + b"\x00" * 8 + (99).to_bytes(3, "little") + (49).to_bytes(3, "little"),
             (100, 50),
@@ -427,3 +429,27 @@ def test_a_listing_failing_part_way_leaves_what_a_serial_run_leaves(many_images:
         left[jobs] = files_of(out)
     assert left[8] == left[1]
     assert len([name for name in left[1] if name.startswith("images-")]) == 7  # 54 readable images, 7 a file
+
+
+def test_a_cut_short_image_header_is_unreadable_and_the_run_goes_on(cli, gcs_client, tmp_path: Path) -> None:
+    """Issue 24: a PNG or GIF cut inside its header stopped the whole run (struct.error); an OS/2 bitmap of
+    3x2 read as 131075x1572865."""
+    os2_bmp = b"BM" + struct.pack("<IHHI", 50, 0, 0, 26) + struct.pack("<IHHHH", 12, 3, 2, 1, 24) + b"\x00" * 24
+    gif = b"GIF89a" + struct.pack("<HHBBB", 5, 4, 0, 0, 0) + b";"
+    bucket = gcs_client.create_bucket("manifest-cut-headers")
+    objects = {"a/os2.bmp": os2_bmp, "a/cut.png": png(3, 2)[:20], "a/cut.gif": gif[:8], "a/whole.gif": gif}
+    for name, data in objects.items():
+        bucket.blob(name).upload_from_string(data, content_type="application/octet-stream")
+    config = write_config(tmp_path / "iac.yaml", "manifest-cut-headers")
+    out = tmp_path / "out"
+    result = cli("manifest", "generate", "-c", config, "-o", out, "--strict-metadata")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    images = {u["title"]: u["imageMetadata"] for u in json.loads((out / "images-0001.json").read_text())["images"]}
+    sizes = {title: (m["width"], m["height"]) for title, m in images.items()}
+    assert sizes == {"a/os2.bmp": (3, 2), "a/whole.gif": (5, 4)}
+    with (out / "skipped.csv").open() as handle:
+        skipped = {row["object"]: row["reason"] for row in csv.DictReader(handle)}
+    assert set(skipped) == {"a/cut.png", "a/cut.gif"}
+    unreadable = "image dimensions could not be read: the header is cut short"
+    assert all(reason.startswith(unreadable) for reason in skipped.values())

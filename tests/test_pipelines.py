@@ -278,6 +278,9 @@ class UserRepository:
         shutil.copyfile(PIPELINES / "iac-requirements.txt", self.path / "iac-requirements.txt")
         self.git("init", "--quiet", "--initial-branch=main")
         self.iac("render")
+        # The provider lock file, committed before the first CI run (--lockfile readonly). `iac lock` writes it
+        # (tests/test_lock.py); the plans here are of built-in resources, which need no provider.
+        (self.path / "build" / ".terraform.lock.hcl").write_text("# no providers: built-in resources only\n")
         self.commit("The deployment as reviewed")
 
     def environment(self) -> dict[str, str]:

@@ -5,8 +5,9 @@ Each schema is derived by tests/provider_schema.py from the provider's CDK bindi
 .tools/google-provider-schema-<version>.json by tests/install-tools.sh. Checked: every resource and data block (and
 the google provider block) of modules/gcp-direct-access, of each example's rendering and of `iac cors render`'s
 Terraform, for unknown attributes and blocks, blocks written as attributes and the reverse, missing required
-attributes and blocks, and literal strings outside an enum's documented "Possible values". Blocks of other providers
-(the aws_* CORS Terraform) are not in this schema: they are skipped, and listed as skipped.
+attributes and blocks, and literal strings outside an enum's documented "Possible values". Terraform's own
+`terraform_data` and every `lifecycle` block are checked against Terraform's documented arguments. Blocks of other
+providers (the aws_* CORS Terraform) are not in this schema: they are skipped, and listed as skipped.
 """
 
 from __future__ import annotations
@@ -278,6 +279,38 @@ def test_checker_accepts_meta_arguments_expressions_and_dynamic_blocks(schema: d
     ]
     assert findings.checked == ["ok.tf: google_compute_backend_service.ok"]
     assert findings.skipped == ["ok.tf: aws_s3_bucket.elsewhere"]
+
+
+BUILTIN_MISTAKES = """
+resource "terraform_data" "generation" {
+  input            = 1
+  trigers_replace  = [1]
+}
+
+resource "google_storage_hmac_key" "key" {
+  service_account_email = "a@b"
+  lifecycle {
+    create_before_destroi = true
+    replace_triggered_by  = [terraform_data.generation]
+    precondition {
+      condition = true
+    }
+  }
+}
+"""
+
+
+def test_checker_judges_terraform_data_and_lifecycle_blocks(schema: dict[str, Any]) -> None:
+    """The module's key rotation rests on `terraform_data` and a lifecycle block: a misspelt argument in either is
+    reported here, offline, as one in a google resource is."""
+    findings = provider_schema.check_text(BUILTIN_MISTAKES, schema, "b.tf")
+    assert findings.problems == [
+        "b.tf: terraform_data.generation: trigers_replace: unknown attribute",
+        "b.tf: google_storage_hmac_key.key: lifecycle.create_before_destroi: unknown attribute",
+        "b.tf: google_storage_hmac_key.key: lifecycle.precondition.error_message: required attribute missing",
+    ]
+    assert findings.checked == ["b.tf: terraform_data.generation", "b.tf: google_storage_hmac_key.key"]
+    assert not findings.skipped
 
 
 # --- the schema itself: what the extraction found, and how it works -----------------------------------------------

@@ -322,6 +322,19 @@ def test_an_unwritable_summary_fails_before_terraform_runs(cli, tmp_path: Path, 
     assert not out.exists()
 
 
+def test_a_summary_through_a_dangling_link_is_refused_and_creates_nothing(
+    cli, tmp_path: Path, failing_terraform: Path
+) -> None:
+    config = write(tmp_path / "iac.yaml")
+    summary = tmp_path / "summary.md"
+    summary.symlink_to(tmp_path / "elsewhere" / "deeper" / "plan.md")
+    result = cli("plan", "-c", config, "-o", tmp_path / "build", "--summary", summary)
+    assert result.exit_code == 1
+    assert "is a symbolic link to" in result.stderr and "which does not exist (a dangling link)" in result.stderr
+    assert not (tmp_path / "elsewhere").exists(), "the link's directories were created"
+    assert not failing_terraform.exists(), "terraform never ran"
+
+
 def test_a_failed_plan_still_writes_a_summary_that_says_so(cli, tmp_path: Path, failing_terraform: Path) -> None:
     config = write(tmp_path / "iac.yaml")
     summary = tmp_path / "summary.md"
@@ -335,8 +348,15 @@ def test_a_failed_plan_still_writes_a_summary_that_says_so(cli, tmp_path: Path, 
 # --- --lockfile readonly --------------------------------------------------------------------------------------
 
 
+def locked_rendering(cli, config: Path, out: Path) -> None:
+    """A rendering with a committed provider lock file beside it, as `iac lock` leaves it."""
+    assert cli("render", "-c", config, "-o", out).exit_code == 0
+    (out / ".terraform.lock.hcl").write_text("# providers\n")
+
+
 def test_lockfile_readonly_reaches_terraform_init(cli, tmp_path: Path, failing_terraform: Path) -> None:
     config = write(tmp_path / "iac.yaml")
+    locked_rendering(cli, config, tmp_path / "build")
     cli("plan", "-c", config, "-o", tmp_path / "build", "--lockfile", "readonly")
     init = next(line for line in failing_terraform.read_text().splitlines() if " init " in f" {line} ")
     assert "-lockfile=readonly" in init.split()
@@ -347,5 +367,6 @@ def test_lockfile_readonly_from_the_environment(
 ) -> None:
     monkeypatch.setenv("IAC_LOCKFILE", "readonly")
     config = write(tmp_path / "iac.yaml")
+    locked_rendering(cli, config, tmp_path / "build")
     cli("apply", "-c", config, "-o", tmp_path / "build", "--auto-approve")
     assert "-lockfile=readonly" in failing_terraform.read_text().split()

@@ -173,7 +173,8 @@ class Run:
             from iac.config import load_config
             from iac.deploy import TerraformRun, workspace
             from iac.errors import Interrupted
-            from iac.terraform import Terraform, terminating_as_interrupt
+            from iac.signals import terminating_as_interrupt
+            from iac.terraform import Terraform
 
             config, out, fake = Path({str(self.config)!r}), Path({str(self.out)!r}), {str(self.fake)!r}
             """
@@ -307,7 +308,7 @@ def test_a_signal_between_terraform_commands_raises_interrupted_and_finally_bloc
         import os, signal, sys
         from pathlib import Path
         from iac.errors import Interrupted
-        from iac.terraform import terminating_as_interrupt
+        from iac.signals import terminating_as_interrupt
 
         plan = Path(sys.argv[1])
         plan.write_text("secret")

@@ -1,7 +1,7 @@
 """The `iac` command line: parse options, call the core, print. Heavy imports stay inside commands.
 
 This module defines `app`, the core commands (render, validate, init, plan, apply, invalidate) and `main`;
-`iac doctor` and the command groups (`allowlist`, `cors`, `manifest`) are the `app` of the modules beside
+`iac doctor` and the command groups (`allowlist`, `hmac`, `cors`, `manifest`) are the `app` of the modules beside
 it, imported only when used (`COMMAND_MODULES` in iac.cli.group). What the command modules share is in
 `iac.cli.common`; how an error becomes an exit code and how help is formatted, in `iac.cli.group`.
 """
@@ -13,7 +13,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -31,6 +31,7 @@ from iac.cli.common import (
     RepackOption,
     TerraformOption,
     check_digest,
+    invalidation_error,
     output_dir,
     print_invalidation_failure,
     print_json,
@@ -55,6 +56,9 @@ from iac.defaults import DEFAULT_LOCK_TIMEOUT
 from iac.errors import ConfigError, IacError
 from iac.words import plural
 
+if TYPE_CHECKING:
+    from iac.extras import Found
+
 app = typer.Typer(
     cls=IacRootGroup,
     rich_markup_mode=MARKUP,
@@ -63,8 +67,8 @@ app = typer.Typer(
         "Put private cloud data behind Encord's Direct Access integration: render the GCP unsigned-URL "
         "setup (private bucket, Cloud CDN, Cloud Armor allowlist) as Terraform from one YAML file.\n\n"
         "Exit status: 0 success; 1 invalid input, usage error or failure (one message; nothing written, except "
-        "that an allowlist edit with --apply whose apply fails keeps the edited config and says so: `iac apply` "
-        "finishes it); "
+        "that a config edit with --apply (allowlist, hmac rotate) whose apply fails keeps the edited config and "
+        "says so: `iac apply` finishes it); "
         "2 `iac plan` found changes; 3 the CDN cache invalidation failed; 129, 130, 143 interrupted by SIGHUP, "
         "SIGINT or SIGTERM (Terraform stopped cleanly, nothing left behind). With --json, stdout holds one "
         'JSON document, failures included ("ok": false).\n\n'
@@ -73,7 +77,7 @@ app = typer.Typer(
         "`iac plan --summary FILE --lockfile readonly` for review; once merged, main runs "
         "`iac apply --auto-approve --lockfile readonly`."
     ),
-    epilog="Example: iac init && iac validate && iac render -o build/",
+    epilog='Example: iac init && iac allowlist add 81.2.69.160/28 --note "Lisbon office" && iac validate && iac render',
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -105,8 +109,9 @@ def render(
         bool,
         typer.Option(
             "--check",
-            help="Write nothing; exit 0 when DIR holds exactly what the config renders, 1 naming each file that "
-            "differs (for CI on a committed build/).",
+            help="Write nothing; exit 0 when DIR holds exactly what the config renders and declares "
+            "(terraform.extra_files), 1 naming each file that differs and each other file Terraform would read "
+            "or symlink there (for CI on a committed build/).",
         ),
     ] = False,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
@@ -120,11 +125,14 @@ def render(
     removed; on any error nothing is written. DIR defaults to build/ beside the config file; it is
     refused when it holds another command's files or another deployment's rendering, or is not empty
     and holds no .iac-files (not iac's). One command writes DIR at a time: another waits up to
-    --lock-timeout.
+    --lock-timeout. DIR may hold only what iac renders and the files terraform.extra_files declares:
+    any other *.tf, *.tf.json, *.tfvars or *.tfvars.json below it, or any symlink, is refused, naming
+    each (Terraform's own .terraform/, state, plan and lock files aside).
 
     Example: iac render -c iac.yaml -o build/ && iac render -c iac.yaml --check
     """
     from iac import baseline as baselines
+    from iac import extras
     from iac.allowlist import repack_notice
     from iac.config import load_config
     from iac.files import RENDER, Deployment, differences, locked_output, parse_duration, write_tree
@@ -141,13 +149,26 @@ def render(
     with contextlib.nullcontext() if check else locked_output(output, timeout):
         baseline = baselines.of_rendering(output, loaded.config)
         rendered = render_files(loaded, baseline.current, repack=repack)
+        declared = loaded.config.terraform.extra_files
         if check:
             found = differences(output, rendered.files, RENDER, deployment)
-            if found:
-                raise OutOfDate(config, output, found)
-            typer.echo(f"{output}/ holds exactly what {config} renders ({plural(len(rendered.files), 'file')}).")
+            extra = extras.survey(output, rendered.files, declared, config)
+            if found or extra.refused:
+                raise OutOfDate(config, output, found, extra)
+            also = f" and the {plural(len(declared), 'extra file')} it declares" if declared else ""
+            typer.echo(f"{output}/ holds exactly what {config} renders ({plural(len(rendered.files), 'file')}){also}.")
             return
+        # Whatever else Terraform would read there is refused before anything is written; a declared file not
+        # there yet is only a warning (it is added after the first rendering), which plan and apply refuse.
+        extra = extras.survey(output, rendered.files, declared, config)
+        if extra.without_missing().refused:
+            raise extras.ExtraFiles(output, config, extra.without_missing(), "nothing was written")
         stale = write_tree(output, rendered.files, RENDER, deployment, config=config)
+    for name in extra.missing:
+        progress(
+            f"warning: {output / name} is in terraform.extra_files but missing: add it, or take it out of the "
+            "list (plan, apply and render --check refuse until then)"
+        )
     if rendered.assignment.repacked:
         progress(repack_notice(baseline.rules, rendered.assignment.rules))
     merged = rendered.entries - rendered.ranges
@@ -176,13 +197,19 @@ def render(
 
 
 class OutOfDate(IacError):
-    """`iac render --check`: the output directory is not what the config renders."""
+    """`iac render --check`: the output directory is not what the config renders, or holds other files
+    Terraform would read (`extra`, see iac.extras)."""
 
-    def __init__(self, config: Path, output: Path, found: list[str]) -> None:
-        self.found = found
+    def __init__(self, config: Path, output: Path, found: list[str], extra: "Found | None" = None) -> None:
+        self.extra = extra
+        self.found = [*found, *(extra.entries() if extra is not None else ())]
+        steps = []
+        if found:
+            steps.append(f"run `iac render -c {shlex.quote(str(config))}` and commit the result")
+        if extra is not None and extra.refused:
+            steps.append(extra.remedy(config))
         self.summary = (
-            f"{output}/ is not what {config} renders ({plural(len(found), 'difference')}): run "
-            f"`iac render -c {shlex.quote(str(config))}` and commit the result"
+            f"{output}/ is not what {config} renders ({plural(len(self.found), 'difference')}): {'; '.join(steps)}"
         )
         super().__init__(self.summary)
 
@@ -190,7 +217,8 @@ class OutOfDate(IacError):
         return [*(f"  {line}" for line in self.found), self.summary]
 
     def details(self) -> dict[str, Any]:
-        return {"differences": self.found}
+        extra = {"extra_files": self.extra.to_json()} if self.extra is not None else {}
+        return {"differences": self.found, **extra}
 
 
 @app.command(cls=IacCommand)
@@ -203,7 +231,7 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None,
     Example: iac validate -c iac.yaml
     """
     from iac import baseline as baselines
-    from iac.config import load_config
+    from iac.config import load_config, placeholder_warnings
 
     try:
         loaded = load_config(config)
@@ -214,7 +242,8 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None,
         typer.echo(json.dumps({**exc.to_json(), "valid": False, "config": str(config)}, indent=2))
         raise typer.Exit(EXIT_ERROR) from None
     ranges = loaded.allowlist.ranges
-    print_warnings(loaded.warnings)
+    warnings = [*loaded.warnings, *placeholder_warnings(loaded)]
+    print_warnings(warnings)
     baseline = baselines.of_rendering(output_dir(output, config, "build"), loaded.config)
     rules = baseline.assign(loaded.allowlist, loaded.config.allowlist_max_rules).rules
     if as_json:
@@ -228,12 +257,12 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None,
                     "priorities": [rule.priority for rule in rules],
                     "baseline": baseline.to_json(),
                 },
-                "warnings": list(loaded.warnings),
+                "warnings": warnings,
             }
         )
         return
     typer.echo(
-        f"{config}: valid ({len(ranges)} allowlist ranges in {plural(len(rules), 'Cloud Armor rule')}; "
+        f"{config}: valid ({plural(len(ranges), 'allowlist range')} in {plural(len(rules), 'Cloud Armor rule')}; "
         f"{baseline.describe()})"
     )
 
@@ -243,7 +272,9 @@ def init(
     path: Annotated[
         Path, typer.Argument(metavar="FILE", help="Where to write the starter config.", dir_okay=False)
     ] = DEFAULT_CONFIG,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing regular file (never a FIFO, device or socket).")
+    ] = False,
 ) -> None:
     """Write a commented starter config: the documented example values, and an empty allowlist to fill in.
 
@@ -253,7 +284,7 @@ def init(
 
     Example: iac init iac.yaml && $EDITOR iac.yaml && iac validate
     """
-    from iac.files import write_atomic
+    from iac.files import not_regular, write_atomic
     from iac.schema_json import SCHEMA_FILE, schema_text
     from iac.templates import resource_dir
 
@@ -261,6 +292,12 @@ def init(
     schema = schema_text().encode()
     if path.name == SCHEMA_FILE:
         raise IacError(f"{path}: that is the name of the schema iac init writes beside the config: choose another")
+    for target in (path, schema_path):
+        what = not_regular(target)
+        if what is not None:  # a FIFO or a device would be replaced by a regular file, --force or not
+            raise IacError(
+                f"{target}: is {what}, not a regular file: iac init replaces only a regular file; give another path"
+            )
     try:
         if path.exists() and not force:
             raise IacError(f"{path}: already exists; use --force to overwrite it, or give another path")
@@ -309,7 +346,9 @@ def plan(
     """Render, init and plan: show what applying the config would change, by resource.
 
     Exit status 0 when nothing would change, 2 when something would (like terraform plan
-    -detailed-exitcode), 1 on error. Terraform's own output goes to stderr as it runs.
+    -detailed-exitcode), 1 on error. Terraform's own output goes to stderr as it runs. Refused before
+    Terraform runs: DIR holding a file Terraform would read that the config neither renders nor declares
+    (terraform.extra_files) or a symlink; --lockfile readonly without DIR/.terraform.lock.hcl (see iac lock).
 
     Example: iac plan -c iac.yaml --summary plan.md --lockfile readonly --json > plan.json
     """
@@ -349,7 +388,8 @@ def apply(
     applied. The config file stays locked from reading it to the end of the apply: an allowlist edit
     waits, and the apply deploys the config as it is. Exit status 0 success, 1 error (a digest that
     differs included), 3 applied but the cache invalidation failed (the message gives the command that
-    retries it).
+    retries it). Refused before Terraform runs as iac plan is (extra files, --lockfile readonly
+    without a lock file).
 
     Example: iac apply -c iac.yaml --auto-approve --lockfile readonly --expect-digest "$DIGEST"
     """
@@ -362,10 +402,69 @@ def apply(
     run = terraform_run(terraform, lock_timeout, repack, lockfile)
     with deploy.locked_config(config, timeout) as loaded:
         report = run_apply(loaded, output, run, auto_approve, as_json, no_invalidate, digest)
+    failed = report.invalidation.failed
+    if as_json:
+        error = invalidation_error(report.invalidation, applied=True) if failed else None
+        print_json(report.to_json(), EXIT_INVALIDATION_FAILED if failed else EXIT_OK, error)
+    if failed:
+        raise typer.Exit(EXIT_INVALIDATION_FAILED)
+
+
+@app.command(cls=IacCommand)
+def lock(
+    config: ConfigOption = DEFAULT_CONFIG,
+    output: OutputOption = None,
+    platform: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--platform",
+            metavar="OS_ARCH",
+            help="Also write checksums for this platform (repeatable), e.g. linux_arm64, windows_amd64.",
+            show_default=False,
+        ),
+    ] = None,
+    fs_mirror: Annotated[
+        Path | None,
+        typer.Option(
+            "--fs-mirror",
+            metavar="DIR",
+            help="Take the provider packages from this directory (a `terraform providers mirror`) instead of "
+            "their registry, as `terraform providers lock -fs-mirror` does.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    terraform: TerraformOption = None,
+    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+) -> None:
+    """Write DIR/.terraform.lock.hcl, the providers' versions and checksums for Linux and macOS, to commit
+    before the first CI run (--lockfile readonly).
+
+    Renders the config into DIR as `iac render` does (under DIR's lock), then runs `terraform get` and
+    `terraform providers lock -platform=linux_amd64 -platform=darwin_arm64 -platform=darwin_amd64` there, plus
+    each --platform. It reads only the providers the configuration requires: no state, no backend, no cloud
+    credentials, so it works before anything is deployed. Versions already locked are kept (upgrade with
+    `terraform -chdir=DIR init -upgrade`, then run iac lock again). Re-rendering never removes the lock file.
+
+    Example: iac lock -c iac.yaml -o build --platform linux_arm64 && git add build/.terraform.lock.hcl
+    """
+    from iac import deploy
+    from iac.config import load_config
+    from iac.files import parse_duration
+
+    output = output_dir(output, config, "build")
+    parse_duration(lock_timeout)
+    platforms = deploy.lock_platforms(platform or [])
+    run = terraform_run(terraform, lock_timeout, False, None)
+    loaded = load_config(config)
+    print_warnings(loaded.warnings)
+    report = deploy.lock(loaded, output, run, platforms, fs_mirror)
     if as_json:
         print_json(report.to_json())
-    if report.invalidation.failed:
-        raise typer.Exit(EXIT_INVALIDATION_FAILED)
+        return
+    locked = ", ".join(f"{p.source} {p.version} ({plural(p.checksums, 'checksum')})" for p in report.providers)
+    typer.echo(f"Wrote {report.path}: {locked or 'no provider'}, for {', '.join(report.platforms)}.")
+    typer.echo(f"Commit it with the rendering: git add {shlex.quote(str(report.path))}")
 
 
 @app.command(cls=IacCommand)
@@ -374,13 +473,14 @@ def invalidate(
     path: Annotated[
         str, typer.Option("--path", metavar="PATTERN", help="Path pattern to invalidate: /* or /prefix/*.")
     ] = "/*",
+    as_json: JsonOption = False,
 ) -> None:
     """Invalidate the deployment's CDN cache (after an allowlist change, or to retry a failed one).
 
-    Waits until Google reports the invalidation done. Exit status 0 done, 1 invalid input,
-    3 the invalidation failed.
+    Waits until Google reports the invalidation done. Exit status 0 done, 1 invalid input or no
+    credentials, 3 the invalidation failed. --json prints {"ok", "invalidation": {"status", ...}}.
 
-    Example: iac invalidate -c iac.yaml --path '/*'
+    Example: iac invalidate -c iac.yaml --path '/*' --json
     """
     from iac.config import load_config
     from iac.deploy import invalidate_cache, url_map_name
@@ -398,7 +498,12 @@ def invalidate(
         raise IacError(str(report.error))  # no credentials: exit 1, a retry cannot succeed
     if report.failed:
         print_invalidation_failure(report, applied=False)
+        if as_json:
+            error = invalidation_error(report, applied=False)
+            print_json({"invalidation": report.to_json()}, EXIT_INVALIDATION_FAILED, error)
         raise typer.Exit(EXIT_INVALIDATION_FAILED)
+    if as_json:
+        print_json({"invalidation": report.to_json()})
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: Typer reads the commands' annotations (see iac/cli/__init__.py).
 import shlex
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,6 +11,7 @@ import typer
 
 from iac.cli.common import (
     DEFAULT_CONFIG,
+    ApplyOptions,
     AutoApproveOption,
     ConfigOption,
     JsonOption,
@@ -19,26 +20,22 @@ from iac.cli.common import (
     NoInvalidateOption,
     OutputOption,
     TerraformOption,
-    check_can_confirm,
-    check_lockfile,
     output_dir,
     print_json,
+    print_rotation,
     print_warnings,
     progress,
     rule_lines,
-    run_apply,
-    terraform_run,
 )
-from iac.cli.group import EXIT_INVALIDATION_FAILED, IacCommand, command_group
-from iac.defaults import DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT, DEFAULT_SINCE
+from iac.cli.group import IacCommand, command_group
+from iac.defaults import DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT, DEFAULT_SINCE, MAX_LIMIT
 from iac.errors import IacError
+from iac.untrusted import printable
 from iac.words import plural
 
 if TYPE_CHECKING:
     from iac.allowlist_file import Change, Operation
-    from iac.config import LoadedConfig
     from iac.denied import DeniedReport
-    from iac.deploy import ApplyReport
 
 app = command_group(
     "Show and rotate the IP allowlist: edits the config in place (comments and layout kept), validates, "
@@ -95,17 +92,6 @@ def allowlist_list(
         typer.echo(f"  priority {rule.priority}: {', '.join(rule.ranges)}")
 
 
-@dataclass(frozen=True)
-class _ApplyOptions:
-    apply: bool
-    auto_approve: bool
-    no_invalidate: bool
-    output: Path
-    terraform: str | None
-    lock_timeout: str
-    lockfile: str | None
-
-
 def _show_edit(change: "Change", config: Path, dry_run: bool, as_json: bool) -> None:
     """The edit, as it happened: the file's ranges, then the rules against the named baseline."""
     from iac.allowlist import repack_notice
@@ -145,36 +131,25 @@ def _edit_allowlist(
     dry_run: bool,
     allow_empty: bool,
     as_json: bool,
-    options: _ApplyOptions,
+    options: ApplyOptions,
 ) -> None:
     """Shared tail of add/remove/set: the rotation flow (`iac.deploy.rotate`), printed."""
-    from iac import deploy
+    from iac import allowlist_file, deploy
     from iac.files import parse_duration
 
     timeout = parse_duration(options.lock_timeout)
-    check_lockfile(options.lockfile)
-    then_apply = None
-    if options.apply and not dry_run:
-        check_can_confirm(options.auto_approve)  # before anything is written
-        run = terraform_run(options.terraform, options.lock_timeout, False, options.lockfile)
-
-        def then_apply(loaded: "LoadedConfig") -> "ApplyReport":
-            return run_apply(loaded, options.output, run, options.auto_approve, as_json, options.no_invalidate)
-
+    then_apply = options.then_apply(as_json, dry_run=dry_run)
     report = deploy.rotate(
-        config,
-        operation,
-        allow_empty=allow_empty,
-        dry_run=dry_run,
+        lambda: allowlist_file.edit(
+            config, operation, allow_empty=allow_empty, dry_run=dry_run, lock_timeout=timeout, output=options.output
+        ),
+        config=config,
         lock_timeout=timeout,
-        output=options.output,
+        dry_run=dry_run,
         shown=lambda change: _show_edit(change, config, dry_run, as_json),
         then_apply=then_apply,
     )
-    if as_json:
-        print_json(report.to_json())
-    if report.applied is not None and report.applied.invalidation.failed:
-        raise typer.Exit(EXIT_INVALIDATION_FAILED)
+    print_rotation(report, as_json)
 
 
 @app.command("add", cls=IacCommand)
@@ -198,7 +173,7 @@ def allowlist_add(
 ) -> None:
     """Add addresses to the allowlist. An address already allowed is reported and not added again.
 
-    Example: iac allowlist add 81.2.69.160/28 --note "Lisbon office" --apply --auto-approve
+    Example: iac allowlist add 81.2.69.160/28 --note "Lisbon office" && iac render  (then a pull request)
     """
     from iac import allowlist_file
 
@@ -211,7 +186,7 @@ def allowlist_add(
         dry_run,
         False,
         as_json,
-        _ApplyOptions(
+        ApplyOptions(
             apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout, lockfile
         ),
     )
@@ -234,18 +209,18 @@ def allowlist_remove(
 ) -> None:
     """Remove entries from the allowlist. Naming an address that is not an entry is an error.
 
-    Example: iac allowlist remove 130.192.120.23/32 --apply --auto-approve
+    Example: iac allowlist remove 130.192.120.23/32 && iac render  (then a pull request)
     """
     from iac import allowlist_file
 
     networks = allowlist_file.parse_command_line(cidrs)
     _edit_allowlist(
         config,
-        lambda doc: (allowlist_file.remove(doc, networks), []),
+        lambda doc: allowlist_file.remove(doc, networks),
         dry_run,
         allow_empty,
         as_json,
-        _ApplyOptions(
+        ApplyOptions(
             apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout, lockfile
         ),
     )
@@ -273,11 +248,12 @@ def allowlist_set(
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
     lockfile: LockfileOption = None,
 ) -> None:
-    """Replace the allowlist with the addresses of a file, merged and sorted.
+    """Replace the allowlist with the addresses of a file.
 
-    Entries that stay keep their comments.
+    Entries that stay keep their line and comments, byte for byte; entries not in the file go; new ones are
+    added (merged, in order when the list is sorted), each with the # note of its line in the file.
 
-    Example: iac allowlist set --from vpn-egress.txt --apply --auto-approve
+    Example: iac allowlist set --from vpn-egress.txt && iac render  (then a pull request)
     """
     from iac import allowlist_file
     from iac.files import ADDRESS_LIST, read_input, read_stream
@@ -291,17 +267,23 @@ def allowlist_set(
             else read_input(Path(source), ADDRESS_LIST)
         )
         text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IacError(f"{name}: cannot read the list of addresses: {exc}") from None
-    values, labels = allowlist_file.read_list_file(name, text)
-    networks = allowlist_file.parse_arguments(values, labels)
+    except IsADirectoryError:
+        raise IacError(
+            f"{name}: is a directory: --from takes a file with one address per line, or - for stdin"
+        ) from None
+    except OSError as exc:
+        raise IacError(f"{name}: cannot read the list of addresses: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise IacError(f"{name}: the list of addresses is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    listed = allowlist_file.read_list_file(name, text)
+    networks = allowlist_file.parse_arguments(listed.values, listed.labels)
     _edit_allowlist(
         config,
-        lambda doc: (allowlist_file.replace(doc, networks), []),
+        lambda doc: (allowlist_file.replace(doc, networks, listed.notes), []),
         dry_run,
         allow_empty,
         as_json,
-        _ApplyOptions(
+        ApplyOptions(
             apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout, lockfile
         ),
     )
@@ -321,7 +303,11 @@ def allowlist_denied(
     limit: Annotated[
         int,
         typer.Option(
-            "--limit", metavar="N", help="Read at most N log entries, the newest first (it says when it stopped there)."
+            "--limit",
+            metavar="N",
+            max=MAX_LIMIT,
+            help=f"Read at most N log entries, the newest first (it says when it stopped there); at most "
+            f"{MAX_LIMIT:,}.",
         ),
     ] = DEFAULT_LIMIT,
     as_json: JsonOption = False,
@@ -331,7 +317,10 @@ def allowlist_denied(
 
     Reads the project's log (logging.logEntries.list, e.g. roles/logging.viewer) for requests to this
     deployment's URL map that a Cloud Armor policy denied. Nothing denied: says so, exit status 0.
-    IAC_LOGGING_API_ENDPOINT points it at another Cloud Logging endpoint.
+    IAC_LOGGING_API_ENDPOINT points it at another Cloud Logging endpoint. The reading is bounded (200
+    pages, 8 MB a page, 256 MB in all, 120 s or IAC_API_DEADLINE): stopping early is said, and --json
+    flags it ("truncated": true, "truncated_by"). Client addresses that are not plain global IPs are
+    listed apart, escaped, and never suggested.
 
     Example: iac allowlist denied -c iac.yaml --since 7d
     """
@@ -348,39 +337,47 @@ def allowlist_denied(
 
 
 def _print_denied(report: "DeniedReport", config: Path) -> None:
+    """The report; what it quotes from the log (paths, addresses that are not addresses) is escaped already,
+    and every line is printed through `printable` besides."""
     from iac.denied import rfc3339
+
+    def say(line: str) -> None:
+        typer.echo(printable(line))
 
     where = f"since {rfc3339(report.since)} (url map {report.url_map}, project {report.project})"
     if not report.denied:
-        typer.echo(f"Cloud Armor refused no request {where}")
+        kind = " from a global address" if report.not_plain else ""
+        say(f"Cloud Armor refused no request{kind} {where}")
     else:
         addresses = plural(len(report.denied), "address", "addresses")
-        typer.echo(f"Cloud Armor refused {addresses} ({plural(report.requests, 'request')}) {where}:")
-        _print_table(report)
+        say(f"Cloud Armor refused {addresses} ({plural(report.requests, 'request')}) {where}:")
+        _print_table(report, say)
+    if report.not_plain:
+        say("Refused from client addresses that are not plain global IP addresses (never to be allowed as such):")
+        for odd in report.not_plain:
+            say(f"  {odd.address}  {plural(odd.count, 'request')}: {odd.reason}")
     if report.skipped:
         entries = plural(report.skipped, "log entry", "log entries")
-        typer.echo(f"{entries} without a client address or time skipped")
-    if report.truncated:
-        typer.echo(
-            f"stopped after the newest {report.limit} log entries (--limit): older denials are not counted; "
-            "raise --limit or shorten --since"
-        )
+        say(f"{entries} without a client address or a valid time, or from outside the window, skipped")
+    stopped = report.stopped()
+    if stopped:
+        say(stopped)
     if any(item.allowed_now for item in report.denied):
-        typer.echo(
+        say(
             "Addresses allowed now were refused before the config allowed them: if they are still refused, "
             f"apply the config (iac apply -c {shlex.quote(str(config))})."
         )
     to_allow = report.to_allow()
     if to_allow:
-        typer.echo(
+        say(
             "To allow an address: check whose it is, put that in the note, run the line, then apply it (--apply) "
             "or open a pull request with the change:"
         )
         for item in to_allow:
-            typer.echo(f"  {item.allow_command(config)}")
+            say(f"  {item.allow_command(config)}")
 
 
-def _print_table(report: "DeniedReport") -> None:
+def _print_table(report: "DeniedReport", say: Callable[[str], None]) -> None:
     from iac.denied import rfc3339
 
     header = ("address", "requests", "first", "last", "policy", "allowed now", "sample path")
@@ -402,4 +399,4 @@ def _print_table(report: "DeniedReport") -> None:
             cell.rjust(width) if column == 1 else cell.ljust(width)
             for column, (cell, width) in enumerate(zip(row, widths, strict=False))
         ]
-        typer.echo("  " + "  ".join([*cells, row[-1]]))
+        say("  " + "  ".join([*cells, row[-1]]))

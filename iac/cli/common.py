@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from iac.cli.group import handed_in
+from iac.cli.group import EXIT_INVALIDATION_FAILED, handed_in
 from iac.errors import IacError
 from iac.untrusted import printable
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from iac.allowlist import Assignment
     from iac.baseline import Baseline
     from iac.config import LoadedConfig
-    from iac.deploy import ApplyReport, InvalidationReport, PlanReport, Renderer, TerraformRun
+    from iac.deploy import ApplyReport, InvalidationReport, PlanReport, Renderer, RotationReport, TerraformRun
 
 # The config file every command reads unless given -c (or IAC_CONFIG), and the one `iac init` writes.
 DEFAULT_CONFIG = Path("iac.yaml")
@@ -125,12 +125,15 @@ def print_warnings(warnings: Sequence[str]) -> None:
         progress(f"warning: {warning}")
 
 
-def print_json(document: dict[str, Any], exit_code: int = 0) -> None:
-    """The one JSON document of a `--json` command: `"ok": true` when it exits 0; a verdict that exits
-    non-zero (a check that failed) says `"ok": false` and its `exit_code`. An error's is `IacError.to_json`."""
+def print_json(document: dict[str, Any], exit_code: int = 0, error: str | None = None) -> None:
+    """The one JSON document of a `--json` command: `"ok": true` when it exits 0; a result that exits non-zero
+    (a check that failed, an applied change whose invalidation failed) says `"ok": false`, its `exit_code` and
+    the `error` (required then), and keeps the rest of the document. An error's is `IacError.to_json`."""
     head: dict[str, Any] = {"ok": exit_code == 0}
     if exit_code:
-        head["exit_code"] = exit_code
+        if not error:
+            raise ValueError(f"a document of exit status {exit_code} needs its error")
+        head.update(exit_code=exit_code, error=error)
     typer.echo(json.dumps({**head, **document}, indent=2))
 
 
@@ -145,6 +148,12 @@ def check_digest(digest: str | None) -> str | None:
             '"digest" in the `iac plan --json` output of the plan that was approved'
         )
     return text
+
+
+def invalidation_error(invalidation: InvalidationReport, *, applied: bool) -> str:
+    """What a failed invalidation's `--json` document says as its `error`: the failure and the retry."""
+    done = "the apply succeeded; " if applied else ""
+    return f"CDN cache invalidation failed: {invalidation.error}; {done}retry it with: {invalidation.retry}"
 
 
 def check_lockfile(mode: str | None) -> str | None:
@@ -300,3 +309,42 @@ def run_apply(
     if report.invalidation.failed:
         print_invalidation_failure(report.invalidation, applied=True)
     return report
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """The options of a config edit's `--apply` (`iac allowlist add`, `iac hmac rotate`, ...): the `iac apply`
+    flow on the edited config."""
+
+    apply: bool
+    auto_approve: bool
+    no_invalidate: bool
+    output: Path
+    terraform: str | None
+    lock_timeout: str
+    lockfile: str | None
+
+    def then_apply(self, as_json: bool, *, dry_run: bool = False) -> Callable[[LoadedConfig], ApplyReport] | None:
+        """The apply flow to run after the edit (None without --apply, or for a dry run), with its options checked
+        before anything is written."""
+        check_lockfile(self.lockfile)
+        if not self.apply or dry_run:
+            return None
+        check_can_confirm(self.auto_approve)
+        run = terraform_run(self.terraform, self.lock_timeout, False, self.lockfile)
+
+        def then_apply(loaded: LoadedConfig) -> ApplyReport:
+            return run_apply(loaded, self.output, run, self.auto_approve, as_json, self.no_invalidate)
+
+        return then_apply
+
+
+def print_rotation(report: RotationReport, as_json: bool) -> None:
+    """The end of a config edit (`iac.deploy.rotate`): its JSON document, and exit 3 when the apply that followed
+    it succeeded but the CDN cache invalidation failed."""
+    failed = report.applied is not None and report.applied.invalidation.failed
+    if as_json:
+        error = invalidation_error(report.applied.invalidation, applied=True) if report.applied and failed else None
+        print_json(report.to_json(), EXIT_INVALIDATION_FAILED if failed else 0, error)
+    if failed:
+        raise typer.Exit(EXIT_INVALIDATION_FAILED)

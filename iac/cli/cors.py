@@ -95,7 +95,9 @@ def _cors_results(results: "list[TargetResult]", as_json: bool, verb: str) -> No
 
     failed = sum(1 for r in results if r.failed)
     if as_json:
-        print_json({"targets": [r.to_json() for r in results]}, EXIT_ERROR if failed else 0)
+        failures = [r.target for r in results if r.failed]
+        error = f"{plural(failed, 'target')} failed: {', '.join(failures)}" if failed else None
+        print_json({"targets": [r.to_json() for r in results]}, EXIT_ERROR if failed else 0, error)
     else:
         for result in results:
             # The detail quotes the provider's error text: escaped (the rules below are JSON, escaped already).

@@ -11,6 +11,7 @@ import typer
 from iac.cli.common import DEFAULT_CONFIG, ConfigOption, JsonOption, print_json, progress
 from iac.cli.group import EXIT_ERROR, EXIT_OK, HELP_OPTIONS, MARKUP, IacCommand
 from iac.untrusted import printable
+from iac.words import plural
 
 if TYPE_CHECKING:
     from iac.doctor import DoctorReport
@@ -66,7 +67,9 @@ def doctor(
     report = run(config, object_name=object_name, connect_to=target, progress=progress)
     code = EXIT_OK if report.ok else EXIT_ERROR
     if as_json:
-        print_json(report.to_json(), code)
+        failed = [check.name for check in report.checks if check.status == "fail"]
+        error = f"{plural(len(failed), 'check')} failed: {', '.join(failed)}" if failed else None
+        print_json(report.to_json(), code, error)
     else:
         _print(report)
     raise typer.Exit(code)

@@ -15,6 +15,7 @@ import importlib
 import inspect
 import json
 import re
+import signal
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from functools import cache
@@ -26,7 +27,7 @@ import typer.core
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from iac.errors import EXIT_INVALIDATION_FAILED as _INVALIDATION_FAILED
-from iac.errors import IacError
+from iac.errors import IacError, Interrupted
 from iac.untrusted import printable
 
 # The exit statuses, as `iac --help` lists them. An IacError exits with its own `exit_code`.
@@ -71,7 +72,7 @@ def _plain_values(command: TyperCommand | TyperGroup, ctx: Context) -> None:
 
     Typer 0.29+ checks each parameter's value with a pydantic TypeAdapter, built when the command runs, and
     importing pydantic takes longer than the rest of `iac render` (issue 17). iac's parameters are text,
-    paths, whole numbers (with a minimum) and flags: `PlainValue` checks those; any other parameter, or a
+    paths, whole numbers (within bounds) and flags: `PlainValue` checks those; any other parameter, or a
     Typer whose private API is not the one this was written against, is left to Typer. Every parameter needs
     one: Typer builds its adapter before it looks at the value, even for a flag not given.
     """
@@ -94,33 +95,36 @@ def _plain_value_for(param: Any, runtime: Any) -> Any:
         return None
     annotation, info = descriptor.annotation, descriptor.parameter_info
     item = get_args(annotation)[0] if get_origin(annotation) is list else annotation
-    plain = item in (str, Path, bool) or (item is int and info.max is None and not info.clamp)
+    plain = item in (str, Path, bool) or (item is int and not info.clamp)
     if plain and descriptor.file_annotation is None and info.parser is None:
         return runtime(parameter_info=info, annotation=annotation)
     return None
 
 
-# A whole number as Typer (pydantic, in Rust) reads one from text: ASCII digits only, single underscores between
-# them, a sign, a fraction of zeros (`2.0`), and around it what Rust's `str::trim` strips (Unicode White_Space,
-# which is not Python's `str.strip`: that also strips U+001C-U+001F).
+# A whole number as Typer (pydantic, in Rust) reads one from text: ASCII digits only (`\d` and int() take any
+# script's), single underscores between them, a sign, a fraction of zeros (`2.0`), and around it what Rust's
+# `str::trim` strips (Unicode White_Space, which is not Python's `str.strip`: that also strips U+001C-U+001F).
 _INTEGER = re.compile(r"[+-]?[0-9](?:_?[0-9])*(?:\.0+)?")
 _WHITESPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
-_NOT_AN_INTEGER = "Input should be a valid integer, unable to parse string as an integer"
-# Python converts text of at most 4300 digits to a number; around that limit Typer's verdict depends on the sign and
-# underscores. iac refuses every number of that many digits, in one message.
-_MOST_DIGITS = 4300
-_TOO_LARGE = "Unable to parse input string as an integer, exceeded maximum size"
+_INTEGER_DIGITS = 20  # a longer number is beyond any option's maximum: not converted (4,300 digits would raise)
+MAX_INTEGER = 1_000_000_000  # the maximum of a whole-number option that sets none
 
 
-def _parse_integer(text: str) -> int | str:
-    """`text` as a whole number the way Typer reads one, or the message that refuses it (in Typer's words)."""
+def _parse_integer(text: str, least: float | None, most: float | None) -> int | str:
+    """`text` as a whole number the way Typer reads one, within `least` and `most` (MAX_INTEGER unless given;
+    -most unless given); else the message that refuses it (in Typer's words, which digits included)."""
     text = text.strip(_WHITESPACE)
+    most = MAX_INTEGER if most is None else most
     if not _INTEGER.fullmatch(text):
-        return _NOT_AN_INTEGER
-    whole = text.partition(".")[0]
-    if len(whole.replace("_", "").lstrip("+-")) >= _MOST_DIGITS:
-        return _TOO_LARGE
-    return int(whole)
+        return "Input should be a valid integer (digits 0-9), unable to parse string as an integer"
+    negative = text.startswith("-")
+    digits = text.partition(".")[0].replace("_", "").lstrip("+-").lstrip("0") or "0"
+    number = int(digits) * (-1 if negative else 1) if len(digits) <= _INTEGER_DIGITS else None
+    if (number is None and negative) or (number is not None and number < (-most if least is None else least)):
+        return f"Input should be greater than or equal to {-most if least is None else least}"
+    if number is None or number > most:
+        return f"Input should be less than or equal to {most}"
+    return number
 
 
 @cache
@@ -175,10 +179,7 @@ def _define_plain_value() -> Any:
             if kind is Path and isinstance(value, str | Path):
                 return coerce_cli_path(Path(value), self.parameter_info, path_type=Path, param=param, ctx=ctx)
             if kind is int and isinstance(value, str):
-                number = _parse_integer(value)
-                least = self.parameter_info.min
-                if isinstance(number, int) and least is not None and number < least:
-                    number = f"Input should be greater than or equal to {least}"
+                number = _parse_integer(value, self.parameter_info.min, self.parameter_info.max)
                 if isinstance(number, str):
                     raise _click_module.exceptions.BadParameter(number, ctx=ctx, param=param)
                 return number
@@ -194,19 +195,34 @@ def _define_plain_value() -> Any:
     return PlainValue
 
 
-def _usage_error_exits_1(error: Exception) -> None:
-    """Give a usage error raised while parsing an iac command line iac's exit status (this error only)."""
+def _json_asked(args: list[str]) -> bool:
+    """Whether `--json` is among the options of a command line as given (after `--`, it is an argument)."""
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
+def _usage_error(error: Exception, given: list[str], command: object, path: str) -> None:
+    """A usage error raised while parsing an iac command line: exit status 1 (iac's, this error only); with
+    `--json` anywhere on the line as given (and a command that takes it), the failure document on stdout,
+    once however many parsers the error passes through."""
     error.exit_code = EXIT_ERROR  # type: ignore[attr-defined]
+    takes_json = not isinstance(command, TyperCommand) or any(param.name == "as_json" for param in command.params)
+    if takes_json and _json_asked(given) and not getattr(error, "iac_json_printed", False):
+        error.iac_json_printed = True  # type: ignore[attr-defined]
+        usage = IacError(f"{error.format_message()} (see {path} --help)")  # type: ignore[attr-defined]
+        typer.echo(json.dumps(usage.to_json(), indent=2))
 
 
 class _UsageErrorsExit1:
-    """Parsing an iac command line (options, arguments, the command's name): a usage error exits 1."""
+    """Parsing an iac command line (options, arguments, the command's name): a usage error exits 1, and is a
+    JSON document when `--json` was given (decided from the arguments as given, whatever their order)."""
 
     def make_context(self, info_name: str | None, args: list[str], parent: Context | None = None, **extra: Any) -> Any:
+        given = list(args)  # Click's parser consumes `args` as it goes: what was asked is read from a copy
         try:
             return super().make_context(info_name, args, parent, **extra)  # type: ignore[misc]
         except _UsageError as error:
-            _usage_error_exits_1(error)
+            path = " ".join(filter(None, [parent.command_path if parent else None, info_name]))
+            _usage_error(error, given, self, path)
             raise
 
 
@@ -216,17 +232,19 @@ class IacCommand(_UsageErrorsExit1, TyperCommand):
 
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         _plain_values(self, ctx)
-        try:
-            return super().parse_args(ctx, args)
-        except _UsageError as error:
-            if "--json" in args and any(param.name == "as_json" for param in self.params):
-                usage = IacError(f"{error.format_message()} (see {ctx.command_path} --help)")  # type: ignore[attr-defined]
-                typer.echo(json.dumps(usage.to_json(), indent=2))
-            raise
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Context) -> object:
+        """Run the command; SIGTERM and SIGHUP raise `Interrupted` meanwhile (as Ctrl-C does, below), so a
+        stopped command runs its `finally` blocks and, with `--json`, still prints its one document."""
+        from iac.signals import terminating_as_interrupt
+
         try:
-            return super().invoke(ctx)
+            with terminating_as_interrupt():
+                try:
+                    return super().invoke(ctx)
+                except KeyboardInterrupt:
+                    raise Interrupted(signal.SIGINT, "iac stopped (run the command again)") from None
         except IacError as error:
             if ctx.params.get("as_json"):
                 typer.echo(json.dumps(error.to_json(), indent=2))
@@ -258,7 +276,7 @@ class IacGroup(_UsageErrorsExit1, TyperGroup):
         try:
             return super().resolve_command(ctx, args)
         except _UsageError as error:  # no such command
-            _usage_error_exits_1(error)
+            _usage_error(error, list(args), self, ctx.command_path)
             raise
 
     def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
@@ -275,6 +293,7 @@ class IacGroup(_UsageErrorsExit1, TyperGroup):
 COMMAND_MODULES = {
     "doctor": "iac.cli.doctor",
     "allowlist": "iac.cli.allowlist",
+    "hmac": "iac.cli.hmac",
     "cors": "iac.cli.cors",
     "manifest": "iac.cli.manifest",
     "schema": "iac.cli.schema",

@@ -19,7 +19,7 @@ from iac.cli.common import (
 from iac.cli.group import EXIT_ERROR, IacCommand, command_group
 from iac.defaults import DEFAULT_LOCK_TIMEOUT
 from iac.errors import IacError
-from iac.manifest.formats import DEFAULT_BATCH
+from iac.manifest.formats import CSV_MAX_ROWS, DEFAULT_BATCH
 from iac.untrusted import printable
 from iac.words import plural
 
@@ -36,6 +36,7 @@ app = command_group(
 # Objects read at a time under --strict-metadata: storage answers each in tens of milliseconds, so 16 at a
 # time go about 16 times as fast as one by one, with at most 16 media files in temporary files at once.
 DEFAULT_JOBS = 16
+MAX_JOBS = 64  # connections to storage at a time, and media files in temporary files at once
 # Encord's recommended batch sizes (the defaults of --images-per-file and --videos-per-file).
 _IMAGES_PER_FILE = DEFAULT_BATCH["images"]
 _VIDEOS_PER_FILE = DEFAULT_BATCH["videos"]
@@ -78,15 +79,30 @@ def manifest_generate(
             "--jobs",
             "-j",
             metavar="N",
-            help="Objects read at a time under --strict-metadata (1: one after the other). The files are the "
-            "same whatever N.",
+            max=MAX_JOBS,
+            help=f"Objects read at a time under --strict-metadata (1: one after the other; at most {MAX_JOBS}). "
+            "The files are the same whatever N.",
         ),
     ] = DEFAULT_JOBS,
     images_per_file: Annotated[
-        int, typer.Option("--images-per-file", min=1, metavar="N", help="Images per file (at least 1).")
+        int,
+        typer.Option(
+            "--images-per-file",
+            min=1,
+            max=CSV_MAX_ROWS,
+            metavar="N",
+            help=f"Images per file (at least 1, at most {CSV_MAX_ROWS:,}).",
+        ),
     ] = _IMAGES_PER_FILE,
     videos_per_file: Annotated[
-        int, typer.Option("--videos-per-file", min=1, metavar="N", help="Videos per file (at least 1).")
+        int,
+        typer.Option(
+            "--videos-per-file",
+            min=1,
+            max=CSV_MAX_ROWS,
+            metavar="N",
+            help=f"Videos per file (at least 1, at most {CSV_MAX_ROWS:,}).",
+        ),
     ] = _VIDEOS_PER_FILE,
     as_json: JsonOption = False,
     lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
@@ -221,7 +237,8 @@ def manifest_validate(
                 for p in problems
             ],
         }
-        print_json(document, EXIT_ERROR if problems else 0)
+        error = f"{plural(len(problems), 'problem')} in {plural(len(files), 'file')}" if problems else None
+        print_json(document, EXIT_ERROR if problems else 0, error)
     else:
         for problem in problems:
             typer.echo(f"error: {printable(str(problem))}", err=True)  # it quotes the file: escaped

@@ -19,6 +19,7 @@ from iac.doctor.report import CHECKS, Check, DoctorReport
 from iac.doctor.serving import check_cors, check_https
 from iac.errors import ConfigError, IacError
 from iac.names import ResourceNames
+from iac.untrusted import DOCTOR_BUDGET, DOCTOR_REQUEST_TIMEOUT
 from iac.words import plural
 
 if TYPE_CHECKING:
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 
-REQUEST_TIMEOUT = 5.0  # seconds for one request (Compute API, DNS, bucket listing, HTTPS)
-BUDGET = 27.0  # seconds for the whole run: each check gets at most what is left
+REQUEST_TIMEOUT = DOCTOR_REQUEST_TIMEOUT  # seconds for one request (Compute API, DNS, bucket listing, HTTPS)
+BUDGET = DOCTOR_BUDGET  # seconds for the whole run: each check gets at most what is left
 
 _COMPUTE_CHECKS = ("address", "certificate", "security_policies")
 

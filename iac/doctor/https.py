@@ -14,9 +14,9 @@ from typing import Literal
 
 from iac import __version__
 from iac.errors import IacError
-from iac.untrusted import printable
+from iac.untrusted import DOCTOR_ERROR_BODY, printable
 
-MAX_BODY = 16 * 1024  # bytes of an error body read to tell who answered
+MAX_BODY = DOCTOR_ERROR_BODY  # bytes of an error body read to tell who answered
 
 _CONNECT_TO = re.compile(r"(\[[^\]]*\]|[^:\[\]]*):(\d*):(\[[^\]]*\]|[^:\[\]]*):(\d*)")
 

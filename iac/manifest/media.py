@@ -10,6 +10,7 @@ import json
 import posixpath
 import shutil
 import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -99,75 +100,140 @@ def classify(obj: StoredObject) -> tuple[str | None, str, str]:
     return None, content_type, f"unsupported file type (content type {shown}, extension {extension or 'none'})"
 
 
+# The largest width or height taken from a header: PNG's and BMP's own limit (2**31 - 1); a TIFF may state
+# more, which no real image has. A header that states more, or 0, is inconsistent.
+MAX_IMAGE_SIDE = 2**31 - 1
+
+
+class _CutShort(Exception):
+    """The header ends before a field the size is read from."""
+
+
+def _field(data: bytes, fmt: str, offset: int) -> tuple[Any, ...]:
+    """`struct.unpack_from(fmt, data, offset)`, or _CutShort when `data` ends first."""
+    if offset < 0 or offset + struct.calcsize(fmt) > len(data):
+        raise _CutShort
+    return struct.unpack_from(fmt, data, offset)
+
+
 def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the first bytes of a PNG, JPEG, GIF, BMP, WebP or TIFF file; None if unknown."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
-        width, height = struct.unpack(">II", data[16:24])
-        return width, height
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        width, height = struct.unpack("<HH", data[6:10])
-        return width, height
-    if data.startswith(b"BM") and len(data) >= 26:
-        width, height = struct.unpack("<ii", data[18:26])
-        return width, abs(height)
-    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        return _webp_size(data)
-    if data.startswith(b"\xff\xd8"):
-        return _jpeg_size(data)
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return _tiff_size(data)
+    """(width, height) from the first bytes of a PNG, JPEG, GIF, BMP, WebP or TIFF file; None when they are
+    none of these, are cut short inside the header, or state an inconsistent header (a size of 0 or over
+    MAX_IMAGE_SIDE, a PNG header whose checksum fails, an unknown BMP header, ...). Never raises.
+
+    Written here rather than taken from `imagesize` (PyPI), whose 2.0.1 reads an OS/2 BMP's 16-bit size as
+    32-bit (a 3x2 image as 131075x1572865) and a GIF wider than 32767 as negative.
+    """
+    for magic, reader in _READERS:
+        if data.startswith(magic):
+            try:
+                size = reader(data)
+            except _CutShort:
+                return None
+            if size is None or not all(0 < side <= MAX_IMAGE_SIDE for side in size):
+                return None
+            return size
     return None
 
 
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8 " and len(data) >= 30:
-        width, height = struct.unpack("<HH", data[26:30])
-        return width & 0x3FFF, height & 0x3FFF
-    if chunk == b"VP8L" and len(data) >= 25:
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8X" and len(data) >= 30:
-        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+def _png(data: bytes) -> tuple[int, int] | None:
+    length, chunk = _field(data, ">I4s", 8)
+    if length != 13 or chunk != b"IHDR":
+        return None
+    width, height, *_, crc = _field(data, ">IIBBBBBI", 16)
+    # The header chunk's CRC covers its type and data: a decoder refuses the file when it fails.
+    return (width, height) if zlib.crc32(data[12:29]) == crc else None
+
+
+def _gif(data: bytes) -> tuple[int, int] | None:
+    width, height, _flags, _background, _aspect = _field(data, "<HHBBB", 6)  # the logical screen descriptor
+    return width, height
+
+
+def _bmp(data: bytes) -> tuple[int, int] | None:
+    (header,) = _field(data, "<I", 14)
+    if header == 12:  # OS/2 1.x BITMAPCOREHEADER: 16-bit unsigned width and height
+        width, height, planes = _field(data, "<HHH", 18)
+    elif header in (16, 40, 52, 56, 64, 108, 124):  # BITMAPINFOHEADER and later, OS/2 2.x: 32-bit
+        width, height, planes = _field(data, "<iiH", 18)
+    else:
+        return None
+    _field(data, "B", 14 + header - 1)  # the whole header is there
+    # A negative height is a top-down bitmap; the number of planes is always 1.
+    return (width, abs(height)) if planes == 1 else None
+
+
+def _webp(data: bytes) -> tuple[int, int] | None:
+    (form, chunk) = _field(data, "4s4s", 8)
+    if form != b"WEBP":
+        return None
+    if chunk == b"VP8 ":  # lossy: a key frame's start code, then 14-bit width and height
+        start, width, height = _field(data, "<3sHH", 23)
+        return (width & 0x3FFF, height & 0x3FFF) if start == b"\x9d\x01\x2a" else None
+    if chunk == b"VP8L":  # lossless: a signature byte, then 14-bit width - 1 and height - 1
+        signature, bits = _field(data, "<BI", 20)
+        return ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1) if signature == 0x2F else None
+    if chunk == b"VP8X":  # extended: 24-bit canvas width - 1 and height - 1
+        width, height = (int.from_bytes(part, "little") + 1 for part in _field(data, "3s3s", 24))
+        return width, height
     return None
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+# Start-of-frame markers (baseline, extended, progressive, lossless, ...): they carry the dimensions.
+_JPEG_FRAMES = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF))
+
+
+def _jpeg(data: bytes) -> tuple[int, int] | None:
     offset = 2
-    while offset + 9 < len(data):
-        if data[offset] != 0xFF:
+    while True:  # each turn moves on by at least one byte; _field stops at the end of `data`
+        prefix, marker = _field(data, "BB", offset)
+        if prefix != 0xFF:
             return None
-        marker = data[offset + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+        if marker == 0xFF:  # a fill byte before a marker
+            offset += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a segment
             offset += 2
             continue
-        (length,) = struct.unpack(">H", data[offset + 2 : offset + 4])
-        # Start-of-frame markers (baseline, progressive, ...) carry the dimensions.
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            height, width = struct.unpack(">HH", data[offset + 5 : offset + 9])
-            return width, height
-        offset += 2 + length
-    return None
-
-
-def _tiff_size(data: bytes) -> tuple[int, int] | None:
-    order = "<" if data[:2] == b"II" else ">"
-    (ifd,) = struct.unpack(order + "I", data[4:8])
-    if ifd + 2 > len(data):
-        return None
-    (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
-    found: dict[int, int] = {}
-    for i in range(count):
-        entry = ifd + 2 + 12 * i
-        if entry + 12 > len(data):
+        if marker in (0xD9, 0xDA):  # the image ends, or its data starts, before any frame header
             return None
-        tag, kind = struct.unpack(order + "HH", data[entry : entry + 4])
-        if tag in (256, 257):
-            fmt = "H" if kind == 3 else "I"
-            (found[tag],) = struct.unpack(order + fmt, data[entry + 8 : entry + 8 + struct.calcsize(fmt)])
-    if 256 in found and 257 in found:
-        return found[256], found[257]
+        (length,) = _field(data, ">H", offset + 2)
+        if marker in _JPEG_FRAMES:
+            _precision, height, width, components = _field(data, ">BHHB", offset + 4)
+            return (width, height) if length == 8 + 3 * components else None
+        if length < 2:
+            return None
+        offset += 2 + length
+
+
+def _tiff(data: bytes) -> tuple[int, int] | None:
+    order = "<" if data[:2] == b"II" else ">"
+    (ifd,) = _field(data, order + "I", 4)
+    if ifd < 8:
+        return None
+    (count,) = _field(data, order + "H", ifd)
+    found: dict[int, int] = {}
+    for entry in range(ifd + 2, ifd + 2 + 12 * count, 12):
+        tag, kind, values = _field(data, order + "HHI", entry)
+        if tag in (256, 257):  # ImageWidth, ImageLength: one SHORT or LONG each
+            if values != 1 or kind not in (3, 4):
+                return None
+            (found[tag],) = _field(data, order + ("H" if kind == 3 else "I"), entry + 8)
+            if len(found) == 2:
+                return found[256], found[257]
     return None
+
+
+_READERS = (
+    (b"\x89PNG\r\n\x1a\n", _png),
+    (b"GIF87a", _gif),
+    (b"GIF89a", _gif),
+    (b"BM", _bmp),
+    (b"RIFF", _webp),
+    (b"\xff\xd8", _jpeg),
+    (b"II*\x00", _tiff),
+    (b"MM\x00*", _tiff),
+)
 
 
 def pdf_pages(path: Path) -> tuple[int | None, str]:
@@ -207,7 +273,10 @@ def _strict_metadata(kind: str, obj: StoredObject, mime: str) -> tuple[dict[str,
     if kind == "images":
         size = image_size(obj.read(_HEADER_BYTES))
         if size is None:
-            return None, "image dimensions could not be read from the file header"
+            return None, (
+                "image dimensions could not be read: the header is cut short, inconsistent, or not that of a "
+                "PNG, JPEG, GIF, BMP, WebP or TIFF file"
+            )
         return {"mimeType": mime, "fileSize": obj.size, "width": size[0], "height": size[1]}, ""
     if kind == "text":
         return {"fileSize": obj.size, "mime_type": mime}, ""

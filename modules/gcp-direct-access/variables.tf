@@ -122,6 +122,19 @@ variable "domain" {
   }
 }
 
+variable "hmac_key" {
+  description = "The HMAC key the load balancer signs bucket requests with. Raising generation by one replaces it, make-before-break: the new key is created and in use by the backend service before the old one is deleted."
+  type = object({
+    generation = optional(number, 1)
+  })
+  default  = {}
+  nullable = false
+  validation {
+    condition     = var.hmac_key.generation >= 1 && floor(var.hmac_key.generation) == var.hmac_key.generation
+    error_message = "Set hmac_key.generation to a whole number from 1, and raise it by one to replace the HMAC key."
+  }
+}
+
 variable "name" {
   description = "Prefix of every resource name; use a different one for each deployment in the same project."
   type        = string

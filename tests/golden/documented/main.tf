@@ -45,6 +45,11 @@ module "direct_access" {
     max_age = 3600
   }
 
+  # A new generation replaces the HMAC key: the new key in use before the old one is deleted.
+  hmac_key = {
+    generation = 1
+  }
+
   # Cloud Armor allow rules, the same in the edge and the backend policy, at most 10 ranges each. A range
   # keeps its rule when the allowlist changes, so a rotation updates only the rules it must.
   allowlist = {
@@ -52,8 +57,8 @@ module "direct_access" {
       {
         priority = 1000
         ranges = [
-          "39.42.20.11/32",
-          "130.192.120.23/32",
+          "39.42.20.11/32",    # Lisbon office
+          "130.192.120.23/32", # Porto NAT A
         ]
       },
     ]

@@ -1,0 +1,176 @@
+"""`iac lock`: the provider lock file, with checksums for every platform that runs Terraform, written without
+credentials before the first CI run; and `--lockfile readonly` without one, refused before Terraform runs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from test_apply import CONFIG
+
+from conftest import EXAMPLES
+
+VERSION = "6.50.0"
+PLATFORMS = ("linux_amd64", "darwin_arm64", "darwin_amd64", "linux_arm64", "windows_amd64")
+
+
+def provider_package(platform: str) -> bytes:
+    """A provider package as the registry serves it (a zip holding the plugin binary), different per platform."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as package:
+        package.writestr(f"terraform-provider-google_v{VERSION}_x5", f"not really a provider, for {platform}\n")
+    return buffer.getvalue()
+
+
+def h1(package: bytes) -> str:
+    """Terraform's `h1:` checksum of a package: a SHA-256 over the SHA-256 and name of each file in it."""
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        lines = "".join(
+            f"{hashlib.sha256(archive.read(name)).hexdigest()}  {name}\n" for name in sorted(archive.namelist())
+        )
+    return "h1:" + base64.b64encode(hashlib.sha256(lines.encode()).digest()).decode()
+
+
+@pytest.fixture
+def mirror(tmp_path: Path) -> Path:
+    """A filesystem mirror (packed layout) holding hashicorp/google for every platform of PLATFORMS."""
+    root = tmp_path / "mirror"
+    where = root / "registry.terraform.io" / "hashicorp" / "google"
+    where.mkdir(parents=True)
+    for platform in PLATFORMS:
+        (where / f"terraform-provider-google_{VERSION}_{platform}.zip").write_bytes(provider_package(platform))
+    return root
+
+
+@pytest.fixture
+def terraform_env_set(monkeypatch: pytest.MonkeyPatch, terraform: str, terraform_env: dict[str, str]) -> None:
+    for key, value in terraform_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("IAC_TERRAFORM", terraform)
+    for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CREDENTIALS", "GOOGLE_OAUTH_ACCESS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def locked_hashes(lock_file: Path) -> set[str]:
+    text = lock_file.read_text()
+    assert f'provider "registry.terraform.io/hashicorp/google" {{\n  version     = "{VERSION}"' in text
+    return {line.strip().strip('",') for line in text.splitlines() if line.strip().startswith('"h1:')}
+
+
+@pytest.mark.terraform
+def test_lock_writes_checksums_for_the_default_platforms_and_each_extra_one(
+    cli, tmp_path: Path, mirror: Path, terraform_env_set: None
+) -> None:
+    """The documented example has a GCS state backend: no credentials are set, and none are needed."""
+    config = tmp_path / "iac.yaml"
+    shutil.copyfile(EXAMPLES / "documented" / "iac.yaml", config)
+    out = tmp_path / "build"
+    result = cli("lock", "-c", config, "-o", out, "--fs-mirror", mirror, "--platform", "linux_arm64", "--json")
+    assert result.exit_code == 0, result.output
+    wanted = ("linux_amd64", "darwin_arm64", "darwin_amd64", "linux_arm64")
+    assert locked_hashes(out / ".terraform.lock.hcl") == {h1(provider_package(p)) for p in wanted}
+    document = json.loads(result.stdout)
+    assert document == {
+        "ok": True,
+        "lock_file": str(out / ".terraform.lock.hcl"),
+        "platforms": list(wanted),
+        "providers": [{"source": "registry.terraform.io/hashicorp/google", "version": VERSION, "checksums": 4}],
+    }
+    # Rendered first, as `iac render` would; then only `get` and `providers lock`: never init, never the backend.
+    commands = [line.removeprefix("$ terraform ") for line in result.stderr.splitlines() if line.startswith("$ ")]
+    assert [c.split(" -")[0] for c in commands] == ["get", "providers lock"]
+    assert "-platform=linux_amd64 -platform=darwin_arm64 -platform=darwin_amd64 -platform=linux_arm64" in commands[1]
+    assert (out / "backend.tf").is_file()
+    assert not (out / ".terraform" / "terraform.tfstate").exists(), "no backend was configured"
+
+    # The lock file is Terraform's: re-rendering keeps it, and `render --check` accepts it.
+    before = (out / ".terraform.lock.hcl").read_bytes()
+    assert cli("render", "-c", config, "-o", out).exit_code == 0
+    assert cli("render", "-c", config, "-o", out, "--check").exit_code == 0
+    assert (out / ".terraform.lock.hcl").read_bytes() == before
+
+
+@pytest.mark.terraform
+def test_lock_again_adds_a_platform_and_keeps_the_rest(
+    cli, tmp_path: Path, mirror: Path, terraform_env_set: None
+) -> None:
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    out = tmp_path / "build"
+    first = cli("lock", "-c", config, "-o", out, "--fs-mirror", mirror)
+    assert first.exit_code == 0, first.output
+    assert "3 checksums), for linux_amd64, darwin_arm64, darwin_amd64." in first.stdout
+    assert f"git add {out / '.terraform.lock.hcl'}" in first.stdout
+    again = cli("lock", "-c", config, "-o", out, "--fs-mirror", mirror, "--platform", "windows_amd64")
+    assert again.exit_code == 0, again.output
+    wanted = ("linux_amd64", "darwin_arm64", "darwin_amd64", "windows_amd64")
+    assert locked_hashes(out / ".terraform.lock.hcl") == {h1(provider_package(p)) for p in wanted}
+
+
+@pytest.mark.parametrize("value", ["linux-amd64", "Linux_amd64", "linux", "linux_amd64_v2", "", "linux_amd64 "])
+def test_a_bad_platform_is_one_message_and_nothing_runs(cli, tmp_path: Path, terraform_runs: Path, value: str) -> None:
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    out = tmp_path / "build"
+    result = cli("lock", "-c", config, "-o", out, "--platform", "darwin_arm64", "--platform", value)
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        f"error: --platform {value!r}: not a platform: write OS_ARCH as Terraform names it, lowercase, e.g. "
+        "linux_arm64 or windows_amd64\n"
+    )
+    assert not out.exists() and not terraform_runs.exists()
+
+
+def test_a_missing_mirror_is_refused_before_anything_runs(cli, tmp_path: Path, terraform_runs: Path) -> None:
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    result = cli("lock", "-c", config, "-o", tmp_path / "build", "--fs-mirror", tmp_path / "nowhere", "--json")
+    assert result.exit_code == 1
+    assert "not a directory of provider packages" in json.loads(result.stdout)["error"]
+    assert not (tmp_path / "build").exists() and not terraform_runs.exists()
+
+
+def test_lock_refuses_an_extra_file_before_terraform_runs(cli, rendered_build, terraform_runs: Path) -> None:
+    config, out = rendered_build
+    (out / "providers_override.tf").write_text("# another provider source\n")
+    result = cli("lock", "-c", config, "-o", out)
+    assert result.exit_code == 1
+    assert "error:   providers_override.tf: not rendered by iac" in result.stderr
+    assert not terraform_runs.exists()
+
+
+# --- --lockfile readonly without a lock file ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("plan",),
+        ("apply", "--auto-approve"),
+        ("allowlist", "add", "34.93.0.1", "--apply", "--auto-approve"),
+    ],
+    ids=lambda command: " ".join(command[:2]),
+)
+def test_readonly_without_a_lock_file_names_iac_lock_before_terraform_runs(
+    cli, rendered_build, terraform_runs: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    config, out = rendered_build
+    monkeypatch.setenv("IAC_LOCKFILE", "readonly")
+    result = cli(*command, "-c", config, "-o", out)
+    assert result.exit_code == 1, result.output
+    assert f"{out / '.terraform.lock.hcl'}: missing, and --lockfile readonly" in result.stderr
+    assert f"`iac lock -c {config} -o {out}`" in result.stderr
+    assert not terraform_runs.exists()
+
+
+def test_readonly_with_a_lock_file_runs_terraform(cli, rendered_build, terraform_runs: Path) -> None:
+    config, out = rendered_build
+    (out / ".terraform.lock.hcl").write_text("# committed\n")
+    cli("plan", "-c", config, "-o", out, "--lockfile", "readonly")
+    assert "-lockfile=readonly" in terraform_runs.read_text().split()
