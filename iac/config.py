@@ -476,6 +476,68 @@ class HmacKeyConfig(Model):
     ] = 1
 
 
+# Encord's two public deployments: the EU one (the SDK's default) and the US one. A key is registered with one.
+ENCORD_DOMAIN = "https://api.encord.com"
+ENCORD_US_DOMAIN = "https://api.us.encord.com"
+_ENCORD_DOMAIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?/?")
+
+
+def encord_domain_problem(value: str) -> str | None:
+    """Why `value` cannot be an Encord API domain (`encord.domain`, IAC_ENCORD_DOMAIN), or None."""
+    if not _ENCORD_DOMAIN.fullmatch(value):
+        return (
+            f"is not an http(s) URL of a scheme and host only: write {ENCORD_DOMAIN} (EU) or {ENCORD_US_DOMAIN} (US), "
+            "the deployment your key is registered with"
+        )
+    return None
+
+
+def _encord_domain(value: str) -> str:
+    problem = encord_domain_problem(value)
+    if problem:
+        raise Invalid(problem)
+    return value
+
+
+def _encord_name(value: str) -> str:
+    if not value.strip():
+        raise Invalid("is empty: write the title as Encord shows it")
+    if _CONTROL.search(value):
+        raise Invalid("must not contain control characters such as newlines")
+    if len(value) > 1000:
+        raise Invalid("is longer than 1,000 characters: is it the title Encord shows?")
+    return value
+
+
+EncordDomain = Annotated[str, Check(_encord_domain)]
+EncordName = Annotated[str, Check(_encord_name)]
+
+
+class EncordConfig(Model):
+    """Where `iac manifest register` puts the registration files: the cloud integration (by title) Encord reads
+    the bucket through, the storage folder (by name), the API domain, and a dataset to link the items to."""
+
+    integration: Annotated[
+        EncordName | None,
+        Doc(
+            "Title of the cloud integration Encord reads the bucket through (the Direct Access one), as Encord "
+            "shows it."
+        ),
+    ] = None
+    folder: Annotated[EncordName | None, Doc("Name of the Encord storage folder the files are registered in.")] = None
+    domain: Annotated[
+        EncordDomain,
+        Doc(
+            "Encord's API: `https://api.encord.com` (EU) or `https://api.us.encord.com` (US), the deployment the "
+            "key is registered with; an `http(s)://` scheme and host only. `IAC_ENCORD_DOMAIN` overrides it."
+        ),
+    ] = ENCORD_DOMAIN
+    dataset: Annotated[
+        EncordName | None,
+        Doc("Title of a dataset to link the registered items to; created when missing."),
+    ] = None
+
+
 class Config(Model):
     project: Annotated[ProjectId, Doc("GCP project ID that holds every resource (6-30 characters, lowercase).")]
     name: Annotated[
@@ -527,6 +589,7 @@ class Config(Model):
     terraform: TerraformConfig = TerraformConfig()
     gcp: GcpConfig = GcpConfig()
     cors: CorsConfig | None = None
+    encord: EncordConfig | None = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from iac.cli import app
 from iac.cli.common import Services
 
 # Local stand-ins for the cloud storage APIs (fixtures), one module per provider family.
-pytest_plugins = ["standins_aws", "standins_azure", "standins_gcp"]
+pytest_plugins = ["standins_aws", "standins_azure", "standins_encord", "standins_gcp"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

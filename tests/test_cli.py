@@ -106,7 +106,7 @@ def test_config_from_environment(cli, tmp_path: Path, monkeypatch: pytest.Monkey
 
 # Cloud clients are imported by the commands that call a cloud; pydantic by none (Typer would, to check option
 # values: iac checks its own, issue 17); Terraform's runner and the Cloud Logging reader only when they run.
-CLOUD = ("google.cloud", "boto3", "botocore", "azure", "obs")
+CLOUD = ("google.cloud", "boto3", "botocore", "azure", "obs", "encord")
 NOT_FOR_RENDER = (*CLOUD, "pydantic", "iac.terraform", "iac.denied", "iac.invalidate", "iac.gcp")
 # --help reads no config and renders nothing.
 NOT_FOR_HELP = (*NOT_FOR_RENDER, "yaml", "jinja2", "iac.config")
@@ -121,6 +121,21 @@ def test_help_imports_no_cloud_client_library() -> None:
         "print(heavy)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_manifest_help_imports_no_cloud_client_library() -> None:
+    # `iac manifest --help` lists `register` without importing Encord's SDK (nearly a second, 17 packages).
+    code = (
+        "import sys\n"
+        "from iac.cli import app\n"
+        "for args in (['--help'], ['manifest', '--help'], ['manifest', 'register', '--help']):\n"
+        "    try:\n        app(args)\n    except SystemExit:\n        pass\n"
+        f"heavy = [m for m in sys.modules if m.startswith({NOT_FOR_HELP!r})]\n"
+        "print(heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "register" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -149,6 +164,7 @@ def test_render_imports_no_cloud_client_library(tmp_path: Path) -> None:
         ("cors", "render"),
         ("cors", "apply"),
         ("cors", "check"),
+        ("manifest", "register"),
     ],
 )
 def test_subcommands_have_help_with_an_example(cli, command: tuple[str, str]) -> None:
@@ -279,7 +295,7 @@ def test_command_paths_cover_every_command() -> None:
         "lock",
         "schema",
     } <= set(paths)
-    assert len(paths) == 25  # `hmac` and `hmac rotate` included
+    assert len(paths) == 26  # `hmac`, `hmac rotate`, `lock`, `manifest register` and `schema` included
 
 
 @pytest.mark.parametrize("path", command_paths(), ids=lambda path: " ".join(path) or "iac")

@@ -285,6 +285,7 @@ def doctor(cli: Callable[..., Any], config: Path, *args: str) -> tuple[Any, dict
         "security_policies",
         "https",
         "cors",
+        "encord",
     ]
     assert all(set(check) == {"name", "status", "detail", "fix"} for check in document["checks"])
     assert document["ok"] == (result.exit_code == 0)
@@ -307,6 +308,7 @@ ALL_OK = {
     "security_policies": "ok",
     "https": "ok",
     "cors": "ok",
+    "encord": "skip",
 }
 
 
@@ -355,7 +357,7 @@ def test_text_report_and_progress(cli: Any, tmp_path: Path, compute_stub: HTTPSe
     assert re.match(r"ok +config +", lines[0])
     assert any(re.match(r"warn +certificate +", line) for line in lines)
     assert any(line.strip().startswith(f"fix: create the A record {DOMAIN} -> {LB_IP}") for line in lines)
-    assert lines[-1] == "OK: 5 ok, 1 warn, 0 fail, 1 skip"
+    assert lines[-1] == "OK: 5 ok, 1 warn, 0 fail, 2 skip"
     progress = [line for line in result.stderr.splitlines() if line.startswith("doctor: ")]
     assert [line.split(":")[1].strip() for line in progress] == [
         "config",
@@ -421,8 +423,8 @@ def test_no_credentials_is_said_once(
         assert lines[lines.index(https) + 1].strip() == (
             "fix: pass --object NAME (an object in the bucket), or set up credentials as the address check says"
         )
-    # 7 checks, the address fix, the summary, and the https fix when the bucket was to be listed
-    assert len(lines) == (9 if given else 10), result.stdout
+    # 8 checks, the address fix, the summary, and the https fix when the bucket was to be listed
+    assert len(lines) == (10 if given else 11), result.stdout
     assert max(len(line) for line in lines) < 400
 
 
@@ -748,6 +750,7 @@ def test_unresponsive_endpoints_are_bounded(
         "security_policies": "skip",
         "https": "fail",
         "cors": "skip",
+        "encord": "skip",
     }
     assert "did not answer" in checks["address"]["detail"]
     assert "Compute API" in checks["certificate"]["detail"]
@@ -949,3 +952,42 @@ def test_printable_escapes_controls_and_keeps_text(text: str, lines: bool, shown
     from iac.untrusted import printable
 
     assert printable(text, lines=lines) == shown
+
+
+# -- the encord check ------------------------------------------------------------------------------------------
+
+
+def test_the_encord_check_is_skipped_without_an_integration_or_a_key(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, checks = doctor(cli, write_config(tmp_path))
+    assert checks["encord"]["status"] == "skip"
+    assert "encord.integration is not set" in checks["encord"]["detail"]
+
+    monkeypatch.delenv("ENCORD_SSH_KEY_FILE", raising=False)
+    monkeypatch.delenv("ENCORD_SSH_KEY", raising=False)
+    config = write_config(tmp_path, cors="encord: {integration: Direct Access acme, folder: scans}\n")
+    _, checks = doctor(cli, config)
+    assert checks["encord"]["status"] == "skip"
+    assert "no Encord key in ENCORD_SSH_KEY_FILE or ENCORD_SSH_KEY" in checks["encord"]["detail"]
+
+
+def test_the_encord_check_finds_the_integration_or_lists_what_the_key_sees(
+    cli: Any, tmp_path: Path, encord_api: Any
+) -> None:
+    from standins_encord import INTEGRATION, OTHER_INTEGRATION
+
+    config = write_config(tmp_path, cors=f"encord: {{integration: {INTEGRATION}, folder: scans}}\n")
+    _, checks = doctor(cli, config)
+    assert checks["encord"]["status"] == "ok", checks["encord"]
+    assert (
+        f"the cloud integration '{INTEGRATION}' is visible to the key at {encord_api.domain}"
+        in (checks["encord"]["detail"])
+    )
+
+    config = write_config(tmp_path, cors="encord: {integration: Direct Acess, folder: scans}\n")
+    _, checks = doctor(cli, config)
+    assert checks["encord"]["status"] == "fail"
+    assert f"it can see '{INTEGRATION}', '{OTHER_INTEGRATION}'" in checks["encord"]["detail"]
+    assert "encord.integration" in checks["encord"]["fix"]
+    assert encord_api.unsigned == []

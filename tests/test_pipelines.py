@@ -41,6 +41,7 @@ SCHEMAS = {
     "github-rotation.yml": "vendor.github-workflows",
     "gitlab-ci.yml": "vendor.gitlab-ci",
     "cloudbuild.yaml": "vendor.cloudbuild",
+    "cloudbuild-apply.yaml": "vendor.cloudbuild",
 }
 REPOSITORY = "acme/encord-data-infra"
 INVALIDATE_PATH = "/compute/v1/projects/my-gcp-project/global/urlMaps/encord-da-url-map/invalidateCache"
@@ -153,9 +154,12 @@ def test_the_linters_report_the_problems_the_old_example_had(tmp_path: Path) -> 
 def test_plan_and_apply_never_share_a_concurrency_group() -> None:
     """A queued plan replaces a pending run of its own group: in the apply's group it would cancel an apply."""
     jobs = yaml.safe_load((PIPELINES / "github-actions.yml").read_text(encoding="utf-8"))["jobs"]
-    plan, apply = jobs["plan"]["concurrency"], jobs["apply"]["concurrency"]
-    assert plan["group"] != apply["group"] and not plan["group"].startswith(apply["group"])
+    apply = jobs["apply"]["concurrency"]
+    for name in ("plan", "comment", "main_plan"):
+        group = jobs[name]["concurrency"]["group"]
+        assert group != apply["group"] and not group.startswith(apply["group"]), name
     assert apply["cancel-in-progress"] is False, "an apply is never cancelled"
+    assert jobs["main_plan"]["concurrency"]["cancel-in-progress"] is False
     gitlab = yaml.safe_load((PIPELINES / "gitlab-ci.yml").read_text(encoding="utf-8"))
     assert gitlab["apply"]["interruptible"] is False and gitlab["apply"]["resource_group"]
 
@@ -165,7 +169,7 @@ def test_a_new_iac_pin_or_build_triggers_the_plan_and_the_apply() -> None:
     for event in ("pull_request", "push"):
         assert {"iac.yaml", "iac-requirements.txt", "build/**"} <= set(on[event]["paths"]), event
     gitlab = yaml.safe_load((PIPELINES / "gitlab-ci.yml").read_text(encoding="utf-8"))
-    for job in ("plan", "apply"):
+    for job in ("plan", "plan:main", "apply"):
         [rule] = gitlab[job]["rules"]
         assert {"iac.yaml", "iac-requirements.txt", "build/**/*"} <= set(rule["changes"]), job
 
@@ -183,8 +187,97 @@ def test_the_readme_sets_up_the_identities_the_examples_use() -> None:
         assert f"--workload-identity-pool={pool} " in readme
     environment = actions["jobs"]["apply"]["environment"]
     assert f"/github/subject/repo:acme/encord-data-infra:environment:{environment}" in readme
+    assert gitlab["apply"]["environment"]["name"] == "production"
+    assert "/gitlab/attribute.deploy_to/production" in readme
     for account in (actions["env"]["PLANNER"], actions["env"]["DEPLOYER"], gitlab["variables"]["DEPLOYER"]):
         assert f"iam service-accounts create {account.split('@')[0]} " in readme
+
+
+def test_the_identities_are_bound_as_least_privilege_needs() -> None:
+    """WIF conditions by IDs, never names; the planner bound to pull requests and main, never any branch; the
+    deployer only to the protected environment (GitHub subject; GitLab environment + environment_protected)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    wif = readme[readme.index("### Workload Identity Federation") : readme.index("### State backend")]
+    wif = wif.replace("\\\n", "")
+    conditions = re.findall(r"--attribute-condition=\"([^\"]*)\"", wif)
+    assert conditions == [
+        "assertion.repository_id == '812345678' && assertion.repository_owner_id == '91234567'",
+        "assertion.project_id == '45678901' && assertion.namespace_id == '3456789'",
+    ]
+    assert "assertion.repository ==" not in wif and "assertion.project_path ==" not in wif
+    assert "for subject in pull_request ref:refs/heads/main; do" in wif
+    assert "attribute.repository/" not in wif and "attribute.project_path/" not in wif, "no binding to every job"
+    assert 'assertion.environment_protected == "true") ? assertion.environment : "none"' in wif
+    assert ":ref_type:branch:ref:main" not in wif.split("$DEPLOYER_SA")[-1], "the GitLab deployer is not bound to main"
+    members = re.findall(r'add-iam-policy-binding "\$(PLANNER|DEPLOYER)_SA".*?--member="([^"]+)"', wif, re.DOTALL)
+    assert sorted(members) == sorted(
+        [
+            ("PLANNER", "principal://iam.googleapis.com/$POOL/github/subject/repo:acme/encord-data-infra:$subject"),
+            (
+                "DEPLOYER",
+                "principal://iam.googleapis.com/$POOL/github/subject/repo:acme/encord-data-infra:environment:production",
+            ),
+            ("PLANNER", "principalSet://iam.googleapis.com/$POOL/gitlab/attribute.pipeline_source/merge_request_event"),
+            (
+                "PLANNER",
+                "principal://iam.googleapis.com/$POOL/gitlab/subject/project_path:acme/encord-data-infra:ref_type:branch:ref:main",
+            ),
+            ("DEPLOYER", "principalSet://iam.googleapis.com/$POOL/gitlab/attribute.deploy_to/production"),
+        ]
+    )
+
+
+def test_the_planner_plans_without_the_state_lock_everywhere() -> None:
+    """The planner may read the state only: every plan it runs passes -lock=false to Terraform's plan."""
+    actions = load("github-actions.yml")["jobs"]
+    for job in ("plan", "main_plan"):
+        assert actions[job]["env"]["TF_CLI_ARGS_plan"] == "-lock=false", job
+    assert load("github-rotation.yml")["jobs"]["rotate"]["env"]["TF_CLI_ARGS_plan"] == "-lock=false"
+    gitlab = load("gitlab-ci.yml")
+    for job in ("plan", "plan:main"):
+        assert gitlab[job]["variables"]["TF_CLI_ARGS_plan"] == "-lock=false", job
+    assert "TF_CLI_ARGS_plan" not in gitlab["apply"]["variables"]
+    assert "TF_CLI_ARGS_plan=-lock=false" in load("cloudbuild.yaml")["options"]["env"]
+    assert not any("TF_CLI_ARGS" in item for item in load("cloudbuild-apply.yaml")["options"]["env"])
+    assert "env" not in actions["apply"] or "TF_CLI_ARGS_plan" not in actions["apply"]["env"]
+
+
+def test_approval_comes_after_the_plan_and_the_apply_takes_its_digest() -> None:
+    actions = load("github-actions.yml")["jobs"]
+    assert actions["apply"]["needs"] == "main_plan" and actions["apply"]["environment"] == "production"
+    assert "environment" not in actions["main_plan"]
+    assert actions["main_plan"]["outputs"]["digest"] == "${{ steps.plan.outputs.digest }}"
+    [apply] = [step for step in actions["apply"]["steps"] if step.get("name") == "Apply the approved plan"]
+    assert apply["env"]["DIGEST"] == "${{ needs.main_plan.outputs.digest }}"
+    assert '--expect-digest "$DIGEST"' in apply["run"]
+    gitlab = load("gitlab-ci.yml")
+    assert gitlab["apply"]["needs"] == ["plan:main"] and gitlab["plan:main"]["artifacts"]["reports"]["dotenv"]
+    assert gitlab["apply"]["rules"][0]["when"] == "manual"
+    assert '--expect-digest "$IAC_EXPECT_DIGEST"' in gitlab["apply"]["script"][-1]
+    for job in ("plan", "plan:main"):
+        assert gitlab[job]["artifacts"]["expire_in"], job
+    apply_build = load("cloudbuild-apply.yaml")
+    assert '--expect-digest "${_IAC_EXPECT_DIGEST}"' in apply_build["steps"][-1]["args"][1]
+    assert "--require-approval" in (PIPELINES / "cloudbuild-apply.yaml").read_text(encoding="utf-8")
+    assert "What this cannot guarantee" in (PIPELINES / "cloudbuild-apply.yaml").read_text(encoding="utf-8")
+
+
+def test_cloud_build_pull_requests_build_without_a_comment_and_accounts_can_log() -> None:
+    text = (PIPELINES / "cloudbuild.yaml").read_text(encoding="utf-8")
+    assert "--comment-control=COMMENTS_ENABLED_FOR_EXTERNAL_CONTRIBUTORS_ONLY" in text
+    assert load("cloudbuild.yaml")["options"]["logging"] == "CLOUD_LOGGING_ONLY"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert '--member="$member" --role=roles/logging.logWriter' in readme
+
+
+def test_the_gitlab_note_token_never_reaches_merge_request_code() -> None:
+    """Merge request pipelines run the merge request's .gitlab-ci.yml: no job of theirs may use the token."""
+    gitlab = load("gitlab-ci.yml")
+    assert "IAC_NOTE_TOKEN" not in "\n".join(gitlab["plan"]["script"])
+    assert "IAC_NOTE_TOKEN" in "\n".join(gitlab["plan:main"]["script"])
+    assert [rule["if"] for rule in gitlab["plan:main"]["rules"]] == ["$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"]
+    header = (PIPELINES / "gitlab-ci.yml").read_text(encoding="utf-8").split("workflow:")[0]
+    assert "masked and PROTECTED" in header
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -205,9 +298,13 @@ app(obj=Services(renderer=render_builtin), prog_name="iac")
 
 RECORDER = """\
 #!{python}
-\"\"\"A stand-in that records how it was called (and the files it was handed) in $PIPELINE_LOG.\"\"\"
+\"\"\"A stand-in that records how it was called (and the files it was handed) in $PIPELINE_LOG.
+
+`gh api ENDPOINT` answers with $FAKE_GH_API's JSON for that endpoint (else []), through the real jq when
+called with --jq (as gh does); `gcloud` prints $FAKE_GCLOUD.\"\"\"
 import json
 import os
+import subprocess
 import sys
 
 argv = sys.argv[1:]
@@ -222,12 +319,26 @@ if name == "git":  # only `git push` is stood in for; everything else is git
         os.execv(real_git, [real_git, *argv])
 files = {{}}
 for flag, value in zip(argv, argv[1:]):
-    if flag in ("--body-file", "-r") and os.path.isfile(value):
+    if value.startswith("body=@"):
+        value = value[len("body=@"):]
+    if flag in ("--body-file", "-r", "-F") and os.path.isfile(value):
         files[value] = open(value, encoding="utf-8").read()
 with open(os.environ["PIPELINE_LOG"], "a", encoding="utf-8") as log:
     log.write(json.dumps({{"tool": name, "argv": argv, "files": files}}) + "\\n")
 if name == "gh" and argv[:2] == ["pr", "list"]:
     print(os.environ.get("FAKE_OPEN_PR", ""))
+if name == "gh" and argv[:1] == ["api"]:
+    endpoint = next(a for a in argv[1:] if not a.startswith("-") and "=" not in a and a not in ("PATCH", "POST"))
+    answer = json.loads(os.environ.get("FAKE_GH_API", "{{}}")).get(endpoint, [])
+    if "--jq" in argv:
+        jq = subprocess.run(["jq", "-r", argv[argv.index("--jq") + 1]], input=json.dumps(answer), text=True,
+                            capture_output=True)
+        sys.stdout.write(jq.stdout)
+        sys.stderr.write(jq.stderr)
+        sys.exit(jq.returncode)
+    print(json.dumps(answer))
+if name == "gcloud":
+    print(os.environ.get("FAKE_GCLOUD", ""))
 """
 
 
@@ -249,6 +360,7 @@ class Outcome:
     failed: str | None
     output: str
     calls: list[dict[str, Any]]
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # each step's $GITHUB_OUTPUT, by id
 
     def called(self, tool: str) -> list[list[str]]:
         return [call["argv"] for call in self.calls if call["tool"] == tool]
@@ -268,14 +380,15 @@ class UserRepository:
         (self.bin / "iac").write_text(IAC_SHIM.format(python=python, root=str(ROOT), tests=str(ROOT / "tests")))
         real_git = shutil.which("git")
         assert real_git, "git is needed on PATH"
-        for name in ("gh", "pip", "apk", "git"):
+        for name in ("gh", "pip", "apk", "git", "gcloud"):
             (self.bin / name).write_text(RECORDER.format(python=python, real_git=real_git))
         for tool in self.bin.iterdir():
             tool.chmod(0o755)
         (self.bin / "terraform").symlink_to(terraform)
         self.env = self.environment()
         shutil.copyfile(ROOT / "examples" / "documented" / "iac.yaml", self.path / "iac.yaml")
-        shutil.copyfile(PIPELINES / "iac-requirements.txt", self.path / "iac-requirements.txt")
+        for name in ("iac-requirements.txt", "iac-requirements.lock", "iac-build.lock"):
+            shutil.copyfile(PIPELINES / name, self.path / name)
         self.git("init", "--quiet", "--initial-branch=main")
         self.iac("render")
         # The provider lock file, committed before the first CI run (--lockfile readonly). `iac lock` writes it
@@ -305,8 +418,14 @@ class UserRepository:
         return run.stdout
 
     def commit(self, message: str) -> None:
-        self.git("add", "--", "iac.yaml", "iac-requirements.txt", "build")
+        self.git("add", "--", "iac.yaml", "iac-requirements.txt", "iac-requirements.lock", "iac-build.lock", "build")
         self.git("-c", "user.name=Reviewer", "-c", "user.email=reviewer@acme.example", "commit", "-qm", message)
+
+    def fresh_checkout(self) -> None:
+        """build/ as committed, as the next job's (or build's) own checkout has it: the stand-in iac's plan
+        renders its built-in resources over build/. Ignored files (the local state) stay, as a remote state does."""
+        self.git("checkout", "--quiet", "--", "build")
+        self.git("clean", "-fdq", "--", "build")
 
     def iac(self, *args: str) -> subprocess.CompletedProcess[str]:
         run = subprocess.run(["iac", *args], cwd=self.path, env=self.env, capture_output=True, text=True, check=False)
@@ -319,12 +438,14 @@ class UserRepository:
         return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines()]
 
     def run(self, steps: list[Step], env: Mapping[str, str], *, skip: tuple[str, ...] = ()) -> Outcome:
-        """Runs the steps in order as bash -eo pipefail scripts; stops at the first that fails, as runners do."""
+        """Runs the steps in order as bash -eo pipefail scripts; after the first that fails only `always()` steps
+        run, as on runners."""
         outputs: dict[str, dict[str, str]] = {}
         ran: list[str] = []
         output = []
+        failed: str | None = None
         for number, step in enumerate(steps):
-            if step.name in skip or not condition_holds(step.condition, outputs):
+            if step.name in skip or not condition_holds(step.condition, outputs, failed is not None):
                 continue
             script = self.temp / f"step-{number}.sh"
             script.write_text(step.script, encoding="utf-8")
@@ -345,13 +466,17 @@ class UserRepository:
             if step.id:
                 lines = github_output.read_text(encoding="utf-8").splitlines()
                 outputs[step.id] = dict(line.split("=", 1) for line in lines if "=" in line)
-            if run.returncode != 0:
-                return Outcome(ran, step.name, "\n".join(output), self.calls())
-        return Outcome(ran, None, "\n".join(output), self.calls())
+            if run.returncode != 0 and failed is None:
+                failed = step.name
+        return Outcome(ran, failed, "\n".join(output), self.calls(), outputs)
 
 
-def condition_holds(condition: str | None, outputs: Mapping[str, Mapping[str, str]]) -> bool:
-    """The one kind of `if:` the examples use on shell steps: steps.ID.outputs.NAME == 'VALUE'."""
+def condition_holds(condition: str | None, outputs: Mapping[str, Mapping[str, str]], after_failure: bool) -> bool:
+    """The kinds of `if:` the examples use on shell steps: always(), and steps.ID.outputs.NAME == 'VALUE'."""
+    if condition == "always()":
+        return True
+    if after_failure:
+        return False
     if condition is None:
         return True
     match = re.fullmatch(r"steps\.([\w-]+)\.outputs\.(\w+) == '([^']*)'", condition)
@@ -378,28 +503,42 @@ GITHUB_EXPRESSIONS = {
 }
 
 
-def github_value(value: object) -> str:
-    """An env value with its ${{ }} expressions replaced by what GitHub would put there."""
+def github_value(value: object, expressions: Mapping[str, str] | None = None) -> str:
+    """An env value with its ${{ }} expressions replaced by what GitHub would put there (`expressions`: the
+    `needs` context and the like, for this run)."""
+    known = {**GITHUB_EXPRESSIONS, **(expressions or {})}
 
     def expression(match: re.Match[str]) -> str:
         name = match.group(1).strip()
-        assert name in GITHUB_EXPRESSIONS, f"an expression this test does not know: {name}"
-        return GITHUB_EXPRESSIONS[name]
+        assert name in known, f"an expression this test does not know: {name}"
+        return known[name]
 
     return re.sub(r"\$\{\{(.*?)\}\}", expression, str(value))
 
 
-def github_steps(name: str, job: str) -> list[Step]:
+def github_steps(name: str, job: str, **expressions: str) -> list[Step]:
+    """The job's shell steps, with the job's env under each step's own (as the runner merges them)."""
     workflow = load(name)
     assert workflow["defaults"]["run"]["shell"] == "bash", "the tests run the steps as GitHub's `shell: bash` does"
+    job_env = workflow["jobs"][job].get("env", {})
     steps = []
     for step in workflow["jobs"][job]["steps"]:
         if "run" not in step:
             continue
         assert "${{" not in step["run"], f"{step.get('name')}: an expression in a script (pass it through env)"
-        env = {key: github_value(value) for key, value in step.get("env", {}).items()}
+        env = {key: github_value(value, expressions) for key, value in {**job_env, **step.get("env", {})}.items()}
         steps.append(Step(step.get("name", step["run"]), step["run"], env, step.get("if"), step.get("id")))
     return steps
+
+
+def job_outputs(name: str, job: str, outcome_outputs: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """The job's `outputs:`, from its steps' outputs, as `needs.JOB.outputs.NAME` expressions."""
+    found = {}
+    for key, value in load(name)["jobs"][job].get("outputs", {}).items():
+        match = re.fullmatch(r"\$\{\{ steps\.([\w-]+)\.outputs\.(\w+) \}\}", value.split(" #")[0].strip())
+        assert match, value
+        found[f"needs.{job}.outputs.{key}"] = outcome_outputs.get(match.group(1), {}).get(match.group(2), "")
+    return found
 
 
 def github_env(repo: UserRepository, name: str, **context: str) -> dict[str, str]:
@@ -426,8 +565,12 @@ def step_summary(repo: UserRepository) -> str:
 
 
 def pip_installs_the_pinned_iac(outcome: Outcome) -> None:
-    [install] = outcome.called("pip")
-    assert install[:1] == ["install"] and install[-2:] == ["-r", "iac-requirements.txt"], install
+    """The hash-checked locks, then iac from its pin without dependencies (tests/test_pipeline_installs.py
+    holds each line to its exact options)."""
+    build, dependencies, iac = outcome.called("pip")
+    assert build[:1] == ["install"] and build[-2:] == ["-r", "iac-build.lock"] and "--require-hashes" in build
+    assert dependencies[-2:] == ["-r", "iac-requirements.lock"] and "--require-hashes" in dependencies
+    assert iac[-2:] == ["-r", "iac-requirements.txt"] and "--no-deps" in iac
 
 
 def rotate_in_a_commit(repo: UserRepository, address: str) -> None:
@@ -437,57 +580,188 @@ def rotate_in_a_commit(repo: UserRepository, address: str) -> None:
     repo.commit(f"Allow {address}")
 
 
-def test_github_install_step_installs_what_iac_requirements_pins(repo: UserRepository) -> None:
-    jobs = (("github-actions.yml", "plan"), ("github-actions.yml", "apply"), ("github-rotation.yml", "rotate"))
+def test_github_installs_the_locks_then_the_pinned_iac_before_any_credential(repo: UserRepository) -> None:
+    jobs = [("github-actions.yml", job) for job in ("plan", "main_plan", "apply")] + [("github-rotation.yml", "rotate")]
     for name, job in jobs:
-        [install] = [step for step in github_steps(name, job) if step.name.startswith("Install iac")]
+        needs = {"needs.main_plan.outputs.digest": "", "needs.plan.outputs.summary": "", "needs.plan.result": ""}
+        [install] = [step for step in github_steps(name, job, **needs) if step.name.startswith("Install iac")]
+        before = len(repo.calls())
         outcome = repo.run([install], github_env(repo, name))
         assert outcome.failed is None, outcome.output
-    installs = [call["argv"] for call in repo.calls()]
-    assert len(installs) == 3 and all(argv[-2:] == ["-r", "iac-requirements.txt"] for argv in installs), installs
+        pip_installs_the_pinned_iac(Outcome([], None, "", outcome.calls[before:]))
+        steps = load(name)["jobs"][job]["steps"]
+        names = [step.get("name") or step["uses"].split("@")[0] for step in steps]
+        assert names.index(install.name) < names.index("google-github-actions/auth"), f"{job}: install, then auth"
 
 
-def test_github_pull_request_plan_posts_the_summary(repo: UserRepository) -> None:
+PLAN_MARKER = "<!-- encord-direct-access plan -->"
+COMMENTS = "repos/acme/encord-data-infra/issues/7/comments"
+
+
+def pull_request_run(repo: UserRepository, **context: str) -> tuple[Outcome, Outcome]:
+    """The `plan` job, then the `comment` job with what `needs` gives it."""
+    plan = repo.run(github_steps("github-actions.yml", "plan"), github_env(repo, "github-actions.yml"))
+    needs = {
+        **job_outputs("github-actions.yml", "plan", plan.outputs),
+        "needs.plan.result": "failure" if plan.failed else "success",
+    }
+    comment = repo.run(
+        github_steps("github-actions.yml", "comment", **needs), github_env(repo, "github-actions.yml", **context)
+    )
+    return plan, comment
+
+
+def comment_calls(outcome: Outcome) -> list[dict[str, Any]]:
+    return [
+        c
+        for c in outcome.calls
+        if c["tool"] == "gh" and c["argv"][:3] in (["api", "--method", "POST"], ["api", "--method", "PATCH"])
+    ]
+
+
+def test_github_pull_request_plan_posts_the_summary_in_one_new_comment(repo: UserRepository) -> None:
     rotate_in_a_commit(repo, "81.2.69.160/28")
-    outcome = repo.run(github_steps("github-actions.yml", "plan"), github_env(repo, "github-actions.yml"))
-    assert outcome.failed is None, outcome.output
-    pip_installs_the_pinned_iac(outcome)
+    plan, comment = pull_request_run(repo)
+    assert plan.failed is None and comment.failed is None, plan.output + comment.output
+    pip_installs_the_pinned_iac(plan)
     summary = (repo.temp / "plan-summary.md").read_text(encoding="utf-8")
     assert "81.2.69.160/28" in summary
     assert step_summary(repo) == summary
-    [comment] = outcome.called("gh")
-    assert comment[:3] == ["pr", "comment", "7"] and "--body-file" in comment
-    [call] = [c for c in outcome.calls if c["tool"] == "gh"]
-    assert list(call["files"].values()) == [summary]
+    [post] = comment_calls(comment)
+    assert post["argv"][:4] == ["api", "--method", "POST", COMMENTS], post["argv"]
+    [body] = post["files"].values()
+    assert body == f"{PLAN_MARKER}\n{summary}"
 
 
-def test_github_pull_request_with_a_stale_build_fails_before_planning(repo: UserRepository) -> None:
+def test_github_pull_request_plan_updates_its_own_comment_and_no_other(repo: UserRepository) -> None:
+    """The comment edited is the bot's one with the marker: not a person's quoting the marker, not another
+    comment of the bot."""
+    existing = [
+        {"id": 11, "user": {"login": "mallory"}, "body": f"{PLAN_MARKER}\nlooks like the plan"},
+        {"id": 12, "user": {"login": "github-actions[bot]"}, "body": "another workflow's comment"},
+        {"id": 13, "user": {"login": "github-actions[bot]"}, "body": f"{PLAN_MARKER}\nthe previous plan"},
+    ]
+    rotate_in_a_commit(repo, "81.2.69.160/28")
+    plan, comment = pull_request_run(repo, FAKE_GH_API=json.dumps({COMMENTS: existing}))
+    assert plan.failed is None and comment.failed is None, plan.output + comment.output
+    [patch] = comment_calls(comment)
+    assert patch["argv"][:4] == ["api", "--method", "PATCH", "repos/acme/encord-data-infra/issues/comments/13"]
+    assert "81.2.69.160/28" in next(iter(patch["files"].values()))
+
+
+def test_github_failed_plan_still_updates_the_comment(repo: UserRepository) -> None:
     repo.iac("allowlist", "add", "81.2.69.160/28")
     repo.commit("iac.yaml changed, build/ not rendered again")
-    outcome = repo.run(github_steps("github-actions.yml", "plan"), github_env(repo, "github-actions.yml"))
-    assert outcome.failed == "The committed build/ is what iac.yaml renders", outcome.output
-    assert "main.tf" in outcome.output
-    assert outcome.called("gh") == [], "no comment from a failed check"
+    plan, comment = pull_request_run(repo)
+    assert plan.failed == "The committed build/ is what iac.yaml renders", plan.output
+    assert "main.tf" in plan.output
     assert not (repo.path / "build" / "terraform.tfstate").exists(), "nothing planned"
+    assert comment.failed is None, comment.output
+    [post] = comment_calls(comment)
+    [body] = post["files"].values()
+    assert body.startswith(f"{PLAN_MARKER}\n**The plan failed** (failure)")
+    assert "https://github.com/acme/encord-data-infra/actions/runs/4242" in body
 
 
-def test_github_main_apply_applies_and_invalidates_after_a_rotation(
+def test_github_only_the_comment_job_can_write_to_the_pull_request() -> None:
+    """The job that runs the pull request's files has no token that writes; the one that writes runs none of them."""
+    jobs = load("github-actions.yml")["jobs"]
+    assert "pull-requests" not in jobs["plan"]["permissions"]
+    assert not any("GH_TOKEN" in step.get("env", {}) for step in jobs["plan"]["steps"])
+    assert jobs["comment"]["permissions"] == {"pull-requests": "write"}
+    assert all("uses" not in step for step in jobs["comment"]["steps"]), "no checkout, no action"
+    assert jobs["comment"]["if"] == (
+        "always() && needs.plan.result != 'skipped' && needs.plan.result != 'cancelled'"
+    ), "a failed plan is commented too"
+
+
+def test_github_pull_request_plan_runs_while_an_apply_holds_the_state_lock(repo: UserRepository) -> None:
+    """The planner may not take the state lock (it cannot write the lock object): -lock=false reaches
+    Terraform through iac, and the plan runs while the deployer's apply holds the lock."""
+    import fcntl
+
+    repo.iac("apply", "--auto-approve")
+    with (repo.path / "build" / "terraform.tfstate").open("r+") as state:
+        fcntl.lockf(state, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what Terraform's local backend takes
+        locked = subprocess.run(
+            ["iac", "plan", "--lock-timeout", "0s"], cwd=repo.path, env=repo.env, capture_output=True, text=True
+        )
+        assert locked.returncode == 1 and "Error acquiring the state lock" in locked.stderr, locked.stderr
+        rotate_in_a_commit(repo, "81.2.69.160/28")  # renders build/ again, as committed
+        plan = repo.run(github_steps("github-actions.yml", "plan"), github_env(repo, "github-actions.yml"))
+    assert plan.failed is None, plan.output
+    assert "81.2.69.160/28" in (repo.temp / "plan-summary.md").read_text(encoding="utf-8")
+
+
+def main_run(
+    repo: UserRepository, *, compare: Mapping[str, Any] | None = None, digest: str | None = None
+) -> tuple[Outcome, Outcome]:
+    """`main_plan`, then `apply` with its digest (or `digest`), main being this commit unless `compare` says."""
+    sha = repo.git("rev-parse", "HEAD").strip()
+    plan = repo.run(github_steps("github-actions.yml", "main_plan"), github_env(repo, "github-actions.yml"))
+    needs = job_outputs("github-actions.yml", "main_plan", plan.outputs)
+    repo.fresh_checkout()
+    if digest is not None:
+        needs["needs.main_plan.outputs.digest"] = digest
+    answer = {f"repos/acme/encord-data-infra/compare/{sha}...main": compare or {"status": "identical", "files": []}}
+    apply = repo.run(
+        github_steps("github-actions.yml", "apply", **needs),
+        github_env(repo, "github-actions.yml", GITHUB_SHA=sha, FAKE_GH_API=json.dumps(answer)),
+    )
+    return plan, apply
+
+
+def test_github_main_applies_the_approved_plan_and_invalidates_after_a_rotation(
     repo: UserRepository, builtin_deployment: HTTPServer
 ) -> None:
     builtin_deployment.expect_request(INVALIDATE_PATH, method="POST").respond_with_json(
         {"kind": "compute#operation", "name": "operation-1", "status": "DONE"}
     )
-    steps = github_steps("github-actions.yml", "apply")
-    first = repo.run(steps, github_env(repo, "github-actions.yml"))
-    assert first.failed is None, first.output
+    plan, apply = main_run(repo)
+    assert plan.failed is None and apply.failed is None, plan.output + apply.output
+    digest = plan.outputs["plan"]["digest"]
+    assert re.fullmatch(r"[0-9a-f]{64}", digest) and f"Plan digest: `{digest}`" in step_summary(repo)
     state = json.loads((repo.path / "build" / "terraform.tfstate").read_text())
     assert len(state["resources"]) == 3
 
     rotate_in_a_commit(repo, "81.2.69.160/28")
-    second = repo.run(steps, github_env(repo, "github-actions.yml"))
-    assert second.failed is None, second.output
+    plan, apply = main_run(repo)
+    assert plan.failed is None and apply.failed is None, plan.output + apply.output
+    assert "81.2.69.160/28" in (repo.temp / "plan-summary.md").read_text(encoding="utf-8")
     assert [r.path for r, _ in builtin_deployment.log if r.path == INVALIDATE_PATH] == [INVALIDATE_PATH]
-    assert second.called("gh") == []
+
+
+def test_github_main_apply_refuses_a_plan_that_was_not_approved(repo: UserRepository) -> None:
+    plan, apply = main_run(repo, digest="0" * 64)
+    assert plan.failed is None, plan.output
+    assert apply.failed == "Apply the approved plan", apply.output
+    assert "0" * 64 in apply.output
+    state = repo.path / "build" / "terraform.tfstate"
+    assert not state.exists() or not json.loads(state.read_text()).get("resources"), "nothing applied"
+
+
+@pytest.mark.parametrize(
+    ("compare", "refused"),
+    [
+        ({"status": "identical", "files": []}, None),
+        ({"status": "ahead", "files": [{"filename": "README.md"}, {"filename": "docs/build.md"}]}, None),
+        ({"status": "ahead", "files": [{"filename": "README.md"}, {"filename": "iac.yaml"}]}, "changes the deployment"),
+        ({"status": "ahead", "files": [{"filename": "build/main.tf"}]}, "changes the deployment"),
+        ({"status": "diverged", "files": []}, "no longer on main"),
+    ],
+)
+def test_github_apply_refuses_when_a_newer_commit_on_main_changed_the_deployment(
+    repo: UserRepository, compare: dict[str, Any], refused: str | None
+) -> None:
+    """An older run approved late must not roll a newer apply back; unrelated commits do not hold it up."""
+    sha = repo.git("rev-parse", "HEAD").strip()
+    steps = github_steps("github-actions.yml", "apply", **{"needs.main_plan.outputs.digest": "0" * 64})
+    [check] = [step for step in steps if step.name.startswith("No newer commit")]
+    answer = {f"repos/acme/encord-data-infra/compare/{sha}...main": compare}
+    outcome = repo.run([check], github_env(repo, "github-actions.yml", GITHUB_SHA=sha, FAKE_GH_API=json.dumps(answer)))
+    assert outcome.failed == (check.name if refused else None), outcome.output
+    if refused:
+        assert refused in outcome.output
 
 
 # The rotation workflow ------------------------------------------------------------------------------
@@ -530,7 +804,9 @@ def serve(list_server: tuple[HTTPServer, dict[str, str]], text: str) -> dict[str
 
 def rotation(repo: UserRepository, env: Mapping[str, str], **context: str) -> tuple[list[Step], dict[str, str]]:
     return github_steps("github-rotation.yml", "rotate"), {
-        **github_env(repo, "github-rotation.yml", GITHUB_REF_NAME="main", **context),
+        **github_env(
+            repo, "github-rotation.yml", **{"GITHUB_REF": "refs/heads/main", "GITHUB_REF_NAME": "main", **context}
+        ),
         **env,
     }
 
@@ -613,10 +889,42 @@ def test_rotation_with_nothing_new_proposes_nothing(
     head = repo.git("rev-parse", "HEAD")
     outcome = repo.run(steps, env)
     assert outcome.failed is None, outcome.output
-    assert outcome.ran[-1] == "Edit iac.yaml and render build/", "commit, plan and pull request skipped"
-    assert outcome.called("gh") == [] and outcome.called("git") == []
+    assert outcome.ran[-1] == "Close the older rotation pull request", "commit, plan and pull request skipped"
+    [[*listed]] = outcome.called("gh")
+    assert listed[:2] == ["pr", "list"] and outcome.called("git") == []
     assert repo.git("rev-parse", "HEAD") == head and repo.git("status", "--porcelain", "--", "iac.yaml", "build") == ""
     assert "nothing to propose" in step_summary(repo)
+
+
+def test_rotation_with_nothing_new_closes_the_older_rotation_pull_request(
+    repo: UserRepository, list_server: tuple[HTTPServer, dict[str, str]]
+) -> None:
+    """An open rotation pull request proposes an older list than main's: it must not stay mergeable."""
+    steps, env = rotation(repo, serve(list_server, "130.192.120.23\n39.42.20.11/32\n"), FAKE_OPEN_PR="12")
+    outcome = repo.run(steps, env)
+    assert outcome.failed is None, outcome.output
+    listed, closed = outcome.called("gh")
+    assert (
+        listed[listed.index("--head") + 1] == "iac/allowlist-rotation" and listed[listed.index("--base") + 1] == "main"
+    )
+    assert closed[:3] == ["pr", "close", "12"] and "--delete-branch" in closed
+    assert "main already allows" in closed[closed.index("--comment") + 1]
+    assert outcome.called("git") == []
+    assert "Closed the older rotation pull request #12." in step_summary(repo)
+
+
+def test_rotation_started_on_another_branch_is_refused(
+    repo: UserRepository, list_server: tuple[HTTPServer, dict[str, str]]
+) -> None:
+    steps, env = rotation(repo, serve(list_server, NEW_LIST), GITHUB_REF="refs/heads/feature")
+    outcome = repo.run(steps, env)
+    assert outcome.failed == "Rotations start from main" and outcome.ran == ["Rotations start from main"]
+    assert "refs/heads/feature" in outcome.output
+    assert outcome.calls == []
+    [checkout] = [
+        step for step in load("github-rotation.yml")["jobs"]["rotate"]["steps"] if "checkout" in step.get("uses", "")
+    ]
+    assert checkout["with"]["ref"] == "${{ env.BASE }}" and load("github-rotation.yml")["env"]["BASE"] == "main"
 
 
 def test_rotation_refuses_a_list_iac_refuses_and_changes_nothing(
@@ -669,6 +977,9 @@ def gitlab_env(repo: UserRepository, variables: Mapping[str, str], **context: st
         "CI_PROJECT_DIR": str(repo.path),
         "CI_PROJECT_ID": "321",
         "CI_MERGE_REQUEST_IID": "5",
+        "CI_DEFAULT_BRANCH": "main",
+        "CI_COMMIT_SHA": repo.git("rev-parse", "HEAD").strip(),
+        "CI_COMMIT_SHORT_SHA": repo.git("rev-parse", "--short", "HEAD").strip(),
         "CI": "true",
         **context,
     }
@@ -702,6 +1013,8 @@ def test_gitlab_writes_an_external_account_credential_config_from_the_oidc_token
 
 
 def test_gitlab_apply_job_impersonates_the_deployer() -> None:
+    for job in ("plan", "plan:main"):
+        assert gitlab_job(job)[1]["SERVICE_ACCOUNT"] == "encord-da-planner@my-gcp-project.iam.gserviceaccount.com"
     _, variables = gitlab_job("apply")
     assert variables["SERVICE_ACCOUNT"] == "encord-da-deployer@my-gcp-project.iam.gserviceaccount.com"
 
@@ -713,37 +1026,104 @@ def gitlab_api() -> Iterator[HTTPServer]:
         yield server
 
 
-def test_gitlab_merge_request_plan_posts_the_summary_as_a_note(repo: UserRepository, gitlab_api: HTTPServer) -> None:
-    gitlab_api.expect_request("/api/v4/projects/321/merge_requests/5/notes", method="POST").respond_with_json(
-        {"id": 1}, status=201
-    )
+def test_gitlab_merge_request_plan_publishes_the_summary_without_the_note_token(
+    repo: UserRepository, gitlab_api: HTTPServer
+) -> None:
+    """Even when the token is (wrongly) given to it, the merge request's plan sends nothing to the API."""
     rotate_in_a_commit(repo, "81.2.69.160/28")
     step, variables = gitlab_job("plan")
     context = {"CI_API_V4_URL": gitlab_api.url_for("/api/v4"), "IAC_NOTE_TOKEN": "glpat-stand-in"}
     outcome = repo.run([step], gitlab_env(repo, variables, **context))
     assert outcome.failed is None, outcome.output
+    assert "81.2.69.160/28" in (repo.path / "plan-summary.md").read_text(encoding="utf-8")
+    assert gitlab_api.log == []
+    assert load("gitlab-ci.yml")["plan"]["artifacts"]["paths"] == ["plan-summary.md"]
+
+
+def test_gitlab_main_plan_notes_the_merged_merge_request_and_hands_the_digest_on(
+    repo: UserRepository, gitlab_api: HTTPServer
+) -> None:
+    rotate_in_a_commit(repo, "81.2.69.160/28")
+    sha = repo.git("rev-parse", "HEAD").strip()
+    gitlab_api.expect_request(f"/api/v4/projects/321/repository/commits/{sha}/merge_requests").respond_with_json(
+        [{"iid": 4, "state": "closed"}, {"iid": 5, "state": "merged"}]
+    )
+    gitlab_api.expect_request("/api/v4/projects/321/merge_requests/5/notes", method="POST").respond_with_json(
+        {"id": 1}, status=201
+    )
+    step, variables = gitlab_job("plan:main")
+    context = {"CI_API_V4_URL": gitlab_api.url_for("/api/v4"), "IAC_NOTE_TOKEN": "glpat-stand-in"}
+    outcome = repo.run([step], gitlab_env(repo, variables, **context))
+    assert outcome.failed is None, outcome.output
+    [line] = (repo.path / "plan.env").read_text(encoding="utf-8").splitlines()
+    digest = line.removeprefix("IAC_EXPECT_DIGEST=")
+    assert re.fullmatch(r"[0-9a-f]{64}", digest), line
     summary = (repo.path / "plan-summary.md").read_text(encoding="utf-8")
-    assert "81.2.69.160/28" in summary
-    [(request, _)] = gitlab_api.log
-    assert request.headers["PRIVATE-TOKEN"] == "glpat-stand-in"
-    assert request.form["body"] == summary
+    (_, _), (note, _) = gitlab_api.log
+    assert note.headers["PRIVATE-TOKEN"] == "glpat-stand-in"
+    assert f"digest `{digest}`" in note.form["body"] and note.form["body"].endswith(summary)
 
 
-def test_gitlab_apply_job_applies(repo: UserRepository) -> None:
+def gitlab_origin(repo: UserRepository) -> Path:
+    """A bare clone standing in for GitLab's repository, as the job's `origin`."""
+    origin = repo.temp.parent / "origin.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(repo.path), str(origin)], check=True, env=repo.env)
+    repo.git("remote", "add", "origin", str(origin))
+    return origin
+
+
+def test_gitlab_apply_refuses_when_a_newer_commit_changed_the_deployment(repo: UserRepository) -> None:
+    """An older pipeline's apply, started after a newer one, would roll the newer change back."""
+    origin = gitlab_origin(repo)
+    older = repo.git("rev-parse", "HEAD").strip()
+    rotate_in_a_commit(repo, "81.2.69.160/28")
+    subprocess.run(["git", "push", "--quiet", str(origin), "HEAD:refs/heads/main"], cwd=repo.path, check=True)
+    repo.git("checkout", "--quiet", older)
+    step, variables = gitlab_job("apply")
+    outcome = repo.run([step], gitlab_env(repo, variables, CI_COMMIT_SHA=older, IAC_EXPECT_DIGEST="a" * 64))
+    assert outcome.failed == "apply", outcome.output
+    assert "a newer commit on main changes the deployment" in outcome.output
+    assert not (repo.path / "build" / "terraform.tfstate").exists(), "nothing applied"
+
+
+def test_gitlab_apply_refuses_without_the_approved_digest(repo: UserRepository) -> None:
+    gitlab_origin(repo)
     step, variables = gitlab_job("apply")
     outcome = repo.run([step], gitlab_env(repo, variables))
+    assert outcome.failed == "apply" and "no plan digest from plan:main" in outcome.output, outcome.output
+    assert not (repo.path / "build" / "terraform.tfstate").exists()
+
+
+def test_gitlab_apply_applies_the_digest_plan_main_published(repo: UserRepository) -> None:
+    gitlab_origin(repo)
+    plan, variables = gitlab_job("plan:main")
+    planned = repo.run([plan], gitlab_env(repo, variables))
+    assert planned.failed is None, planned.output
+    digest = (repo.path / "plan.env").read_text(encoding="utf-8").strip().removeprefix("IAC_EXPECT_DIGEST=")
+    repo.fresh_checkout()
+    apply, variables = gitlab_job("apply")
+    outcome = repo.run([apply], gitlab_env(repo, variables, IAC_EXPECT_DIGEST=digest))
     assert outcome.failed is None, outcome.output
     assert len(json.loads((repo.path / "build" / "terraform.tfstate").read_text())["resources"]) == 3
 
 
 # Cloud Build ----------------------------------------------------------------------------------------
 
+BUILT_IN_SUBSTITUTIONS = ("COMMIT_SHA", "LOCATION")
 
-def cloudbuild_steps(repo: UserRepository, **substitutions: str) -> tuple[list[Step], dict[str, str]]:
+
+def cloudbuild_steps(
+    repo: UserRepository, name: str = "cloudbuild.yaml", **substitutions: str
+) -> tuple[list[Step], dict[str, str]]:
     """The bash steps with Cloud Build's substitutions made ($$ is a literal $), and options.env, with
     /workspace (the checkout) being the repository."""
-    document = load("cloudbuild.yaml")
-    values = {**document.get("substitutions", {}), **substitutions}
+    document = load(name)
+    values = {
+        "COMMIT_SHA": repo.git("rev-parse", "HEAD").strip(),
+        "LOCATION": "europe-west1",
+        **document.get("substitutions", {}),
+        **substitutions,
+    }
 
     def substitute(text: str) -> str:
         def one(match: re.Match[str]) -> str:
@@ -753,7 +1133,8 @@ def cloudbuild_steps(repo: UserRepository, **substitutions: str) -> tuple[list[S
             assert name in values, f"a substitution this test does not know: {name}"
             return str(values[name])
 
-        return re.sub(r"\$\$|\$\{(_\w+)\}|\$(_\w+)", one, text)
+        built_in = "|".join(BUILT_IN_SUBSTITUTIONS)
+        return re.sub(rf"\$\$|\$\{{(_\w+|{built_in})\}}|\$(_\w+|{built_in})\b", one, text)
 
     steps = []
     for step in document["steps"]:
@@ -768,34 +1149,76 @@ def cloudbuild_steps(repo: UserRepository, **substitutions: str) -> tuple[list[S
 
 def the_terraform_step(repo: UserRepository, terraform: str) -> None:
     """What the first step (the hashicorp/terraform image) does: its binary where IAC_TERRAFORM says."""
-    document = load("cloudbuild.yaml")
-    assert document["steps"][0]["args"] == ["-c", "cp /bin/terraform /workspace/.terraform-bin"]
+    for name in ("cloudbuild.yaml", "cloudbuild-apply.yaml"):
+        assert load(name)["steps"][0]["args"] == ["-c", "cp /bin/terraform /workspace/.terraform-bin"]
     shutil.copyfile(terraform, repo.path / ".terraform-bin")
     (repo.path / ".terraform-bin").chmod(0o755)
 
 
-def test_cloudbuild_installs_the_pinned_iac_for_the_later_steps(repo: UserRepository) -> None:
-    steps, env = cloudbuild_steps(repo)
+@pytest.mark.parametrize("name", ["cloudbuild.yaml", "cloudbuild-apply.yaml"])
+def test_cloudbuild_installs_the_pinned_iac_for_the_later_steps(repo: UserRepository, name: str) -> None:
+    steps, env = cloudbuild_steps(repo, name)
     outcome = repo.run([s for s in steps if s.name == "install"], env)
     assert outcome.failed is None, outcome.output
-    [install] = outcome.called("pip")
-    assert "--user" in install and install[-2:] == ["-r", "iac-requirements.txt"]
+    pip_installs_the_pinned_iac(outcome)
+    assert all("--user" in install for install in outcome.called("pip"))
     assert env["PYTHONUSERBASE"] == str(repo.path / ".iac-python"), "in the workspace, which the steps share"
 
 
-def test_cloudbuild_applies_nothing_without_the_apply_substitution(repo: UserRepository) -> None:
-    steps, env = cloudbuild_steps(repo)
-    outcome = repo.run([s for s in steps if s.name == "apply"], env)
-    assert outcome.failed is None, outcome.output
-    assert "plan only" in outcome.output
-    assert not (repo.path / "build" / "terraform.tfstate").exists()
-
-
-def test_cloudbuild_plans_then_applies_on_the_approved_trigger(repo: UserRepository, terraform: str) -> None:
+def cloudbuild_plan(repo: UserRepository, terraform: str, **substitutions: str) -> Outcome:
     the_terraform_step(repo, terraform)
-    rotate_in_a_commit(repo, "81.2.69.160/28")
-    steps, env = cloudbuild_steps(repo, _IAC_APPLY="true")
+    steps, env = cloudbuild_steps(repo, **substitutions)
     outcome = repo.run(steps, env)
     assert outcome.failed is None, outcome.output
-    assert "81.2.69.160/28" in (repo.path / "plan-summary.md").read_text(encoding="utf-8")
+    return outcome
+
+
+def test_cloudbuild_pull_request_plan_prints_the_summary_and_applies_nothing(
+    repo: UserRepository, terraform: str
+) -> None:
+    rotate_in_a_commit(repo, "81.2.69.160/28")
+    outcome = cloudbuild_plan(repo, terraform)
+    assert "81.2.69.160/28" in outcome.output
+    assert not re.search(r"^Plan digest: ", outcome.output, re.MULTILINE)
+    assert "gcloud builds triggers run" not in outcome.output
+    state = repo.path / "build" / "terraform.tfstate"
+    assert not state.exists() or not json.loads(state.read_text()).get("resources")
+
+
+def test_cloudbuild_plans_on_main_then_applies_the_approved_digest(repo: UserRepository, terraform: str) -> None:
+    rotate_in_a_commit(repo, "81.2.69.160/28")
+    sha = repo.git("rev-parse", "HEAD").strip()
+    outcome = cloudbuild_plan(repo, terraform, _IAC_MAIN="true")
+    [digest] = re.findall(r"^Plan digest: ([0-9a-f]{64})$", outcome.output, re.MULTILINE)
+    command = (
+        f"gcloud builds triggers run encord-da-apply --region=europe-west1 --sha={sha} "
+        f"--substitutions=_IAC_EXPECT_DIGEST={digest}"
+    )
+    assert f"To apply this plan: {command}" in outcome.output
+    repo.fresh_checkout()
+    steps, env = cloudbuild_steps(repo, "cloudbuild-apply.yaml", _IAC_EXPECT_DIGEST=digest)
+    applied = repo.run(steps, {**env, "FAKE_GCLOUD": sha})
+    assert applied.failed is None, applied.output
     assert len(json.loads((repo.path / "build" / "terraform.tfstate").read_text())["resources"]) == 3
+    [listing] = applied.called("gcloud")
+    assert listing[:2] == ["builds", "list"] and '--filter=substitutions.TRIGGER_NAME="encord-da-plan-main"' in listing
+
+
+@pytest.mark.parametrize(
+    ("digest", "newest", "refused"),
+    [
+        ("a" * 64, "f" * 40, "is not the newest planned commit on main (" + "f" * 40 + ")"),
+        ("a" * 64, "", "is not the newest planned commit on main (none)"),
+        ("", None, "_IAC_EXPECT_DIGEST must be the 64-character digest"),
+        ("A" * 64, None, "_IAC_EXPECT_DIGEST must be the 64-character digest"),
+    ],
+)
+def test_cloudbuild_apply_refuses_an_outdated_commit_or_a_missing_digest(
+    repo: UserRepository, terraform: str, digest: str, newest: str | None, refused: str
+) -> None:
+    the_terraform_step(repo, terraform)
+    steps, env = cloudbuild_steps(repo, "cloudbuild-apply.yaml", _IAC_EXPECT_DIGEST=digest)
+    outcome = repo.run(steps, {**env, "FAKE_GCLOUD": newest or ""})
+    assert outcome.failed == "newest" and outcome.ran == ["newest"], outcome.output
+    assert refused in outcome.output
+    assert outcome.called("pip") == [] and not (repo.path / "build" / "terraform.tfstate").exists()

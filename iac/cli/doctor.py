@@ -51,8 +51,8 @@ def doctor(
     as_json: JsonOption = False,
 ) -> None:
     """Check that the deployment serves Encord: config, the load balancer's address, DNS, the managed
-    certificate, the Cloud Armor policies against the config's allowlist, an HTTPS download and a CORS
-    preflight.
+    certificate, the Cloud Armor policies against the config's allowlist, an HTTPS download, a CORS
+    preflight and, with encord.integration and an Encord key, that the key sees that integration.
 
     Each check is ok, warn, fail or skip, with what to do when it is not ok. Progress goes to stderr,
     the report to stdout. Every request has a timeout of a few seconds and the run ends within 30 s.

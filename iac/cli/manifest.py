@@ -25,10 +25,12 @@ from iac.words import plural
 
 if TYPE_CHECKING:
     from iac.manifest.generate import Progress, Summary
+    from iac.manifest.register import Progress as RegisterProgress
+    from iac.manifest.register import RegisterReport
 
 app = command_group(
     "Encord registration files: generate the upload JSON/CSV for the Direct Access bucket, "
-    "or validate one written by hand.",
+    "validate one written by hand, or register them in Encord.",
     example="iac manifest generate -c iac.yaml -o manifests/",
 )
 
@@ -248,3 +250,193 @@ def manifest_validate(
             typer.echo(f"{plural(len(files), 'file')}: valid")
     if problems:
         raise typer.Exit(EXIT_ERROR)
+
+
+# Files in flight at once (each one upload job at Encord), and how long to wait for one file's job.
+DEFAULT_REGISTER_JOBS = 4
+DEFAULT_REGISTER_TIMEOUT = "1h"
+# Refused units shown on the terminal; all of them are in register-errors.csv.
+_REFUSALS_SHOWN = 10
+
+
+@app.command("register", cls=IacCommand)
+def manifest_register(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="FILE",
+            help="Registration files (JSON) of one directory (default: those `iac manifest generate` wrote in "
+            "manifests/ beside the config file, in order).",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    integration: Annotated[
+        str | None,
+        typer.Option(
+            "--integration",
+            metavar="TITLE",
+            help="Title of the cloud integration Encord reads the bucket through (default: encord.integration).",
+            show_default=False,
+        ),
+    ] = None,
+    folder: Annotated[
+        str | None,
+        typer.Option(
+            "--folder",
+            metavar="NAME",
+            help="Storage folder to register the files in (default: encord.folder).",
+            show_default=False,
+        ),
+    ] = None,
+    create_folder: Annotated[
+        bool, typer.Option("--create-folder", help="Create the storage folder when there is none of that name.")
+    ] = False,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset",
+            metavar="TITLE",
+            help="Dataset to link the registered items to, created if missing (default: encord.dataset; none).",
+            show_default=False,
+        ),
+    ] = None,
+    ignore_errors: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-errors",
+            help="Let Encord register the objects it can and list the others (without it, one object Encord "
+            "refuses fails its file's job).",
+        ),
+    ] = False,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", metavar="N", help="Files in flight at once (1 or more).")
+    ] = DEFAULT_REGISTER_JOBS,
+    timeout: Annotated[
+        str,
+        typer.Option(
+            "--timeout",
+            metavar="DURATION",
+            help="How long to wait for one file's job (e.g. 30m, 2h); a job still running then is polled by the "
+            "next run, never submitted again.",
+        ),
+    ] = DEFAULT_REGISTER_TIMEOUT,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Submit again a file whose earlier submission may have reached Encord although it has no "
+            '"skip_duplicate_urls": true, a file changed since it was submitted, and one whose job ended with errors.',
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+) -> None:
+    """Register the registration files in an Encord storage folder with Encord's SDK, resumably.
+
+    The key is Encord's SDK's: ENCORD_SSH_KEY_FILE (a path) or ENCORD_SSH_KEY (the key), an Ed25519 key
+    registered in Encord; the API is encord.domain (default https://api.encord.com; the US deployment is
+    https://api.us.encord.com), or IAC_ENCORD_DOMAIN. Each file's upload job is recorded in
+    .iac-register.json beside the files, before it starts and once it has its id: a re-run skips the files
+    registered, polls the jobs under way, and submits a file whose submission an earlier run may have
+    sent only when its "skip_duplicate_urls": true makes that harmless (else --force). Objects Encord
+    refused are listed in register-errors.csv. Needs the extra: pip install 'encord-da-iac[encord]'.
+
+    Exit status 0 when every object is registered, 1 when a file is not (or on bad input), 3 when the
+    jobs finished but Encord refused some objects.
+
+    Example: iac manifest register -c iac.yaml --folder scans-2026 --create-folder --jobs 4
+    """
+    from iac.config import load_config
+    from iac.files import parse_duration
+    from iac.manifest.encord_client import domain as encord_domain
+    from iac.manifest.register import Options, Target, files_to_register, register
+
+    if jobs < 1:
+        raise IacError(f"--jobs {jobs}: give the number of files in flight at once, 1 or more")
+    wait = parse_duration(timeout, "--timeout")
+    if wait <= 0:
+        raise IacError(f"--timeout {timeout!r}: give a duration longer than 0, e.g. 30m or 2h")
+    locking = parse_duration(lock_timeout)
+    settings = None
+    if config != DEFAULT_CONFIG or config.exists():
+        settings = load_config(config).config.encord
+    target = Target(
+        domain=encord_domain(settings.domain if settings else None),
+        integration=_required(integration, settings.integration if settings else None, "integration", "TITLE"),
+        folder=_required(folder, settings.folder if settings else None, "folder", "NAME"),
+        dataset=dataset or (settings.dataset if settings else None),
+        create_folder=create_folder,
+    )
+    directory, paths = files_to_register(config.parent / "manifests", files or [])
+    ticker = _RegisterProgress() if not as_json and sys.stderr.isatty() else None
+    try:
+        report = register(
+            directory,
+            paths,
+            target,
+            Options(ignore_errors=ignore_errors, jobs=jobs, timeout=wait, force=force),
+            progress=progress,
+            ticker=ticker,
+            lock_timeout=locking,
+        )
+    finally:
+        if ticker is not None:
+            ticker.end()
+    _print_registered(report, as_json)
+
+
+def _required(given: str | None, configured: str | None, key: str, metavar: str) -> str:
+    chosen = given if given is not None else configured
+    if not chosen:
+        raise IacError(f"no Encord {key}: set encord.{key} in the config, or give --{key} {metavar}")
+    return chosen
+
+
+class _RegisterProgress(_ProgressLine):
+    """The register run's line: files started and finished, units registered and refused."""
+
+    def __call__(self, counts: "RegisterProgress") -> None:  # type: ignore[override]
+        line = (
+            f"{counts.started}/{counts.files} files submitted, {counts.finished} finished; "
+            f"{counts.units_done} objects registered, {counts.units_error} refused"
+        )
+        sys.stderr.write(f"\r\x1b[K{line}")
+        sys.stderr.flush()
+        self.shown = True
+
+
+def _print_registered(report: "RegisterReport", as_json: bool) -> None:
+    code = report.exit_code
+    problems = [result.message for result in report.failed if result.message]
+    refused = report.units_refused
+    if refused:
+        problems.append(f"Encord refused {plural(refused, 'object')} (units): listed in {report.errors_file}")
+    if as_json:
+        document: dict[str, object] = {
+            "files": [result.to_json() for result in report.files],
+            "folder": report.folder,
+            "dataset": report.dataset,
+        }
+        error = "\n".join(printable(problem, lines=True) for problem in problems) if code else None
+        print_json(document, code, error or ("not every file was registered: see each file's status" if code else None))
+    else:
+        for result in report.files:
+            refused_here = f", {result.units_error} refused" if result.units_error else ""
+            counts = f"{result.units_done} registered{refused_here}"
+            job = f" (job {result.job_id})" if result.job_id else ""
+            earlier = ", by an earlier run" if result.skipped else ""
+            typer.echo(f"  {result.file}: {result.status}{earlier}, {counts}{job}")
+        where = f"storage folder {report.folder!r}" + (f", dataset {report.dataset!r}" if report.dataset else "")
+        done = sum(result.units_done for result in report.files)
+        typer.echo(f"{plural(len(report.files), 'file')} in {printable(where)}: {plural(done, 'object')} registered")
+        refusals = [(result.file, unit) for result in report.files for unit in result.unit_errors]
+        for file, unit in refusals[:_REFUSALS_SHOWN]:
+            # Encord's words and the URLs come from outside: escaped.
+            typer.echo(f"  refused: {file}: {printable(', '.join(unit.object_urls))}: {printable(unit.error)}")
+        if len(refusals) > _REFUSALS_SHOWN:
+            typer.echo(f"  ... and {len(refusals) - _REFUSALS_SHOWN} more in {report.errors_file}")
+        for problem in problems:
+            typer.echo(f"error: {printable(problem, lines=True)}", err=True)
+    if code:
+        raise typer.Exit(code)

@@ -1,5 +1,6 @@
 """`iac doctor`: is the deployment serving Encord? Checks the config, the load balancer's resources (Compute
-API), DNS, an HTTPS download and a CORS preflight, each reported as ok, warn, fail or skip with a fix.
+API), DNS, an HTTPS download, a CORS preflight and the Encord integration, each reported as ok, warn, fail or
+skip with a fix.
 
 Every network step has a timeout and no retries, each check runs with a time limit of its own, and the whole
 run has a budget (`BUDGET`), so an unresponsive endpoint costs seconds, never minutes; checks that depend on

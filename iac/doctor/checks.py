@@ -176,4 +176,35 @@ def run(
         doctor.skip("cors", "not run: the load balancer did not answer the https check")
     else:
         doctor.run("cors", f"OPTIONS https://{domain}{findings.url_path}", lambda: check_cors(findings))
+    _check_encord(doctor, loaded)
     return DoctorReport(doctor.checks())
+
+
+def _check_encord(doctor: CheckRun, loaded: LoadedConfig) -> None:
+    """The encord check, when there is an integration to look for and a key to look with; skipped otherwise."""
+    from iac.doctor.integration import check_integration
+    from iac.manifest.encord_client import INSTALL, KEY_FILE_VARIABLE, KEY_VARIABLE, key_present
+
+    settings = loaded.config.encord
+    if settings is None or settings.integration is None:
+        doctor.skip("encord", "not run: encord.integration is not set (`iac manifest register` reads it)")
+        return
+    if not key_present():
+        doctor.skip(
+            "encord",
+            f"not run: no Encord key in {KEY_FILE_VARIABLE} or {KEY_VARIABLE}",
+            f"set {KEY_FILE_VARIABLE} to your Ed25519 Encord key's file to check the integration",
+        )
+        return
+    try:
+        # Imported here, on this thread: a check abandoned at its time limit never holds the import lock.
+        importlib.import_module("encord.user_client")
+    except ImportError:
+        doctor.skip("encord", "not run: Encord's SDK is not installed", INSTALL)
+        return
+    doctor.run(
+        "encord",
+        f"looking up the cloud integration {settings.integration!r}",
+        lambda: check_integration(settings, doctor.timeout()),
+        requests=2,
+    )

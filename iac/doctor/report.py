@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
-CHECKS = ("config", "address", "dns", "certificate", "security_policies", "https", "cors")
+CHECKS = ("config", "address", "dns", "certificate", "security_policies", "https", "cors", "encord")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def spreadsheet_safe(cell: str) -> str:
     return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
 
 
-class _CsvWriter:
+class CsvWriter:
     """csv.writer with "\n" line ends that also quotes a field holding a CR: the csv module quotes CR only
     when the line terminator has one, and an unquoted CR ends the row for the readers."""
 
@@ -62,7 +62,7 @@ class BatchFiles:
         handle, name = tempfile.mkstemp(prefix=f".{SKIP_REPORT}.", suffix=".tmp", dir=output.staging)
         self.skips_path = Path(name)
         self.skips = os.fdopen(handle, "w", encoding="utf-8", newline="")
-        self.skip_writer = _CsvWriter(self.skips)
+        self.skip_writer = CsvWriter(self.skips)
         self.skip_writer.writerow(["object", "reason"])
         self.skip_rows = 0
 
@@ -92,7 +92,7 @@ class BatchFiles:
         name = f"{key}-{self.counters[key]:04d}.{extension}"
         if self.fmt == "csv":
             text = io.StringIO()
-            writer = _CsvWriter(text)
+            writer = CsvWriter(text)
             writer.writerow(CSV_HEADERS[key])
             for row in units:
                 writer.writerow(row)

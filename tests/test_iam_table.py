@@ -1,0 +1,105 @@
+"""README, "IAM for the pipeline": every resource type the module and the templates declare has its row, every
+permission a row names is granted by the role commands below the table, and nothing powerful is granted
+project-wide."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+PERMISSION = re.compile(r"`([a-z]+\.[a-zA-Z]+\.[a-zA-Z]+)`")
+DECLARED = re.compile(r'^\s*(?:resource|data)\s+"([a-z0-9_]+)"', re.MULTILINE)
+
+
+def iam_section(readme: str) -> str:
+    start = readme.index("### IAM for the pipeline")
+    end = readme.index("\n## ", start)
+    return readme[start:end]
+
+
+def table_rows(section: str) -> list[list[str]]:
+    """The rows of the section's table (after the header and separator), as cells."""
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    assert lines[0].startswith("| resource type |"), lines[0]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+def covered_types(section: str) -> set[str]:
+    return {name for row in table_rows(section) for name in re.findall(r"`([a-z0-9_]+)`", row[0])}
+
+
+def declared_types(root: Path) -> dict[str, str]:
+    """Every `resource "TYPE"` and `data "TYPE"` in modules/**/*.tf and templates/**/*.j2, with where it is."""
+    found: dict[str, str] = {}
+    for path in [*sorted((root / "modules").rglob("*.tf")), *sorted((root / "templates").rglob("*.j2"))]:
+        for name in DECLARED.findall(path.read_text(encoding="utf-8")):
+            found.setdefault(name, str(path.relative_to(root)))
+    return found
+
+
+def role_permissions(section: str, role: str) -> set[str]:
+    """The --permissions of `gcloud iam roles create ROLE` (its continuation lines joined as the shell does)."""
+    shell = section.replace("\\\n", "")
+    [command] = [line for line in shell.splitlines() if line.startswith(f"gcloud iam roles create {role} ")]
+    [permissions] = re.findall(r"--permissions=(\S+)", command)
+    return set(permissions.split(","))
+
+
+def uncovered(declared: dict[str, str], covered: set[str]) -> list[str]:
+    return [f"{name} ({where})" for name, where in sorted(declared.items()) if name not in covered]
+
+
+def test_every_declared_resource_type_has_a_row() -> None:
+    declared = declared_types(ROOT)
+    assert {"google_compute_backend_service", "google_storage_hmac_key", "google_dns_record_set"} <= set(declared)
+    section = iam_section((ROOT / "README.md").read_text(encoding="utf-8"))
+    missing = uncovered(declared, covered_types(section))
+    assert missing == [], f"README, IAM for the pipeline: add a row for {', '.join(missing)}"
+
+
+def test_a_new_resource_type_fails_the_check(tmp_path: Path) -> None:
+    module = tmp_path / "modules" / "gcp-direct-access"
+    module.mkdir(parents=True)
+    (module / "logging.tf").write_text('resource "google_logging_project_sink" "audit" {\n}\n', encoding="utf-8")
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "extra.tf.j2").write_text('data "google_project" "this" {\n}\n', encoding="utf-8")
+    section = iam_section((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert uncovered(declared_types(tmp_path), covered_types(section)) == [
+        "google_logging_project_sink (modules/gcp-direct-access/logging.tf)",
+        "google_project (templates/extra.tf.j2)",
+    ]
+
+
+@pytest.mark.parametrize(("column", "role"), [(1, "encordDaDeployer"), (2, "encordDaPlanner")])
+def test_the_role_commands_grant_every_permission_the_table_names(column: int, role: str) -> None:
+    section = iam_section((ROOT / "README.md").read_text(encoding="utf-8"))
+    named = {permission for row in table_rows(section) for permission in PERMISSION.findall(row[column])}
+    assert named, "the table names permissions"
+    assert role_permissions(section, role) == named
+
+
+def test_nothing_powerful_is_granted_project_wide() -> None:
+    """No project-wide serviceAccountAdmin or storage.admin; storage.admin only with the data bucket condition;
+    the planner reads the state bucket and writes nothing there; Cloud Build's accounts may write logs."""
+    section = iam_section((ROOT / "README.md").read_text(encoding="utf-8")).replace("\\\n", "")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").replace("\\\n", "")
+    assert "--role=roles/iam.serviceAccountAdmin" not in readme and "--role=roles/storage.admin\n" not in readme
+    project_bindings = [line for line in section.splitlines() if "gcloud projects add-iam-policy-binding" in line]
+    assert project_bindings
+    for line in project_bindings:
+        assert "roles/storage.admin" not in line or (
+            '--condition="title=data-bucket-only,' in line and "buckets/$DATA_BUCKET'" in line
+        ), line
+        assert "roles/dns.admin" not in line and "roles/viewer" not in line and "roles/editor" not in line, line
+    assert re.search(
+        r"buckets add-iam-policy-binding gs://acme-tfstate --member=\"\$PLANNER\" "
+        r"--role=roles/storage.objectViewer",
+        section,
+    )
+    assert not re.search(r"--member=\"\$PLANNER\" --role=roles/storage.object(Admin|Creator|User)", section)
+    assert 'for member in "$PLANNER" "$DEPLOYER"; do' in section and "--role=roles/logging.logWriter" in section
+    assert "managed-zones add-iam-policy-binding" in section and "only with dns_zone" in section
