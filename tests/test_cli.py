@@ -295,8 +295,9 @@ def test_command_paths_cover_every_command() -> None:
         "allowlist denied",
         "manifest validate",
         "lock",
+        "schema",
     } <= set(paths)
-    assert len(paths) == 25  # `hmac`, `hmac rotate`, `lock` and `manifest register` included
+    assert len(paths) == 26  # `hmac`, `hmac rotate`, `lock`, `manifest register` and `schema` included
 
 
 @pytest.mark.parametrize("path", command_paths(), ids=lambda path: " ".join(path) or "iac")

@@ -282,23 +282,48 @@ def init(
 ) -> None:
     """Write a commented starter config: the documented example values, and an empty allowlist to fill in.
 
+    Also writes iac.schema.json beside it (`iac schema`), which the config's first line names: editors
+    that read that line (VS Code's YAML extension, JetBrains, ...) check the file as you type. An existing
+    iac.schema.json of other content is replaced only with --force.
+
     Example: iac init iac.yaml && $EDITOR iac.yaml && iac validate
     """
     from iac.files import not_regular, write_atomic
+    from iac.schema_json import SCHEMA_FILE, schema_text
     from iac.templates import resource_dir
 
-    what = not_regular(path)
-    if what is not None:  # a FIFO or a device would be replaced by a regular file, --force or not
-        raise IacError(
-            f"{path}: is {what}, not a regular file: iac init replaces only a regular file; give another path"
-        )
-    if path.exists() and not force:
-        raise IacError(f"{path}: already exists; use --force to overwrite it, or give another path")
+    schema_path = path.parent / SCHEMA_FILE
+    schema = schema_text().encode()
+    if path.name == SCHEMA_FILE:
+        raise IacError(f"{path}: that is the name of the schema iac init writes beside the config: choose another")
+    for target in (path, schema_path):
+        what = not_regular(target)
+        if what is not None:  # a FIFO or a device would be replaced by a regular file, --force or not
+            raise IacError(
+                f"{target}: is {what}, not a regular file: iac init replaces only a regular file; give another path"
+            )
     try:
-        write_atomic(path, (resource_dir("templates") / "starter.yaml").read_bytes())
+        if path.exists() and not force:
+            raise IacError(f"{path}: already exists; use --force to overwrite it, or give another path")
+        earlier = schema_path.read_bytes() if schema_path.is_file() else None
+        if earlier not in (None, schema) and not force:
+            raise IacError(f"{schema_path}: already exists with other content; use --force to overwrite it")
+        write_atomic(schema_path, schema)
+        try:
+            write_atomic(path, (resource_dir("templates") / "starter.yaml").read_bytes())
+        except BaseException:
+            # Nothing written on failure: the schema file as it was.
+            if earlier is None:
+                schema_path.unlink(missing_ok=True)
+            else:
+                write_atomic(schema_path, earlier)
+            raise
     except OSError as exc:
         raise IacError(f"{path}: cannot write the starter config: {exc.strerror}") from None
-    typer.echo(f"Wrote {path}: edit project, domain, bucket and allowlist, then run `iac validate -c {path}`.")
+    typer.echo(
+        f"Wrote {path} and {schema_path} (its JSON Schema, for editors): edit project, domain, bucket and "
+        f"allowlist, then run `iac validate -c {path}`."
+    )
 
 
 @app.command(cls=IacCommand)
