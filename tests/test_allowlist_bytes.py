@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import EXAMPLES
-from iac import allowlist_file
+from iac.edits import allowlist as allowlist_file
 
 BOM = b"\xef\xbb\xbf"
 CRLF, LF = b"\r\n", b"\n"

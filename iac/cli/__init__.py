@@ -4,6 +4,7 @@ This module defines `app`, the core commands (render, validate, init, plan, appl
 `iac doctor` and the command groups (`allowlist`, `hmac`, `cors`, `manifest`) are the `app` of the modules beside
 it, imported only when used (`COMMAND_MODULES` in iac.cli.group). What the command modules share is in
 `iac.cli.common`; how an error becomes an exit code and how help is formatted, in `iac.cli.group`.
+On top: may import every package of iac, each inside the command that uses it.
 """
 
 # No `from __future__ import annotations` here: Typer reads each command's annotations when it builds the
@@ -58,7 +59,7 @@ from iac.errors import ConfigError, IacError
 from iac.words import plural
 
 if TYPE_CHECKING:
-    from iac.extras import Found
+    from iac.terraform.extras import Found
 
 app = typer.Typer(
     cls=IacRootGroup,
@@ -132,13 +133,13 @@ def render(
 
     Example: iac render -c iac.yaml -o build/ && iac render -c iac.yaml --check
     """
-    from iac import baseline as baselines
-    from iac import extras
-    from iac.allowlist import repack_notice
-    from iac.config import load_config
-    from iac.files import RENDER, Deployment, differences, locked_output, parse_duration, write_tree
-    from iac.render import bucket_cors_summary
-    from iac.render import render as render_files
+    from iac.allowlist import baseline as baselines
+    from iac.allowlist.ranges import repack_notice
+    from iac.config.models import load_config
+    from iac.files.output import RENDER, Deployment, differences, locked_output, parse_duration, write_tree
+    from iac.terraform import extras
+    from iac.terraform.render import bucket_cors_summary
+    from iac.terraform.render import render as render_files
 
     output = output_dir(output, config, "build")
     timeout = parse_duration(lock_timeout)
@@ -199,7 +200,7 @@ def render(
 
 class OutOfDate(IacError):
     """`iac render --check`: the output directory is not what the config renders, or holds other files
-    Terraform would read (`extra`, see iac.extras)."""
+    Terraform would read (`extra`, see iac.terraform.extras)."""
 
     def __init__(
         self, config: Path, output: Path, found: list[str], extra: "Found | None" = None, *, repack: bool = False
@@ -234,8 +235,8 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None,
 
     Example: iac validate -c iac.yaml
     """
-    from iac import baseline as baselines
-    from iac.config import load_config, placeholder_warnings
+    from iac.allowlist import baseline as baselines
+    from iac.config.models import load_config, placeholder_warnings
 
     try:
         loaded = load_config(config)
@@ -288,9 +289,9 @@ def init(
 
     Example: iac init iac.yaml && $EDITOR iac.yaml && iac validate
     """
-    from iac.files import not_regular, write_atomic
-    from iac.schema_json import SCHEMA_FILE, schema_text
-    from iac.templates import resource_dir
+    from iac.config.schema_json import SCHEMA_FILE, schema_text
+    from iac.files.output import not_regular, write_atomic
+    from iac.terraform.templates import resource_dir
 
     schema_path = path.parent / SCHEMA_FILE
     schema = schema_text().encode()
@@ -356,9 +357,9 @@ def plan(
 
     Example: iac plan -c iac.yaml --summary plan.md --lockfile readonly --json > plan.json
     """
-    from iac import deploy
-    from iac.config import load_config
-    from iac.files import parse_duration
+    from iac.config.models import load_config
+    from iac.deploy import flow as deploy
+    from iac.files.output import parse_duration
 
     output = output_dir(output, config, "build")
     parse_duration(lock_timeout)
@@ -397,8 +398,8 @@ def apply(
 
     Example: iac apply -c iac.yaml --auto-approve --lockfile readonly --expect-digest "$DIGEST"
     """
-    from iac import deploy
-    from iac.files import parse_duration
+    from iac.deploy import flow as deploy
+    from iac.files.output import parse_duration
 
     output = output_dir(output, config, "build")
     timeout = parse_duration(lock_timeout)
@@ -452,9 +453,9 @@ def lock(
 
     Example: iac lock -c iac.yaml -o build --platform linux_arm64 && git add build/.terraform.lock.hcl
     """
-    from iac import deploy
-    from iac.config import load_config
-    from iac.files import parse_duration
+    from iac.config.models import load_config
+    from iac.deploy import flow as deploy
+    from iac.files.output import parse_duration
 
     output = output_dir(output, config, "build")
     parse_duration(lock_timeout)
@@ -486,9 +487,9 @@ def invalidate(
 
     Example: iac invalidate -c iac.yaml --path '/*' --json
     """
-    from iac.config import load_config
-    from iac.deploy import invalidate_cache, url_map_name
-    from iac.invalidate import InvalidationTarget, check_path
+    from iac.config.models import load_config
+    from iac.deploy.flow import invalidate_cache, url_map_name
+    from iac.gcp.invalidate import InvalidationTarget, check_path
 
     loaded = load_config(config)
     target = InvalidationTarget(

@@ -119,8 +119,8 @@ def manifest_generate(
 
     Example: iac manifest generate -c iac.yaml --prefix scans/ --kind dicom -o manifests/
     """
-    from iac.config import load_config
-    from iac.files import Deployment, parse_duration
+    from iac.config.models import load_config
+    from iac.files.output import Deployment, parse_duration
     from iac.manifest.bucket import list_bucket
     from iac.manifest.generate import generate
 
@@ -227,7 +227,7 @@ def manifest_validate(
 
     domain = None
     if config is not None:
-        from iac.config import load_config
+        from iac.config.models import load_config
 
         domain = load_config(config).config.domain
     problems = [problem for path in files for problem in validate_file(path, domain)]
@@ -347,8 +347,8 @@ def manifest_register(
 
     Example: iac manifest register -c iac.yaml --folder scans-2026 --create-folder --jobs 4
     """
-    from iac.config import load_config
-    from iac.files import parse_duration
+    from iac.config.models import load_config
+    from iac.files.output import parse_duration
     from iac.manifest.encord_client import domain as encord_domain
     from iac.manifest.register import Options, Target, files_to_register, register
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iac.files import DEFAULT_LOCK_SECONDS, MANIFEST_GENERATE, Deployment, OutputDirectory, locked_output
+from iac.files.output import DEFAULT_LOCK_SECONDS, MANIFEST_GENERATE, Deployment, OutputDirectory, locked_output
 from iac.manifest.batches import BatchFiles
 from iac.manifest.formats import CSV_MAX_ROWS, DEFAULT_BATCH, KIND_KEYS, METADATA
 from iac.manifest.media import classify, strict_metadata

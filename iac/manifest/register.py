@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from iac.errors import IacError
-from iac.files import (
+from iac.files.output import (
     DEFAULT_LOCK_SECONDS,
     MANIFEST_GENERATE,
     REGISTRATION_FILE,

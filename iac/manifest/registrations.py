@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from iac.errors import IacError
-from iac.files import InputFileError, InputKind, read_input, write_atomic
+from iac.files.output import InputFileError, InputKind, read_input, write_atomic
 
 REGISTER_LEDGER = ".iac-register.json"
 ERRORS_FILE = "register-errors.csv"

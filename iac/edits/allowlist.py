@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from iac.allowlist import (
+from iac.allowlist.ranges import (
     AllowlistEntryError,
     Assignment,
     Network,
@@ -29,12 +29,12 @@ from iac.allowlist import (
     parse_network,
     sort_key,
 )
+from iac.config.yamldoc import check_writable, compose, read_config_text, write_config_text
 from iac.errors import ConfigError, IacError
-from iac.yamldoc import check_writable, compose, read_config_text, write_config_text
 
 if TYPE_CHECKING:
-    from iac.baseline import Baseline
-    from iac.config import LoadedConfig
+    from iac.allowlist.baseline import Baseline
+    from iac.config.models import LoadedConfig
 
 _EMPTY_MARKER = "allowlist_allow_empty: true  # set by iac allowlist --allow-empty: every request is denied\n"
 
@@ -273,7 +273,7 @@ def _unsupported(path: Path, line: int, what: str) -> IacError:
 def notes(doc: AllowlistText) -> list[tuple[Network, str]]:
     """Each entry's comment: the one on its line (`- 81.2.69.160/28  # Lisbon office`), else the comment lines
     just above it; "" for an entry without one."""
-    from iac.yamldoc import entry_comment
+    from iac.config.yamldoc import entry_comment
 
     return [(row.network, entry_comment(row.line, row.comments)) for row in doc.rows if row.network is not None]
 
@@ -338,7 +338,7 @@ def note_text(text: str) -> str:
 @dataclass(frozen=True)
 class Change:
     """The outcome of an allowlist edit: effective ranges before and after, the Cloud Armor rules against the
-    baseline (`iac.baseline`), the file's new text, and the edited config, already validated (so `--apply`
+    baseline (`iac.allowlist.baseline`), the file's new text, and the edited config, already validated (so `--apply`
     needs no second read)."""
 
     before: tuple[str, ...]
@@ -418,7 +418,7 @@ def edit(
 
     `output` is the rendered directory whose rule assignment the change is shown against.
     """
-    from iac.files import locked
+    from iac.files.output import locked
 
     if not dry_run:
         check_writable(path)
@@ -609,12 +609,12 @@ def _sorted_networks(networks: list[Network]) -> bool:
 def finish(doc: AllowlistText, rows: list[Row], notices: list[str], allow_empty: bool, output: Path) -> Change:
     """Check the edited file with every rule of `iac validate`; a Change to write, or ConfigError.
 
-    The rules are compared with the baseline of `output` (`iac.baseline.of_rendering`): the rendering there,
+    The rules are compared with the baseline of `output` (`iac.allowlist.baseline.of_rendering`): the rendering there,
     else none (a fresh packing, as `iac render` would write).
     """
-    from iac import baseline
-    from iac.config import validate_document
-    from iac.yamldoc import parse_yaml
+    from iac.allowlist import baseline
+    from iac.config.models import validate_document
+    from iac.config.yamldoc import parse_yaml
 
     if not rows and doc.rows and not allow_empty:
         raise IacError(

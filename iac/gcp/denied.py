@@ -26,16 +26,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from iac import gcp
-from iac.allowlist import not_global
+from iac.allowlist.ranges import not_global
 from iac.defaults import DEFAULT_LIMIT, MAX_LIMIT
 from iac.errors import IacError
-from iac.files import parse_duration
-from iac.names import ResourceNames
+from iac.files.output import parse_duration
+from iac.gcp import credentials as gcp
+from iac.gcp.names import ResourceNames
 from iac.untrusted import DEADLINE_ENV, Bounds, Budget, OutOfTime, TooMuchInAll, printable
 
 if TYPE_CHECKING:
-    from iac.config import LoadedConfig
+    from iac.config.models import LoadedConfig
 
 MAX_SINCE = timedelta(days=30)  # the default retention of the _Default log bucket
 PAGE_SIZE = 1000  # the most entries.list returns in one page

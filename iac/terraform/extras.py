@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from iac.errors import IacError
-from iac.files import (
+from iac.files.output import (
     STAGING,
     InputFileError,
     InputKind,

@@ -3,7 +3,7 @@
 The flows live here and return typed reports; the CLI only parses options, calls and prints.
 
 Locks: an apply (`iac apply`, every `--apply`) holds the config file's lock from reading the config to the
-end of the apply, and the output directory's lock from rendering to the end (`iac.files.locked`,
+end of the apply, and the output directory's lock from rendering to the end (`iac.files.output.locked`,
 `locked_output`). Every command that takes both takes them in that order, config first, so none waits for
 another in a circle; a command that takes one (render, an edit without --apply) takes it alone.
 """
@@ -18,20 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from iac.allowlist import Assignment, Rule, RuleChange, repack_notice
-from iac.baseline import Baseline, of_rendering, of_state
-from iac.config import LoadedConfig
+from iac.allowlist.baseline import Baseline, of_rendering, of_state
+from iac.allowlist.ranges import Assignment, Rule, RuleChange, repack_notice
+from iac.config.models import LoadedConfig
 from iac.errors import IacError, Interrupted
-from iac.files import RENDER, Deployment, locked, locked_output, parse_duration, write_tree
-from iac.names import ResourceNames
-from iac.plan import PlanSummary, summarize
-from iac.render import Rendered, render
+from iac.files.output import RENDER, Deployment, locked, locked_output, parse_duration, write_tree
+from iac.gcp.names import ResourceNames
 from iac.signals import terminating_as_interrupt
-from iac.terraform import Progress, Terraform
+from iac.terraform.plan import PlanSummary, summarize
+from iac.terraform.render import Rendered, render
+from iac.terraform.runner import Progress, Terraform
+from iac.terraform.state import rules_from_state
 from iac.words import plural
 
 if TYPE_CHECKING:
-    from iac.invalidate import InvalidationTarget
+    from iac.gcp.invalidate import InvalidationTarget
 
 # The saved plan embeds a copy of the state (and so the HMAC secret): it only lives while iac runs.
 PLAN_FILE = "iac.tfplan"
@@ -41,7 +42,7 @@ PLAN_FILE = "iac.tfplan"
 def locked_config(path: Path, timeout: float) -> Iterator[LoadedConfig]:
     """The config at `path`, read under its lock, held until the block ends: an apply in the block deploys
     the config as it is while the apply runs, and no edit can land between the read and the apply."""
-    from iac.config import load_config
+    from iac.config.models import load_config
 
     with locked(path, timeout):
         yield load_config(path)
@@ -64,7 +65,7 @@ class DigestMismatch(IacError):
 
 
 class Renderer(Protocol):
-    """What renders a config into files: `iac.render.render`, or a stand-in a test hands in."""
+    """What renders a config into files: `iac.terraform.render.render`, or a stand-in a test hands in."""
 
     def __call__(
         self,
@@ -139,9 +140,9 @@ class TerraformRun:
 def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Iterator[Workspace]:
     """Render `loaded` into `directory` and run `terraform init`; the plan file is removed on exit.
 
-    The allow rules keep the assignment of the baseline (`iac.baseline`): the earlier rendering in
+    The allow rules keep the assignment of the baseline (`iac.allowlist.baseline`): the earlier rendering in
     `directory`; without one, the rules deployed, read from the state after init; without either, a fresh
-    packing. `run.renderer` is `iac.render.render` unless a caller hands in another (tests render built-in
+    packing. `run.renderer` is `iac.terraform.render.render` unless a caller hands in another (tests render built-in
     resources only). `run.lockfile="readonly"` makes init refuse to change `.terraform.lock.hcl`.
     """
     renderer, repack, progress = run.renderer or render, run.repack, run.progress
@@ -170,7 +171,7 @@ def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Itera
             terraform.init(lockfile=run.lockfile)
             if baseline.source == "none":
                 # The rendering written above is provisional, never a baseline: only the state can be one now.
-                baseline = of_state(directory, terraform.show_json())
+                baseline = of_state(directory, rules_from_state(terraform.show_json()))
                 if baseline.source == "state":
                     progress(f"keeping the {len(baseline.rules)} allow rules deployed (read from the Terraform state)")
                 rendered = renderer(loaded, baseline.current, repack=repack)
@@ -192,8 +193,8 @@ LOCK_FILE = ".terraform.lock.hcl"
 
 def check_before_terraform(loaded: LoadedConfig, directory: Path, rendered: Rendered, lockfile: str | None) -> None:
     """Refuse, before anything is written or run, an output directory holding files Terraform would read that
-    the config neither renders nor declares (iac.extras), and `--lockfile readonly` without a lock file."""
-    from iac import extras
+    the config neither renders nor declares (iac.terraform.extras), and `--lockfile readonly` without a lock file."""
+    from iac.terraform import extras
 
     config = loaded.config
     extras.check(directory, rendered.files, config.terraform.extra_files, loaded.path, "Terraform was not run")
@@ -211,11 +212,11 @@ def lock_command(config: Path, directory: Path) -> str:
 
 
 def plan(loaded: LoadedConfig, directory: Path, run: TerraformRun, *, summary: Path | None = None) -> PlanReport:
-    """Render, init and plan; with `summary`, also write the plan as Markdown there (`iac.summary`), checked
+    """Render, init and plan; with `summary`, also write the plan as Markdown there (`iac.terraform.summary`), checked
     writable before Terraform runs, and written when the plan fails too (saying so, without the details,
     which may not belong in a pull request)."""
-    from iac import extras
-    from iac import summary as markdown
+    from iac.terraform import extras
+    from iac.terraform import summary as markdown
 
     if summary is not None:
         markdown.check_target(summary)
@@ -421,8 +422,8 @@ def retry_command(loaded: LoadedConfig, path: str) -> str:
 
 def invalidate_cache(loaded: LoadedConfig, target: InvalidationTarget, progress: Progress) -> InvalidationReport:
     """Invalidate the cache; a failure is reported (with the command that retries it), not raised."""
-    from iac import gcp
-    from iac.invalidate import invalidate_cache as request_invalidation
+    from iac.gcp import credentials as gcp
+    from iac.gcp.invalidate import invalidate_cache as request_invalidation
 
     retry = retry_command(loaded, target.path)
     try:
@@ -446,7 +447,7 @@ def url_map_name(name: str) -> str:
 
 def invalidation_target_from(outputs: dict[str, Any], path: str) -> InvalidationTarget:
     """The URL map, project and host to invalidate, from the applied configuration's outputs."""
-    from iac.invalidate import InvalidationTarget
+    from iac.gcp.invalidate import InvalidationTarget
 
     try:
         return InvalidationTarget(
@@ -509,7 +510,7 @@ def lock(
     """Render `loaded` into `directory` as `iac render` does, then write the checksums of the providers it needs
     for each of `platforms` into its lock file (`terraform get`, `terraform providers lock`): no state, no backend,
     no cloud credentials. The packages come from their registry, or from the directory `fs_mirror`."""
-    from iac.files import RENDERED_FILE, read_input
+    from iac.files.output import RENDERED_FILE, read_input
 
     if fs_mirror is not None and not fs_mirror.is_dir():
         raise IacError(f"--fs-mirror {fs_mirror}: not a directory of provider packages (terraform providers mirror)")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from iac.allowlist import (
+from iac.allowlist.ranges import (
     DEFAULT_MAX_RULES,
     Allowlist,
     AllowlistEntryError,
@@ -23,8 +23,7 @@ from iac.allowlist import (
     parse_entry,
     width_warning,
 )
-from iac.errors import ConfigError
-from iac.schema import (
+from iac.config.schema import (
     Before,
     Bounds,
     Check,
@@ -42,7 +41,8 @@ from iac.schema import (
     tags,
     validate,
 )
-from iac.yamldoc import Location, YamlDocument, entry_comments, load_yaml
+from iac.config.yamldoc import Location, YamlDocument, entry_comments, load_yaml
+from iac.errors import ConfigError
 
 _PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 _NAME = re.compile(r"[a-z]([-a-z0-9]{0,20}[a-z0-9])?")
@@ -158,7 +158,7 @@ def _object_prefix(value: str) -> str:
 
 def _extra_file(value: str) -> str:
     """A file of the output directory's root module the user adds on purpose: a plain relative path in it."""
-    from iac.files import LEDGER, STAGING, is_terraforms
+    from iac.files.output import LEDGER, STAGING, is_terraforms
 
     if not value:
         raise Invalid("is empty: write a path relative to the output directory, e.g. alerts.tf")
@@ -217,7 +217,7 @@ ApiEndpoint = Annotated[str, Check(_api_endpoint)]
 ExtraFile = Annotated[str, Check(_extra_file)]
 TtlSeconds = Annotated[int, Bounds(ge=0, le=_MAX_TTL_SECONDS)]
 
-# The config's models are `iac.schema` models (frozen records): unknown keys are errors (a typo must never be
+# The config's models are `iac.config.schema` models (frozen records): unknown keys are errors (a typo must never be
 # ignored) and values are not coerced ("3600" is no int).
 
 
@@ -270,7 +270,7 @@ class TerraformConfig(Model):
 
     backend: BackendConfig | None = None
     # Files beside the rendering that the user adds to the root module on purpose (their own alerts.tf), relative
-    # to the output directory. Anything else there that Terraform would read is refused (iac.extras).
+    # to the output directory. Anything else there that Terraform would read is refused (iac.terraform.extras).
     extra_files: Annotated[
         list[ExtraFile],
         Doc(
