@@ -42,7 +42,12 @@ MAX_LINES = 500
 # Inside a package, its modules are layered the same way, lowest first; a module imports only from the sub-layers
 # below its own, never from a module of its own sub-layer (those are alternatives, e.g. the CORS providers).
 SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
-    "files": (frozenset({"output"}),),
+    "files": (
+        frozenset({"durations", "inputs", "atomic"}),
+        frozenset({"ledger"}),
+        frozenset({"locks"}),
+        frozenset({"output"}),
+    ),
     "allowlist": (
         frozenset({"ranges"}),
         frozenset({"baseline"}),

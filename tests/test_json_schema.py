@@ -185,16 +185,16 @@ def test_init_replaces_another_schema_file_only_with_force(cli, tmp_path: Path) 
 def test_init_writes_nothing_when_the_config_cannot_be_written(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import iac.files.output
+    import iac.files.atomic
 
-    real = iac.files.output.write_atomic
+    real = iac.files.atomic.write_atomic
 
     def failing_for_the_config(path: Path, content: bytes, mode: int = 0o644) -> None:
         if path.suffix == ".yaml":
             raise OSError(28, "No space left on device")
         real(path, content, mode)
 
-    monkeypatch.setattr(iac.files.output, "write_atomic", failing_for_the_config)
+    monkeypatch.setattr(iac.files.atomic, "write_atomic", failing_for_the_config)
     result = cli("init", tmp_path / "iac.yaml")
     assert result.exit_code == 1
     assert "cannot write the starter config: No space left on device" in result.stderr

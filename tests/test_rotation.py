@@ -364,7 +364,7 @@ def test_a_held_lock_makes_the_edit_wait_then_fail_with_nothing_changed(cli, tmp
                 f"""
                 import sys, time
                 from pathlib import Path
-                from iac.files.output import locked
+                from iac.files.locks import locked
                 with locked(Path({str(config)!r}), 5):
                     print("held", flush=True)
                     time.sleep(30)

@@ -16,7 +16,8 @@ from typing import Any, Literal, Protocol
 
 from iac.allowlist.ranges import Assignment, Ranges, Rule, RuleChange, assign, is_network_text, rule_changes
 from iac.errors import IacError
-from iac.files.output import RENDER, RENDERED_FILE, read_input, written_by
+from iac.files.inputs import RENDERED_FILE, read_input
+from iac.files.ledger import RENDER, written_by
 
 Source = Literal["rendering", "state", "none"]
 # Both policies carry the same rules; every message about rules says so.

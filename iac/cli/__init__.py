@@ -136,7 +136,10 @@ def render(
     from iac.allowlist import baseline as baselines
     from iac.allowlist.ranges import repack_notice
     from iac.config.models import load_config
-    from iac.files.output import RENDER, Deployment, differences, locked_output, parse_duration, write_tree
+    from iac.files.durations import parse_duration
+    from iac.files.ledger import RENDER, Deployment
+    from iac.files.locks import locked_output
+    from iac.files.output import differences, write_tree
     from iac.terraform import extras
     from iac.terraform.render import bucket_cors_summary
     from iac.terraform.render import render as render_files
@@ -290,7 +293,8 @@ def init(
     Example: iac init iac.yaml && $EDITOR iac.yaml && iac validate
     """
     from iac.config.schema_json import SCHEMA_FILE, schema_text
-    from iac.files.output import not_regular, write_atomic
+    from iac.files.atomic import write_atomic
+    from iac.files.inputs import not_regular
     from iac.terraform.templates import resource_dir
 
     schema_path = path.parent / SCHEMA_FILE
@@ -359,7 +363,7 @@ def plan(
     """
     from iac.config.models import load_config
     from iac.deploy import flow as deploy
-    from iac.files.output import parse_duration
+    from iac.files.durations import parse_duration
 
     output = output_dir(output, config, "build")
     parse_duration(lock_timeout)
@@ -399,7 +403,7 @@ def apply(
     Example: iac apply -c iac.yaml --auto-approve --lockfile readonly --expect-digest "$DIGEST"
     """
     from iac.deploy import flow as deploy
-    from iac.files.output import parse_duration
+    from iac.files.durations import parse_duration
 
     output = output_dir(output, config, "build")
     timeout = parse_duration(lock_timeout)
@@ -455,7 +459,7 @@ def lock(
     """
     from iac.config.models import load_config
     from iac.deploy import flow as deploy
-    from iac.files.output import parse_duration
+    from iac.files.durations import parse_duration
 
     output = output_dir(output, config, "build")
     parse_duration(lock_timeout)

@@ -136,7 +136,7 @@ def _edit_allowlist(
     """Shared tail of add/remove/set: the rotation flow (`iac.deploy.flow.rotate`), printed."""
     from iac.deploy import flow as deploy
     from iac.edits import allowlist as allowlist_file
-    from iac.files.output import parse_duration
+    from iac.files.durations import parse_duration
 
     timeout = parse_duration(options.lock_timeout)
     then_apply = options.then_apply(as_json, dry_run=dry_run)
@@ -257,7 +257,7 @@ def allowlist_set(
     Example: iac allowlist set --from vpn-egress.txt && iac render  (then a pull request)
     """
     from iac.edits import allowlist as allowlist_file
-    from iac.files.output import ADDRESS_LIST, read_input, read_stream
+    from iac.files.inputs import ADDRESS_LIST, read_input, read_stream
 
     name = "<stdin>" if source == "-" else source
     try:

@@ -76,7 +76,9 @@ def cors_render(
     Example: iac cors render -c iac.yaml -o cors/
     """
     from iac.cors.targets import documents
-    from iac.files.output import CORS_RENDER, Deployment, parse_duration, write_tree
+    from iac.files.durations import parse_duration
+    from iac.files.ledger import CORS_RENDER, Deployment
+    from iac.files.output import write_tree
 
     output = output_dir(output, config, "cors")
     timeout = parse_duration(lock_timeout)

@@ -81,7 +81,7 @@ def hmac_rotate(
     """
     from iac.deploy import flow as deploy
     from iac.edits import hmac_key
-    from iac.files.output import parse_duration
+    from iac.files.durations import parse_duration
 
     timeout = parse_duration(lock_timeout)
     options = ApplyOptions(

@@ -120,7 +120,8 @@ def manifest_generate(
     Example: iac manifest generate -c iac.yaml --prefix scans/ --kind dicom -o manifests/
     """
     from iac.config.models import load_config
-    from iac.files.output import Deployment, parse_duration
+    from iac.files.durations import parse_duration
+    from iac.files.ledger import Deployment
     from iac.manifest.bucket import list_bucket
     from iac.manifest.generate import generate
 
@@ -348,7 +349,7 @@ def manifest_register(
     Example: iac manifest register -c iac.yaml --folder scans-2026 --create-folder --jobs 4
     """
     from iac.config.models import load_config
-    from iac.files.output import parse_duration
+    from iac.files.durations import parse_duration
     from iac.manifest.encord_client import domain as encord_domain
     from iac.manifest.register import Options, Target, files_to_register, register
 

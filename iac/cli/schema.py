@@ -44,7 +44,7 @@ def schema(output: SchemaOutputOption = None) -> None:
     Example: iac schema -o iac.schema.json
     """
     from iac.config.schema_json import schema_text
-    from iac.files.output import write_atomic
+    from iac.files.atomic import write_atomic
 
     text = schema_text()
     if output is None:

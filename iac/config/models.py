@@ -158,7 +158,7 @@ def _object_prefix(value: str) -> str:
 
 def _extra_file(value: str) -> str:
     """A file of the output directory's root module the user adds on purpose: a plain relative path in it."""
-    from iac.files.output import LEDGER, STAGING, is_terraforms
+    from iac.files.ledger import LEDGER, STAGING, is_terraforms
 
     if not value:
         raise Invalid("is empty: write a path relative to the output directory, e.g. alerts.tf")

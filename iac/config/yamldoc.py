@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from iac.errors import ConfigError, IacError
-from iac.files.output import CONFIG_FILE, InputFileError, read_input, write_atomic
+from iac.files.atomic import write_atomic
+from iac.files.inputs import CONFIG_FILE, InputFileError, read_input
 
 Location = tuple[str | int, ...]
 
@@ -115,7 +116,7 @@ def load_yaml(path: Path) -> YamlDocument:
 
 def read_config_text(path: Path) -> str:
     """The text of the config file `path`, exactly as written (a BOM and CRLF line endings kept): a
-    regular file under the cap on config files (iac.files.output.CONFIG_FILE), else a ConfigError saying why."""
+    regular file under the cap on config files (iac.files.inputs.CONFIG_FILE), else a ConfigError saying why."""
     try:
         # Bytes decoded here, not by read_text: its universal newlines would turn CRLF into LF.
         return read_input(path, CONFIG_FILE).decode("utf-8")

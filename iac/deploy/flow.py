@@ -3,7 +3,7 @@
 The flows live here and return typed reports; the CLI only parses options, calls and prints.
 
 Locks: an apply (`iac apply`, every `--apply`) holds the config file's lock from reading the config to the
-end of the apply, and the output directory's lock from rendering to the end (`iac.files.output.locked`,
+end of the apply, and the output directory's lock from rendering to the end (`iac.files.locks.locked`,
 `locked_output`). Every command that takes both takes them in that order, config first, so none waits for
 another in a circle; a command that takes one (render, an edit without --apply) takes it alone.
 """
@@ -22,7 +22,10 @@ from iac.allowlist.baseline import Baseline, of_rendering, of_state
 from iac.allowlist.ranges import Assignment, Rule, RuleChange, repack_notice
 from iac.config.models import LoadedConfig
 from iac.errors import IacError, Interrupted
-from iac.files.output import RENDER, Deployment, locked, locked_output, parse_duration, write_tree
+from iac.files.durations import parse_duration
+from iac.files.ledger import RENDER, Deployment
+from iac.files.locks import locked, locked_output
+from iac.files.output import write_tree
 from iac.gcp.names import ResourceNames
 from iac.signals import terminating_as_interrupt
 from iac.terraform.plan import PlanSummary, summarize
@@ -510,7 +513,7 @@ def lock(
     """Render `loaded` into `directory` as `iac render` does, then write the checksums of the providers it needs
     for each of `platforms` into its lock file (`terraform get`, `terraform providers lock`): no state, no backend,
     no cloud credentials. The packages come from their registry, or from the directory `fs_mirror`."""
-    from iac.files.output import RENDERED_FILE, read_input
+    from iac.files.inputs import RENDERED_FILE, read_input
 
     if fs_mirror is not None and not fs_mirror.is_dir():
         raise IacError(f"--fs-mirror {fs_mirror}: not a directory of provider packages (terraform providers mirror)")

@@ -418,7 +418,7 @@ def edit(
 
     `output` is the rendered directory whose rule assignment the change is shown against.
     """
-    from iac.files.output import locked
+    from iac.files.locks import locked
 
     if not dry_run:
         check_writable(path)

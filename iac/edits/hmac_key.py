@@ -61,7 +61,7 @@ def rotate(path: Path, *, lock_timeout: float) -> Rotation:
 
     A config that is not valid as it is (a generation of 0 or "x" included) is a ConfigError: nothing is written.
     """
-    from iac.files.output import locked
+    from iac.files.locks import locked
 
     check_writable(path, dry_run_hint=False)
     with locked(path, lock_timeout):

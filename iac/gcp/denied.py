@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from iac.allowlist.ranges import not_global
 from iac.defaults import DEFAULT_LIMIT, MAX_LIMIT
 from iac.errors import IacError
-from iac.files.output import parse_duration
+from iac.files.durations import parse_duration
 from iac.gcp import credentials as gcp
 from iac.gcp.names import ResourceNames
 from iac.untrusted import DEADLINE_ENV, Bounds, Budget, OutOfTime, TooMuchInAll, printable

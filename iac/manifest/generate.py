@@ -25,7 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iac.files.output import DEFAULT_LOCK_SECONDS, MANIFEST_GENERATE, Deployment, OutputDirectory, locked_output
+from iac.files.durations import DEFAULT_LOCK_SECONDS
+from iac.files.ledger import MANIFEST_GENERATE, Deployment
+from iac.files.locks import locked_output
+from iac.files.output import OutputDirectory
 from iac.manifest.batches import BatchFiles
 from iac.manifest.formats import CSV_MAX_ROWS, DEFAULT_BATCH, KIND_KEYS, METADATA
 from iac.manifest.media import classify, strict_metadata

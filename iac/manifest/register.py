@@ -25,16 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from iac.errors import IacError
-from iac.files.output import (
-    DEFAULT_LOCK_SECONDS,
-    MANIFEST_GENERATE,
-    REGISTRATION_FILE,
-    InputFileError,
-    locked_output,
-    read_input,
-    read_ledger,
-    write_atomic,
-)
+from iac.files.atomic import write_atomic
+from iac.files.durations import DEFAULT_LOCK_SECONDS
+from iac.files.inputs import REGISTRATION_FILE, InputFileError, read_input
+from iac.files.ledger import MANIFEST_GENERATE, read_ledger
+from iac.files.locks import locked_output
 from iac.manifest.batches import CsvWriter, spreadsheet_safe
 from iac.manifest.encord_client import Encord, EncordError, Folder, JobState, require_key
 from iac.manifest.jsoncheck import check_json

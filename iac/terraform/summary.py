@@ -52,7 +52,7 @@ def check_target(path: Path) -> None:
 
 def write(path: Path, text: str) -> None:
     """Replace `path` with `text`, atomically (through a symlink, as $GITHUB_STEP_SUMMARY may be)."""
-    from iac.files.output import write_atomic
+    from iac.files.atomic import write_atomic
 
     target = path.resolve()
     if not target.parent.is_dir():  # the link changed since check_target: never create its directories
