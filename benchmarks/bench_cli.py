@@ -265,7 +265,7 @@ class ScalePoint:
 
 def core_samples(config: Path, expected_ranges: int | None, runs: int, scratch: Path) -> dict[str, Samples]:
     """load_config + render + write_tree in this process (modules imported, templates compiled beforehand)."""
-    from iac.config.models import load_config
+    from iac.config.load import load_config
     from iac.files.output import write_tree
     from iac.terraform.render import render
 
@@ -292,10 +292,10 @@ def import_iac_in_process(pyc_prefix: Path | None) -> None:
     if pyc_prefix is not None:
         sys.pycache_prefix = str(pyc_prefix)  # never write __pycache__ into the source tree
     try:
-        importlib.import_module("iac.config.models")
+        importlib.import_module("iac.config.load")
     except ImportError:
         sys.path.insert(0, str(REPO))
-        importlib.import_module("iac.config.models")
+        importlib.import_module("iac.config.load")
 
 
 # ---------------------------------------------------------------------------------------------- main

@@ -27,7 +27,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from iac.config.models import load_config
+from iac.config.load import load_config
 from iac.config.yamldoc import MAX_ALIAS_VALUES
 from iac.errors import ConfigError
 

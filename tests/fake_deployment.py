@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from iac.allowlist.baseline import PROVISIONAL_MARK
 from iac.allowlist.ranges import Assignment, Rule, assign
-from iac.config.models import Config, LoadedConfig
+from iac.config.load import LoadedConfig
+from iac.config.models import Config
 from iac.terraform import hcl
 
 

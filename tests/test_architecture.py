@@ -54,7 +54,11 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
     ),
     "config": (
         frozenset({"schema", "yamldoc"}),
+        frozenset({"values"}),
+        frozenset({"cors"}),
         frozenset({"models"}),
+        frozenset({"messages"}),
+        frozenset({"load"}),
         frozenset({"schema_json"}),
     ),
     "gcp": (

@@ -116,7 +116,7 @@ NOT_FOR_RENDER = (
     "iac.gcp.credentials",
 )
 # --help reads no config and renders nothing.
-NOT_FOR_HELP = (*NOT_FOR_RENDER, "yaml", "jinja2", "iac.config.models")
+NOT_FOR_HELP = (*NOT_FOR_RENDER, "yaml", "jinja2", "iac.config.")
 
 
 def test_help_imports_no_cloud_client_library() -> None:

@@ -6,7 +6,7 @@ from typing import get_args
 
 import pytest
 
-from iac.config.models import CORS_PROVIDERS, CorsRule, CorsTarget
+from iac.config.cors import CORS_PROVIDERS, CorsRule, CorsTarget
 from iac.config.schema import fields_of
 from iac.cors.provider import Provider, check_methods
 from iac.cors.targets import PROVIDERS

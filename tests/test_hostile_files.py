@@ -146,7 +146,7 @@ def test_a_cors_or_manifest_ledger_never_removes_anything_but_their_own_files(cl
 
 def test_every_file_iac_writes_is_one_it_may_remove_again(config) -> None:
     """The names each writer may remove cover everything it writes (else stale files would stay)."""
-    from iac.config.models import load_config
+    from iac.config.load import load_config
     from iac.cors.targets import documents
     from iac.files.ledger import CORS_RENDER, MANIFEST_GENERATE, RENDER, may_write
     from iac.terraform.render import render

@@ -12,7 +12,7 @@ import hcl2
 import pytest
 
 from conftest import EXAMPLE_NAMES, EXAMPLES
-from iac.config.models import DEFAULT_CORS_ORIGINS
+from iac.config.cors import DEFAULT_CORS_ORIGINS
 from iac.terraform import hcl
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -225,7 +225,7 @@ def unquote(value: object) -> object:
 def test_root_passes_the_config_to_the_module(example: str, cli, tmp_path: Path) -> None:
     import yaml
 
-    from iac.config.models import load_config
+    from iac.config.load import load_config
 
     config = yaml.safe_load((EXAMPLES / example / "iac.yaml").read_text())
     render(cli, EXAMPLES / example / "iac.yaml", tmp_path / "b")

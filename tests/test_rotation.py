@@ -17,7 +17,7 @@ import pytest
 import iac.deploy.flow
 import iac.terraform.state
 from iac.allowlist.ranges import Rule
-from iac.config.models import load_config
+from iac.config.load import load_config
 
 HEADER = """\
 project: my-gcp-project

@@ -153,7 +153,8 @@ def test_a_before_check_may_refuse_a_value_with_details_for_its_caller() -> None
 
 
 def test_the_configs_records_built_in_code_are_checked_too() -> None:
-    from iac.config.models import AwsCorsTarget, BucketConfig
+    from iac.config.cors import AwsCorsTarget
+    from iac.config.models import BucketConfig
 
     with pytest.raises(SchemaError, match=r"name: 'NOT VALID!!' is not a valid Cloud Storage bucket name"):
         BucketConfig(name="NOT VALID!!")

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from pydantic_core import PydanticCustomError
 
 from conftest import EXAMPLES, ROOT
-from iac.config.models import Config, CorsConfig
+from iac.config.cors import CorsConfig
+from iac.config.models import Config
 from iac.config.schema import (
     Before,
     Bounds,

@@ -135,7 +135,7 @@ def render(
     """
     from iac.allowlist import baseline as baselines
     from iac.allowlist.ranges import repack_notice
-    from iac.config.models import load_config
+    from iac.config.load import load_config
     from iac.files.durations import parse_duration
     from iac.files.ledger import RENDER, Deployment
     from iac.files.locks import locked_output
@@ -239,7 +239,7 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None,
     Example: iac validate -c iac.yaml
     """
     from iac.allowlist import baseline as baselines
-    from iac.config.models import load_config, placeholder_warnings
+    from iac.config.load import load_config, placeholder_warnings
 
     try:
         loaded = load_config(config)
@@ -361,7 +361,7 @@ def plan(
 
     Example: iac plan -c iac.yaml --summary plan.md --lockfile readonly --json > plan.json
     """
-    from iac.config.models import load_config
+    from iac.config.load import load_config
     from iac.deploy import flow as deploy
     from iac.files.durations import parse_duration
 
@@ -457,7 +457,7 @@ def lock(
 
     Example: iac lock -c iac.yaml -o build --platform linux_arm64 && git add build/.terraform.lock.hcl
     """
-    from iac.config.models import load_config
+    from iac.config.load import load_config
     from iac.deploy import flow as deploy
     from iac.files.durations import parse_duration
 
@@ -491,7 +491,7 @@ def invalidate(
 
     Example: iac invalidate -c iac.yaml --path '/*' --json
     """
-    from iac.config.models import load_config
+    from iac.config.load import load_config
     from iac.deploy.flow import invalidate_cache, url_map_name
     from iac.gcp.invalidate import InvalidationTarget, check_path
 

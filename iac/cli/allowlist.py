@@ -64,7 +64,7 @@ def allowlist_list(
     Example: iac allowlist list -c iac.yaml --json
     """
     from iac.allowlist import baseline as baselines
-    from iac.config.models import load_config
+    from iac.config.load import load_config
 
     loaded = load_config(config)
     allowlist = loaded.allowlist
@@ -325,7 +325,7 @@ def allowlist_denied(
 
     Example: iac allowlist denied -c iac.yaml --since 7d
     """
-    from iac.config.models import load_config
+    from iac.config.load import load_config
     from iac.gcp.denied import parse_since, read_denied
 
     window = parse_since(since)

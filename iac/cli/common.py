@@ -18,7 +18,7 @@ from iac.untrusted import printable
 if TYPE_CHECKING:
     from iac.allowlist.baseline import Baseline
     from iac.allowlist.ranges import Assignment
-    from iac.config.models import LoadedConfig
+    from iac.config.load import LoadedConfig
     from iac.deploy.flow import ApplyReport, InvalidationReport, PlanReport, Renderer, RotationReport, TerraformRun
 
 # The config file every command reads unless given -c (or IAC_CONFIG), and the one `iac init` writes.

@@ -22,7 +22,8 @@ from iac.untrusted import printable
 from iac.words import plural
 
 if TYPE_CHECKING:
-    from iac.config.models import Config, CorsConfig
+    from iac.config.cors import CorsConfig
+    from iac.config.models import Config
     from iac.cors.targets import TargetResult
 
 app = command_group(
@@ -50,7 +51,7 @@ ProviderOption = Annotated[
 
 
 def _config_with_cors(config: Path) -> "tuple[Config, CorsConfig]":
-    from iac.config.models import load_config
+    from iac.config.load import load_config
 
     loaded = load_config(config).config
     if loaded.cors is None:

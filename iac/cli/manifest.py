@@ -119,7 +119,7 @@ def manifest_generate(
 
     Example: iac manifest generate -c iac.yaml --prefix scans/ --kind dicom -o manifests/
     """
-    from iac.config.models import load_config
+    from iac.config.load import load_config
     from iac.files.durations import parse_duration
     from iac.files.ledger import Deployment
     from iac.manifest.bucket import list_bucket
@@ -228,7 +228,7 @@ def manifest_validate(
 
     domain = None
     if config is not None:
-        from iac.config.models import load_config
+        from iac.config.load import load_config
 
         domain = load_config(config).config.domain
     problems = [problem for path in files for problem in validate_file(path, domain)]
@@ -348,7 +348,7 @@ def manifest_register(
 
     Example: iac manifest register -c iac.yaml --folder scans-2026 --create-folder --jobs 4
     """
-    from iac.config.models import load_config
+    from iac.config.load import load_config
     from iac.files.durations import parse_duration
     from iac.manifest.encord_client import domain as encord_domain
     from iac.manifest.register import Options, Target, files_to_register, register

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from iac.config.models import AwsCorsTarget, CorsRule
+from iac.config.cors import AwsCorsTarget, CorsRule
 from iac.cors import s3rules
 from iac.cors.policy import Native
 from iac.cors.provider import Document, Provider, ProviderModule, missing_sdk, no_credentials

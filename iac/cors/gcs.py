@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from iac.config.models import CorsRule, GcpCorsTarget
+from iac.config.cors import CorsRule, GcpCorsTarget
 from iac.cors.policy import Native
 from iac.cors.provider import Document, Provider, ProviderModule
 from iac.errors import IacError

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from iac.allowlist.baseline import Baseline, of_rendering, of_state
 from iac.allowlist.ranges import Assignment, Rule, RuleChange, repack_notice
-from iac.config.models import LoadedConfig
+from iac.config.load import LoadedConfig
 from iac.errors import IacError, Interrupted
 from iac.files.durations import parse_duration
 from iac.files.ledger import RENDER, Deployment
@@ -45,7 +45,7 @@ PLAN_FILE = "iac.tfplan"
 def locked_config(path: Path, timeout: float) -> Iterator[LoadedConfig]:
     """The config at `path`, read under its lock, held until the block ends: an apply in the block deploys
     the config as it is while the apply runs, and no edit can land between the read and the apply."""
-    from iac.config.models import load_config
+    from iac.config.load import load_config
 
     with locked(path, timeout):
         yield load_config(path)

@@ -23,7 +23,7 @@ from iac.untrusted import DOCTOR_BUDGET, DOCTOR_REQUEST_TIMEOUT
 from iac.words import plural
 
 if TYPE_CHECKING:
-    from iac.config.models import LoadedConfig
+    from iac.config.load import LoadedConfig
 
 Progress = Callable[[str], None]
 
@@ -98,7 +98,7 @@ class CheckRun:
 
 def check_config(path: Path, progress: Progress) -> tuple[Check, LoadedConfig | None]:
     """The config check, and the config when it is valid."""
-    from iac.config.models import load_config
+    from iac.config.load import load_config
 
     progress(f"doctor: config: loading {path}")
     if not path.exists():

@@ -12,7 +12,7 @@ from iac.doctor.https import ConnectTo
 from iac.gcp.names import ResourceNames
 
 if TYPE_CHECKING:
-    from iac.config.models import LoadedConfig
+    from iac.config.load import LoadedConfig
 
 
 @dataclass

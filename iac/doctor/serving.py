@@ -154,7 +154,7 @@ def _bucket_check(findings: Findings, url: str, answer: HttpAnswer, error: tuple
 
 
 def check_cors(findings: Findings) -> Check:
-    from iac.config.models import DEFAULT_CORS_ORIGINS, CorsConfig
+    from iac.config.cors import DEFAULT_CORS_ORIGINS, CorsConfig
 
     assert findings.url_path is not None
     config = findings.loaded.config

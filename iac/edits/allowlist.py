@@ -34,7 +34,7 @@ from iac.errors import ConfigError, IacError
 
 if TYPE_CHECKING:
     from iac.allowlist.baseline import Baseline
-    from iac.config.models import LoadedConfig
+    from iac.config.load import LoadedConfig
 
 _EMPTY_MARKER = "allowlist_allow_empty: true  # set by iac allowlist --allow-empty: every request is denied\n"
 
@@ -613,7 +613,7 @@ def finish(doc: AllowlistText, rows: list[Row], notices: list[str], allow_empty:
     else none (a fresh packing, as `iac render` would write).
     """
     from iac.allowlist import baseline
-    from iac.config.models import validate_document
+    from iac.config.load import validate_document
     from iac.config.yamldoc import parse_yaml
 
     if not rows and doc.rows and not allow_empty:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from iac.config.models import LoadedConfig, validate_document
+from iac.config.load import LoadedConfig, validate_document
 from iac.config.yamldoc import check_writable, compose, parse_yaml, read_config_text, write_config_text
 from iac.errors import IacError
 

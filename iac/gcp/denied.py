@@ -35,7 +35,7 @@ from iac.gcp.names import ResourceNames
 from iac.untrusted import DEADLINE_ENV, Bounds, Budget, OutOfTime, TooMuchInAll, printable
 
 if TYPE_CHECKING:
-    from iac.config.models import LoadedConfig
+    from iac.config.load import LoadedConfig
 
 MAX_SINCE = timedelta(days=30)  # the default retention of the _Default log bucket
 PAGE_SIZE = 1000  # the most entries.list returns in one page

@@ -9,7 +9,9 @@ from functools import cache
 from typing import Any
 
 from iac.allowlist.ranges import Assignment, Rule, assign, range_notes
-from iac.config.models import Config, CorsConfig, LoadedConfig
+from iac.config.cors import CorsConfig
+from iac.config.load import LoadedConfig
+from iac.config.models import Config
 from iac.terraform import hcl
 from iac.terraform.templates import module_files, template
 

@@ -18,7 +18,7 @@ from iac.words import plural
 if TYPE_CHECKING:
     from iac.allowlist.baseline import Baseline
     from iac.allowlist.ranges import Assignment
-    from iac.config.models import LoadedConfig
+    from iac.config.load import LoadedConfig
     from iac.terraform.plan import PlanSummary
 
 # Every ASCII punctuation character CommonMark lets a backslash escape: escaped, a comment renders as itself.
