@@ -53,7 +53,8 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
         frozenset({"baseline"}),
     ),
     "config": (
-        frozenset({"schema", "yamldoc"}),
+        frozenset({"schema", "text"}),
+        frozenset({"yamldoc"}),
         frozenset({"values"}),
         frozenset({"cors"}),
         frozenset({"models"}),
@@ -70,7 +71,10 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
         frozenset({"templates", "plan", "state"}),
         frozenset({"render", "summary"}),
     ),
-    "edits": (frozenset({"allowlist", "hmac_key"}),),
+    "edits": (
+        frozenset({"allowlist_text"}),
+        frozenset({"allowlist", "hmac_key"}),
+    ),
     "cli": (
         frozenset({"group"}),
         frozenset({"common"}),

@@ -177,8 +177,9 @@ def allowlist_add(
     Example: iac allowlist add 81.2.69.160/28 --note "Lisbon office" && iac render  (then a pull request)
     """
     from iac.edits import allowlist as allowlist_file
+    from iac.edits import allowlist_text
 
-    networks = allowlist_file.parse_command_line(cidrs)
+    networks = allowlist_text.parse_command_line(cidrs)
     if note is not None and (not note.strip() or any(not ch.isprintable() for ch in note)):
         raise IacError("--note must be one line of printable text")
     _edit_allowlist(
@@ -213,8 +214,9 @@ def allowlist_remove(
     Example: iac allowlist remove 130.192.120.23/32 && iac render  (then a pull request)
     """
     from iac.edits import allowlist as allowlist_file
+    from iac.edits import allowlist_text
 
-    networks = allowlist_file.parse_command_line(cidrs)
+    networks = allowlist_text.parse_command_line(cidrs)
     _edit_allowlist(
         config,
         lambda doc: allowlist_file.remove(doc, networks),
@@ -257,6 +259,7 @@ def allowlist_set(
     Example: iac allowlist set --from vpn-egress.txt && iac render  (then a pull request)
     """
     from iac.edits import allowlist as allowlist_file
+    from iac.edits import allowlist_text
     from iac.files.inputs import ADDRESS_LIST, read_input, read_stream
 
     name = "<stdin>" if source == "-" else source
@@ -276,8 +279,8 @@ def allowlist_set(
         raise IacError(f"{name}: cannot read the list of addresses: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise IacError(f"{name}: the list of addresses is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    listed = allowlist_file.read_list_file(name, text)
-    networks = allowlist_file.parse_arguments(listed.values, listed.labels)
+    listed = allowlist_text.read_list_file(name, text)
+    networks = allowlist_text.parse_arguments(listed.values, listed.labels)
     _edit_allowlist(
         config,
         lambda doc: (allowlist_file.replace(doc, networks, listed.notes), []),

@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 
 from iac.config.load import LoadedConfig, validate_document
-from iac.config.yamldoc import check_writable, compose, parse_yaml, read_config_text, write_config_text
+from iac.config.text import check_writable, read_config_text, write_config_text
+from iac.config.yamldoc import compose, parse_yaml
 from iac.errors import IacError
 
 _PLAIN_NUMBER = re.compile(r"[0-9]+")
