@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from iac.allowlist.baseline import PROVISIONAL_MARK
-from iac.allowlist.ranges import Assignment, Rule, assign
+from iac.allowlist.rules import Assignment, Rule, assign
 from iac.config.load import LoadedConfig
 from iac.config.models import Config
 from iac.terraform import hcl

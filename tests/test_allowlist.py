@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from iac.allowlist.ranges import DEFAULT_MAX_RULES, RANGES_PER_RULE, Allowlist, over_limit_message, pack
+from iac.allowlist.ranges import DEFAULT_MAX_RULES, RANGES_PER_RULE, Allowlist, over_limit_message
+from iac.allowlist.rules import pack
 from iac.config.load import validate_document
 from iac.config.yamldoc import parse_yaml
 from iac.errors import ConfigError

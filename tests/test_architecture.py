@@ -50,6 +50,7 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
     ),
     "allowlist": (
         frozenset({"ranges"}),
+        frozenset({"rules"}),
         frozenset({"baseline"}),
     ),
     "config": (

@@ -16,7 +16,7 @@ import pytest
 
 import iac.deploy.flow
 import iac.terraform.state
-from iac.allowlist.ranges import Rule
+from iac.allowlist.rules import Rule
 from iac.config.load import load_config
 
 HEADER = """\

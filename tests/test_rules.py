@@ -9,7 +9,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iac.allowlist.ranges import FIRST_PRIORITY, RANGES_PER_RULE, Rule, assign, from_networks, pack, rule_changes
+from iac.allowlist.ranges import FIRST_PRIORITY, RANGES_PER_RULE, from_networks
+from iac.allowlist.rules import Rule, assign, pack, rule_changes
 
 # Distinct, non-adjacent /32s from a global block: the packer works on ranges already collapsed.
 _SPACE = int(ipaddress.ip_address("81.0.0.0"))

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from iac.allowlist.ranges import Assignment, Ranges, Rule, RuleChange, assign, is_network_text, rule_changes
+from iac.allowlist.ranges import is_network_text
+from iac.allowlist.rules import Assignment, Ranges, Rule, RuleChange, assign, rule_changes
 from iac.errors import IacError
 from iac.files.inputs import RENDERED_FILE, read_input
 from iac.files.ledger import RENDER, written_by

@@ -134,7 +134,7 @@ def render(
     Example: iac render -c iac.yaml -o build/ && iac render -c iac.yaml --check
     """
     from iac.allowlist import baseline as baselines
-    from iac.allowlist.ranges import repack_notice
+    from iac.allowlist.rules import repack_notice
     from iac.config.load import load_config
     from iac.files.durations import parse_duration
     from iac.files.ledger import RENDER, Deployment

@@ -94,7 +94,7 @@ def allowlist_list(
 
 def _show_edit(change: "Change", config: Path, dry_run: bool, as_json: bool) -> None:
     """The edit, as it happened: the file's ranges, then the rules against the named baseline."""
-    from iac.allowlist.ranges import repack_notice
+    from iac.allowlist.rules import repack_notice
 
     say = progress if as_json else typer.echo
     print_warnings(change.loaded.warnings)

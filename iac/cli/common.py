@@ -17,7 +17,7 @@ from iac.untrusted import printable
 
 if TYPE_CHECKING:
     from iac.allowlist.baseline import Baseline
-    from iac.allowlist.ranges import Assignment
+    from iac.allowlist.rules import Assignment
     from iac.config.load import LoadedConfig
     from iac.deploy.flow import ApplyReport, InvalidationReport, PlanReport, Renderer, RotationReport, TerraformRun
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from iac.allowlist.baseline import Baseline, of_rendering, of_state
-from iac.allowlist.ranges import Assignment, Rule, RuleChange, repack_notice
+from iac.allowlist.rules import Assignment, Rule, RuleChange, repack_notice
 from iac.config.load import LoadedConfig
 from iac.errors import IacError, Interrupted
 from iac.files.durations import parse_duration

@@ -14,15 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from iac.allowlist.ranges import (
-    Assignment,
-    Network,
-    RuleChange,
-    collapse,
-    collapse_networks,
-    missing_from,
-    sort_key,
-)
+from iac.allowlist.ranges import Network, collapse, collapse_networks, missing_from, sort_key
+from iac.allowlist.rules import Assignment, RuleChange
 from iac.config.text import check_writable, write_config_text
 from iac.edits.allowlist_text import MAX_NOTES, AllowlistText, Row, read
 from iac.errors import ConfigError, IacError

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from iac.allowlist.ranges import Assignment, Rule, assign, range_notes
+from iac.allowlist.ranges import range_notes
+from iac.allowlist.rules import Assignment, Rule, assign
 from iac.config.cors import CorsConfig
 from iac.config.load import LoadedConfig
 from iac.config.models import Config

@@ -7,7 +7,8 @@ import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
-from iac.allowlist.ranges import DEFAULT_RULE_PRIORITY, Rule
+from iac.allowlist.ranges import DEFAULT_RULE_PRIORITY
+from iac.allowlist.rules import Rule
 from iac.terraform.runner import TerraformJson
 
 # The module's Cloud Armor policies: their allow rules are the deployed rule assignment.

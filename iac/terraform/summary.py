@@ -17,7 +17,7 @@ from iac.words import plural
 
 if TYPE_CHECKING:
     from iac.allowlist.baseline import Baseline
-    from iac.allowlist.ranges import Assignment
+    from iac.allowlist.rules import Assignment
     from iac.config.load import LoadedConfig
     from iac.terraform.plan import PlanSummary
 
