@@ -65,7 +65,8 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
     ),
     "gcp": (
         frozenset({"credentials", "names"}),
-        frozenset({"storage", "invalidate", "denied"}),
+        frozenset({"storage", "invalidate", "log_entries"}),
+        frozenset({"denied"}),
     ),
     "terraform": (
         frozenset({"hcl", "runner", "extras"}),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
@@ -19,10 +18,6 @@ from iac.allowlist.ranges import (
 from iac.config.text import read_config_text
 from iac.config.yamldoc import compose
 from iac.errors import ConfigError, IacError
-
-if TYPE_CHECKING:
-    pass
-
 
 _EMPTY_MARKER = "allowlist_allow_empty: true  # set by iac allowlist --allow-empty: every request is denied\n"
 
