@@ -83,7 +83,10 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
         frozenset({"allowlist", "cors", "doctor", "hmac", "manifest", "schema"}),
         frozenset({"__init__"}),
     ),
-    "deploy": (frozenset({"flow"}),),
+    "deploy": (
+        frozenset({"flow"}),
+        frozenset({"lock"}),
+    ),
     "cors": (
         frozenset({"policy"}),
         frozenset({"provider", "s3rules"}),

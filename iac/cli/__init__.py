@@ -458,16 +458,16 @@ def lock(
     Example: iac lock -c iac.yaml -o build --platform linux_arm64 && git add build/.terraform.lock.hcl
     """
     from iac.config.load import load_config
-    from iac.deploy import flow as deploy
+    from iac.deploy import lock as providers_lock
     from iac.files.durations import parse_duration
 
     output = output_dir(output, config, "build")
     parse_duration(lock_timeout)
-    platforms = deploy.lock_platforms(platform or [])
+    platforms = providers_lock.lock_platforms(platform or [])
     run = terraform_run(terraform, lock_timeout, False, None)
     loaded = load_config(config)
     print_warnings(loaded.warnings)
-    report = deploy.lock(loaded, output, run, platforms, fs_mirror)
+    report = providers_lock.lock(loaded, output, run, platforms, fs_mirror)
     if as_json:
         print_json(report.to_json())
         return
