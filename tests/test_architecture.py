@@ -95,9 +95,9 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
     ),
     "manifest": (
         frozenset({"formats", "problems", "objects", "registrations"}),
-        frozenset({"jsonpos", "urls", "media", "bucket", "batches", "encord_client"}),
+        frozenset({"jsonpos", "urls", "media", "bucket", "batches", "encord_client", "register_report"}),
         frozenset({"csvcheck", "jsoncheck"}),
-        frozenset({"generate", "validate"}),
+        frozenset({"generate", "validate", "register_run"}),
         frozenset({"register"}),
     ),
     "doctor": (

@@ -25,8 +25,8 @@ from iac.words import plural
 
 if TYPE_CHECKING:
     from iac.manifest.generate import Progress, Summary
-    from iac.manifest.register import Progress as RegisterProgress
-    from iac.manifest.register import RegisterReport
+    from iac.manifest.register_report import Progress as RegisterProgress
+    from iac.manifest.register_report import RegisterReport
 
 app = command_group(
     "Encord registration files: generate the upload JSON/CSV for the Direct Access bucket, "
@@ -351,7 +351,8 @@ def manifest_register(
     from iac.config.load import load_config
     from iac.files.durations import parse_duration
     from iac.manifest.encord_client import domain as encord_domain
-    from iac.manifest.register import Options, Target, files_to_register, register
+    from iac.manifest.register import files_to_register, register
+    from iac.manifest.register_report import Options, Target
 
     if jobs < 1:
         raise IacError(f"--jobs {jobs}: give the number of files in flight at once, 1 or more")

@@ -104,7 +104,7 @@ def generate(
         if fmt == "csv":
             sizes = {key: min(size, CSV_MAX_ROWS) for key, size in sizes.items()}
         output = BatchFiles(directory, fmt, sizes, warn=progress)
-        run = _Run(domain, output, kind, fmt, strict, jobs, progress, ticker)
+        run = Run(domain, output, kind, fmt, strict, jobs, progress, ticker)
         try:
             return run.write(listing)
         except BaseException:
@@ -128,7 +128,7 @@ class _Triaged:
 _Read = tuple[dict[str, Any] | None, str]
 
 
-class _Run:
+class Run:
     """One `generate`: triage each listed object, read the metadata of those that need it (ahead, `jobs`
     at a time), and write every unit, skip and DICOM series in the listing's order."""
 
