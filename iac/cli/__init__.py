@@ -14,7 +14,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -28,6 +28,7 @@ from iac.cli.common import (
     LockfileOption,
     LockTimeoutOption,
     NoInvalidateOption,
+    OutOfDate,
     OutputLockTimeoutOption,
     OutputOption,
     RepackOption,
@@ -57,9 +58,6 @@ from iac.cli.group import (
 from iac.defaults import DEFAULT_LOCK_TIMEOUT
 from iac.errors import ConfigError, IacError
 from iac.words import plural
-
-if TYPE_CHECKING:
-    from iac.terraform.extras import Found
 
 app = typer.Typer(
     cls=IacRootGroup,
@@ -199,34 +197,6 @@ def render(
         typer.echo(f"  DNS: not managed; create the A record for {loaded.config.domain} (output dns_record_to_create)")
     for name in stale:
         typer.echo(f"  removed stale file {name}")
-
-
-class OutOfDate(IacError):
-    """`iac render --check`: the output directory is not what the config renders, or holds other files
-    Terraform would read (`extra`, see iac.terraform.extras)."""
-
-    def __init__(
-        self, config: Path, output: Path, found: list[str], extra: "Found | None" = None, *, repack: bool = False
-    ) -> None:
-        self.extra = extra
-        self.found = [*found, *(extra.entries() if extra is not None else ())]
-        steps = []
-        if found:
-            command = f"iac render -c {shlex.quote(str(config))} -o {shlex.quote(str(output))}"
-            steps.append(f"run `{command}{' --repack' if repack else ''}` and commit the result")
-        if extra is not None and extra.refused:
-            steps.append(extra.remedy(config))
-        self.summary = (
-            f"{output}/ is not what {config} renders ({plural(len(self.found), 'difference')}): {'; '.join(steps)}"
-        )
-        super().__init__(self.summary)
-
-    def lines(self) -> list[str]:
-        return [*self.found, self.summary]
-
-    def details(self) -> dict[str, Any]:
-        extra = {"extra_files": self.extra.to_json()} if self.extra is not None else {}
-        return {"differences": self.found, **extra}
 
 
 @app.command(cls=IacCommand)
