@@ -8,18 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from iac.config.schema import (
-    Bounds,
-    Check,
-    Doc,
-    Invalid,
-    Model,
-    Tagged,
-    field,
-    fields_of,
-    show,
-    tags,
-)
+from iac.config.schema import Bounds, Check, Doc, Invalid, Model, Tagged, field, fields_of, show, tags
 from iac.config.values import BucketName
 from iac.config.yamldoc import Location
 

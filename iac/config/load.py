@@ -20,13 +20,7 @@ from iac.allowlist.ranges import (
 from iac.config.cors import cors_problems
 from iac.config.messages import entry_problem, expected_kind, misread_as, surprising
 from iac.config.models import Config
-from iac.config.schema import (
-    Problem,
-    SchemaError,
-    clip,
-    show,
-    validate,
-)
+from iac.config.schema import Problem, SchemaError, clip, show, validate
 from iac.config.values import BIDI
 from iac.config.yamldoc import Location, YamlDocument, entry_comments, load_yaml
 from iac.errors import ConfigError

@@ -7,16 +7,9 @@ import datetime
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from iac.allowlist.ranges import (
-    AllowlistEntryError,
-)
+from iac.allowlist.ranges import AllowlistEntryError
 from iac.config.models import Config
-from iac.config.schema import (
-    clip,
-    fields_of,
-    is_model,
-    show,
-)
+from iac.config.schema import clip, fields_of, is_model, show
 from iac.config.yamldoc import Location
 
 

@@ -5,18 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from iac.allowlist.ranges import (
-    DEFAULT_MAX_RULES,
-)
+from iac.allowlist.ranges import DEFAULT_MAX_RULES
 from iac.config.cors import CorsConfig
-from iac.config.schema import (
-    Bounds,
-    Check,
-    Doc,
-    Invalid,
-    Model,
-    field,
-)
+from iac.config.schema import Bounds, Check, Doc, Invalid, Model, field
 from iac.config.values import (
     CONTROL,
     AllowlistEntry,

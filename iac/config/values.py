@@ -7,18 +7,8 @@ import ipaddress
 import re
 from typing import Annotated
 
-from iac.allowlist.ranges import (
-    AllowlistEntryError,
-    Network,
-    network_text,
-    parse_entry,
-)
-from iac.config.schema import (
-    Before,
-    Bounds,
-    Check,
-    Invalid,
-)
+from iac.allowlist.ranges import AllowlistEntryError, Network, network_text, parse_entry
+from iac.config.schema import Before, Bounds, Check, Invalid
 
 _PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 _NAME = re.compile(r"[a-z]([-a-z0-9]{0,20}[a-z0-9])?")

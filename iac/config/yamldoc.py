@@ -1,5 +1,5 @@
-"""YAML reading that remembers where each value came from, so errors can point at a line; and the config
-file's text, read exactly as written and written back (the in-place edits: allowlist, HMAC key generation)."""
+"""YAML reading that remembers where each value came from, so errors can point at a line, bounded against alias
+bombs and deep nesting; the config file's text itself is read and written back by `iac.config.text`."""
 
 from __future__ import annotations
 

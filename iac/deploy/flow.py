@@ -331,7 +331,7 @@ def apply(
 
 
 class Edit(Protocol):
-    """A config edit that `rotate` may follow with the apply flow: the allowlist's (`allowlist_file.Change`), the
+    """A config edit that `rotate` may follow with the apply flow: the allowlist's (`iac.edits.allowlist.Change`), the
     HMAC key generation's (`hmac_key.Rotation`). `loaded` is the edited config, validated."""
 
     @property
@@ -395,10 +395,10 @@ def rotate(
     shown: Callable[[E], None],
     then_apply: Callable[[LoadedConfig], ApplyReport] | None = None,
 ) -> RotationReport:
-    """Make the config edit `edit` (`allowlist_file.edit`, `hmac_key.rotate`) of the file `config`, let `shown`
-    report it, then run the apply flow on the edited config (`then_apply`, unless a dry run). A failure after the
-    file was written is a NotApplied: it says that the config changed and how to finish; nothing else is left
-    unexplained.
+    """Make the config edit `edit` (`iac.edits.allowlist.edit`, `iac.edits.hmac_key.rotate`) of the file `config`,
+    let `shown` report it, then run the apply flow on the edited config (`then_apply`, unless a dry run). A
+    failure after the file was written is a NotApplied: it says that the config changed and how to finish;
+    nothing else is left unexplained.
 
     With `then_apply`, the config's lock is held from the edit to the end of the apply (waiting up to
     `lock_timeout` seconds for it): the config applied is the one on disk, and two rotations at once run one

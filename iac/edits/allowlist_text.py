@@ -9,12 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from iac.allowlist.ranges import (
-    AllowlistEntryError,
-    Network,
-    parse_entry,
-    parse_network,
-)
+from iac.allowlist.ranges import AllowlistEntryError, Network, parse_entry, parse_network
 from iac.config.text import read_config_text
 from iac.config.yamldoc import compose
 from iac.errors import ConfigError, IacError

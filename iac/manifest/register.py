@@ -25,12 +25,7 @@ from iac.manifest.encord_client import Encord, require_key
 from iac.manifest.jsoncheck import check_json
 from iac.manifest.register_report import Options, Progress, RegisterReport, RegistrationFile, Target
 from iac.manifest.register_run import Run, write_errors
-from iac.manifest.registrations import (
-    REGISTER_LEDGER,
-    REJECTED,
-    RegisterLedger,
-    file_digest,
-)
+from iac.manifest.registrations import REGISTER_LEDGER, REJECTED, RegisterLedger, file_digest
 from iac.untrusted import printable
 
 # --- which files, and are they fit to submit -------------------------------------------------------------------

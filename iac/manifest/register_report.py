@@ -7,11 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iac.manifest.registrations import (
-    DONE,
-    ERROR,
-    UnitError,
-)
+from iac.manifest.registrations import DONE, ERROR, UnitError
 
 # What a file's result is, when not its job's own end.
 PENDING = "pending"  # the job runs on at Encord: a re-run polls it

@@ -109,7 +109,7 @@ def render(
 ) -> Rendered:
     """Everything `iac render` writes, in memory: nothing touches the disk here.
 
-    `current` is the rule assignment deployed or rendered before (see `current_rules`): ranges that stay
+    `current` is the rule assignment deployed or rendered before (`iac.allowlist.baseline`): ranges that stay
     keep their rules. The same config and the same `current` always give the same bytes. `provisional`
     marks rules packed only to let `terraform init` run before the deployed rules are known: such a
     rendering is never taken as the current assignment.
