@@ -49,12 +49,12 @@ CASES = [
     (
         "wrong-type-bool",
         edit("create: true", 'create: "yes"'),
-        ["cfg.yaml:8: bucket.create:", "valid boolean", "'yes'"],
+        ["cfg.yaml:8: bucket.create:", '"yes" is text, not a boolean', "write true or false without quotes"],
     ),
     (
         "wrong-type-int",
         edit("default_ttl: 3600", 'default_ttl: "3600"'),
-        ["cdn.default_ttl:", "valid integer"],
+        ["cdn.default_ttl:", '"3600" is text, not a whole number', "write the number without quotes"],
     ),
     (
         "ttl-out-of-range",

@@ -79,8 +79,8 @@ def _documented() -> dict[str, Any]:
 WRONG: list[tuple[dict[str, Any], str]] = [
     ({"project": 12345}, "project: input should be a valid string"),
     ({"allowlist_max_rules": 0}, "allowlist_max_rules: input should be greater than or equal to 1"),
-    ({"allowlist_allow_empty": "yes"}, "allowlist_allow_empty: input should be a valid boolean"),
-    ({"cdn": {"default_ttl": "3600"}}, "cdn.default_ttl: input should be a valid integer"),
+    ({"allowlist_allow_empty": "yes"}, 'allowlist_allow_empty: "yes" is text, not a boolean'),
+    ({"cdn": {"default_ttl": "3600"}}, 'cdn.default_ttl: "3600" is text, not a whole number'),
     ({"cdn": {"client_ttl": -1}}, "cdn.client_ttl: input should be greater than or equal to 0"),
     ({"cdn": {"default_ttl": 31_622_401}}, "cdn.default_ttl: input should be less than or equal to 31622400"),
     ({"cdn": {"max_ttl": 5}}, "cdn.max_ttl: unknown key"),

@@ -75,9 +75,9 @@ def iac_refuses(typer_out: str) -> str | None:
     bounded = [(number, group.MAX_INTEGER) for number in [values["number"], *(values["numbers"] or [])]]
     for number, most in [*bounded, (values["most"], 100)]:
         if number > most:
-            return f"Input should be less than or equal to {most}"
+            return f"is over the maximum: give at most {most:,}"
         if number < -most:
-            return f"Input should be greater than or equal to {-most}"
+            return f"is below the minimum: give at least {-most:,}"
     return None
 
 

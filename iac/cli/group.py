@@ -63,8 +63,11 @@ def _no_type_for_flags(command: TyperCommand | TyperGroup, ctx: Context) -> None
         if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
             param.metavar = ""
         if isinstance(param, TyperArgument) and param.metavar is not None:
-            # The metavar (CIDR, FILE) says what the value is: no Python type (`<list[str]>`) beside it.
+            # The metavar (CIDR, FILE) says what the value is: no Python type (`<list[str]>`) beside it, and in
+            # the usage line as Click writes it (`CIDR...`, `[FILE]...`), not in Typer's braces (`{CIDR}...`).
             param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+            usage = (param.metavar if param.required else f"[{param.metavar}]") + ("..." if param.nargs != 1 else "")
+            param._usage_display_name = lambda usage=usage: usage  # type: ignore[method-assign,misc]
 
 
 def _plain_values(command: TyperCommand | TyperGroup, ctx: Context) -> None:
@@ -113,18 +116,30 @@ MAX_INTEGER = 1_000_000_000  # the maximum of a whole-number option that sets no
 def _parse_integer(text: str, least: float | None, most: float | None) -> int | str:
     """`text` as a whole number the way Typer reads one, within `least` and `most` (MAX_INTEGER unless given;
     -most unless given); else the message that refuses it (in Typer's words, which digits included)."""
+    written = _as_written(text)
     text = text.strip(_WHITESPACE)
     most = MAX_INTEGER if most is None else most
     if not _INTEGER.fullmatch(text):
-        return "Input should be a valid integer (digits 0-9), unable to parse string as an integer"
+        return f"{written} is not a whole number: write it with the digits 0-9, e.g. 16"
     negative = text.startswith("-")
     digits = text.partition(".")[0].replace("_", "").lstrip("+-").lstrip("0") or "0"
     number = int(digits) * (-1 if negative else 1) if len(digits) <= _INTEGER_DIGITS else None
-    if (number is None and negative) or (number is not None and number < (-most if least is None else least)):
-        return f"Input should be greater than or equal to {-most if least is None else least}"
+    lowest = -most if least is None else least
+    if (number is None and negative) or (number is not None and number < lowest):
+        return f"{written} is below the minimum: give at least {_whole(lowest)}"
     if number is None or number > most:
-        return f"Input should be less than or equal to {most}"
+        return f"{written} is over the maximum: give at most {_whole(most)}"
     return number
+
+
+def _whole(bound: float) -> str:
+    return f"{int(bound):,}" if float(bound).is_integer() else str(bound)
+
+
+def _as_written(text: str) -> str:
+    """A value as the user wrote it, quoted and escaped, cut short when it is long (a 5,000-digit number)."""
+    shown = repr(text if len(text) <= 24 else text[:20])
+    return shown if len(text) <= 24 else f"{shown[:-1]}…{shown[-1]} ({len(text):,} characters)"
 
 
 @cache

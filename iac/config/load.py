@@ -167,7 +167,23 @@ def _worded(problem: Problem, text: str | None) -> str:
         return entry_problem(problem.detail, text)
     if problem.kind == "type" and problem.expected is str and text is not None and surprising(text, problem.value):
         return f'{misread_as(text, problem.value)}: quote it ("{clip(text)}")'
+    if problem.kind == "type" and problem.expected in (int, bool) and not isinstance(problem.value, bool | int):
+        return _not_a(problem.expected, problem.value, text)
+    if problem.kind == "type" and problem.expected is int and isinstance(problem.value, bool):
+        return _not_a(int, problem.value, text)
     return problem.message
+
+
+def _not_a(expected: type, value: object, text: str | None) -> str:
+    """A value of the wrong type for a number or a boolean key, as written, and what to write instead."""
+    if value is None:
+        written = text or "an empty value"
+    else:
+        written = text if text is not None else (f'"{clip(value)}"' if isinstance(value, str) else show(value))
+    what, write = ("a whole number", "the number") if expected is int else ("a boolean", "true or false")
+    if isinstance(value, str):
+        return f"{written} is text, not {what}: write {write} without quotes"
+    return f"{written} is not {what}: write {write}"
 
 
 def _check_empty_allowlist(data: dict[str, Any], problems: _Problems) -> None:
