@@ -170,7 +170,7 @@ class Run:
             f"""\
             import signal, sys, time
             from pathlib import Path
-            from iac.config.models import load_config
+            from iac.config.load import load_config
             from iac.deploy.flow import TerraformRun, workspace
             from iac.errors import Interrupted
             from iac.signals import terminating_as_interrupt
