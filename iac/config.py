@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import difflib
 import ipaddress
 import re
 import types
@@ -29,13 +28,17 @@ from iac.schema import (
     Before,
     Bounds,
     Check,
+    Doc,
     Invalid,
     Model,
+    Problem,
     SchemaError,
     Tagged,
+    clip,
     field,
     fields_of,
     is_model,
+    show,
     tags,
     validate,
 )
@@ -194,7 +197,7 @@ def _allowlist_entry(value: object, networks: list[Network] | None) -> str:
     try:
         network = parse_entry(0, value)
     except AllowlistEntryError as problem:
-        raise Invalid(problem.message, "allowlist_entry", {"problem": problem}) from None
+        raise Invalid(problem.message, problem) from None
     if networks is not None:
         networks.append(network)
     return network_text(network)
@@ -219,33 +222,63 @@ TtlSeconds = Annotated[int, Bounds(ge=0, le=_MAX_TTL_SECONDS)]
 
 
 class BucketConfig(Model):
-    name: BucketName
-    location: StorageLocation | None = None
-    create: bool = True
-    origin_region: Region | None = None
-    # A created bucket gets Encord's CORS rule (the web app cannot read it otherwise); false sets none.
-    cors: bool = True
+    """The Cloud Storage bucket that holds the data."""
+
+    name: Annotated[BucketName, Doc("Cloud Storage bucket holding the data (GCS naming rules).")]
+    location: Annotated[
+        StorageLocation | None,
+        Doc(
+            "Bucket location: `EU`, `US`, `europe-west1`, ... With `create: false` it has no effect (the existing "
+            "bucket's location is read from Google): a warning says so; `origin_region` sets the signing region."
+        ),
+    ] = None
+    create: Annotated[bool, Doc("`false` serves an existing bucket, read by name and never modified.")] = True
+    origin_region: Annotated[Region | None, Doc("Region the load balancer signs bucket requests for.")] = None
+    cors: Annotated[
+        bool,
+        Doc(
+            "A bucket the module creates gets Encord's CORS rule (the `cors:` settings, or their defaults: "
+            "Encord's origins, read access), stated in the rendered `main.tf`: without it the web app cannot read"
+            " the files in the browser. `false` sets none. An existing bucket's CORS is not managed by the "
+            "Terraform (the render summary says how: a `cors.targets` entry and `iac cors apply`)."
+        ),
+    ] = True
 
 
 class CdnConfig(Model):
-    default_ttl: TtlSeconds = 3600
-    client_ttl: TtlSeconds = 3600
+    """How long Cloud CDN and browsers cache an object."""
+
+    default_ttl: Annotated[TtlSeconds, Doc("Seconds an object stays in the CDN cache (0 to 31622400).")] = 3600
+    client_ttl: Annotated[TtlSeconds, Doc("Seconds browsers may cache an object (0 to 31622400).")] = 3600
 
 
 class GcsBackend(Model):
-    bucket: BucketName
-    prefix: ObjectPrefix | None = None
+    """Terraform state in a Cloud Storage bucket."""
+
+    bucket: Annotated[BucketName, Doc("State bucket (private, versioned).")]
+    prefix: Annotated[ObjectPrefix | None, Doc("Object prefix of the state in that bucket.")] = None
 
 
 class BackendConfig(Model):
+    """Where Terraform keeps its state, which holds the HMAC secret: a private, versioned bucket."""
+
     gcs: GcsBackend
 
 
 class TerraformConfig(Model):
+    """Settings of the rendered Terraform configuration."""
+
     backend: BackendConfig | None = None
     # Files beside the rendering that the user adds to the root module on purpose (their own alerts.tf), relative
     # to the output directory. Anything else there that Terraform would read is refused (iac.extras).
-    extra_files: list[ExtraFile] = field(default_factory=list)
+    extra_files: Annotated[
+        list[ExtraFile],
+        Doc(
+            "Files you add to the output directory on purpose, e.g. `[alerts.tf]`: paths relative to it (no "
+            "absolute path, no `..`, no `.` or empty part, no backslash, no control character; not Terraform's or"
+            ' iac\'s working files). Any other file Terraform would read there is refused; see "Extra files".'
+        ),
+    ] = field(default_factory=list)
 
 
 _S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -286,17 +319,23 @@ ServiceUrl = Annotated[str, Check(_https_url)]
 
 
 class GcpCorsTarget(Model):
+    """A Cloud Storage bucket whose CORS `iac cors` manages."""
+
     provider: Literal["gcp"]
     bucket: BucketName
 
 
 class AwsCorsTarget(Model):
+    """An S3 bucket whose CORS `iac cors` manages."""
+
     provider: Literal["aws"]
     bucket: S3Bucket
     region: CloudRegion
 
 
 class AzureCorsTarget(Model):
+    """An Azure storage account whose Blob CORS `iac cors` manages."""
+
     provider: Literal["azure"]
     account: AzureAccount
     # Default https://<account>.blob.core.windows.net; AZURE_STORAGE_CONNECTION_STRING takes precedence.
@@ -304,6 +343,8 @@ class AzureCorsTarget(Model):
 
 
 class OtcCorsTarget(Model):
+    """An OTC OBS bucket whose CORS `iac cors` manages."""
+
     provider: Literal["otc"]
     bucket: S3Bucket
     region: CloudRegion
@@ -371,11 +412,26 @@ def encord_rule(origins: Sequence[str], access: CorsAccess, max_age: int) -> Cor
 
 
 class CorsConfig(Model):
-    origins: list[str] = field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))
-    access: CorsAccess = "read"
-    max_age: Annotated[int, Bounds(ge=0, le=86400)] = 3600
-    allow_localhost: bool = False
-    targets: list[CorsTarget] = field(default_factory=list)
+    """CORS for Encord's web app: the rule `iac cors` applies to the targets, and the created bucket's."""
+
+    origins: Annotated[
+        list[str],
+        Doc("`https://` origins (scheme and host) allowed to read."),
+    ] = field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))
+    access: Annotated[CorsAccess, Doc("`read` (GET, HEAD) or `read-write` (also PUT, POST).")] = "read"
+    max_age: Annotated[
+        int,
+        Bounds(ge=0, le=86400),
+        Doc("Seconds a browser may cache the preflight answer (0 to 86400)."),
+    ] = 3600
+    allow_localhost: Annotated[bool, Doc("Accept `http://localhost[:port|:*]` origins (development only).")] = False
+    targets: Annotated[
+        list[CorsTarget],
+        Doc(
+            "`{provider: gcp, bucket}`, `{provider: aws, bucket, region}`, `{provider: azure, account, "
+            "account_url?}`, `{provider: otc, bucket, region, endpoint?}`."
+        ),
+    ] = field(default_factory=list)
 
     def rule(self) -> CorsRule:
         """The CORS rule these settings give, for every target and for the bucket the module creates."""
@@ -383,7 +439,16 @@ class CorsConfig(Model):
 
 
 class GcpConfig(Model):
-    api_endpoint: ApiEndpoint | None = None
+    """Google API settings."""
+
+    api_endpoint: Annotated[
+        ApiEndpoint | None,
+        Doc(
+            "Compute API endpoint for cache invalidation, e.g. a Private Service Connect endpoint "
+            "`https://compute-acme.p.googleapis.com`. `IAC_GCP_API_ENDPOINT` overrides it. Plain `http://` only "
+            "for a local stub on a loopback address (then no credentials are sent)."
+        ),
+    ] = None
 
 
 def _generation(value: int) -> int:
@@ -396,9 +461,19 @@ def _generation(value: int) -> int:
 
 
 class HmacKeyConfig(Model):
+    """The HMAC key the load balancer signs its bucket requests with."""
+
     # Each new generation replaces the HMAC key the load balancer signs with, the new key in use before the
     # old one is deleted (modules/gcp-direct-access/service-account.tf).
-    generation: Annotated[int, Check(_generation)] = 1
+    generation: Annotated[
+        int,
+        Check(_generation),
+        Doc(
+            "Generation of the HMAC key the load balancer signs its bucket requests with: a whole number from 1. "
+            "Raising it by one (`iac hmac rotate`) makes the next apply replace the key, the new one in use "
+            'before the old one is deleted; see "Rotating the HMAC key".'
+        ),
+    ] = 1
 
 
 # Encord's two public deployments: the EU one (the SDK's default) and the US one. A key is registered with one.
@@ -442,23 +517,73 @@ class EncordConfig(Model):
     """Where `iac manifest register` puts the registration files: the cloud integration (by title) Encord reads
     the bucket through, the storage folder (by name), the API domain, and a dataset to link the items to."""
 
-    integration: EncordName | None = None
-    folder: EncordName | None = None
-    domain: EncordDomain = ENCORD_DOMAIN
-    dataset: EncordName | None = None
+    integration: Annotated[
+        EncordName | None,
+        Doc(
+            "Title of the cloud integration Encord reads the bucket through (the Direct Access one), as Encord "
+            "shows it."
+        ),
+    ] = None
+    folder: Annotated[EncordName | None, Doc("Name of the Encord storage folder the files are registered in.")] = None
+    domain: Annotated[
+        EncordDomain,
+        Doc(
+            "Encord's API: `https://api.encord.com` (EU) or `https://api.us.encord.com` (US), the deployment the "
+            "key is registered with; an `http(s)://` scheme and host only. `IAC_ENCORD_DOMAIN` overrides it."
+        ),
+    ] = ENCORD_DOMAIN
+    dataset: Annotated[
+        EncordName | None,
+        Doc("Title of a dataset to link the registered items to; created when missing."),
+    ] = None
 
 
 class Config(Model):
-    project: ProjectId
-    name: ResourceName = "encord-da"
-    domain: Hostname
-    dns_zone: ZoneName | None = None
+    project: Annotated[ProjectId, Doc("GCP project ID that holds every resource (6-30 characters, lowercase).")]
+    name: Annotated[
+        ResourceName,
+        Doc(
+            "Prefix of every GCP resource name, 1-22 characters (`[a-z]([-a-z0-9]*[a-z0-9])?`). Use one per "
+            "deployment in a project."
+        ),
+    ] = "encord-da"
+    domain: Annotated[
+        Hostname,
+        Doc("Hostname the data is served on and the managed certificate is issued for (lowercase, no trailing dot)."),
+    ]
+    dns_zone: Annotated[
+        ZoneName | None,
+        Doc(
+            "Cloud DNS managed zone **name** (e.g. `acme-com`, see `gcloud dns managed-zones list`) in which to "
+            "create the A record. Absent: no DNS record."
+        ),
+    ] = None
     bucket: BucketConfig
     # Each entry validated and in canonical form (a bare address becomes /32 or /128); merged and sorted
     # into the ranges of the rules in `LoadedConfig.allowlist`.
-    allowlist: list[AllowlistEntry]
-    allowlist_max_rules: Annotated[int, Bounds(ge=1)] = DEFAULT_MAX_RULES
-    allowlist_allow_empty: bool = False
+    allowlist: Annotated[
+        list[AllowlistEntry],
+        Doc(
+            "Public addresses that may read the data: IPv4/IPv6 CIDRs or bare addresses; private, reserved and "
+            "catch-all ranges are refused."
+        ),
+    ]
+    allowlist_max_rules: Annotated[
+        int,
+        Bounds(ge=1),
+        Doc(
+            "Most Cloud Armor allow rules the list may need (10 ranges each). The default is a policy's 200 rules"
+            " less the default rule; each deployment has two policies, so the project's `SECURITY_POLICY_RULES` "
+            "quota must cover 2 x (rules + 1)."
+        ),
+    ] = DEFAULT_MAX_RULES
+    allowlist_allow_empty: Annotated[
+        bool,
+        Doc(
+            "`true` accepts an empty `allowlist`: every request is denied (a deliberate lock-down; `iac allowlist"
+            " remove --allow-empty` writes it)."
+        ),
+    ] = False
     cdn: CdnConfig = CdnConfig()
     hmac_key: HmacKeyConfig = HmacKeyConfig()
     terraform: TerraformConfig = TerraformConfig()
@@ -595,19 +720,36 @@ def _schema_checked(data: dict[str, Any], problems: _Problems, networks: list[Ne
     try:
         return validate(Config, data, context=networks)
     except SchemaError as exc:
-        for error in exc.problems:
-            tagged = tuple(error["loc"])
-            location = _untagged(tagged)
-            if location in problems.flagged and error["type"] != "extra_forbidden":
+        for problem in exc.problems:
+            if problem.location in problems.flagged and problem.kind != "unknown-key":
                 continue
-            text = problems.document.source.get(location)
-            if error["type"] == "allowlist_entry":
-                problems.report(location, _entry_problem(error["ctx"]["problem"], text))
-            elif error["type"] == "string_type" and text is not None and _surprising(text, error.get("input")):
-                problems.report(location, f'{_misread(text, error.get("input"))}: quote it ("{_clip(text)}")')
-            else:
-                problems.report(location, _describe(tagged, error))
+            problems.report(problem.location, _worded(problem, problems.document.source.get(problem.location)))
         return None
+
+
+def _worded(problem: Problem, text: str | None) -> str:
+    """The checker's message; or, where YAML read `text` (the value as written) as something else, what it read."""
+    if isinstance(problem.detail, AllowlistEntryError):
+        return _entry_problem(problem.detail, text)
+    if problem.kind == "type" and problem.expected is str and text is not None and _surprising(text, problem.value):
+        return f'{_misread(text, problem.value)}: quote it ("{clip(text)}")'
+    if problem.kind == "type" and problem.expected in (int, bool) and not isinstance(problem.value, bool | int):
+        return _not_a(problem.expected, problem.value, text)
+    if problem.kind == "type" and problem.expected is int and isinstance(problem.value, bool):
+        return _not_a(int, problem.value, text)
+    return problem.message
+
+
+def _not_a(expected: type, value: object, text: str | None) -> str:
+    """A value of the wrong type for a number or a boolean key, as written, and what to write instead."""
+    if value is None:
+        written = text or "an empty value"
+    else:
+        written = text if text is not None else (f'"{clip(value)}"' if isinstance(value, str) else show(value))
+    what, write = ("a whole number", "the number") if expected is int else ("a boolean", "true or false")
+    if isinstance(value, str):
+        return f"{written} is text, not {what}: write {write} without quotes"
+    return f"{written} is not {what}: write {write}"
 
 
 def _check_empty_allowlist(data: dict[str, Any], problems: _Problems) -> None:
@@ -665,7 +807,7 @@ def cors_problems(cors: CorsConfig) -> list[tuple[Location, str]]:
     for index, origin in enumerate(cors.origins):
         problem = origin_problem(origin, cors.allow_localhost)
         if problem:
-            problems.append((("cors", "origins", index), f"{_show(origin)} {problem}"))
+            problems.append((("cors", "origins", index), f"{show(origin)} {problem}"))
     if not cors.origins:
         problems.append((("cors", "origins"), "is empty: list the Encord origins (or leave it out for the default)"))
     first: dict[str, int] = {}
@@ -674,7 +816,7 @@ def cors_problems(cors: CorsConfig) -> list[tuple[Location, str]]:
             problems.append(
                 (
                     ("cors", "origins", index),
-                    f"{_show(origin)} is listed twice (first as origins[{first[origin]}]): remove one",
+                    f"{show(origin)} is listed twice (first as origins[{first[origin]}]): remove one",
                 )
             )
         first.setdefault(origin, index)
@@ -708,7 +850,7 @@ def bidi_problems(data: Any, location: Location = ()) -> Iterator[tuple[Location
             )
             yield (
                 location,
-                f"{_show(data)} contains {what}, {listed}: it makes text display in a different order than it is "
+                f"{show(data)} contains {what}, {listed}: it makes text display in a different order than it is "
                 f"stored; delete {it}",
             )
     elif isinstance(data, dict):
@@ -722,12 +864,12 @@ def bidi_problems(data: Any, location: Location = ()) -> Iterator[tuple[Location
 def _entry_problem(problem: AllowlistEntryError, text: str | None) -> str:
     """The message for a bad allowlist entry; `text` is the entry as written when YAML read it as no string."""
     if text is None or isinstance(problem.value, str):
-        return f"{_show(problem.value)} {problem.message}"
+        return f"{show(problem.value)} {problem.message}"
     if problem.value is None and not text.strip():
         return "is empty: remove the entry or write an IP address or CIDR"
     if isinstance(problem.value, int | float) and not isinstance(problem.value, bool) and ":" in text:
         # YAML 1.1 reads digits in colon-separated groups as a base-60 number (12:30 is 750).
-        return f'{_misread(text, problem.value)}: quote IPv6 addresses ("{_clip(text)}")'
+        return f'{_misread(text, problem.value)}: quote IPv6 addresses ("{clip(text)}")'
     return (
         f"{_misread(text, problem.value)}: an allowlist entry is an IP address or CIDR (examples: 39.42.20.11, "
         "130.192.120.0/24, 2a00:1450:4001::/48)"
@@ -746,7 +888,7 @@ def _misread(text: str, value: object) -> str:
         what = f"the date {value.isoformat()}"
     else:
         what = f"a {type(value).__name__}"
-    return f"{_clip(text)} was read by YAML as {_clip(what)}"
+    return f"{clip(text)} was read by YAML as {clip(what)}"
 
 
 def _surprising(text: str, value: object) -> bool:
@@ -756,60 +898,6 @@ def _surprising(text: str, value: object) -> bool:
     if isinstance(value, int | float):
         return text != str(value)
     return isinstance(value, datetime.date)
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _show(value: object) -> str:
-    return _clip(repr(value))
-
-
-def _untagged(location: Location) -> Location:
-    """The schema puts the discriminator ("aws") into the location of a cors target's fields: drop it."""
-    return tuple(
-        part
-        for i, part in enumerate(location)
-        if not (part in CORS_PROVIDERS and i >= 2 and location[i - 2] == "targets" and isinstance(location[i - 1], int))
-    )
-
-
-def _describe(location: Location, error: Any) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        parent, key = location[:-1], str(location[-1])
-        known = _known_keys(parent)
-        hint = difflib.get_close_matches(key, known, n=1)
-        suggestion = f"; did you mean {hint[0]!r}?" if hint else f"; known keys here: {', '.join(known)}"
-        return f"unknown key{suggestion}"
-    if kind == "missing":
-        return "is required"
-    if kind == "union_tag_invalid":
-        tag = error.get("ctx", {}).get("tag")
-        return f"unknown provider {tag!r}: use one of {', '.join(CORS_PROVIDERS)}"
-    if kind == "union_tag_not_found":
-        return f"needs a provider: one of {', '.join(CORS_PROVIDERS)}"
-    value = _show(error.get("input"))
-    if kind == "iac":
-        return f"{value} {error['msg']}"
-    return f"{error['msg'][0].lower()}{error['msg'][1:]} (got {value})"
-
-
-def _known_keys(parent: Location) -> list[str]:
-    """The keys allowed at `parent` (a location that may carry a cors target's provider tag)."""
-    annotation: Any = Config
-    for part in parent:
-        if isinstance(part, int):
-            args = getattr(annotation, "__args__", ())
-            annotation = args[0] if args else None
-            continue
-        model = _model_in(annotation, tag=part)
-        if model is None:
-            return []
-        annotation = fields_of(model).get(part, model)
-    model = _model_in(annotation)
-    return sorted(fields_of(model)) if model is not None else []
 
 
 _KINDS = {int: "int", bool: "bool", str: "str"}
@@ -844,19 +932,6 @@ def _members(annotation: Any) -> list[Any]:
     if origin is Union or origin is types.UnionType:
         return [member for arg in get_args(annotation) for member in _members(arg)]
     return [annotation]
-
-
-def _model_in(annotation: Any, tag: str | None = None) -> type[Any] | None:
-    """The model inside an annotation (through Optional, list, Annotated); for a union, the one whose
-    `provider` is `tag`."""
-    if is_model(annotation):
-        return annotation
-    members = [m for arg in getattr(annotation, "__args__", ()) if (m := _model_in(arg, tag)) is not None]
-    for member in members:
-        provider = fields_of(member).get("provider")
-        if provider is not None and tag in getattr(provider, "__args__", ()):
-            return member
-    return members[0] if len(members) == 1 else None
 
 
 # What other modules import from here.

@@ -28,6 +28,7 @@ from iac.plan import PlanSummary, summarize
 from iac.render import Rendered, render
 from iac.signals import terminating_as_interrupt
 from iac.terraform import Progress, Terraform
+from iac.words import plural
 
 if TYPE_CHECKING:
     from iac.invalidate import InvalidationTarget
@@ -176,7 +177,10 @@ def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Itera
                 write_tree(directory, rendered.files, RENDER, deployment, config=loaded.path)
             if rendered.assignment.repacked:
                 progress(repack_notice(baseline.rules, rendered.assignment.rules))
-            progress(f"rendered {directory}/ ({rendered.resources} resources, {rendered.ranges} allowlist ranges)")
+            progress(
+                f"rendered {directory}/ ({plural(rendered.resources, 'resource')}, "
+                f"{plural(rendered.ranges, 'allowlist range')})"
+            )
             yield Workspace(loaded, directory, terraform, baseline, rendered.assignment)
         finally:
             (directory / PLAN_FILE).unlink(missing_ok=True)

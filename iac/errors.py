@@ -34,13 +34,19 @@ class ConfigError(IacError):
     `problems` holds one line per problem, each already naming the file, line and field.
     """
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], *, writes: bool = True) -> None:
         self.problems = problems
+        # False for a command that only reads (`iac validate`): "nothing was written" would suggest it writes.
+        self.writes = writes
         super().__init__("\n".join(problems))
 
+    def read_only(self) -> ConfigError:
+        """The same problems, for a command that writes nothing anyway."""
+        return ConfigError(self.problems, writes=False)
+
     def lines(self) -> list[str]:
-        count = len(self.problems)
-        return [*self.problems, f"{plural(count, 'problem')}; nothing was written"]
+        count = plural(len(self.problems), "problem")
+        return [*self.problems, f"{count}; nothing was written" if self.writes else count]
 
     def details(self) -> dict[str, Any]:
         return {"problems": list(self.problems)}

@@ -109,7 +109,7 @@ class ExtraFiles(IacError):
         super().__init__("\n".join([self.headline, *found.entries(), self.remedy]))
 
     def lines(self) -> list[str]:
-        return [self.headline, *(f"  {entry}" for entry in self.found.entries()), self.remedy]
+        return [self.headline, *self.found.entries(), self.remedy]
 
     def details(self) -> dict[str, Any]:
         return {"extra_files": self.found.to_json()}

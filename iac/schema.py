@@ -8,21 +8,23 @@ annotations say what a value must be:
 - `str`, `int`, `bool` (strict: `"3600"` is no int, `1` no bool), `Literal[...]`, `list[T]`, `T | None`, and
   another model (a mapping of its fields; unknown keys are errors, a field without default is required);
 - `Annotated[T, ...]` adds `Before(f)` (`f(value, context)` replaces the value before its type is checked),
-  `Bounds(ge, le)`, `Check(f)` (`f(value)` after the type check) and `Tagged(key)` (a union of models told
-  apart by their `key` field, a `Literal`).
+  `Bounds(ge, le)`, `Check(f)` (`f(value)` after the type check), `Tagged(key)` (a union of models told
+  apart by their `key` field, a `Literal`) and `Doc(text)` (what the field means; iac.schema_json shows it).
 
-`validate` returns the model, or raises `SchemaError` with every problem found. Each problem is a dict with
-the keys `type`, `loc` (the path to the value: keys and list indexes, a tagged model's tag included), `msg`,
-`input` and `ctx` (details, or None), worded and typed as pydantic words them, which iac's messages and users
-know: "Input should be a valid integer", `extra_forbidden`, `missing`.
+`validate` returns the model, or raises `SchemaError` with every problem found. A `Problem` says where (the
+keys and list indexes that lead to the value), what kind of problem it is (`KINDS`) and, in iac's words, what
+is wrong ("is required", "unknown key; did you mean 'name'?", "input should be a valid integer (got '3')").
+A model built in code (`BucketConfig(name=...)`) is checked the same way: it raises SchemaError too.
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import types
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import (
     Annotated,
     Any,
@@ -38,29 +40,64 @@ from typing import (
 
 T = TypeVar("T")
 Location = tuple[str | int, ...]
-Problem = dict[str, Any]
-# A compiled check: (value, location, problems, context) -> the value it gives, or _FAILED with problems added.
-_Validator = Callable[[Any, Location, list[Problem], Any], Any]
 _FAILED: Any = object()
 
 
 class Invalid(Exception):
-    """Raised by a `Check` or `Before` function: the value is wrong, `message` says why (`type` "iac" unless
-    given); `ctx` travels with the problem."""
+    """Raised by a `Check` or `Before` function: the value is wrong, `message` says why (it follows the value:
+    "'X' must be lowercase"); `detail` travels with the problem for whoever words it with more context."""
 
-    def __init__(self, message: str, kind: str = "iac", ctx: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, detail: object = None) -> None:
         super().__init__(message)
         self.message = message
-        self.kind = kind
-        self.ctx = ctx
+        self.detail = detail
+
+
+# The kinds of problem: a value of the wrong type, not one of the choices, out of bounds, refused by a Check or
+# Before function; a required key missing, a key the model does not have, a key that is not a string; a tagged
+# model's tag missing or unknown.
+KINDS = ("type", "choice", "bound", "check", "missing", "unknown-key", "key-type", "tag")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found: at `location` (keys and list indexes), of a `kind` in KINDS, with `message` in iac's
+    words (it follows the location: `cdn.default_ttl: input should be ...`) and the `value` it is about.
+
+    `expected`: the type a "type" problem wanted (`str`, `int`, a model, ...); `detail`: a refusing `Invalid`'s.
+    """
+
+    location: Location
+    kind: str
+    message: str
+    value: Any = None
+    expected: Any = None
+    detail: Any = None
+
+
+# A compiled check: (value, location, problems, context) -> the value it gives, or _FAILED with problems added.
+_Validator = Callable[[Any, Location, list[Problem], Any], Any]
 
 
 class SchemaError(Exception):
     """Every problem `validate` found, in the order it found them (fields in the order the model lists them)."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(f"{len(problems)} problem(s): {problems[0]['msg'] if problems else ''}")
+        first = problems[0] if problems else None
+        where = ".".join(map(str, first.location)) if first is not None else ""
+        shown = f": {where}: {first.message}" if first is not None else ""
+        super().__init__(f"{len(problems)} problem(s){shown}")
         self.problems = problems
+
+
+def clip(text: str) -> str:
+    """`text` as a message shows it: at most 80 characters."""
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def show(value: object) -> str:
+    """A value as a message shows it: its repr, clipped."""
+    return clip(repr(value))
 
 
 class _Default:
@@ -99,17 +136,14 @@ class Model:
                 delattr(cls, name)
 
     def __init__(self, **values: Any) -> None:
-        for name in self._fields:
-            if name in values:
-                value = values.pop(name)
-            elif name in self._defaults:
-                default = self._defaults[name]
-                value = default.factory() if isinstance(default, _Default) else default
-            else:
-                raise TypeError(f"{type(self).__name__}() is missing the field {name!r}")
-            object.__setattr__(self, name, value)
-        if values:
-            raise TypeError(f"{type(self).__name__}() has no field {sorted(values)[0]!r}")
+        """A record of `values`, checked as `validate` checks a mapping: SchemaError when one is wrong."""
+        model = type(self)
+        if values or len(model._defaults) < len(model._fields):
+            problems: list[Problem] = []
+            values = _checked_fields(model, values, (), problems, None)
+            if problems:
+                raise SchemaError(problems)
+        _fill(self, values)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is frozen: cannot set {name!r}")
@@ -130,6 +164,29 @@ class Model:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{name}={getattr(self, name)!r}' for name in self._fields)})"
+
+
+def _fill(record: Model, values: dict[str, Any]) -> None:
+    """Set a new record's fields: `values` (already checked), the defaults for the others."""
+    for name in record._fields:
+        object.__setattr__(record, name, values[name] if name in values else _default(type(record), name))
+
+
+def _default(model: type[Model], name: str) -> Any:
+    default = model._defaults[name]
+    return default.factory() if isinstance(default, _Default) else default
+
+
+def defaults_of(model: type[Model]) -> dict[str, Any]:
+    """The fields of `model` that have a default, with it (made anew, as a new record gets it)."""
+    return {name: _default(model, name) for name in model._fields if name in model._defaults}
+
+
+def _record(model: type[Model], values: dict[str, Any]) -> Model:
+    """A record of values the checker has just checked (not checked again)."""
+    record = object.__new__(model)
+    _fill(record, values)
+    return record
 
 
 class Check:
@@ -158,6 +215,16 @@ class Bounds:
     def __init__(self, ge: int | None = None, le: int | None = None) -> None:
         self.ge = ge
         self.le = le
+
+
+class Doc:
+    """`Annotated[T, Doc(text)]`: what the field means, in the README's words (the config reference shows it, and
+    the JSON Schema gives it to editors)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
 class Tagged:
@@ -193,8 +260,8 @@ def is_model(annotation: object) -> TypeGuard[type[Model]]:
     return isinstance(annotation, type) and issubclass(annotation, Model)
 
 
-def _problem(kind: str, location: Location, message: str, value: Any, ctx: dict[str, Any] | None = None) -> Problem:
-    return {"type": kind, "loc": location, "msg": message, "input": value, "ctx": ctx}
+def _wrong_type(location: Location, what: str, value: Any, expected: Any) -> Problem:
+    return Problem(location, "type", f"input should be a valid {what} (got {show(value)})", value, expected)
 
 
 def _validator(annotation: Any) -> _Validator:
@@ -224,19 +291,15 @@ def _build(annotation: Any) -> _Validator:
     raise TypeError(f"iac.schema has no check for {annotation!r}")
 
 
-# Plain types: the type a value must have, the problem's type and message otherwise. Strict: a bool is no int.
-_PLAIN: dict[Any, tuple[type, str, str]] = {
-    str: (str, "string_type", "Input should be a valid string"),
-    int: (int, "int_type", "Input should be a valid integer"),
-    bool: (bool, "bool_type", "Input should be a valid boolean"),
-}
+# Plain types: the type a value must have, and its name in a message. Strict: a bool is no int.
+_PLAIN: dict[Any, tuple[type, str]] = {str: (str, "string"), int: (int, "integer"), bool: (bool, "boolean")}
 
 
-def _plain(expected: type, kind: str, message: str) -> _Validator:
+def _plain(expected: type, what: str) -> _Validator:
     def check(value: Any, location: Location, problems: list[Problem], context: Any) -> Any:
         if isinstance(value, expected) and (expected is bool or not isinstance(value, bool)):
             return value
-        problems.append(_problem(kind, location, message, value))
+        problems.append(_wrong_type(location, what, value, expected))
         return _FAILED
 
     return check
@@ -249,8 +312,7 @@ def _literal(allowed: tuple[Any, ...]) -> _Validator:
     def check(value: Any, location: Location, problems: list[Problem], context: Any) -> Any:
         if any(type(value) is type(choice) and value == choice for choice in allowed):
             return value
-        message = f"Input should be {expected}"
-        problems.append(_problem("literal_error", location, message, value, {"expected": expected}))
+        problems.append(Problem(location, "choice", f"input should be {expected} (got {show(value)})", value))
         return _FAILED
 
     return check
@@ -259,7 +321,7 @@ def _literal(allowed: tuple[Any, ...]) -> _Validator:
 def _list(item: _Validator) -> _Validator:
     def check(value: Any, location: Location, problems: list[Problem], context: Any) -> Any:
         if not isinstance(value, list):
-            problems.append(_problem("list_type", location, "Input should be a valid list", value))
+            problems.append(_wrong_type(location, "list", value, list))
             return _FAILED
         before = len(problems)
         items = [item(entry, (*location, index), problems, context) for index, entry in enumerate(value)]
@@ -292,7 +354,7 @@ def _annotated(annotation: Any) -> _Validator:
             for before in befores:
                 value = before(value, context)
         except Invalid as invalid:
-            problems.append(_problem(invalid.kind, location, invalid.message, value, invalid.ctx))
+            problems.append(_refused(location, value, invalid))
             return _FAILED
         value = inner(value, location, problems, context)
         if value is _FAILED:
@@ -307,21 +369,25 @@ def _annotated(annotation: Any) -> _Validator:
             try:
                 value = after.function(value)
             except Invalid as invalid:
-                problems.append(_problem(invalid.kind, location, invalid.message, value, invalid.ctx))
+                problems.append(_refused(location, value, invalid))
                 return _FAILED
         return value
 
     return check
 
 
+def _refused(location: Location, value: Any, invalid: Invalid) -> Problem:
+    return Problem(location, "check", f"{show(value)} {invalid.message}", value, detail=invalid.detail)
+
+
 def _out_of_bounds(bounds: Bounds, value: Any, location: Location) -> Problem | None:
     if bounds.ge is not None and value < bounds.ge:
-        message = f"Input should be greater than or equal to {bounds.ge}"
-        return _problem("greater_than_equal", location, message, value, {"ge": bounds.ge})
-    if bounds.le is not None and value > bounds.le:
-        message = f"Input should be less than or equal to {bounds.le}"
-        return _problem("less_than_equal", location, message, value, {"le": bounds.le})
-    return None
+        wanted = f"greater than or equal to {bounds.ge}"
+    elif bounds.le is not None and value > bounds.le:
+        wanted = f"less than or equal to {bounds.le}"
+    else:
+        return None
+    return Problem(location, "bound", f"input should be {wanted} (got {show(value)})", value)
 
 
 def tags(union: Any, key: str) -> dict[str, type[Any]]:
@@ -335,58 +401,76 @@ def tags(union: Any, key: str) -> dict[str, type[Any]]:
 
 def _tagged(union: Any, key: str) -> _Validator:
     by_tag = tags(union, key)
-    expected = ", ".join(repr(tag) for tag in by_tag)
-    discriminator = repr(key)
+    listed = ", ".join(by_tag)
+
+    models = tuple(by_tag.values())
 
     def check(value: Any, location: Location, problems: list[Problem], context: Any) -> Any:
+        if isinstance(value, models):
+            return value
         if not isinstance(value, dict):
-            message = "Input should be a valid dictionary or object to extract fields from"
-            problems.append(_problem("model_attributes_type", location, message, value))
+            problems.append(_wrong_type(location, "dictionary or object to extract fields from", value, union))
             return _FAILED
         if key not in value:
-            message = f"Unable to extract tag using discriminator {discriminator}"
-            problems.append(_problem("union_tag_not_found", location, message, value, {"discriminator": discriminator}))
+            problems.append(Problem(location, "tag", f"needs a {key}: one of {listed}", value))
             return _FAILED
         tag = value[key]
         model = by_tag.get(tag) if isinstance(tag, str) else None
         if model is None:
-            message = (
-                f"Input tag '{tag}' found using {discriminator} does not match any of the expected tags: {expected}"
-            )
-            ctx = {"discriminator": discriminator, "tag": str(tag), "expected_tags": expected}
-            problems.append(_problem("union_tag_invalid", location, message, value, ctx))
+            problems.append(Problem(location, "tag", f"unknown {key} {str(tag)!r}: use one of {listed}", value))
             return _FAILED
-        return _validator(model)(value, (*location, tag), problems, context)
+        return _validator(model)(value, location, problems, context)
 
     return check
 
 
 def _model(model: type[Model]) -> _Validator:
-    name = model.__name__
-    required = {field for field in model._fields if field not in model._defaults}
-    checks: dict[str, _Validator] = {}  # each field's check, built at the first use (annotations resolve then)
-
     def check(value: Any, location: Location, problems: list[Problem], context: Any) -> Any:
         if isinstance(value, model):
             return value
         if not isinstance(value, dict):
-            message = f"Input should be a valid dictionary or instance of {name}"
-            problems.append(_problem("model_type", location, message, value, {"class_name": name}))
+            problems.append(_wrong_type(location, f"dictionary or instance of {model.__name__}", value, model))
             return _FAILED
-        if not checks:
-            checks.update((field, _validator(annotation)) for field, annotation in fields_of(model).items())
         before = len(problems)
-        given: dict[str, Any] = {}
-        for field, field_check in checks.items():
-            if field in value:
-                given[field] = field_check(value[field], (*location, field), problems, context)
-            elif field in required:
-                problems.append(_problem("missing", (*location, field), "Field required", value))
-        for key, item in value.items():
-            if not isinstance(key, str):
-                problems.append(_problem("invalid_key", (*location, key), "Keys should be strings", key))
-            elif key not in checks:
-                problems.append(_problem("extra_forbidden", (*location, key), "Extra inputs are not permitted", item))
-        return model(**given) if len(problems) == before else _FAILED
+        given = _checked_fields(model, value, location, problems, context)
+        return _record(model, given) if len(problems) == before else _FAILED
 
     return check
+
+
+def _checked_fields(
+    model: type[Model], value: dict[Any, Any], location: Location, problems: list[Problem], context: Any
+) -> dict[str, Any]:
+    """The fields of `value` (a mapping) checked for `model`: every problem added to `problems`."""
+    checks = _field_checks(model)
+    given: dict[str, Any] = {}
+    for field, field_check in checks.items():
+        if field in value:
+            given[field] = field_check(value[field], (*location, field), problems, context)
+        elif field not in model._defaults:
+            problems.append(Problem((*location, field), "missing", "is required"))
+    for key, item in value.items():
+        if not isinstance(key, str):
+            problems.append(Problem((*location, key), "key-type", f"keys should be strings (got {show(key)})", key))
+        elif key not in checks:
+            problems.append(Problem((*location, key), "unknown-key", _unknown_key(key, list(checks)), item))
+    return given
+
+
+def _field_checks(model: type[Model]) -> dict[str, _Validator]:
+    """Each field's check, built at the first use (the annotations resolve then)."""
+    if model not in _FIELD_CHECKS:
+        _FIELD_CHECKS[model] = {field: _validator(annotation) for field, annotation in fields_of(model).items()}
+    return _FIELD_CHECKS[model]
+
+
+_FIELD_CHECKS: dict[Any, dict[str, _Validator]] = {}
+
+
+def _unknown_key(key: str, known: list[str]) -> str:
+    hint = difflib.get_close_matches(key, sorted(known), n=1)
+    return (
+        f"unknown key; did you mean {hint[0]!r}?"
+        if hint
+        else f"unknown key; known keys here: {', '.join(sorted(known))}"
+    )

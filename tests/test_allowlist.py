@@ -140,7 +140,7 @@ def test_the_model_holds_validated_entries_and_reports_every_bad_one_at_once() -
     assert config.allowlist == ["39.42.20.11/32", "2a00:1450:4001::/48"]
     with pytest.raises(SchemaError) as raised:
         validate(Config, {**base, "domain": "Data.acme.com", "allowlist": ["10.0.0.1", "ok", 42, "81.2.69.160/28"]})
-    where = sorted(str(e["loc"]) for e in raised.value.problems)
+    where = sorted(str(e.location) for e in raised.value.problems)
     assert where == ["('allowlist', 0)", "('allowlist', 1)", "('allowlist', 2)", "('domain',)"]
 
 

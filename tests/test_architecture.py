@@ -19,7 +19,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"untrusted"}),
     frozenset({"hcl", "allowlist", "names", "schema"}),
     frozenset({"config", "yamldoc", "files", "plan", "terraform", "gcp", "invalidate", "templates", "storage"}),
-    frozenset({"render", "baseline", "allowlist_file", "hmac_key", "summary", "cors", "manifest", "denied", "extras"}),
+    frozenset({"render", "baseline", "allowlist_file", "hmac_key", "summary", "cors", "manifest", "denied", "extras"})
+    | {"schema_json"},
     frozenset({"deploy", "doctor"}),
     frozenset({"cli", "__main__"}),
 )

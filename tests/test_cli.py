@@ -243,7 +243,9 @@ def test_the_script_reports_an_iac_error_as_the_runner_does(tmp_path: Path) -> N
     )
     assert done.returncode == 1, done.stderr
     assert done.stdout == ""
-    assert done.stderr == f"error: {config}:1: project: is required\nerror: 1 problem; nothing was written\n"
+    assert (
+        done.stderr == f"error: {config}:1: project: is required\nerror: 1 problem\n"
+    )  # validate writes nothing anyway
 
 
 def test_the_script_exits_3_when_the_invalidation_fails(tmp_path: Path, compute_stub) -> None:
@@ -293,8 +295,9 @@ def test_command_paths_cover_every_command() -> None:
         "allowlist denied",
         "manifest validate",
         "lock",
+        "schema",
     } <= set(paths)
-    assert len(paths) == 25  # `hmac`, `hmac rotate`, `lock` and `manifest register` included
+    assert len(paths) == 26  # `hmac`, `hmac rotate`, `lock`, `manifest register` and `schema` included
 
 
 @pytest.mark.parametrize("path", command_paths(), ids=lambda path: " ".join(path) or "iac")
@@ -330,7 +333,7 @@ def test_the_top_level_example_works_as_written_in_a_fresh_directory(
 
 # What a help placeholder must not be: a Python type (`<list[str]>`, `<int range>`, `[x>=1]`) or a parameter's
 # Python name (`{cidrs}...`); nor a count with "(s)".
-NOT_A_WORD = re.compile(r"<[a-z][\w\[\], |]*>|\[x[<>]=|\{[a-z_]+\}|\w\(s\)")
+NOT_A_WORD = re.compile(r"<[a-z][\w\[\], |]*>|\[x[<>]=|\{[A-Za-z_]+\}|\w\(s\)|Input should")
 # An option and its placeholder as Click lists them: `--name WORD` (WORD in capitals, may hold `:` or `_`).
 OPTION_WITH_VALUE = re.compile(r"^\s+(?:-\w, )?(--[\w-]+) ([A-Z][A-Z_:]*)(?:\s|$)", re.MULTILINE)
 
@@ -421,11 +424,14 @@ def test_usage_errors_exit_1_for_iac_only() -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--jobs", "many"], "Invalid value for '--jobs' / '-j': Input should be a valid integer"),
-        (["--jobs", "2.5"], "Invalid value for '--jobs' / '-j': Input should be a valid integer"),
+        (
+            ["--jobs", "many"],
+            "Invalid value for '--jobs' / '-j': 'many' is not a whole number: write it with the digits 0-9",
+        ),
+        (["--jobs", "2.5"], "Invalid value for '--jobs' / '-j': '2.5' is not a whole number"),
         (
             ["--images-per-file", "0"],
-            "Invalid value for '--images-per-file': Input should be greater than or equal to 1",
+            "Invalid value for '--images-per-file': '0' is below the minimum: give at least 1",
         ),
         (["-c", "."], "Invalid value for '-c' / '--config' (env var: 'IAC_CONFIG'): file '.' is a directory."),
     ],

@@ -715,6 +715,9 @@ def test_dns_does_not_resolve(
     assert checks["https"]["status"] == "skip"
     assert f"--connect-to {DOMAIN}:443:{LB_IP}:443" in checks["https"]["fix"]
     assert checks["cors"]["status"] == "skip"
+    # A check that cannot run is reported as skipped, never first announced as a request in progress.
+    assert "doctor: https:" not in result.stderr
+    assert "doctor: dns:" in result.stderr
 
 
 # -- an endpoint that never answers ------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def test_an_extra_file_fails_render_check(cli, rendered_build, kind: str) -> Non
     add(out)
     result = cli("render", "-c", config, "-o", out, "--check")
     assert result.exit_code == 1, result.output
-    assert f"error:   {named}" in result.stderr
+    assert f"error: {named}" in result.stderr
     assert "remove each file" in result.stderr or "replace each symlink" in result.stderr
 
 
@@ -82,7 +82,7 @@ def test_plan_and_apply_refuse_an_extra_file_before_terraform_runs(
     result = cli(command, "-c", config, "-o", out, *args)
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
-    assert f"error:   {named}" in result.stderr
+    assert f"error: {named}" in result.stderr
     assert "Terraform was not run" in result.stderr
     assert not terraform_runs.exists(), "terraform must never start"
     assert (out / "main.tf").read_bytes() == before
@@ -119,7 +119,7 @@ def test_render_refuses_an_extra_file_and_writes_nothing(cli, rendered_build) ->
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     result = cli("render", "-c", config, "-o", out)
     assert result.exit_code == 1, result.output
-    assert "error:   main_override.tf: not rendered by iac, not in terraform.extra_files" in result.stderr
+    assert "error: main_override.tf: not rendered by iac, not in terraform.extra_files" in result.stderr
     assert "nothing was written" in result.stderr
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
@@ -195,7 +195,7 @@ def test_a_declared_file_that_is_missing_is_refused_by_plan_and_a_warning_for_re
     assert f"warning: {out / 'alerts.tf'} is in terraform.extra_files but missing" in written.stderr
     checked = cli("render", "-c", config, "-o", out, "--check")
     assert checked.exit_code == 1
-    assert "error:   alerts.tf: in terraform.extra_files, but missing" in checked.stderr
+    assert "error: alerts.tf: in terraform.extra_files, but missing" in checked.stderr
     planned = cli("plan", "-c", config, "-o", out)
     assert planned.exit_code == 1
     assert "alerts.tf: in terraform.extra_files, but missing" in planned.stderr
@@ -219,7 +219,7 @@ def test_a_declared_file_iac_renders_or_that_is_no_file_is_refused(
     declaring(config, name)
     result = cli("plan", "-c", config, "-o", out)
     assert result.exit_code == 1, result.output
-    assert f"error:   {problem}" in result.stderr
+    assert f"error: {problem}" in result.stderr
     assert not terraform_runs.exists()
 
 
@@ -278,5 +278,5 @@ def test_the_configs_own_directory_is_looked_through(cli, tmp_path: Path, terraf
     _file("main_override.tf", OVERRIDE)(tmp_path)
     result = cli("plan", "-c", config, "-o", tmp_path)
     assert result.exit_code == 1
-    assert "error:   main_override.tf: not rendered by iac" in result.stderr
+    assert "error: main_override.tf: not rendered by iac" in result.stderr
     assert not terraform_runs.exists()

@@ -118,12 +118,12 @@ def test_json_is_one_document(cli, tmp_path: Path) -> None:
 BAD_VALUES = {
     "zero": ("0", "hmac_key.generation: 0 must be a whole number from 1"),
     "negative": ("-2", "hmac_key.generation: -2 must be a whole number from 1"),
-    "string": ('"x"', "hmac_key.generation: input should be a valid integer (got 'x')"),
-    "quoted number": ('"3"', "hmac_key.generation: input should be a valid integer (got '3')"),
-    "boolean": ("true", "hmac_key.generation: input should be a valid integer (got True)"),
-    "fraction": ("1.5", "hmac_key.generation: input should be a valid integer (got 1.5)"),
+    "string": ('"x"', 'hmac_key.generation: "x" is text, not a whole number'),
+    "quoted number": ('"3"', 'hmac_key.generation: "3" is text, not a whole number: write the number without quotes'),
+    "boolean": ("true", "hmac_key.generation: true is not a whole number: write the number"),
+    "fraction": ("1.5", "hmac_key.generation: 1.5 is not a whole number: write the number"),
     "hostile": ('"3\\u202e; rm -rf ~"', "hmac_key.generation: '3\\u202e; rm -rf ~' contains an invisible"),
-    "null": ("", "hmac_key.generation: input should be a valid integer (got None)"),
+    "null": ("", "hmac_key.generation: an empty value is not a whole number"),
     "unknown key": ("3\n  rotate_every: 90d", "hmac_key.rotate_every: unknown key; known keys here: generation"),
 }
 

@@ -67,7 +67,7 @@ def test_a_ledger_naming_a_file_behind_a_symlink_removes_nothing_outside(cli, co
     add_to_ledger(rendered, "esc/victim")  # a name iac never renders: not iac's, whatever the ledger says
     # Any symlink below the output directory is refused first (iac.extras); the ledger is never trusted either.
     stderr = refused(cli("render", "-c", config, "-o", rendered))
-    assert "error:   esc: a symlink: iac accepts none below the output directory" in stderr
+    assert "error: esc: a symlink: iac accepts none below the output directory" in stderr
     assert (elsewhere / "victim").read_text() == "keep me"
     (rendered / "esc").unlink()
     stdout = ok(cli("render", "-c", config, "-o", rendered))
@@ -79,7 +79,7 @@ def test_a_ledger_naming_a_file_behind_a_symlink_removes_nothing_outside(cli, co
     add_to_ledger(rendered, "modules/gcp-direct-access/old.tf")
     before = tree(rendered)
     stderr = refused(cli("render", "-c", config, "-o", rendered))
-    assert "error:   modules: a symlink: iac accepts none below the output directory" in stderr
+    assert "error: modules: a symlink: iac accepts none below the output directory" in stderr
     assert "nothing was written" in stderr
     assert (elsewhere / "gcp-direct-access" / "old.tf").read_text() == "keep me too"
     assert tree(rendered) == before
@@ -92,7 +92,7 @@ def test_writes_never_follow_a_symlinked_directory(cli, config, rendered, tmp_pa
     (rendered / "modules").symlink_to(elsewhere)
 
     stderr = refused(cli("render", "-c", config, "-o", rendered))
-    assert "error:   modules: a symlink" in stderr
+    assert "error: modules: a symlink" in stderr
     assert "replace each symlink by what it points to, or remove it" in stderr
     assert list(elsewhere.iterdir()) == []
 

@@ -141,7 +141,7 @@ def test_lock_refuses_an_extra_file_before_terraform_runs(cli, rendered_build, t
     (out / "providers_override.tf").write_text("# another provider source\n")
     result = cli("lock", "-c", config, "-o", out)
     assert result.exit_code == 1
-    assert "error:   providers_override.tf: not rendered by iac" in result.stderr
+    assert "error: providers_override.tf: not rendered by iac" in result.stderr
     assert not terraform_runs.exists()
 
 

@@ -248,7 +248,7 @@ def test_render_check_passes_only_on_exactly_what_the_config_renders(cli, tmp_pa
 
     nothing = cli("render", "-c", config, "-o", out, "--check")
     assert nothing.exit_code == 1
-    assert f"error:   {out}/ does not exist: nothing rendered there yet" in nothing.stderr
+    assert f"error: {out}/ does not exist: nothing rendered there yet" in nothing.stderr
     assert not out.exists(), "--check writes nothing, not even the directory"
 
     assert cli("render", "-c", config, "-o", out).exit_code == 0
@@ -263,9 +263,12 @@ def test_render_check_passes_only_on_exactly_what_the_config_renders(cli, tmp_pa
     before = snapshot(out)
     stale = cli("render", "-c", config, "-o", out, "--check")
     assert stale.exit_code == 1
-    assert "error:   main.tf: differs" in stale.stderr
-    assert f"run `iac render -c {config}` and commit the result" in stale.stderr
+    assert "error: main.tf: differs" in stale.stderr
+    assert f"run `iac render -c {config} -o {out}` and commit the result" in stale.stderr
     assert snapshot(out) == before
+    # The command it suggests renders as the check did: with --repack when the check had it.
+    repacked = cli("render", "-c", config, "-o", out, "--check", "--repack")
+    assert f"run `iac render -c {config} -o {out} --repack` and commit the result" in repacked.stderr
 
     (out / "versions.tf").unlink()
     assert "versions.tf: missing" in cli("render", "-c", config, "-o", out, "--check").stderr

@@ -1,4 +1,4 @@
-"""iac.schema: the strict checks of the config's models, every problem at its key, in the words users know."""
+"""iac.schema: the strict checks of the config's models, every problem at its key, in iac's words."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class Outer(Model):
 def problems(data: object) -> list[tuple[tuple[object, ...], str, str]]:
     with pytest.raises(SchemaError) as raised:
         validate(Outer, data)
-    return [(p["loc"], p["type"], p["msg"]) for p in raised.value.problems]
+    return [(p.location, p.kind, p.message) for p in raised.value.problems]
 
 
 def test_a_valid_mapping_becomes_the_frozen_model_with_its_defaults() -> None:
@@ -60,75 +60,103 @@ def test_a_valid_mapping_becomes_the_frozen_model_with_its_defaults() -> None:
         outer.name = "y"  # type: ignore[misc]
     assert repr(Dog(kind="dog", name="rex")) == "Dog(kind='dog', name='rex')"
     assert Outer(name="x").tags is not Outer(name="x").tags  # a default list is made for each record
-    with pytest.raises(TypeError, match="missing the field 'name'"):
-        Dog(kind="dog")  # type: ignore[call-arg]
     assert list(fields_of(Outer)) == ["name", "tags", "inner", "maybe", "mode", "pets"]
+
+
+def test_a_record_built_in_code_is_checked_as_a_mapping_is() -> None:
+    assert Dog(kind="dog", name="rex").name == "rex"
+    with pytest.raises(SchemaError) as raised:
+        Dog(kind="dog", name="Rex")
+    assert [(p.location, p.kind, p.message) for p in raised.value.problems] == [
+        (("name",), "check", "'Rex' must be lowercase: write 'rex'")
+    ]
+    assert str(raised.value) == "1 problem(s): name: 'Rex' must be lowercase: write 'rex'"
+    with pytest.raises(SchemaError, match="name: is required"):
+        Dog(kind="dog")  # type: ignore[call-arg]
+    with pytest.raises(SchemaError, match="colour: unknown key"):
+        Dog(kind="dog", name="rex", colour="brown")  # type: ignore[call-arg]
+    with pytest.raises(SchemaError, match=r"lives: input should be less than or equal to 9 \(got 10\)"):
+        Cat(kind="cat", lives=10)
+    assert Outer(name="x", pets=[Cat(kind="cat")]).pets == [Cat(kind="cat", lives=9)]  # records taken as they are
 
 
 def test_values_are_not_coerced() -> None:
     assert problems({"name": "x", "inner": {"flag": "yes"}}) == [
-        (("inner", "flag"), "bool_type", "Input should be a valid boolean")
+        (("inner", "flag"), "type", "input should be a valid boolean (got 'yes')")
     ]
     assert problems({"name": "x", "pets": [{"kind": "cat", "lives": True}]}) == [
-        (("pets", 0, "cat", "lives"), "int_type", "Input should be a valid integer")
+        (("pets", 0, "lives"), "type", "input should be a valid integer (got True)")
     ]
-    assert problems({"name": "x", "pets": [{"kind": "cat", "lives": "3"}]})[0][1] == "int_type"
-    assert problems({"name": 3})[0][1:] == ("string_type", "Input should be a valid string")
-    assert problems({"name": "x", "tags": ("a",)})[0][1:] == ("list_type", "Input should be a valid list")
+    assert problems({"name": "x", "pets": [{"kind": "cat", "lives": "3"}]})[0][1] == "type"
+    assert problems({"name": 3})[0][1:] == ("type", "input should be a valid string (got 3)")
+    assert problems({"name": "x", "tags": ("a",)})[0][1:] == ("type", "input should be a valid list (got ('a',))")
 
 
 def test_every_problem_is_reported_at_once_fields_first_then_unknown_keys() -> None:
     found = problems({"nme": "x", "inner": {"flag": 1, "extra": 2}, "mode": "rw", 5: 0})
     assert found == [
-        (("name",), "missing", "Field required"),
-        (("inner", "flag"), "bool_type", "Input should be a valid boolean"),
-        (("inner", "extra"), "extra_forbidden", "Extra inputs are not permitted"),
-        (("mode",), "literal_error", "Input should be 'read' or 'read-write'"),
-        (("nme",), "extra_forbidden", "Extra inputs are not permitted"),
-        ((5,), "invalid_key", "Keys should be strings"),
+        (("name",), "missing", "is required"),
+        (("inner", "flag"), "type", "input should be a valid boolean (got 1)"),
+        (("inner", "extra"), "unknown-key", "unknown key; known keys here: flag"),
+        (("mode",), "choice", "input should be 'read' or 'read-write' (got 'rw')"),
+        (("nme",), "unknown-key", "unknown key; did you mean 'name'?"),
+        ((5,), "key-type", "keys should be strings (got 5)"),
     ]
 
 
 def test_checks_bounds_and_nested_models() -> None:
-    assert problems({"name": "X"}) == [(("name",), "iac", "must be lowercase: write 'x'")]
+    assert problems({"name": "X"}) == [(("name",), "check", "'X' must be lowercase: write 'x'")]
     assert problems({"name": "x", "pets": [{"kind": "cat", "lives": 10}]}) == [
-        (("pets", 0, "cat", "lives"), "less_than_equal", "Input should be less than or equal to 9")
+        (("pets", 0, "lives"), "bound", "input should be less than or equal to 9 (got 10)")
     ]
     assert problems({"name": "x", "pets": [{"kind": "cat", "lives": 0}]})[0][2] == (
-        "Input should be greater than or equal to 1"
+        "input should be greater than or equal to 1 (got 0)"
     )
     assert problems({"name": "x", "inner": None})[0][1:] == (
-        "model_type",
-        "Input should be a valid dictionary or instance of Inner",
+        "type",
+        "input should be a valid dictionary or instance of Inner (got None)",
     )
     assert validate(Outer, {"name": "x", "maybe": None}).maybe is None
 
 
 def test_a_tagged_union_names_its_tag_or_why_there_is_none() -> None:
-    assert problems({"name": "x", "pets": [{"name": "rex"}]}) == [
-        (("pets", 0), "union_tag_not_found", "Unable to extract tag using discriminator 'kind'")
+    assert problems({"name": "x", "pets": [{"name": "rex"}]}) == [(("pets", 0), "tag", "needs a kind: one of cat, dog")]
+    assert problems({"name": "x", "pets": [{"kind": "cow"}]}) == [
+        (("pets", 0), "tag", "unknown kind 'cow': use one of cat, dog")
     ]
-    [(where, kind, message)] = problems({"name": "x", "pets": [{"kind": "cow"}]})
-    assert (where, kind) == (("pets", 0), "union_tag_invalid")
-    assert message == "Input tag 'cow' found using 'kind' does not match any of the expected tags: 'cat', 'dog'"
-    assert problems({"name": "x", "pets": ["cat"]})[0][1] == "model_attributes_type"
-    assert problems({"name": "x", "pets": [{"kind": "dog"}]}) == [
-        (("pets", 0, "dog", "name"), "missing", "Field required")
+    assert problems({"name": "x", "pets": ["cat"]})[0][1:] == (
+        "type",
+        "input should be a valid dictionary or object to extract fields from (got 'cat')",
+    )
+    # The location is where the value is: the tag tells the model, it is no key of the file.
+    assert problems({"name": "x", "pets": [{"kind": "dog", "nme": "rex"}]}) == [
+        (("pets", 0, "name"), "missing", "is required"),
+        (("pets", 0, "nme"), "unknown-key", "unknown key; did you mean 'name'?"),
     ]
 
 
 def _refuse(value: object, context: object) -> object:
-    raise Invalid("is no entry", "entry", {"value": value})
+    raise Invalid("is no entry", {"value": value})
 
 
 class Entries(Model):
     items: list[Annotated[str, Before(_refuse)]]
 
 
-def test_a_before_check_may_refuse_a_value_with_its_own_kind_and_details() -> None:
+def test_a_before_check_may_refuse_a_value_with_details_for_its_caller() -> None:
     with pytest.raises(SchemaError) as raised:
         validate(Entries, {"items": [1, "b"]})
-    assert [(p["loc"], p["type"], p["ctx"]) for p in raised.value.problems] == [
-        (("items", 0), "entry", {"value": 1}),
-        (("items", 1), "entry", {"value": "b"}),
+    assert [(p.location, p.kind, p.message, p.detail) for p in raised.value.problems] == [
+        (("items", 0), "check", "1 is no entry", {"value": 1}),
+        (("items", 1), "check", "'b' is no entry", {"value": "b"}),
     ]
+
+
+def test_the_configs_records_built_in_code_are_checked_too() -> None:
+    from iac.config import AwsCorsTarget, BucketConfig
+
+    with pytest.raises(SchemaError, match=r"name: 'NOT VALID!!' is not a valid Cloud Storage bucket name"):
+        BucketConfig(name="NOT VALID!!")
+    with pytest.raises(SchemaError, match="region: is required"):
+        AwsCorsTarget(provider="aws", bucket="acme-s3-data")  # type: ignore[call-arg]
+    assert BucketConfig(name="encord-data", location="EU").create is True

@@ -27,6 +27,7 @@ from iac.cli.common import (
     LockfileOption,
     LockTimeoutOption,
     NoInvalidateOption,
+    OutputLockTimeoutOption,
     OutputOption,
     RepackOption,
     TerraformOption,
@@ -114,7 +115,7 @@ def render(
             "or symlink there (for CI on a committed build/).",
         ),
     ] = False,
-    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: OutputLockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Render the config as a self-contained Terraform configuration.
 
@@ -154,7 +155,7 @@ def render(
             found = differences(output, rendered.files, RENDER, deployment)
             extra = extras.survey(output, rendered.files, declared, config)
             if found or extra.refused:
-                raise OutOfDate(config, output, found, extra)
+                raise OutOfDate(config, output, found, extra, repack=repack)
             also = f" and the {plural(len(declared), 'extra file')} it declares" if declared else ""
             typer.echo(f"{output}/ holds exactly what {config} renders ({plural(len(rendered.files), 'file')}){also}.")
             return
@@ -200,12 +201,15 @@ class OutOfDate(IacError):
     """`iac render --check`: the output directory is not what the config renders, or holds other files
     Terraform would read (`extra`, see iac.extras)."""
 
-    def __init__(self, config: Path, output: Path, found: list[str], extra: "Found | None" = None) -> None:
+    def __init__(
+        self, config: Path, output: Path, found: list[str], extra: "Found | None" = None, *, repack: bool = False
+    ) -> None:
         self.extra = extra
         self.found = [*found, *(extra.entries() if extra is not None else ())]
         steps = []
         if found:
-            steps.append(f"run `iac render -c {shlex.quote(str(config))}` and commit the result")
+            command = f"iac render -c {shlex.quote(str(config))} -o {shlex.quote(str(output))}"
+            steps.append(f"run `{command}{' --repack' if repack else ''}` and commit the result")
         if extra is not None and extra.refused:
             steps.append(extra.remedy(config))
         self.summary = (
@@ -214,7 +218,7 @@ class OutOfDate(IacError):
         super().__init__(self.summary)
 
     def lines(self) -> list[str]:
-        return [*(f"  {line}" for line in self.found), self.summary]
+        return [*self.found, self.summary]
 
     def details(self) -> dict[str, Any]:
         extra = {"extra_files": self.extra.to_json()} if self.extra is not None else {}
@@ -237,9 +241,9 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None,
         loaded = load_config(config)
     except ConfigError as exc:
         if not as_json:
-            raise
+            raise exc.read_only() from None
         # The problems are the document (on stdout, for pipelines), and exit status 1 its verdict.
-        typer.echo(json.dumps({**exc.to_json(), "valid": False, "config": str(config)}, indent=2))
+        typer.echo(json.dumps({**exc.read_only().to_json(), "valid": False, "config": str(config)}, indent=2))
         raise typer.Exit(EXIT_ERROR) from None
     ranges = loaded.allowlist.ranges
     warnings = [*loaded.warnings, *placeholder_warnings(loaded)]
@@ -278,23 +282,48 @@ def init(
 ) -> None:
     """Write a commented starter config: the documented example values, and an empty allowlist to fill in.
 
+    Also writes iac.schema.json beside it (`iac schema`), which the config's first line names: editors
+    that read that line (VS Code's YAML extension, JetBrains, ...) check the file as you type. An existing
+    iac.schema.json of other content is replaced only with --force.
+
     Example: iac init iac.yaml && $EDITOR iac.yaml && iac validate
     """
     from iac.files import not_regular, write_atomic
+    from iac.schema_json import SCHEMA_FILE, schema_text
     from iac.templates import resource_dir
 
-    what = not_regular(path)
-    if what is not None:  # a FIFO or a device would be replaced by a regular file, --force or not
-        raise IacError(
-            f"{path}: is {what}, not a regular file: iac init replaces only a regular file; give another path"
-        )
-    if path.exists() and not force:
-        raise IacError(f"{path}: already exists; use --force to overwrite it, or give another path")
+    schema_path = path.parent / SCHEMA_FILE
+    schema = schema_text().encode()
+    if path.name == SCHEMA_FILE:
+        raise IacError(f"{path}: that is the name of the schema iac init writes beside the config: choose another")
+    for target in (path, schema_path):
+        what = not_regular(target)
+        if what is not None:  # a FIFO or a device would be replaced by a regular file, --force or not
+            raise IacError(
+                f"{target}: is {what}, not a regular file: iac init replaces only a regular file; give another path"
+            )
     try:
-        write_atomic(path, (resource_dir("templates") / "starter.yaml").read_bytes())
+        if path.exists() and not force:
+            raise IacError(f"{path}: already exists; use --force to overwrite it, or give another path")
+        earlier = schema_path.read_bytes() if schema_path.is_file() else None
+        if earlier not in (None, schema) and not force:
+            raise IacError(f"{schema_path}: already exists with other content; use --force to overwrite it")
+        write_atomic(schema_path, schema)
+        try:
+            write_atomic(path, (resource_dir("templates") / "starter.yaml").read_bytes())
+        except BaseException:
+            # Nothing written on failure: the schema file as it was.
+            if earlier is None:
+                schema_path.unlink(missing_ok=True)
+            else:
+                write_atomic(schema_path, earlier)
+            raise
     except OSError as exc:
         raise IacError(f"{path}: cannot write the starter config: {exc.strerror}") from None
-    typer.echo(f"Wrote {path}: edit project, domain, bucket and allowlist, then run `iac validate -c {path}`.")
+    typer.echo(
+        f"Wrote {path} and {schema_path} (its JSON Schema, for editors): edit project, domain, bucket and "
+        f"allowlist, then run `iac validate -c {path}`."
+    )
 
 
 @app.command(cls=IacCommand)
@@ -410,7 +439,7 @@ def lock(
     ] = None,
     as_json: JsonOption = False,
     terraform: TerraformOption = None,
-    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: OutputLockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Write DIR/.terraform.lock.hcl, the providers' versions and checksums for Linux and macOS, to commit
     before the first CI run (--lockfile readonly).

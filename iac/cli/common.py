@@ -70,6 +70,17 @@ LockTimeoutOption = Annotated[
         envvar="IAC_LOCK_TIMEOUT",
     ),
 ]
+# For the commands that only write a directory (render, lock, cors render, manifest generate and register):
+# no config edit, no Terraform state, so the help names the one lock they wait for.
+OutputLockTimeoutOption = Annotated[
+    str,
+    typer.Option(
+        "--lock-timeout",
+        metavar="DURATION",
+        help="How long to wait for the output directory's lock (another iac command writing it), e.g. 300s, 5m.",
+        envvar="IAC_LOCK_TIMEOUT",
+    ),
+]
 RepackOption = Annotated[
     bool,
     typer.Option(
@@ -173,7 +184,7 @@ def rule_lines(baseline: Baseline, assignment: Assignment) -> list[str]:
         return [f"Cloud Armor rules: {len(assignment.rules)} ({baseline.describe()}; {BOTH_POLICIES})"]
     changes = baseline.changes(assignment)
     if not changes:
-        return [f"Cloud Armor rules: none changes, {baseline.describe()}"]
+        return [f"Cloud Armor rules: unchanged, {baseline.describe()}"]
     lines = [
         f"Cloud Armor rules changed: {len(changes)} of {len(assignment.rules)}, {baseline.describe()} "
         f"({BOTH_POLICIES}):"

@@ -10,7 +10,7 @@ from iac.cli.common import (
     DEFAULT_CONFIG,
     ConfigOption,
     JsonOption,
-    LockTimeoutOption,
+    OutputLockTimeoutOption,
     output_dir,
     print_json,
     progress,
@@ -62,7 +62,7 @@ def _config_with_cors(config: Path) -> "tuple[Config, CorsConfig]":
 def cors_render(
     config: ConfigOption = DEFAULT_CONFIG,
     output: CorsOutputOption = None,
-    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: OutputLockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Write each target's native CORS document, ready for the provider's own tools, and say what to run.
 

@@ -63,8 +63,11 @@ def _no_type_for_flags(command: TyperCommand | TyperGroup, ctx: Context) -> None
         if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
             param.metavar = ""
         if isinstance(param, TyperArgument) and param.metavar is not None:
-            # The metavar (CIDR, FILE) says what the value is: no Python type (`<list[str]>`) beside it.
+            # The metavar (CIDR, FILE) says what the value is: no Python type (`<list[str]>`) beside it, and in
+            # the usage line as Click writes it (`CIDR...`, `[FILE]...`), not in Typer's braces (`{CIDR}...`).
             param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+            usage = (param.metavar if param.required else f"[{param.metavar}]") + ("..." if param.nargs != 1 else "")
+            param._usage_display_name = lambda usage=usage: usage  # type: ignore[method-assign,misc]
 
 
 def _plain_values(command: TyperCommand | TyperGroup, ctx: Context) -> None:
@@ -72,37 +75,107 @@ def _plain_values(command: TyperCommand | TyperGroup, ctx: Context) -> None:
 
     Typer 0.29+ checks each parameter's value with a pydantic TypeAdapter, built when the command runs, and
     importing pydantic takes longer than the rest of `iac render` (issue 17). iac's parameters are text,
-    paths, whole numbers (with a minimum) and flags: `PlainValue` checks those; any other parameter, or a
-    Typer without this machinery, is left to Typer. Every parameter needs one: Typer builds its adapter
-    before it looks at the value, even for a flag not given.
+    paths, whole numbers (within bounds) and flags: `PlainValue` checks those; any other parameter, or a
+    Typer whose private API is not the one this was written against, is left to Typer. Every parameter needs
+    one: Typer builds its adapter before it looks at the value, even for a flag not given.
     """
     runtime = _plain_value_class()
     if runtime is None:
         return
     for param in command.get_params(ctx):  # --help included
-        descriptor = getattr(param, "type_descriptor", None)
-        if getattr(param, "_runtime_param", False) is not None or descriptor is None:
+        try:
+            plain = _plain_value_for(param, runtime)
+        except Exception:  # a parameter of a shape not foreseen: Typer checks it
             continue
-        annotation, info = descriptor.annotation, descriptor.parameter_info
-        item = get_args(annotation)[0] if get_origin(annotation) is list else annotation
-        plain = item in (str, Path, bool) or (item is int and not info.clamp)
-        if plain and descriptor.file_annotation is None and info.parser is None:
-            setattr(param, "_runtime_param", runtime(parameter_info=info, annotation=annotation))  # noqa: B010
+        if plain is not None:
+            setattr(param, "_runtime_param", plain)  # noqa: B010
 
 
-_INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: `\d` (and int()) take any script's
+def _plain_value_for(param: Any, runtime: Any) -> Any:
+    """The PlainValue that checks `param`, or None when Typer should (or already has its own check)."""
+    descriptor = getattr(param, "type_descriptor", None)
+    if getattr(param, "_runtime_param", False) is not None or descriptor is None:
+        return None
+    annotation, info = descriptor.annotation, descriptor.parameter_info
+    item = get_args(annotation)[0] if get_origin(annotation) is list else annotation
+    plain = item in (str, Path, bool) or (item is int and not info.clamp)
+    if plain and descriptor.file_annotation is None and info.parser is None:
+        return runtime(parameter_info=info, annotation=annotation)
+    return None
+
+
+# A whole number as Typer (pydantic, in Rust) reads one from text: ASCII digits only (`\d` and int() take any
+# script's), single underscores between them, a sign, a fraction of zeros (`2.0`), and around it what Rust's
+# `str::trim` strips (Unicode White_Space, which is not Python's `str.strip`: that also strips U+001C-U+001F).
+_INTEGER = re.compile(r"[+-]?[0-9](?:_?[0-9])*(?:\.0+)?")
+_WHITESPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 _INTEGER_DIGITS = 20  # a longer number is beyond any option's maximum: not converted (4,300 digits would raise)
 MAX_INTEGER = 1_000_000_000  # the maximum of a whole-number option that sets none
 
 
+def _parse_integer(text: str, least: float | None, most: float | None) -> int | str:
+    """`text` as a whole number the way Typer reads one, within `least` and `most` (MAX_INTEGER unless given;
+    -most unless given); else the message that refuses it (in Typer's words, which digits included)."""
+    written = _as_written(text)
+    text = text.strip(_WHITESPACE)
+    most = MAX_INTEGER if most is None else most
+    if not _INTEGER.fullmatch(text):
+        return f"{written} is not a whole number: write it with the digits 0-9, e.g. 16"
+    negative = text.startswith("-")
+    digits = text.partition(".")[0].replace("_", "").lstrip("+-").lstrip("0") or "0"
+    number = int(digits) * (-1 if negative else 1) if len(digits) <= _INTEGER_DIGITS else None
+    lowest = -most if least is None else least
+    if (number is None and negative) or (number is not None and number < lowest):
+        return f"{written} is below the minimum: give at least {_whole(lowest)}"
+    if number is None or number > most:
+        return f"{written} is over the maximum: give at most {_whole(most)}"
+    return number
+
+
+def _whole(bound: float) -> str:
+    return f"{int(bound):,}" if float(bound).is_integer() else str(bound)
+
+
+def _as_written(text: str) -> str:
+    """A value as the user wrote it, quoted and escaped, cut short when it is long (a 5,000-digit number)."""
+    shown = repr(text if len(text) <= 24 else text[:20])
+    return shown if len(text) <= 24 else f"{shown[:-1]}…{shown[-1]} ({len(text):,} characters)"
+
+
 @cache
 def _plain_value_class() -> Any:
-    """`PlainValue`, defined on Typer's own base class (once), or None when this Typer has none."""
+    """`PlainValue`, defined on Typer's own base class (once), or None when this Typer's private API is not the
+    one it was written against (typer 0.29.x): then Typer's own checks run, slower but never broken."""
     try:
-        from typer._coercion import RuntimeParam
-        from typer._param_types import coerce_cli_path
-    except ImportError:
+        return _define_plain_value()
+    except Exception:  # an import, a name, a signature, an abstract method that changed: whatever it is
         return None
+
+
+def _parameters(function: Any) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def _define_plain_value() -> Any:
+    """`PlainValue` on Typer's private `RuntimeParam`, after checking that API is the one it was written for
+    (raises, of any kind, when it is not)."""
+    import dataclasses
+
+    from typer._coercion import RuntimeParam
+    from typer._param_types import coerce_cli_path
+    from typer.core import _TyperParameter
+    from typer.models import OptionInfo
+
+    expected = {
+        "abstract methods": (set(RuntimeParam.__abstractmethods__), {"_coerce_value"}),
+        "fields": ([field.name for field in dataclasses.fields(RuntimeParam)], ["parameter_info", "annotation"]),
+        "_coerce_value": (_parameters(RuntimeParam._coerce_value), ["self", "value", "param", "ctx"]),
+        "coerce_cli_path": (_parameters(coerce_cli_path), ["value", "parameter_info", "path_type", "param", "ctx"]),
+        "_runtime_param": ("_runtime_param" in inspect.get_annotations(_TyperParameter), True),
+    }
+    for name, (found, wanted) in expected.items():
+        if found != wanted:
+            raise TypeError(f"typer's {name} is {found!r}, not {wanted!r}")
 
     @dataclass(frozen=True)
     class PlainValue(RuntimeParam):
@@ -111,7 +184,8 @@ def _plain_value_class() -> Any:
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
             annotation: Any = self.annotation
             if get_origin(annotation) is list:
-                return [self._one(get_args(annotation)[0], item, param, ctx) for item in value]
+                items = value if isinstance(value, list | tuple) else [value]
+                return [self._one(get_args(annotation)[0], item, param, ctx) for item in items]
             return self._one(annotation, value, param, ctx)
 
         def _one(self, kind: type, value: Any, param: Any, ctx: Any) -> Any:
@@ -120,34 +194,19 @@ def _plain_value_class() -> Any:
             if kind is Path and isinstance(value, str | Path):
                 return coerce_cli_path(Path(value), self.parameter_info, path_type=Path, param=param, ctx=ctx)
             if kind is int and isinstance(value, str):
-                return self._integer(value.strip(), param, ctx)
+                number = _parse_integer(value, self.parameter_info.min, self.parameter_info.max)
+                if isinstance(number, str):
+                    raise _click_module.exceptions.BadParameter(number, ctx=ctx, param=param)
+                return number
             # Anything else (bytes from an odd shell, a default of another type): Typer's own check.
             from typer._coercion import build_runtime_param, resolve_type_descriptor
 
             descriptor = resolve_type_descriptor(kind, self.parameter_info)
             return build_runtime_param(descriptor)._coerce_value(value, param=param, ctx=ctx)
 
-        def _integer(self, text: str, param: Any, ctx: Any) -> int:
-            """A whole number in ASCII digits, within the option's minimum and its maximum (MAX_INTEGER unless
-            it sets one); a number too long to be within them is not converted at all."""
-            least, most = self.parameter_info.min, self.parameter_info.max
-            most = MAX_INTEGER if most is None else most
-            problem = None
-            if not _INTEGER.fullmatch(text):
-                problem = "Input should be a valid integer (digits 0-9), unable to parse string as an integer"
-            else:
-                number = int(text) if len(text) <= _INTEGER_DIGITS else None
-                if (number is None and text.startswith("-")) or (
-                    number is not None and least is not None and number < least
-                ):
-                    problem = f"Input should be greater than or equal to {least if least is not None else -most}"
-                elif number is None or number > most:
-                    problem = f"Input should be less than or equal to {most}"
-            if problem is not None:
-                raise _click_module.exceptions.BadParameter(problem, ctx=ctx, param=param)
-            assert number is not None
-            return number
-
+    # The class must be one Typer can build and use: a whole number read through it, once.
+    if PlainValue(parameter_info=OptionInfo(), annotation=int)._coerce_value("5", None, None) != 5:
+        raise TypeError("typer's RuntimeParam does not take PlainValue's checks")
     return PlainValue
 
 
@@ -252,6 +311,7 @@ COMMAND_MODULES = {
     "hmac": "iac.cli.hmac",
     "cors": "iac.cli.cors",
     "manifest": "iac.cli.manifest",
+    "schema": "iac.cli.schema",
 }
 
 

@@ -11,7 +11,7 @@ from iac.cli.common import (
     DEFAULT_CONFIG,
     ConfigOption,
     JsonOption,
-    LockTimeoutOption,
+    OutputLockTimeoutOption,
     output_dir,
     print_json,
     progress,
@@ -107,7 +107,7 @@ def manifest_generate(
         ),
     ] = _VIDEOS_PER_FILE,
     as_json: JsonOption = False,
-    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: OutputLockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """List the Direct Access bucket and write registration files whose objectUrls use the domain.
 
@@ -330,7 +330,7 @@ def manifest_register(
         ),
     ] = False,
     as_json: JsonOption = False,
-    lock_timeout: LockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: OutputLockTimeoutOption = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Register the registration files in an Encord storage folder with Encord's SDK, resumably.
 

@@ -16,7 +16,7 @@ from iac.doctor.dns import check_dns
 from iac.doctor.findings import Findings
 from iac.doctor.https import ConnectTo
 from iac.doctor.report import CHECKS, Check, DoctorReport
-from iac.doctor.serving import check_cors, check_https
+from iac.doctor.serving import check_cors, check_https, https_not_run
 from iac.errors import ConfigError, IacError
 from iac.names import ResourceNames
 from iac.untrusted import DOCTOR_BUDGET, DOCTOR_REQUEST_TIMEOUT
@@ -168,7 +168,11 @@ def run(
         )
 
     what = f"--object {object_name}" if object_name is not None else "the first object of the bucket"
-    doctor.run("https", f"GET https://{domain}/ ({what})", lambda: check_https(findings), requests=2)
+    blocked = https_not_run(findings)
+    if blocked is not None:
+        doctor.record(blocked)  # said as a skip, never announced as a request first
+    else:
+        doctor.run("https", f"GET https://{domain}/ ({what})", lambda: check_https(findings), requests=2)
 
     if findings.url_path is None:
         doctor.skip("cors", "not run: the https check requested no object, so there is no URL for a preflight")

@@ -51,10 +51,11 @@ def first_object(findings: Findings) -> tuple[str | None, Check | None]:
     return str(blobs[0].name), None
 
 
-def check_https(findings: Findings) -> Check:
+def https_not_run(findings: Findings) -> Check | None:
+    """The https check's outcome when it cannot run at all (the domain does not resolve and no --connect-to
+    says where to go instead): decided before the check is announced."""
     domain = findings.loaded.config.domain
-    connect_to = findings.connect_to
-    if connect_to is None and findings.resolves is False:
+    if findings.connect_to is None and findings.resolves is False:
         where = findings.address or "<load balancer address>"
         return Check(
             "https",
@@ -62,6 +63,14 @@ def check_https(findings: Findings) -> Check:
             f"not run: the dns check found that {domain} does not resolve",
             f"to check the load balancer before DNS points at it: --connect-to {domain}:443:{where}:443",
         )
+    return None
+
+
+def check_https(findings: Findings) -> Check:
+    domain = findings.loaded.config.domain
+    blocked = https_not_run(findings)
+    if blocked is not None:
+        return blocked
     name, skipped = first_object(findings)
     if skipped is not None or name is None:
         return skipped or Check("https", "skip", "no object to download")
@@ -69,7 +78,7 @@ def check_https(findings: Findings) -> Check:
     url = f"https://{domain}{url_path}"
     via = findings.via()
     try:
-        answer = https_request("GET", domain, url_path, {}, connect_to=connect_to, timeout=findings.timeout())
+        answer = https_request("GET", domain, url_path, {}, connect_to=findings.connect_to, timeout=findings.timeout())
     except OSError as exc:
         return Check("https", "fail", f"GET {url}{via}: {_connection_problem(exc, findings.timeout())}", _tls_fix(exc))
     except http.client.HTTPException as exc:
