@@ -23,6 +23,17 @@ pytest_plugins = ["standins_aws", "standins_azure", "standins_encord", "standins
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if (p / "iac.yaml").is_file())
+# What a user or a contributor reads: the README, docs/ (a page per task), CONTRIBUTING.md and the folders' READMEs.
+DOCUMENTATION = sorted(
+    [
+        ROOT / "README.md",
+        ROOT / "CONTRIBUTING.md",
+        *(ROOT / "docs").glob("*.md"),
+        *EXAMPLES.glob("*/README.md"),
+        *(ROOT / "modules").glob("*/README.md"),
+        ROOT / "benchmarks" / "README.md",
+    ]
+)
 OFFLINE = Path(__file__).resolve().parent / "offline"
 
 

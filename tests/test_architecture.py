@@ -466,9 +466,9 @@ def docstring_only(path: Path) -> bool:
     return path.name == "__init__.py" and len(body) == 1 and isinstance(body[0], ast.Expr)
 
 
-def test_the_readme_layout_names_every_module_once() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Repository layout") :]
+def test_the_contributing_layout_names_every_module_once() -> None:
+    guide = (ROOT / "CONTRIBUTING.md").read_text()
+    section = guide[guide.index("## Repository layout") :]
     section = section[: section.find("\n## ", 5)] if "\n## " in section[5:] else section
     listed = re.findall(r"^\| `(iac/[\w/]+\.py)` \|", section, re.MULTILINE)
     actual = sorted(str(p.relative_to(ROOT)) for p in modules(PACKAGE) if not docstring_only(p))

@@ -1,4 +1,4 @@
-"""Every config key that a rendered file or the README names exists in the config schema (iac/config/models.py), so
+"""Every config key that a rendered file or the documentation names exists in the config schema (iac/config/), so
 a reader who looks a key up, or writes it into iac.yaml, finds it (`iac validate` rejects unknown keys)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import EXAMPLE_NAMES, EXAMPLES, ROOT
+from conftest import DOCUMENTATION, EXAMPLE_NAMES, EXAMPLES, ROOT
 from iac.config.models import Config
 from iac.config.schema import fields_of, is_model
 
@@ -76,7 +76,11 @@ def test_a_rendering_names_only_real_config_keys(example: str, cli, tmp_path: Pa
     assert [(file, key) for file, key in sorted(named) if not key_exists(key)] == []
 
 
-def test_the_readme_names_only_real_config_keys() -> None:
-    named = keys_named((ROOT / "README.md").read_text(encoding="utf-8"))
-    assert len(named) > 10
+@pytest.mark.parametrize("page", DOCUMENTATION, ids=lambda page: str(page.relative_to(ROOT)))
+def test_the_documentation_names_only_real_config_keys(page: Path) -> None:
+    named = keys_named(page.read_text(encoding="utf-8"))
     assert sorted({key for key in named if not key_exists(key)}) == []
+
+
+def test_the_configuration_reference_names_the_keys() -> None:
+    assert len(keys_named((ROOT / "docs" / "configuration.md").read_text(encoding="utf-8"))) > 10

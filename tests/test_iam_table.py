@@ -1,6 +1,6 @@
-"""README, "IAM for the pipeline": every resource type the module and the templates declare has its row, every
-permission a row names is granted by the role commands below the table, and nothing powerful is granted
-project-wide."""
+"""docs/pipelines.md, "IAM for the pipeline": every resource type the module and the templates declare has its
+row, every permission a row names is granted by the role commands below the table, and nothing powerful is
+granted project-wide."""
 
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ PERMISSION = re.compile(r"`([a-z]+\.[a-zA-Z]+\.[a-zA-Z]+)`")
 DECLARED = re.compile(r'^\s*(?:resource|data)\s+"([a-z0-9_]+)"', re.MULTILINE)
 
 
-def iam_section(readme: str) -> str:
-    start = readme.index("### IAM for the pipeline")
-    end = readme.index("\n## ", start)
-    return readme[start:end]
+PIPELINES_PAGE = ROOT / "docs" / "pipelines.md"
+
+
+def iam_section(page: str) -> str:
+    start = page.index("## IAM for the pipeline")
+    end = page.find("\n## ", start)
+    return page[start : end if end != -1 else len(page)]
 
 
 def table_rows(section: str) -> list[list[str]]:
@@ -56,9 +59,9 @@ def uncovered(declared: dict[str, str], covered: set[str]) -> list[str]:
 def test_every_declared_resource_type_has_a_row() -> None:
     declared = declared_types(ROOT)
     assert {"google_compute_backend_service", "google_storage_hmac_key", "google_dns_record_set"} <= set(declared)
-    section = iam_section((ROOT / "README.md").read_text(encoding="utf-8"))
+    section = iam_section(PIPELINES_PAGE.read_text(encoding="utf-8"))
     missing = uncovered(declared, covered_types(section))
-    assert missing == [], f"README, IAM for the pipeline: add a row for {', '.join(missing)}"
+    assert missing == [], f"docs/pipelines.md, IAM for the pipeline: add a row for {', '.join(missing)}"
 
 
 def test_a_new_resource_type_fails_the_check(tmp_path: Path) -> None:
@@ -67,7 +70,7 @@ def test_a_new_resource_type_fails_the_check(tmp_path: Path) -> None:
     (module / "logging.tf").write_text('resource "google_logging_project_sink" "audit" {\n}\n', encoding="utf-8")
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "extra.tf.j2").write_text('data "google_project" "this" {\n}\n', encoding="utf-8")
-    section = iam_section((ROOT / "README.md").read_text(encoding="utf-8"))
+    section = iam_section(PIPELINES_PAGE.read_text(encoding="utf-8"))
     assert uncovered(declared_types(tmp_path), covered_types(section)) == [
         "google_logging_project_sink (modules/gcp-direct-access/logging.tf)",
         "google_project (templates/extra.tf.j2)",
@@ -76,7 +79,7 @@ def test_a_new_resource_type_fails_the_check(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("column", "role"), [(1, "encordDaDeployer"), (2, "encordDaPlanner")])
 def test_the_role_commands_grant_every_permission_the_table_names(column: int, role: str) -> None:
-    section = iam_section((ROOT / "README.md").read_text(encoding="utf-8"))
+    section = iam_section(PIPELINES_PAGE.read_text(encoding="utf-8"))
     named = {permission for row in table_rows(section) for permission in PERMISSION.findall(row[column])}
     assert named, "the table names permissions"
     assert role_permissions(section, role) == named
@@ -85,9 +88,9 @@ def test_the_role_commands_grant_every_permission_the_table_names(column: int, r
 def test_nothing_powerful_is_granted_project_wide() -> None:
     """No project-wide serviceAccountAdmin or storage.admin; storage.admin only with the data bucket condition;
     the planner reads the state bucket and writes nothing there; Cloud Build's accounts may write logs."""
-    section = iam_section((ROOT / "README.md").read_text(encoding="utf-8")).replace("\\\n", "")
-    readme = (ROOT / "README.md").read_text(encoding="utf-8").replace("\\\n", "")
-    assert "--role=roles/iam.serviceAccountAdmin" not in readme and "--role=roles/storage.admin\n" not in readme
+    section = iam_section(PIPELINES_PAGE.read_text(encoding="utf-8")).replace("\\\n", "")
+    page = PIPELINES_PAGE.read_text(encoding="utf-8").replace("\\\n", "")
+    assert "--role=roles/iam.serviceAccountAdmin" not in page and "--role=roles/storage.admin\n" not in page
     project_bindings = [line for line in section.splitlines() if "gcloud projects add-iam-policy-binding" in line]
     assert project_bindings
     for line in project_bindings:

@@ -2,7 +2,7 @@
 
 The schema is made from the config's models, so it can only say what they declare; these tests hold that it
 accepts every example, refuses what `iac validate` refuses for a type, choice, bound or key, and describes each
-key in the README's words.
+key in the words of docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -117,9 +117,10 @@ def test_what_validate_refuses_for_its_form_the_schema_refuses(
 
 
 def _readme_rows() -> dict[str, tuple[str, str, str]]:
-    """The config reference tables of the README: key -> (required, default, meaning) as written."""
+    """The key tables of the configuration reference and the CORS page: key -> (required, default, meaning)."""
     rows = {}
-    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+    pages = [ROOT / "docs" / "configuration.md", ROOT / "docs" / "cors.md"]
+    for line in "\n".join(page.read_text(encoding="utf-8") for page in pages).splitlines():
         cells = [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
         if len(cells) == 4 and re.fullmatch(r"`[a-z_]+(\.[a-z_]+|\[\])*`", cells[0]):
             rows[cells[0].strip("`")] = (cells[1], cells[2], cells[3])
@@ -139,8 +140,8 @@ def _documented_keys(schema: dict[str, Any], node: dict[str, Any], prefix: str =
     return found
 
 
-def test_the_readme_and_the_schema_describe_each_key_alike() -> None:
-    """One text per key, declared beside the model's field: the README's config reference shows the same."""
+def test_the_docs_and_the_schema_describe_each_key_alike() -> None:
+    """One text per key, declared beside the model's field: the configuration reference shows the same."""
     schema = config_schema()
     keys = _documented_keys(schema, schema)
     keys["cors.targets[]"] = keys.pop("cors.targets")

@@ -174,9 +174,9 @@ def test_a_new_iac_pin_or_build_triggers_the_plan_and_the_apply() -> None:
         assert {"iac.yaml", "iac-requirements.txt", "build/**/*"} <= set(rule["changes"]), job
 
 
-def test_the_readme_sets_up_the_identities_the_examples_use() -> None:
-    """The README's gcloud commands create the pools, providers and bindings the files name."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_docs_set_up_the_identities_the_examples_use() -> None:
+    """The gcloud commands of docs/pipelines.md create the pools, providers and bindings the files name."""
+    page = (ROOT / "docs" / "pipelines.md").read_text(encoding="utf-8")
     actions = yaml.safe_load((PIPELINES / "github-actions.yml").read_text(encoding="utf-8"))
     gitlab = yaml.safe_load((PIPELINES / "gitlab-ci.yml").read_text(encoding="utf-8"))
     for pool, provider in (
@@ -184,20 +184,20 @@ def test_the_readme_sets_up_the_identities_the_examples_use() -> None:
         ("gitlab", gitlab["variables"]["GCP_WORKLOAD_IDENTITY_PROVIDER"]),
     ):
         assert provider.endswith(f"/workloadIdentityPools/{pool}/providers/acme"), provider
-        assert f"--workload-identity-pool={pool} " in readme
+        assert f"--workload-identity-pool={pool} " in page
     environment = actions["jobs"]["apply"]["environment"]
-    assert f"/github/subject/repo:acme/encord-data-infra:environment:{environment}" in readme
+    assert f"/github/subject/repo:acme/encord-data-infra:environment:{environment}" in page
     assert gitlab["apply"]["environment"]["name"] == "production"
-    assert "/gitlab/attribute.deploy_to/production" in readme
+    assert "/gitlab/attribute.deploy_to/production" in page
     for account in (actions["env"]["PLANNER"], actions["env"]["DEPLOYER"], gitlab["variables"]["DEPLOYER"]):
-        assert f"iam service-accounts create {account.split('@')[0]} " in readme
+        assert f"iam service-accounts create {account.split('@')[0]} " in page
 
 
 def test_the_identities_are_bound_as_least_privilege_needs() -> None:
     """WIF conditions by IDs, never names; the planner bound to pull requests and main, never any branch; the
     deployer only to the protected environment (GitHub subject; GitLab environment + environment_protected)."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    wif = readme[readme.index("### Workload Identity Federation") : readme.index("### State backend")]
+    page = (ROOT / "docs" / "pipelines.md").read_text(encoding="utf-8")
+    wif = page[page.index("## Workload Identity Federation") : page.index("## State backend")]
     wif = wif.replace("\\\n", "")
     conditions = re.findall(r"--attribute-condition=\"([^\"]*)\"", wif)
     assert conditions == [
@@ -266,8 +266,8 @@ def test_cloud_build_pull_requests_build_without_a_comment_and_accounts_can_log(
     text = (PIPELINES / "cloudbuild.yaml").read_text(encoding="utf-8")
     assert "--comment-control=COMMENTS_ENABLED_FOR_EXTERNAL_CONTRIBUTORS_ONLY" in text
     assert load("cloudbuild.yaml")["options"]["logging"] == "CLOUD_LOGGING_ONLY"
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert '--member="$member" --role=roles/logging.logWriter' in readme
+    page = (ROOT / "docs" / "pipelines.md").read_text(encoding="utf-8")
+    assert '--member="$member" --role=roles/logging.logWriter' in page
 
 
 def test_the_gitlab_note_token_never_reaches_merge_request_code() -> None:
