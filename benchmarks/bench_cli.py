@@ -265,9 +265,9 @@ class ScalePoint:
 
 def core_samples(config: Path, expected_ranges: int | None, runs: int, scratch: Path) -> dict[str, Samples]:
     """load_config + render + write_tree in this process (modules imported, templates compiled beforehand)."""
-    from iac.config import load_config
-    from iac.files import write_tree
-    from iac.render import render
+    from iac.config.load import load_config
+    from iac.files.output import write_tree
+    from iac.terraform.render import render
 
     phases = {name: Samples() for name in ("load_config", "render", "write_tree", "total")}
     for index in range(runs):
@@ -292,10 +292,10 @@ def import_iac_in_process(pyc_prefix: Path | None) -> None:
     if pyc_prefix is not None:
         sys.pycache_prefix = str(pyc_prefix)  # never write __pycache__ into the source tree
     try:
-        importlib.import_module("iac.config")
+        importlib.import_module("iac.config.load")
     except ImportError:
         sys.path.insert(0, str(REPO))
-        importlib.import_module("iac.config")
+        importlib.import_module("iac.config.load")
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -394,7 +394,7 @@ def measure(args: argparse.Namespace, temp: Path) -> dict[str, Any]:
     log("import check ...")
     imports = {
         "iac --help": import_report([*iac, "--help"], env, marker="iac.cli"),
-        "iac render": import_report(render_argv(example, "importtime")(0), env, marker="iac.render"),
+        "iac render": import_report(render_argv(example, "importtime")(0), env, marker="iac.terraform.render"),
     }
 
     # 3. Allowlist scaling.

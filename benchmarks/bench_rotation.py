@@ -4,7 +4,7 @@
     python benchmarks/bench_rotation.py [--ranges N] [--rotations N] [--seed N] [--json]
 
 A rotation is one single-address change to the list: an address added, removed, or replaced by another
-(a third each, at random). Each is assigned with `iac.allowlist.assign` against the previous assignment,
+(a third each, at random). Each is assigned with `iac.allowlist.rules.assign` against the previous assignment,
 as `iac render` does against build/, and compared with the chunked packing of the sorted list that the
 module used before (a new rendering from scratch). Targets: at most 2 rules and on average at most 1.1
 rules changed per rotation and policy, and the rule count after all rotations close to ceil(n / 10).
@@ -21,7 +21,8 @@ import random
 import statistics
 import sys
 
-from iac.allowlist import RANGES_PER_RULE, assign, pack, rule_changes
+from iac.allowlist.ranges import RANGES_PER_RULE
+from iac.allowlist.rules import assign, pack, rule_changes
 
 TARGET_MAX = 2
 TARGET_MEAN = 1.1

@@ -1,7 +1,7 @@
 """Time and memory of reading hostile YAML: alias bombs ("billion laughs") against a large honest config.
 
 Issue #10: nine lines of nested aliases stand for 9**9 values; reading them used to take tens of GB. The
-reader now refuses aliases that expand to more than iac.yamldoc.MAX_ALIAS_VALUES values, counting them
+reader now refuses aliases that expand to more than iac.config.yamldoc.MAX_ALIAS_VALUES values, counting them
 from the parser's events without building anything.
 
     python benchmarks/bench_yaml.py [--json]
@@ -27,9 +27,9 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from iac.config import load_config
+from iac.config.load import load_config
+from iac.config.yamldoc import MAX_ALIAS_VALUES
 from iac.errors import ConfigError
-from iac.yamldoc import MAX_ALIAS_VALUES
 
 BASE = """\
 project: my-gcp-project

@@ -6,7 +6,7 @@ from typing import Any
 
 from iac.words import plural
 
-# The exit status of a change applied whose CDN cache invalidation failed (`iac.invalidate.InvalidationError`).
+# The exit status of a change applied whose CDN cache invalidation failed (`iac.gcp.invalidate.InvalidationError`).
 EXIT_INVALIDATION_FAILED = 3
 
 

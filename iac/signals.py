@@ -1,6 +1,6 @@
 """Stopping signals as exceptions: while `terminating_as_interrupt()` holds, SIGTERM and SIGHUP raise
 `Interrupted` where the main thread is, as Ctrl-C raises KeyboardInterrupt, so that `finally` blocks run and a
-`--json` command still prints its failure document. The Terraform runner (iac.terraform) takes the signals over
+`--json` command still prints its failure document. The Terraform runner (iac.terraform.runner) takes the signals over
 while Terraform runs, to pass them on. Only the standard library: every command enters it (iac.cli.group).
 """
 

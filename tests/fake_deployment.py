@@ -10,10 +10,11 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from iac import hcl
-from iac.allowlist import Assignment, Rule, assign
-from iac.config import Config, LoadedConfig
-from iac.render import PROVISIONAL_MARK
+from iac.allowlist.baseline import PROVISIONAL_MARK
+from iac.allowlist.rules import Assignment, Rule, assign
+from iac.config.load import LoadedConfig
+from iac.config.models import Config
+from iac.terraform import hcl
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ def render_builtin(
     rules = hcl.value([{"priority": r.priority, "ranges": list(r.ranges)} for r in assignment.rules], indent=4)
     mark = f"\n  {PROVISIONAL_MARK}" if provisional else ""
     # The deployment's identity and rules are written as main.tf.j2 writes them in the module call, so an
-    # earlier rendering is read back (iac.render.current_rules) as the real one is.
+    # earlier rendering is read back (iac.allowlist.baseline.current_rules) as the real one is.
     main = f"""terraform {{
   required_version = ">= 1.5.0"
 }}

@@ -7,16 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from iac.allowlist import (
-    DEFAULT_MAX_RULES,
-    RANGES_PER_RULE,
-    Allowlist,
-    over_limit_message,
-    pack,
-)
-from iac.config import validate_document
+from iac.allowlist.ranges import DEFAULT_MAX_RULES, RANGES_PER_RULE, Allowlist, over_limit_message
+from iac.allowlist.rules import pack
+from iac.config.load import validate_document
+from iac.config.yamldoc import parse_yaml
 from iac.errors import ConfigError
-from iac.yamldoc import parse_yaml
 
 _CONFIG = "project: my-gcp-project\ndomain: data.acme.com\nbucket: {name: encord-data, location: EU}\nallowlist:\n"
 
@@ -132,8 +127,8 @@ def test_rule_limit() -> None:
 
 def test_the_model_holds_validated_entries_and_reports_every_bad_one_at_once() -> None:
     """No raw-versus-normalised pair: the config model's entries are already networks in canonical form."""
-    from iac.config import Config
-    from iac.schema import SchemaError, validate
+    from iac.config.models import Config
+    from iac.config.schema import SchemaError, validate
 
     base = {"project": "my-gcp-project", "domain": "data.acme.com", "bucket": {"name": "encord-data", "location": "EU"}}
     config = validate(Config, {**base, "allowlist": ["39.42.20.11", "2a00:1450:4001::/48"]})
@@ -165,7 +160,7 @@ def test_the_model_holds_validated_entries_and_reports_every_bad_one_at_once() -
     ],
 )
 def test_non_global_ipv6_and_zone_ids_are_refused_with_their_reason(entry: str, expected: str) -> None:
-    from iac.allowlist import AllowlistEntryError, parse_entry
+    from iac.allowlist.ranges import AllowlistEntryError, parse_entry
 
     with pytest.raises(AllowlistEntryError) as caught:
         parse_entry(3, entry)
@@ -202,7 +197,7 @@ def test_a_zone_id_is_refused_on_the_command_line_so_no_duplicate_is_written(cli
     ],
 )
 def test_very_wide_public_ranges_are_accepted_with_a_warning_naming_their_size(entry: str, count: str) -> None:
-    from iac.allowlist import parse_entry, width_warning
+    from iac.allowlist.ranges import parse_entry, width_warning
 
     network = parse_entry(0, entry)
     warning = width_warning(network)
@@ -213,7 +208,7 @@ def test_very_wide_public_ranges_are_accepted_with_a_warning_naming_their_size(e
 
 @pytest.mark.parametrize("entry", ["36.0.0.0/16", "39.42.20.11", "2a00:1450::/32", "2a00:1450:4001::/48"])
 def test_ranges_up_to_a_site_or_an_isp_block_get_no_warning(entry: str) -> None:
-    from iac.allowlist import parse_entry, width_warning
+    from iac.allowlist.ranges import parse_entry, width_warning
 
     assert width_warning(parse_entry(0, entry)) is None
 

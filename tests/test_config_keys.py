@@ -1,4 +1,4 @@
-"""Every config key that a rendered file or the documentation names exists in the config schema (iac/config.py), so
+"""Every config key that a rendered file or the documentation names exists in the config schema (iac/config/), so
 a reader who looks a key up, or writes it into iac.yaml, finds it (`iac validate` rejects unknown keys)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from conftest import DOCUMENTATION, EXAMPLE_NAMES, EXAMPLES, ROOT
-from iac.config import Config
-from iac.schema import fields_of, is_model
+from iac.config.models import Config
+from iac.config.schema import fields_of, is_model
 
 # A dotted key whose first part is a top-level config key, e.g. `bucket.create`, `cors.targets[].region`; not part
 # of a longer name (`var.bucket.name`, `each.value.cors.x`, a path, a URL).

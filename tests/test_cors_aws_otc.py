@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from iac.config import CORS_RULE_ID as RULE_ID
-from iac.config import DEFAULT_CORS_ORIGINS as DEFAULT_ORIGINS
-from iac.config import AwsCorsTarget, OtcCorsTarget, encord_rule
-from iac.config import CorsRule as Rule
+from iac.config.cors import CORS_RULE_ID as RULE_ID
+from iac.config.cors import DEFAULT_CORS_ORIGINS as DEFAULT_ORIGINS
+from iac.config.cors import AwsCorsTarget, OtcCorsTarget, encord_rule
+from iac.config.cors import CorsRule as Rule
 from iac.cors import aws, otc
 from iac.cors.policy import Native, merge
 from iac.errors import IacError

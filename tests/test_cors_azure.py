@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from iac.config import DEFAULT_CORS_ORIGINS as DEFAULT_ORIGINS
-from iac.config import AzureCorsTarget, encord_rule
-from iac.config import CorsRule as Rule
+from iac.config.cors import DEFAULT_CORS_ORIGINS as DEFAULT_ORIGINS
+from iac.config.cors import AzureCorsTarget, encord_rule
+from iac.config.cors import CorsRule as Rule
 from iac.cors import azure
 from iac.cors.policy import Native, merge
 from iac.errors import IacError

@@ -6,11 +6,11 @@ from typing import get_args
 
 import pytest
 
-from iac.config import CORS_PROVIDERS, CorsRule, CorsTarget
+from iac.config.cors import CORS_PROVIDERS, CorsRule, CorsTarget
+from iac.config.schema import fields_of
 from iac.cors.provider import Provider, check_methods
 from iac.cors.targets import PROVIDERS
 from iac.errors import IacError
-from iac.schema import fields_of
 
 
 def test_every_registered_provider_satisfies_the_protocol() -> None:

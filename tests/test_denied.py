@@ -265,9 +265,9 @@ def test_bad_since_is_refused_before_google_is_called(
 
 
 def test_since_takes_days_and_lock_timeout_still_does_not() -> None:
-    from iac.denied import parse_since
     from iac.errors import IacError
-    from iac.files import parse_duration
+    from iac.files.durations import parse_duration
+    from iac.gcp.denied import parse_since
 
     assert parse_since("30d") == timedelta(days=30)
     assert parse_since("1d12h") == timedelta(hours=36)

@@ -342,14 +342,14 @@ def test_entries_missing_or_mistyped_fields_are_skipped(cli: Any, tmp_path: Any,
 def test_ipv4_mapped_addresses_are_shown_readably() -> None:
     import ipaddress
 
-    from iac.denied import address_text
+    from iac.gcp.denied import address_text
 
     assert address_text(ipaddress.ip_address("::ffff:102:304")) == "::ffff:1.2.3.4"
     assert address_text(ipaddress.ip_address("2a02:26f0::1")) == "2a02:26f0::1"
 
 
 def test_the_timestamp_reader_is_rfc3339() -> None:
-    from iac.denied import parse_timestamp
+    from iac.gcp.denied import parse_timestamp
 
     assert parse_timestamp("2026-12-06T06:12:53+00:00") == datetime(2026, 12, 6, 6, 12, 53, tzinfo=UTC)
     assert parse_timestamp("2026-12-06T07:12:53.999999999+01:00") == datetime(

@@ -26,7 +26,7 @@ from pytest_httpserver import HTTPServer
 
 from iac.doctor.https import ConnectTo, HttpAnswer, who_denied
 from iac.errors import IacError
-from iac.names import ResourceNames
+from iac.gcp.names import ResourceNames
 
 ROOT = Path(__file__).resolve().parent.parent
 

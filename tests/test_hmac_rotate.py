@@ -285,7 +285,7 @@ def imported_after(*commands: list[str]) -> list[str]:
         "from iac.cli import app\n"
         f"for args in {list(commands)!r}:\n"
         "    try:\n        app(args)\n    except SystemExit:\n        pass\n"
-        "print([m for m in ('iac.hmac_key', 'iac.cli.hmac', 'yaml') if m in sys.modules])\n"
+        "print([m for m in ('iac.edits.hmac_key', 'iac.cli.hmac', 'yaml') if m in sys.modules])\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return list(json.loads(done.stdout.strip().splitlines()[-1].replace("'", '"')))
@@ -357,7 +357,7 @@ def cli_render_default(cli, tmp_path: Path) -> Path:
 def test_the_stand_ins_have_the_modules_lifecycle_shape(tmp_path: Path) -> None:
     """The real-Terraform tests below run on built-in stand-ins: their key has the real key's lifecycle."""
     from fake_deployment import hmac_key_standins
-    from iac.config import load_config
+    from iac.config.load import load_config
 
     (tmp_path / "main.tf").write_text(hmac_key_standins(load_config(EXAMPLES / "documented" / "iac.yaml").config))
     stand_in = module_blocks(tmp_path)
@@ -484,7 +484,7 @@ def test_a_replaced_service_account_is_created_before_the_old_is_destroyed(
     """Terraform makes the dependencies of a create_before_destroy resource create-before-destroy too: a new `name`
     (a new account_id) creates the new account and key before the old ones go, so they can never collide."""
     from fake_deployment import render_builtin_with_hmac_key
-    from iac.config import load_config
+    from iac.config.load import load_config
 
     def deploy(text: str) -> str:
         config = tmp_path / "iac.yaml"

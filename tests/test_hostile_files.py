@@ -65,7 +65,8 @@ def test_a_ledger_naming_a_file_behind_a_symlink_removes_nothing_outside(cli, co
     (elsewhere / "gcp-direct-access" / "old.tf").write_text("keep me too")
     (rendered / "esc").symlink_to(elsewhere)
     add_to_ledger(rendered, "esc/victim")  # a name iac never renders: not iac's, whatever the ledger says
-    # Any symlink below the output directory is refused first (iac.extras); the ledger is never trusted either.
+    # Any symlink below the output directory is refused first (iac.terraform.extras); the ledger is never trusted
+    # either.
     stderr = refused(cli("render", "-c", config, "-o", rendered))
     assert "error: esc: a symlink: iac accepts none below the output directory" in stderr
     assert (elsewhere / "victim").read_text() == "keep me"
@@ -145,10 +146,10 @@ def test_a_cors_or_manifest_ledger_never_removes_anything_but_their_own_files(cl
 
 def test_every_file_iac_writes_is_one_it_may_remove_again(config) -> None:
     """The names each writer may remove cover everything it writes (else stale files would stay)."""
-    from iac.config import load_config
+    from iac.config.load import load_config
     from iac.cors.targets import documents
-    from iac.files import CORS_RENDER, MANIFEST_GENERATE, RENDER, may_write
-    from iac.render import render
+    from iac.files.ledger import CORS_RENDER, MANIFEST_GENERATE, RENDER, may_write
+    from iac.terraform.render import render
 
     backend = config.read_text() + "terraform: {backend: {gcs: {bucket: acme-tfstate, prefix: encord-da}}}\n"
     config.write_text(backend)
@@ -214,7 +215,7 @@ def test_a_device_as_config_is_one_message(cli) -> None:
 
 
 def test_a_config_over_its_cap_is_one_message(cli, config) -> None:
-    from iac.files import CONFIG_FILE
+    from iac.files.inputs import CONFIG_FILE
 
     with config.open("r+b") as handle:
         handle.truncate(CONFIG_FILE.limit + 1)  # sparse: nothing is written to the disk
@@ -242,7 +243,7 @@ def test_a_fifo_or_device_ledger_is_one_message_without_waiting(cli, config, ren
 
 
 def test_a_ledger_over_its_cap_is_one_message(cli, config, rendered) -> None:
-    from iac.files import LEDGER_FILE
+    from iac.files.inputs import LEDGER_FILE
 
     with (rendered / ".iac-files").open("r+b") as handle:
         handle.truncate(LEDGER_FILE.limit + 1)
@@ -266,7 +267,7 @@ def test_manifest_validate_of_a_device_or_fifo_is_one_problem(cli, fifo, tmp_pat
         assert result.exit_code == 1, result.output
         assert "not a regular file" in result.output
     big = tmp_path / "big.json"
-    from iac.files import REGISTRATION_FILE
+    from iac.files.inputs import REGISTRATION_FILE
 
     with big.open("wb") as handle:
         handle.truncate(REGISTRATION_FILE.limit + 1)
@@ -281,7 +282,7 @@ def test_an_address_list_must_be_a_regular_file_under_its_cap(cli, config, fifo,
     assert "/dev/zero: is a character device, not a regular file" in stderr
     stderr = refused(cli("allowlist", "set", "--from", fifo, "-c", config))
     assert f"{fifo}: is a FIFO" in stderr and "--from -" in stderr
-    from iac.files import ADDRESS_LIST
+    from iac.files.inputs import ADDRESS_LIST
 
     big = tmp_path / "big.txt"
     with big.open("wb") as handle:
@@ -298,7 +299,7 @@ def test_an_address_list_must_be_a_regular_file_under_its_cap(cli, config, fifo,
 HOLD_OUTPUT = """
 import sys, time
 from pathlib import Path
-from iac.files import locked_output
+from iac.files.locks import locked_output
 with locked_output(Path(sys.argv[1]), 5):
     print("held", flush=True)
     time.sleep(60)
@@ -307,7 +308,7 @@ with locked_output(Path(sys.argv[1]), 5):
 HOLD_CONFIG = """
 import sys, time
 from pathlib import Path
-from iac.files import locked
+from iac.files.locks import locked
 with locked(Path(sys.argv[1]), 5):
     print("held", flush=True)
     time.sleep(60)

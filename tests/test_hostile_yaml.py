@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from iac.config.yamldoc import MAX_ALIAS_VALUES, MAX_DEPTH, compose
 from iac.errors import ConfigError
-from iac.yamldoc import MAX_ALIAS_VALUES, MAX_DEPTH, compose
 
 VALID = """\
 project: my-gcp-project
@@ -317,9 +317,9 @@ MISREAD = [
     (
         "python-object",
         "bucket:\n",
-        "bucket: !!python/object:iac.config.BucketConfig\n",
+        "bucket: !!python/object:iac.config.models.BucketConfig\n",
         "bucket:",
-        f"bucket: !!python/object:iac.config.BucketConfig is a YAML tag on a mapping, {TAG_WHY}: remove it",
+        f"bucket: !!python/object:iac.config.models.BucketConfig is a YAML tag on a mapping, {TAG_WHY}: remove it",
     ),
     ("local-tag", "cors:\n", "cors: !foo\n", "cors:", f"cors: !foo is a YAML tag on a mapping, {TAG_WHY}: remove it"),
     (

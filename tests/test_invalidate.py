@@ -17,13 +17,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from iac.errors import IacError
-from iac.gcp import EndpointRefused, api_endpoint
-from iac.invalidate import (
-    InvalidationError,
-    InvalidationTarget,
-    check_path,
-    invalidate_cache,
-)
+from iac.gcp.credentials import EndpointRefused, api_endpoint
+from iac.gcp.invalidate import InvalidationError, InvalidationTarget, check_path, invalidate_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -335,7 +330,7 @@ def test_api_endpoint_env_overrides_config(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_importing_the_module_does_not_import_the_compute_client() -> None:
     code = (
-        "import sys, iac.invalidate\n"
+        "import sys, iac.gcp.invalidate\n"
         "loaded = sorted(m for m in sys.modules if m == 'google.cloud' or m.startswith('google.cloud.'))\n"
         "assert not loaded, loaded\n"
     )

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from conftest import EXAMPLES, ROOT
-from iac.schema_json import MODELINE, SCHEMA_FILE, config_schema, schema_text
+from iac.config.schema_json import MODELINE, SCHEMA_FILE, config_schema, schema_text
 
 
 def test_iac_schema_prints_a_draft_2020_12_schema(cli) -> None:
@@ -186,16 +186,16 @@ def test_init_replaces_another_schema_file_only_with_force(cli, tmp_path: Path) 
 def test_init_writes_nothing_when_the_config_cannot_be_written(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import iac.files
+    import iac.files.atomic
 
-    real = iac.files.write_atomic
+    real = iac.files.atomic.write_atomic
 
     def failing_for_the_config(path: Path, content: bytes, mode: int = 0o644) -> None:
         if path.suffix == ".yaml":
             raise OSError(28, "No space left on device")
         real(path, content, mode)
 
-    monkeypatch.setattr(iac.files, "write_atomic", failing_for_the_config)
+    monkeypatch.setattr(iac.files.atomic, "write_atomic", failing_for_the_config)
     result = cli("init", tmp_path / "iac.yaml")
     assert result.exit_code == 1
     assert "cannot write the starter config: No space left on device" in result.stderr

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from iac.manifest import register as register_module
+from iac.manifest import register_run as register_module
 from standins_encord import HOLD_POINTS, INTEGRATION, OTHER_INTEGRATION, EncordStandIn, units_of
 
 DOMAIN = "encord-directaccess.acme.com"
@@ -586,8 +586,8 @@ def test_the_stand_in_refuses_a_request_signed_with_another_key(
 
 
 def test_the_progress_counts_files_and_objects(tmp_path: Path, encord_api: EncordStandIn) -> None:
-    from iac.manifest.register import Options, Progress, Target
     from iac.manifest.register import register as run
+    from iac.manifest.register_report import Options, Progress, Target
 
     encord_api.add_folder(FOLDER)
     manifests = write_manifests(tmp_path, TWO_FILES)

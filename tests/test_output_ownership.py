@@ -333,7 +333,7 @@ def test_a_dangling_symlink_as_output_is_named(cli, tmp_path) -> None:
     assert not (tmp_path / "gone").exists()
     assert link.is_symlink()
 
-    from iac.files import OutputError
+    from iac.files.ledger import OutputError
     from iac.manifest.generate import generate
 
     with pytest.raises(OutputError, match="which does not exist: create it or choose another directory"):
@@ -347,12 +347,12 @@ def test_a_dangling_symlink_as_output_is_named(cli, tmp_path) -> None:
 
 # --- runs killed at every step -----------------------------------------------------------------------------
 
-# `python -m iac ARGS`, with iac.files.after_step set to SIGKILL the process at step KILL_AT (0: never)
+# `python -m iac ARGS`, with iac.files.atomic.after_step set to SIGKILL the process at step KILL_AT (0: never)
 # and to log each step's label to STEP_LOG.
 KILLED_IAC = textwrap.dedent(
     """\
     import os, runpy, signal, sys
-    import iac.files
+    import iac.files.atomic
 
     steps = []
 
@@ -363,7 +363,7 @@ KILLED_IAC = textwrap.dedent(
         if len(steps) == int(os.environ["KILL_AT"]):
             os.kill(os.getpid(), signal.SIGKILL)
 
-    iac.files.after_step = after_step
+    iac.files.atomic.after_step = after_step
     sys.argv[0] = "iac"
     runpy.run_module("iac", run_name="__main__", alter_sys=True)
     """

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from iac.plan import action_of, summarize
+from iac.terraform.plan import action_of, summarize
 
 MODULE = "module.direct_access"
 

@@ -91,7 +91,7 @@ def test_the_summary_shows_the_digest(cli, deployment, tmp_path: Path) -> None:
 
 
 def plan_of(directory: Path, env: dict[str, str]) -> dict:
-    from iac.terraform import Terraform
+    from iac.terraform.runner import Terraform
 
     old = dict(os.environ)
     os.environ.update(env)
@@ -107,7 +107,7 @@ def plan_of(directory: Path, env: dict[str, str]) -> dict:
 
 def test_the_digest_leaves_out_what_terraform_marks_sensitive(tmp_path: Path, terraform_env) -> None:
     """Two plans that differ only in a sensitive value have one digest; the value never enters it."""
-    from iac.plan import summarize
+    from iac.terraform.plan import summarize
 
     (tmp_path / "main.tf").write_text(
         'variable "secret" {\n  type      = string\n  sensitive = true\n}\n\n'

@@ -12,8 +12,8 @@ import hcl2
 import pytest
 
 from conftest import EXAMPLE_NAMES, EXAMPLES
-from iac import hcl
-from iac.config import DEFAULT_CORS_ORIGINS
+from iac.config.cors import DEFAULT_CORS_ORIGINS
+from iac.terraform import hcl
 
 GOLDEN = Path(__file__).parent / "golden"
 ROOT_FILES = [".gitignore", "backend.tf", "main.tf", "outputs.tf", "versions.tf"]
@@ -225,7 +225,7 @@ def unquote(value: object) -> object:
 def test_root_passes_the_config_to_the_module(example: str, cli, tmp_path: Path) -> None:
     import yaml
 
-    from iac.config import load_config
+    from iac.config.load import load_config
 
     config = yaml.safe_load((EXAMPLES / example / "iac.yaml").read_text())
     render(cli, EXAMPLES / example / "iac.yaml", tmp_path / "b")
@@ -280,7 +280,7 @@ def test_summary_counts_the_resource_instances_of_the_module(
     example: str, dns: str, cli, example_config, tmp_path: Path
 ) -> None:
     """The summary's count (iac's own reading of the module) is what python-hcl2 reads the module to create."""
-    from iac.render import module_resources
+    from iac.terraform.render import module_resources
 
     config = example_config(example)
     if dns == "the other way":  # every combination of a created bucket and a DNS record
@@ -317,10 +317,10 @@ def test_render_and_cors_do_not_import_each_other() -> None:
     def within(names: set[str], package_name: str) -> set[str]:
         return {n for n in names if n == package_name or n.startswith(package_name + ".")}
 
-    assert within(imported(package / "render.py"), "iac.cors") == set()
-    assert "iac.templates" in imported(package / "render.py")
+    assert within(imported(package / "terraform" / "render.py"), "iac.cors") == set()
+    assert "iac.terraform.templates" in imported(package / "terraform" / "render.py")
     for path in sorted((package / "cors").glob("*.py")):
-        assert within(imported(path), "iac.render") == set(), path.name
+        assert within(imported(path), "iac.terraform.render") == set(), path.name
 
 
 def test_module_builds_the_hardened_setup(cli, tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """Allowlist comments reach the rendering: each range in the rendered rules carries its config comment on its
-line, so a `build/` diff in a pull request reads like the config's (issue 27.2). Escaped through `iac.hcl`:
+line, so a `build/` diff in a pull request reads like the config's (issue 27.2). Escaped through `iac.terraform.hcl`:
 nothing in a comment can end it early or become HCL; the rules read back and rendered again are unchanged."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import hcl2
 import pytest
 from test_apply import CONFIG
 
-from iac import hcl
+from iac.terraform import hcl
 
 HOSTILE = {
     "81.2.69.16/32": 'closes */ and "quotes" ] } ) then ${var.x} and %{ if true }',

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-import iac.baseline
-import iac.deploy
-from iac.allowlist import Rule
-from iac.config import load_config
+import iac.deploy.flow
+import iac.terraform.state
+from iac.allowlist.rules import Rule
+from iac.config.load import load_config
 
 HEADER = """\
 project: my-gcp-project
@@ -215,11 +215,11 @@ def state_document(rules: list[tuple[int, list[str]]]) -> dict:
 
 def test_rules_from_state_reads_the_deployed_allow_rules() -> None:
     deployed = [(1000, ["81.0.0.4/32", "81.0.0.2/32"]), (1003, ["2a00:1450:4001::/48"])]
-    assert iac.baseline.rules_from_state(state_document(deployed)) == (
+    assert iac.terraform.state.rules_from_state(state_document(deployed)) == (
         Rule(1000, ("81.0.0.4/32", "81.0.0.2/32")),
         Rule(1003, ("2a00:1450:4001::/48",)),
     )
-    assert iac.baseline.rules_from_state({"format_version": "1.0"}) is None  # nothing deployed
+    assert iac.terraform.state.rules_from_state({"format_version": "1.0"}) is None  # nothing deployed
 
 
 DEPLOYED_RANGES = spread(12)
@@ -245,7 +245,7 @@ def test_empty_build_uses_the_rules_deployed_in_the_state(tmp_path: Path, fake_t
     loaded = load_config(config)
     out = tmp_path / "build"
     messages: list[str] = []
-    with iac.deploy.workspace(loaded, out, iac.deploy.TerraformRun(str(fake), "300s", messages.append)):
+    with iac.deploy.flow.workspace(loaded, out, iac.deploy.flow.TerraformRun(str(fake), "300s", messages.append)):
         rules = main_tf_rules(out)
     assert [(r["priority"], r["ranges"]) for r in rules] == [
         (1000, [*ranges[6:12], "91.198.1.1/32"]),
@@ -259,8 +259,8 @@ def test_a_failed_state_read_leaves_a_provisional_rendering_that_is_never_taken_
 ) -> None:
     """If init or the state read fails, build/ holds rules packed without knowing the deployed ones: the
     next run must still read the deployed rules, or it would move every range of a live deployment."""
+    from iac.allowlist.baseline import current_rules
     from iac.errors import IacError
-    from iac.render import current_rules
 
     fake, deployed = fake_terraform, DEPLOYED
     loaded = load_config(write_config(tmp_path / "iac.yaml", DEPLOYED_RANGES))
@@ -269,14 +269,14 @@ def test_a_failed_state_read_leaves_a_provisional_rendering_that_is_never_taken_
     monkeypatch.setenv("FAKE_SHOW_FAILS", "1")
     with (
         pytest.raises(IacError, match="Failed to load state"),
-        iac.deploy.workspace(loaded, out, iac.deploy.TerraformRun(str(fake), "300s", lambda message: None)),
+        iac.deploy.flow.workspace(loaded, out, iac.deploy.flow.TerraformRun(str(fake), "300s", lambda message: None)),
     ):
         pass
     assert "# PROVISIONAL: packed before the deployed rules were read" in (out / "main.tf").read_text()
     assert current_rules(out, loaded.config) is None
 
     monkeypatch.delenv("FAKE_SHOW_FAILS")
-    with iac.deploy.workspace(loaded, out, iac.deploy.TerraformRun(str(fake), "300s", lambda message: None)):
+    with iac.deploy.flow.workspace(loaded, out, iac.deploy.flow.TerraformRun(str(fake), "300s", lambda message: None)):
         assert [(r["priority"], r["ranges"]) for r in main_tf_rules(out)] == [(p, r) for p, r in deployed]
     assert "PROVISIONAL" not in (out / "main.tf").read_text()
     assert current_rules(out, loaded.config) is not None
@@ -364,7 +364,7 @@ def test_a_held_lock_makes_the_edit_wait_then_fail_with_nothing_changed(cli, tmp
                 f"""
                 import sys, time
                 from pathlib import Path
-                from iac.files import locked
+                from iac.files.locks import locked
                 with locked(Path({str(config)!r}), 5):
                     print("held", flush=True)
                     time.sleep(30)
@@ -477,7 +477,7 @@ OLD_ALLOWLIST = """  allowlist = {
 def test_a_rendering_from_before_stable_rules_is_not_taken_as_current(tmp_path: Path) -> None:
     """An older iac rendered `allowlist = { ranges = [...] }`: no rule of it can be read back, so the next
     plan must read the deployed rules from the state rather than pack afresh over them."""
-    from iac.render import current_rules
+    from iac.allowlist.baseline import current_rules
 
     golden = (Path(__file__).parent / "golden" / "documented" / "main.tf").read_text()
     start, end = golden.index("  allowlist = {"), golden.rindex("  }\n}")

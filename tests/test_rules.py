@@ -9,7 +9,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iac.allowlist import FIRST_PRIORITY, RANGES_PER_RULE, Rule, assign, from_networks, pack, rule_changes
+from iac.allowlist.ranges import FIRST_PRIORITY, RANGES_PER_RULE, from_networks
+from iac.allowlist.rules import Rule, assign, pack, rule_changes
 
 # Distinct, non-adjacent /32s from a global block: the packer works on ranges already collapsed.
 _SPACE = int(ipaddress.ip_address("81.0.0.0"))
@@ -227,7 +228,7 @@ def test_a_rendered_range_is_read_back_only_when_written_as_iac_writes_it(
 ) -> None:
     """A rendering's ranges are checked without building networks (20,000 of them): the same verdict as
     parsing each and writing it again, for every spelling, odd ones included (01, /08, host bits)."""
-    from iac.allowlist import is_network_text, network_text, parse_network
+    from iac.allowlist.ranges import is_network_text, network_text, parse_network
 
     text = ".".join(octets) + ("" if prefix is None else f"/{prefix}")
     try:

@@ -1,4 +1,4 @@
-"""iac.schema: the strict checks of the config's models, every problem at its key, in iac's words."""
+"""iac.config.schema: the strict checks of the config's models, every problem at its key, in iac's words."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import pytest
 
-from iac.schema import Before, Bounds, Check, Invalid, Model, SchemaError, Tagged, field, fields_of, validate
+from iac.config.schema import Before, Bounds, Check, Invalid, Model, SchemaError, Tagged, field, fields_of, validate
 
 
 def _lowercase(value: str) -> str:
@@ -153,7 +153,8 @@ def test_a_before_check_may_refuse_a_value_with_details_for_its_caller() -> None
 
 
 def test_the_configs_records_built_in_code_are_checked_too() -> None:
-    from iac.config import AwsCorsTarget, BucketConfig
+    from iac.config.cors import AwsCorsTarget
+    from iac.config.models import BucketConfig
 
     with pytest.raises(SchemaError, match=r"name: 'NOT VALID!!' is not a valid Cloud Storage bucket name"):
         BucketConfig(name="NOT VALID!!")

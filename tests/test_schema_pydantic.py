@@ -1,9 +1,10 @@
-"""iac's config checker (iac.schema) against pydantic checking the same schema: same values accepted, same problems.
+"""iac's config checker (iac.config.schema) against pydantic checking the same schema: same values accepted, same
+problems.
 
 iac checks its config with its own small engine because importing pydantic costs more than the rest of
 `iac render` (issue 17). That is honest only while it behaves as pydantic would with `strict=True,
 extra="forbid"` models of the same schema. The pydantic models are built here from iac's own models (so a
-key added to iac.config is covered at once), and hypothesis feeds both valid configs and broken ones (wrong
+key added to iac.config.models is covered at once), and hypothesis feeds both valid configs and broken ones (wrong
 types, unknown and misspelt keys, out-of-bound numbers, bad choices, missing keys, at any depth).
 """
 
@@ -23,8 +24,9 @@ from hypothesis import strategies as st
 from pydantic_core import PydanticCustomError
 
 from conftest import EXAMPLES, ROOT
-from iac.config import Config, CorsConfig
-from iac.schema import (
+from iac.config.cors import CorsConfig
+from iac.config.models import Config
+from iac.config.schema import (
     Before,
     Bounds,
     Check,

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES, ROOT
-from iac.terraform import Terraform
+from iac.terraform.runner import Terraform
 
 WAIT = 30.0  # seconds: the bound on every wait below
 
@@ -165,16 +165,16 @@ class Run:
         return [*_iac_command(), "plan", "-c", str(self.config), "-o", str(self.out), "--terraform", str(self.fake)]
 
     def snippet(self, body: str) -> list[str]:
-        """A Python program that plans through iac.deploy.workspace and the runner, then runs `body`."""
+        """A Python program that plans through iac.deploy.flow.workspace and the runner, then runs `body`."""
         program = textwrap.dedent(
             f"""\
             import signal, sys, time
             from pathlib import Path
-            from iac.config import load_config
-            from iac.deploy import TerraformRun, workspace
+            from iac.config.load import load_config
+            from iac.deploy.flow import TerraformRun, workspace
             from iac.errors import Interrupted
             from iac.signals import terminating_as_interrupt
-            from iac.terraform import Terraform
+            from iac.terraform.runner import Terraform
 
             config, out, fake = Path({str(self.config)!r}), Path({str(self.out)!r}), {str(self.fake)!r}
             """
@@ -209,7 +209,7 @@ def test_signal_during_iac_plan_stops_terraform_and_leaves_no_secret(
     assert code == exit_code, stderr
 
 
-# The runner on its own (and with iac.deploy.workspace), in a subprocess so that signals stay there.
+# The runner on its own (and with iac.deploy.flow.workspace), in a subprocess so that signals stay there.
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
@@ -384,7 +384,7 @@ def test_real_terraform_stops_an_apply_cleanly_on_sigterm(tmp_path: Path, terraf
         import sys
         from pathlib import Path
         from iac.errors import Interrupted
-        from iac.terraform import Terraform
+        from iac.terraform.runner import Terraform
 
         terraform = Terraform(binary={terraform!r}, working_dir=Path({str(out)!r}))
         try:

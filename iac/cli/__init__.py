@@ -4,6 +4,7 @@ This module defines `app`, the core commands (render, validate, init, plan, appl
 `iac doctor` and the command groups (`allowlist`, `hmac`, `cors`, `manifest`) are the `app` of the modules beside
 it, imported only when used (`COMMAND_MODULES` in iac.cli.group). What the command modules share is in
 `iac.cli.common`; how an error becomes an exit code and how help is formatted, in `iac.cli.group`.
+On top: may import every package of iac, each inside the command that uses it.
 """
 
 # No `from __future__ import annotations` here: Typer reads each command's annotations when it builds the
@@ -13,7 +14,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -27,6 +28,7 @@ from iac.cli.common import (
     LockfileOption,
     LockTimeoutOption,
     NoInvalidateOption,
+    OutOfDate,
     OutputLockTimeoutOption,
     OutputOption,
     RepackOption,
@@ -56,9 +58,6 @@ from iac.cli.group import (
 from iac.defaults import DEFAULT_LOCK_TIMEOUT
 from iac.errors import ConfigError, IacError
 from iac.words import plural
-
-if TYPE_CHECKING:
-    from iac.extras import Found
 
 app = typer.Typer(
     cls=IacRootGroup,
@@ -132,13 +131,16 @@ def render(
 
     Example: iac render -c iac.yaml -o build/ && iac render -c iac.yaml --check
     """
-    from iac import baseline as baselines
-    from iac import extras
-    from iac.allowlist import repack_notice
-    from iac.config import load_config
-    from iac.files import RENDER, Deployment, differences, locked_output, parse_duration, write_tree
-    from iac.render import bucket_cors_summary
-    from iac.render import render as render_files
+    from iac.allowlist import baseline as baselines
+    from iac.allowlist.rules import repack_notice
+    from iac.config.load import load_config
+    from iac.files.durations import parse_duration
+    from iac.files.ledger import RENDER, Deployment
+    from iac.files.locks import locked_output
+    from iac.files.output import differences, write_tree
+    from iac.terraform import extras
+    from iac.terraform.render import bucket_cors_summary
+    from iac.terraform.render import render as render_files
 
     output = output_dir(output, config, "build")
     timeout = parse_duration(lock_timeout)
@@ -197,34 +199,6 @@ def render(
         typer.echo(f"  removed stale file {name}")
 
 
-class OutOfDate(IacError):
-    """`iac render --check`: the output directory is not what the config renders, or holds other files
-    Terraform would read (`extra`, see iac.extras)."""
-
-    def __init__(
-        self, config: Path, output: Path, found: list[str], extra: "Found | None" = None, *, repack: bool = False
-    ) -> None:
-        self.extra = extra
-        self.found = [*found, *(extra.entries() if extra is not None else ())]
-        steps = []
-        if found:
-            command = f"iac render -c {shlex.quote(str(config))} -o {shlex.quote(str(output))}"
-            steps.append(f"run `{command}{' --repack' if repack else ''}` and commit the result")
-        if extra is not None and extra.refused:
-            steps.append(extra.remedy(config))
-        self.summary = (
-            f"{output}/ is not what {config} renders ({plural(len(self.found), 'difference')}): {'; '.join(steps)}"
-        )
-        super().__init__(self.summary)
-
-    def lines(self) -> list[str]:
-        return [*self.found, self.summary]
-
-    def details(self) -> dict[str, Any]:
-        extra = {"extra_files": self.extra.to_json()} if self.extra is not None else {}
-        return {"differences": self.found, **extra}
-
-
 @app.command(cls=IacCommand)
 def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None, as_json: JsonOption = False) -> None:
     """Check the config file only: schema, names, allowlist and limits. Writes nothing.
@@ -234,8 +208,8 @@ def validate(config: ConfigOption = DEFAULT_CONFIG, output: OutputOption = None,
 
     Example: iac validate -c iac.yaml
     """
-    from iac import baseline as baselines
-    from iac.config import load_config, placeholder_warnings
+    from iac.allowlist import baseline as baselines
+    from iac.config.load import load_config, placeholder_warnings
 
     try:
         loaded = load_config(config)
@@ -288,9 +262,10 @@ def init(
 
     Example: iac init iac.yaml && $EDITOR iac.yaml && iac validate
     """
-    from iac.files import not_regular, write_atomic
-    from iac.schema_json import SCHEMA_FILE, schema_text
-    from iac.templates import resource_dir
+    from iac.config.schema_json import SCHEMA_FILE, schema_text
+    from iac.files.atomic import write_atomic
+    from iac.files.inputs import not_regular
+    from iac.terraform.templates import resource_dir
 
     schema_path = path.parent / SCHEMA_FILE
     schema = schema_text().encode()
@@ -356,9 +331,9 @@ def plan(
 
     Example: iac plan -c iac.yaml --summary plan.md --lockfile readonly --json > plan.json
     """
-    from iac import deploy
-    from iac.config import load_config
-    from iac.files import parse_duration
+    from iac.config.load import load_config
+    from iac.deploy import flow as deploy
+    from iac.files.durations import parse_duration
 
     output = output_dir(output, config, "build")
     parse_duration(lock_timeout)
@@ -397,8 +372,8 @@ def apply(
 
     Example: iac apply -c iac.yaml --auto-approve --lockfile readonly --expect-digest "$DIGEST"
     """
-    from iac import deploy
-    from iac.files import parse_duration
+    from iac.deploy import flow as deploy
+    from iac.files.durations import parse_duration
 
     output = output_dir(output, config, "build")
     timeout = parse_duration(lock_timeout)
@@ -452,17 +427,17 @@ def lock(
 
     Example: iac lock -c iac.yaml -o build --platform linux_arm64 && git add build/.terraform.lock.hcl
     """
-    from iac import deploy
-    from iac.config import load_config
-    from iac.files import parse_duration
+    from iac.config.load import load_config
+    from iac.deploy import lock as providers_lock
+    from iac.files.durations import parse_duration
 
     output = output_dir(output, config, "build")
     parse_duration(lock_timeout)
-    platforms = deploy.lock_platforms(platform or [])
+    platforms = providers_lock.lock_platforms(platform or [])
     run = terraform_run(terraform, lock_timeout, False, None)
     loaded = load_config(config)
     print_warnings(loaded.warnings)
-    report = deploy.lock(loaded, output, run, platforms, fs_mirror)
+    report = providers_lock.lock(loaded, output, run, platforms, fs_mirror)
     if as_json:
         print_json(report.to_json())
         return
@@ -486,9 +461,9 @@ def invalidate(
 
     Example: iac invalidate -c iac.yaml --path '/*' --json
     """
-    from iac.config import load_config
-    from iac.deploy import invalidate_cache, url_map_name
-    from iac.invalidate import InvalidationTarget, check_path
+    from iac.config.load import load_config
+    from iac.deploy.flow import invalidate_cache, url_map_name
+    from iac.gcp.invalidate import InvalidationTarget, check_path
 
     loaded = load_config(config)
     target = InvalidationTarget(

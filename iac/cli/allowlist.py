@@ -34,8 +34,8 @@ from iac.untrusted import printable
 from iac.words import plural
 
 if TYPE_CHECKING:
-    from iac.allowlist_file import Change, Operation
-    from iac.denied import DeniedReport
+    from iac.edits.allowlist import Change, Operation
+    from iac.gcp.denied import DeniedReport
 
 app = command_group(
     "Show and rotate the IP allowlist: edits the config in place (comments and layout kept), validates, "
@@ -63,8 +63,8 @@ def allowlist_list(
 
     Example: iac allowlist list -c iac.yaml --json
     """
-    from iac import baseline as baselines
-    from iac.config import load_config
+    from iac.allowlist import baseline as baselines
+    from iac.config.load import load_config
 
     loaded = load_config(config)
     allowlist = loaded.allowlist
@@ -94,7 +94,7 @@ def allowlist_list(
 
 def _show_edit(change: "Change", config: Path, dry_run: bool, as_json: bool) -> None:
     """The edit, as it happened: the file's ranges, then the rules against the named baseline."""
-    from iac.allowlist import repack_notice
+    from iac.allowlist.rules import repack_notice
 
     say = progress if as_json else typer.echo
     print_warnings(change.loaded.warnings)
@@ -133,9 +133,10 @@ def _edit_allowlist(
     as_json: bool,
     options: ApplyOptions,
 ) -> None:
-    """Shared tail of add/remove/set: the rotation flow (`iac.deploy.rotate`), printed."""
-    from iac import allowlist_file, deploy
-    from iac.files import parse_duration
+    """Shared tail of add/remove/set: the rotation flow (`iac.deploy.flow.rotate`), printed."""
+    from iac.deploy import flow as deploy
+    from iac.edits import allowlist as allowlist_file
+    from iac.files.durations import parse_duration
 
     timeout = parse_duration(options.lock_timeout)
     then_apply = options.then_apply(as_json, dry_run=dry_run)
@@ -175,9 +176,10 @@ def allowlist_add(
 
     Example: iac allowlist add 81.2.69.160/28 --note "Lisbon office" && iac render  (then a pull request)
     """
-    from iac import allowlist_file
+    from iac.edits import allowlist as allowlist_file
+    from iac.edits import allowlist_text
 
-    networks = allowlist_file.parse_command_line(cidrs)
+    networks = allowlist_text.parse_command_line(cidrs)
     if note is not None and (not note.strip() or any(not ch.isprintable() for ch in note)):
         raise IacError("--note must be one line of printable text")
     _edit_allowlist(
@@ -211,9 +213,10 @@ def allowlist_remove(
 
     Example: iac allowlist remove 130.192.120.23/32 && iac render  (then a pull request)
     """
-    from iac import allowlist_file
+    from iac.edits import allowlist as allowlist_file
+    from iac.edits import allowlist_text
 
-    networks = allowlist_file.parse_command_line(cidrs)
+    networks = allowlist_text.parse_command_line(cidrs)
     _edit_allowlist(
         config,
         lambda doc: allowlist_file.remove(doc, networks),
@@ -255,8 +258,9 @@ def allowlist_set(
 
     Example: iac allowlist set --from vpn-egress.txt && iac render  (then a pull request)
     """
-    from iac import allowlist_file
-    from iac.files import ADDRESS_LIST, read_input, read_stream
+    from iac.edits import allowlist as allowlist_file
+    from iac.edits import allowlist_text
+    from iac.files.inputs import ADDRESS_LIST, read_input, read_stream
 
     name = "<stdin>" if source == "-" else source
     try:
@@ -275,8 +279,8 @@ def allowlist_set(
         raise IacError(f"{name}: cannot read the list of addresses: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise IacError(f"{name}: the list of addresses is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    listed = allowlist_file.read_list_file(name, text)
-    networks = allowlist_file.parse_arguments(listed.values, listed.labels)
+    listed = allowlist_text.read_list_file(name, text)
+    networks = allowlist_text.parse_arguments(listed.values, listed.labels)
     _edit_allowlist(
         config,
         lambda doc: (allowlist_file.replace(doc, networks, listed.notes), []),
@@ -324,8 +328,8 @@ def allowlist_denied(
 
     Example: iac allowlist denied -c iac.yaml --since 7d
     """
-    from iac.config import load_config
-    from iac.denied import parse_since, read_denied
+    from iac.config.load import load_config
+    from iac.gcp.denied import parse_since, read_denied
 
     window = parse_since(since)
     loaded = load_config(config)
@@ -339,7 +343,7 @@ def allowlist_denied(
 def _print_denied(report: "DeniedReport", config: Path) -> None:
     """The report; what it quotes from the log (paths, addresses that are not addresses) is escaped already,
     and every line is printed through `printable` besides."""
-    from iac.denied import rfc3339
+    from iac.gcp.denied import rfc3339
 
     def say(line: str) -> None:
         typer.echo(printable(line))
@@ -378,7 +382,7 @@ def _print_denied(report: "DeniedReport", config: Path) -> None:
 
 
 def _print_table(report: "DeniedReport", say: Callable[[str], None]) -> None:
-    from iac.denied import rfc3339
+    from iac.gcp.denied import rfc3339
 
     header = ("address", "requests", "first", "last", "policy", "allowed now", "sample path")
     rows = [

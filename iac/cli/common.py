@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,12 +15,14 @@ import typer
 from iac.cli.group import EXIT_INVALIDATION_FAILED, handed_in
 from iac.errors import IacError
 from iac.untrusted import printable
+from iac.words import plural
 
 if TYPE_CHECKING:
-    from iac.allowlist import Assignment
-    from iac.baseline import Baseline
-    from iac.config import LoadedConfig
-    from iac.deploy import ApplyReport, InvalidationReport, PlanReport, Renderer, RotationReport, TerraformRun
+    from iac.allowlist.baseline import Baseline
+    from iac.allowlist.rules import Assignment
+    from iac.config.load import LoadedConfig
+    from iac.deploy.flow import ApplyReport, InvalidationReport, PlanReport, Renderer, RotationReport, TerraformRun
+    from iac.terraform.extras import Found
 
 # The config file every command reads unless given -c (or IAC_CONFIG), and the one `iac init` writes.
 DEFAULT_CONFIG = Path("iac.yaml")
@@ -177,8 +180,8 @@ def check_lockfile(mode: str | None) -> str | None:
 
 
 def rule_lines(baseline: Baseline, assignment: Assignment) -> list[str]:
-    """The Cloud Armor rules a change touches, against the baseline it names (see iac.baseline)."""
-    from iac.baseline import BOTH_POLICIES
+    """The Cloud Armor rules a change touches, against the baseline it names (see iac.allowlist.baseline)."""
+    from iac.allowlist.baseline import BOTH_POLICIES
 
     if baseline.source == "none":
         return [f"Cloud Armor rules: {len(assignment.rules)} ({baseline.describe()}; {BOTH_POLICIES})"]
@@ -284,8 +287,8 @@ def print_invalidation_failure(invalidation: InvalidationReport, *, applied: boo
 
 def terraform_run(terraform: str | None, lock_timeout: str, repack: bool, lockfile: str | None) -> TerraformRun:
     """How this command runs Terraform: the binary found, progress on stderr, the renderer handed in."""
-    from iac.deploy import TerraformRun
-    from iac.terraform import find_terraform
+    from iac.deploy.flow import TerraformRun
+    from iac.terraform.runner import find_terraform
 
     return TerraformRun(
         binary=find_terraform(terraform),
@@ -308,7 +311,7 @@ def run_apply(
 ) -> ApplyReport:
     """The `iac apply` flow on a loaded config, printing as it goes; the caller prints the JSON report and
     exits 3 when the invalidation failed (the apply itself succeeded: that is a result, not an error)."""
-    from iac import deploy
+    from iac.deploy import flow as deploy
 
     def review(report: PlanReport) -> None:
         if not as_json:
@@ -351,7 +354,7 @@ class ApplyOptions:
 
 
 def print_rotation(report: RotationReport, as_json: bool) -> None:
-    """The end of a config edit (`iac.deploy.rotate`): its JSON document, and exit 3 when the apply that followed
+    """The end of a config edit (`iac.deploy.flow.rotate`): its JSON document, and exit 3 when the apply that followed
     it succeeded but the CDN cache invalidation failed."""
     failed = report.applied is not None and report.applied.invalidation.failed
     if as_json:
@@ -359,3 +362,31 @@ def print_rotation(report: RotationReport, as_json: bool) -> None:
         print_json(report.to_json(), EXIT_INVALIDATION_FAILED if failed else 0, error)
     if failed:
         raise typer.Exit(EXIT_INVALIDATION_FAILED)
+
+
+class OutOfDate(IacError):
+    """`iac render --check`: the output directory is not what the config renders, or holds other files
+    Terraform would read (`extra`, see iac.terraform.extras)."""
+
+    def __init__(
+        self, config: Path, output: Path, found: list[str], extra: Found | None = None, *, repack: bool = False
+    ) -> None:
+        self.extra = extra
+        self.found = [*found, *(extra.entries() if extra is not None else ())]
+        steps = []
+        if found:
+            command = f"iac render -c {shlex.quote(str(config))} -o {shlex.quote(str(output))}"
+            steps.append(f"run `{command}{' --repack' if repack else ''}` and commit the result")
+        if extra is not None and extra.refused:
+            steps.append(extra.remedy(config))
+        self.summary = (
+            f"{output}/ is not what {config} renders ({plural(len(self.found), 'difference')}): {'; '.join(steps)}"
+        )
+        super().__init__(self.summary)
+
+    def lines(self) -> list[str]:
+        return [*self.found, self.summary]
+
+    def details(self) -> dict[str, Any]:
+        extra = {"extra_files": self.extra.to_json()} if self.extra is not None else {}
+        return {"differences": self.found, **extra}

@@ -22,7 +22,8 @@ from iac.untrusted import printable
 from iac.words import plural
 
 if TYPE_CHECKING:
-    from iac.config import Config, CorsConfig
+    from iac.config.cors import CorsConfig
+    from iac.config.models import Config
     from iac.cors.targets import TargetResult
 
 app = command_group(
@@ -50,7 +51,7 @@ ProviderOption = Annotated[
 
 
 def _config_with_cors(config: Path) -> "tuple[Config, CorsConfig]":
-    from iac.config import load_config
+    from iac.config.load import load_config
 
     loaded = load_config(config).config
     if loaded.cors is None:
@@ -76,7 +77,9 @@ def cors_render(
     Example: iac cors render -c iac.yaml -o cors/
     """
     from iac.cors.targets import documents
-    from iac.files import CORS_RENDER, Deployment, parse_duration, write_tree
+    from iac.files.durations import parse_duration
+    from iac.files.ledger import CORS_RENDER, Deployment
+    from iac.files.output import write_tree
 
     output = output_dir(output, config, "cors")
     timeout = parse_duration(lock_timeout)

@@ -27,7 +27,7 @@ from iac.cli.group import IacCommand, command_group
 from iac.defaults import DEFAULT_LOCK_TIMEOUT
 
 if TYPE_CHECKING:
-    from iac.hmac_key import Rotation
+    from iac.edits.hmac_key import Rotation
 
 app = command_group(
     "Rotate the HMAC key the load balancer signs its requests to the bucket with, make-before-break: the new key "
@@ -79,8 +79,9 @@ def hmac_rotate(
 
     Example: iac hmac rotate -c iac.yaml && iac render  (then a pull request)
     """
-    from iac import deploy, hmac_key
-    from iac.files import parse_duration
+    from iac.deploy import flow as deploy
+    from iac.edits import hmac_key
+    from iac.files.durations import parse_duration
 
     timeout = parse_duration(lock_timeout)
     options = ApplyOptions(

@@ -25,8 +25,8 @@ from iac.words import plural
 
 if TYPE_CHECKING:
     from iac.manifest.generate import Progress, Summary
-    from iac.manifest.register import Progress as RegisterProgress
-    from iac.manifest.register import RegisterReport
+    from iac.manifest.register_report import Progress as RegisterProgress
+    from iac.manifest.register_report import RegisterReport
 
 app = command_group(
     "Encord registration files: generate the upload JSON/CSV for the Direct Access bucket, "
@@ -119,8 +119,9 @@ def manifest_generate(
 
     Example: iac manifest generate -c iac.yaml --prefix scans/ --kind dicom -o manifests/
     """
-    from iac.config import load_config
-    from iac.files import Deployment, parse_duration
+    from iac.config.load import load_config
+    from iac.files.durations import parse_duration
+    from iac.files.ledger import Deployment
     from iac.manifest.bucket import list_bucket
     from iac.manifest.generate import generate
 
@@ -227,7 +228,7 @@ def manifest_validate(
 
     domain = None
     if config is not None:
-        from iac.config import load_config
+        from iac.config.load import load_config
 
         domain = load_config(config).config.domain
     problems = [problem for path in files for problem in validate_file(path, domain)]
@@ -347,10 +348,11 @@ def manifest_register(
 
     Example: iac manifest register -c iac.yaml --folder scans-2026 --create-folder --jobs 4
     """
-    from iac.config import load_config
-    from iac.files import parse_duration
+    from iac.config.load import load_config
+    from iac.files.durations import parse_duration
     from iac.manifest.encord_client import domain as encord_domain
-    from iac.manifest.register import Options, Target, files_to_register, register
+    from iac.manifest.register import files_to_register, register
+    from iac.manifest.register_report import Options, Target
 
     if jobs < 1:
         raise IacError(f"--jobs {jobs}: give the number of files in flight at once, 1 or more")

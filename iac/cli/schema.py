@@ -1,4 +1,4 @@
-"""`iac schema`: the config's JSON Schema, for editors and `check-jsonschema`. It is made in iac.schema_json.
+"""`iac schema`: the config's JSON Schema, for editors and `check-jsonschema`. It is made in iac.config.schema_json.
 
 `app` holds the one command; iac.cli.group names this module in COMMAND_MODULES.
 """
@@ -43,8 +43,8 @@ def schema(output: SchemaOutputOption = None) -> None:
 
     Example: iac schema -o iac.schema.json
     """
-    from iac.files import write_atomic
-    from iac.schema_json import schema_text
+    from iac.config.schema_json import schema_text
+    from iac.files.atomic import write_atomic
 
     text = schema_text()
     if output is None:

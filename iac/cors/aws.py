@@ -12,12 +12,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from iac.config import AwsCorsTarget, CorsRule
+from iac.config.cors import AwsCorsTarget, CorsRule
 from iac.cors import s3rules
 from iac.cors.policy import Native
 from iac.cors.provider import Document, Provider, ProviderModule, missing_sdk, no_credentials
 from iac.errors import IacError
-from iac.hcl import Hcl, identifier
+from iac.terraform.hcl import Hcl, identifier
 
 MAX_RULES = 100
 METHODS = frozenset({"GET", "PUT", "HEAD", "POST", "DELETE"})
@@ -44,7 +44,7 @@ def document_name(target: AwsCorsTarget) -> str:
 
 def documents(target: AwsCorsTarget, rule: CorsRule) -> list[Document]:
     """The `put-bucket-cors` document, and an `aws_s3_bucket_cors_configuration` for Terraform users."""
-    from iac.templates import template
+    from iac.terraform.templates import template
 
     ours = native(rule)
     alias = str(identifier(f"encord_{target.bucket}")).strip('"')  # the resource's label, and its provider's alias

@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from iac.config import AzureCorsTarget, CorsRule
+from iac.config.cors import AzureCorsTarget, CorsRule
 from iac.cors.policy import Native
 from iac.cors.provider import Document, Provider, ProviderModule, missing_sdk, no_credentials
 from iac.errors import IacError

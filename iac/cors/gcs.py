@@ -6,11 +6,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from iac import gcp, storage
-from iac.config import CorsRule, GcpCorsTarget
+from iac.config.cors import CorsRule, GcpCorsTarget
 from iac.cors.policy import Native
 from iac.cors.provider import Document, Provider, ProviderModule
 from iac.errors import IacError
+from iac.gcp import credentials as gcp
+from iac.gcp import storage
 
 # GCS documents no rule limit of its own; keep the list as small as S3's.
 MAX_RULES = 100

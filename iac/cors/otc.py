@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
-from iac.config import CorsRule, OtcCorsTarget
+from iac.config.cors import CorsRule, OtcCorsTarget
 from iac.cors import s3rules
 from iac.cors.policy import Native
 from iac.cors.provider import Document, Provider, ProviderModule, missing_sdk, no_credentials

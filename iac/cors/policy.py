@@ -1,6 +1,6 @@
 """Which CORS rule of a bucket iac owns, merging without losing others', and what a set of rules allows.
 
-The rule itself (`iac.config.CorsRule`, `CorsConfig.rule`) is derived from the config below this package, so
+The rule itself (`iac.config.cors.CorsRule`, `CorsConfig.rule`) is derived from the config below this package, so
 the Terraform rendering of the created bucket uses the same rule without importing `iac.cors`.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from iac.config import CORS_RULE_ID, CorsRule
+from iac.config.cors import CORS_RULE_ID, CorsRule
 
 # One rule in a provider's own shape (boto3's CORSRule dict, a GCS cors entry, ...).
 Native = dict[str, Any]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
-from iac.config import CorsRule, cors_provider
+from iac.config.cors import CorsRule, cors_provider
 from iac.cors.policy import Native
 from iac.errors import IacError
 

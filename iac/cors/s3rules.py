@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iac.config import CorsRule
+from iac.config.cors import CorsRule
 from iac.cors.policy import Native
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from iac.config import CorsConfig, CorsTarget
+from iac.config.cors import CorsConfig, CorsTarget
 from iac.cors import aws, azure, gcs, otc
 from iac.cors.policy import Native, merge, missing_grants
 from iac.cors.provider import CorsStore, Document, Provider, check_methods

@@ -7,6 +7,7 @@ run has a budget (`BUDGET`), so an unresponsive endpoint costs seconds, never mi
 an endpoint that did not answer are skipped rather than waiting again.
 
 `google.cloud.compute_v1` and `google.cloud.storage` are imported only inside the functions that call them.
+Imports the foundations, `iac.config`, `iac.allowlist`, `iac.gcp` and `iac.manifest` (the Encord client).
 
 The public entry: `run() -> DoctorReport` of `Check`s, with a parsed `--connect-to` (`ConnectTo`).
 """

@@ -18,12 +18,12 @@ from iac.doctor.https import ConnectTo
 from iac.doctor.report import CHECKS, Check, DoctorReport
 from iac.doctor.serving import check_cors, check_https, https_not_run
 from iac.errors import ConfigError, IacError
-from iac.names import ResourceNames
+from iac.gcp.names import ResourceNames
 from iac.untrusted import DOCTOR_BUDGET, DOCTOR_REQUEST_TIMEOUT
 from iac.words import plural
 
 if TYPE_CHECKING:
-    from iac.config import LoadedConfig
+    from iac.config.load import LoadedConfig
 
 Progress = Callable[[str], None]
 
@@ -98,7 +98,7 @@ class CheckRun:
 
 def check_config(path: Path, progress: Progress) -> tuple[Check, LoadedConfig | None]:
     """The config check, and the config when it is valid."""
-    from iac.config import load_config
+    from iac.config.load import load_config
 
     progress(f"doctor: config: loading {path}")
     if not path.exists():

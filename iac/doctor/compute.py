@@ -10,12 +10,12 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
-from iac import gcp
-from iac.allowlist import DEFAULT_RULE_PRIORITY
+from iac.allowlist.ranges import DEFAULT_RULE_PRIORITY
 from iac.doctor.dns import a_record_fix
 from iac.doctor.findings import Findings
 from iac.doctor.report import Check
-from iac.names import ResourceNames
+from iac.gcp import credentials as gcp
+from iac.gcp.names import ResourceNames
 from iac.untrusted import BodyTooLarge, cap_rest_client
 from iac.words import plural
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from iac.doctor.https import ConnectTo
-from iac.names import ResourceNames
+from iac.gcp.names import ResourceNames
 
 if TYPE_CHECKING:
-    from iac.config import LoadedConfig
+    from iac.config.load import LoadedConfig
 
 
 @dataclass

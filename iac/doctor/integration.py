@@ -10,7 +10,7 @@ from iac.errors import IacError
 from iac.manifest.encord_client import Encord, domain
 
 if TYPE_CHECKING:
-    from iac.config import EncordConfig
+    from iac.config.models import EncordConfig
 
 
 def check_integration(settings: EncordConfig, timeout: float) -> Check:

@@ -1,7 +1,7 @@
 """The https and cors checks: download an object through the load balancer and send a CORS preflight for it,
 and say what the answer means (served, Cloud Armor's 403, the bucket's error) and what to do.
 
-`google.cloud.storage` (through iac.storage) is imported only inside the function that lists the bucket.
+`google.cloud.storage` (through iac.gcp.storage) is imported only inside the function that lists the bucket.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def first_object(findings: Findings) -> tuple[str | None, Check | None]:
     bucket = findings.loaded.config.bucket.name
     fix = "pass --object NAME (an object in the bucket)"
     try:
-        from iac import storage
+        from iac.gcp import storage
 
         try:
             client = storage.client(findings.loaded.config.project)
@@ -154,7 +154,7 @@ def _bucket_check(findings: Findings, url: str, answer: HttpAnswer, error: tuple
 
 
 def check_cors(findings: Findings) -> Check:
-    from iac.config import DEFAULT_CORS_ORIGINS, CorsConfig
+    from iac.config.cors import DEFAULT_CORS_ORIGINS, CorsConfig
 
     assert findings.url_path is not None
     config = findings.loaded.config

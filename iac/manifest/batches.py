@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from iac.files import OutputDirectory
+from iac.files.output import OutputDirectory
 from iac.manifest.formats import CSV_HEADERS
 
 SKIP_REPORT = "skipped.csv"

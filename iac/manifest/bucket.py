@@ -7,8 +7,9 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from iac import gcp, storage
 from iac.errors import IacError
+from iac.gcp import credentials as gcp
+from iac.gcp import storage
 from iac.manifest.objects import ObjectUnreadable, StoredObject
 
 

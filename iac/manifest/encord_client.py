@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from iac.config import ENCORD_DOMAIN, ENCORD_US_DOMAIN, encord_domain_problem
+from iac.config.models import ENCORD_DOMAIN, ENCORD_US_DOMAIN, encord_domain_problem
 from iac.errors import IacError
 from iac.manifest.registrations import UnitError
 from iac.untrusted import printable

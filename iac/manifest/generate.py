@@ -25,7 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iac.files import DEFAULT_LOCK_SECONDS, MANIFEST_GENERATE, Deployment, OutputDirectory, locked_output
+from iac.files.durations import DEFAULT_LOCK_SECONDS
+from iac.files.ledger import MANIFEST_GENERATE, Deployment
+from iac.files.locks import locked_output
+from iac.files.output import OutputDirectory
 from iac.manifest.batches import BatchFiles
 from iac.manifest.formats import CSV_MAX_ROWS, DEFAULT_BATCH, KIND_KEYS, METADATA
 from iac.manifest.media import classify, strict_metadata
@@ -101,7 +104,7 @@ def generate(
         if fmt == "csv":
             sizes = {key: min(size, CSV_MAX_ROWS) for key, size in sizes.items()}
         output = BatchFiles(directory, fmt, sizes, warn=progress)
-        run = _Run(domain, output, kind, fmt, strict, jobs, progress, ticker)
+        run = Run(domain, output, kind, fmt, strict, jobs, progress, ticker)
         try:
             return run.write(listing)
         except BaseException:
@@ -125,7 +128,7 @@ class _Triaged:
 _Read = tuple[dict[str, Any] | None, str]
 
 
-class _Run:
+class Run:
     """One `generate`: triage each listed object, read the metadata of those that need it (ahead, `jobs`
     at a time), and write every unit, skip and DICOM series in the listing's order."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
-from iac.files import REGISTRATION_FILE, InputFileError, read_input
+from iac.files.inputs import REGISTRATION_FILE, InputFileError, read_input
 from iac.manifest.csvcheck import check_csv
 from iac.manifest.jsoncheck import check_json
 from iac.manifest.problems import Problem

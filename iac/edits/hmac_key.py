@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 
-from iac.config import LoadedConfig, validate_document
+from iac.config.load import LoadedConfig, validate_document
+from iac.config.text import check_writable, read_config_text, write_config_text
+from iac.config.yamldoc import compose, parse_yaml
 from iac.errors import IacError
-from iac.yamldoc import check_writable, compose, parse_yaml, read_config_text, write_config_text
 
 _PLAIN_NUMBER = re.compile(r"[0-9]+")
 
@@ -61,7 +62,7 @@ def rotate(path: Path, *, lock_timeout: float) -> Rotation:
 
     A config that is not valid as it is (a generation of 0 or "x" included) is a ConfigError: nothing is written.
     """
-    from iac.files import locked
+    from iac.files.locks import locked
 
     check_writable(path, dry_run_hint=False)
     with locked(path, lock_timeout):

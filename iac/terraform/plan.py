@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from iac.allowlist import missing_from
+from iac.allowlist.ranges import missing_from
 from iac.errors import IacError
-from iac.terraform import TerraformJson
+from iac.terraform.runner import TerraformJson
 
 # A change to any of these, or to the allowlist_ranges output, means the CDN cache must be invalidated:
 # objects cached under the old rules would otherwise keep being served until they expire.

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from iac import gcp
 from iac.errors import EXIT_INVALIDATION_FAILED, IacError
+from iac.gcp import credentials as gcp
 from iac.untrusted import COMPUTE_REQUEST_TIMEOUT, cap_rest_client
 from iac.words import plural
 

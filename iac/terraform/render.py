@@ -6,13 +6,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-from iac import hcl
-from iac.allowlist import Assignment, Rule, assign, is_network_text, range_notes
-from iac.config import Config, CorsConfig, LoadedConfig
-from iac.templates import module_files, template
+from iac.allowlist.ranges import range_notes
+from iac.allowlist.rules import Assignment, Rule, assign
+from iac.config.cors import CorsConfig
+from iac.config.load import LoadedConfig
+from iac.config.models import Config
+from iac.terraform import hcl
+from iac.terraform.templates import module_files, template
 
 MODULE = "gcp-direct-access"
 
@@ -107,7 +109,7 @@ def render(
 ) -> Rendered:
     """Everything `iac render` writes, in memory: nothing touches the disk here.
 
-    `current` is the rule assignment deployed or rendered before (see `current_rules`): ranges that stay
+    `current` is the rule assignment deployed or rendered before (`iac.allowlist.baseline`): ranges that stay
     keep their rules. The same config and the same `current` always give the same bytes. `provisional`
     marks rules packed only to let `terraform init` run before the deployed rules are known: such a
     rendering is never taken as the current assignment.
@@ -133,52 +135,6 @@ def render(
         create_bucket=config.bucket.create,
         assignment=assignment,
     )
-
-
-# How main.tf.j2 writes the module's identity and each allow rule, to read an earlier rendering back.
-_MODULE_ATTRIBUTE = r'^  {name}\s*=\s*"([^"\\]*)"\s*$'
-_RULE = re.compile(r"\{\s*priority\s*=\s*(\d+)\s*ranges\s*=\s*\[([^\]]*)\]\s*\}")
-_QUOTED = re.compile(r'"([^"\\]*)"')
-_COMMENT = re.compile(r"#[^\n]*")
-
-
-# Written into main.tf by a provisional rendering (templates/main.tf.j2).
-PROVISIONAL_MARK = "# PROVISIONAL: packed before the deployed rules were read"
-
-
-def current_rules(directory: Path, config: Config) -> tuple[Rule, ...] | None:
-    """The allow rules of an earlier rendering of the same deployment (project and name) in `directory`.
-
-    None when the directory holds no rendering of iac's, one of another deployment, a provisional one (its
-    rules were never checked against the deployed ones), or one that cannot be read back: the caller then
-    looks elsewhere (the Terraform state) or packs afresh.
-    """
-    from iac.errors import IacError
-    from iac.files import RENDER, RENDERED_FILE, read_input, written_by
-
-    if not directory.is_dir() or "main.tf" not in written_by(directory, RENDER):
-        return None
-    try:
-        # Never through a symlink, never a FIFO or a device: main.tf is input like the ledger that names it.
-        text = read_input(directory / "main.tf", RENDERED_FILE, follow_symlinks=False).decode("utf-8")
-    except (OSError, UnicodeDecodeError, IacError):
-        return None
-    for attribute, expected in (("project_id", config.project), ("name", config.name)):
-        match = re.search(_MODULE_ATTRIBUTE.format(name=attribute), text, re.MULTILINE)
-        if match is None or match.group(1) != expected:
-            return None
-    start = text.find("  allowlist = {\n    rules = [")
-    if start < 0 or PROVISIONAL_MARK in text:
-        return None  # e.g. a rendering of an iac before stable rules (`ranges = [...]`): the state knows better
-    rules = []
-    # The comments on range lines (config comments, `hcl.comment`) are not rules: read without them.
-    text = _COMMENT.sub("", text[start:])
-    for match in _RULE.finditer(text):
-        ranges = _QUOTED.findall(match.group(2))
-        if not ranges or not all(is_network_text(r) for r in ranges):
-            return None
-        rules.append(Rule(int(match.group(1)), tuple(ranges)))
-    return tuple(rules)
 
 
 # --- what the module creates, for the summary ----------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from iac import gcp
+from iac.gcp import credentials as gcp
 
 # The project of a client talking to an emulator when the caller names none: the emulator accepts any.
 EMULATOR_PROJECT = "iac-emulator"

@@ -2,7 +2,7 @@
 permissions, and Google's error text in a message of ours.
 
 Used by `iac invalidate` (Compute), `iac doctor` (Compute), `iac allowlist denied` (Cloud Logging) and the Cloud
-Storage client (iac.storage) of `iac manifest`, `iac cors` and `iac doctor`. google-auth is imported only
+Storage client (iac.gcp.storage) of `iac manifest`, `iac cors` and `iac doctor`. google-auth is imported only
 inside the functions that need it.
 """
 

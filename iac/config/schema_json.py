@@ -12,8 +12,8 @@ import json
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from iac.config import Config
-from iac.schema import Bounds, Doc, Model, Tagged, defaults_of, fields_of, is_model, tags
+from iac.config.models import Config
+from iac.config.schema import Bounds, Doc, Model, Tagged, defaults_of, fields_of, is_model, tags
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _JSON_TYPES = {str: "string", int: "integer", bool: "boolean"}

@@ -18,16 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from iac.errors import IacError
-from iac.files import (
-    STAGING,
-    InputFileError,
-    InputKind,
-    OutputError,
-    is_configs_directory,
-    is_terraforms,
-    read_input,
-    read_ledger,
-)
+from iac.files.inputs import InputFileError, InputKind, read_input
+from iac.files.ledger import STAGING, OutputError, is_terraforms, read_ledger
+from iac.files.output import is_configs_directory
 from iac.words import plural
 
 # The names Terraform reads as configuration or variables, in a module's directory.

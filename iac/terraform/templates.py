@@ -1,6 +1,6 @@
 """The files iac ships beside its code: the Jinja2 templates and the Terraform modules.
 
-Both renderings use them: `iac.render` (the root Terraform configuration and the module it copies) and
+Both renderings use them: `iac.terraform.render` (the root Terraform configuration and the module it copies) and
 `iac.cors` (the Terraform of an S3 CORS configuration). They live at the top of a source checkout and inside
 the installed package (see pyproject.toml), found by `resource_dir`.
 """
@@ -13,12 +13,12 @@ from typing import Any
 
 import jinja2
 
-from iac import hcl
+from iac.terraform import hcl
 
 
 def resource_dir(name: str) -> Path:
     """`templates` or `modules`: inside the installed package, or at the top of a source checkout."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # iac/, beside iac/terraform/
     for candidate in (package / name, package.parent / name):
         if candidate.is_dir():
             return candidate
@@ -27,7 +27,7 @@ def resource_dir(name: str) -> Path:
 
 @cache
 def _environment() -> jinja2.Environment:
-    """The one Jinja2 environment: strict about undefined values, every value through `iac.hcl`."""
+    """The one Jinja2 environment: strict about undefined values, every value through `iac.terraform.hcl`."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(resource_dir("templates")),
         undefined=jinja2.StrictUndefined,

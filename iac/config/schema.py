@@ -9,7 +9,7 @@ annotations say what a value must be:
   another model (a mapping of its fields; unknown keys are errors, a field without default is required);
 - `Annotated[T, ...]` adds `Before(f)` (`f(value, context)` replaces the value before its type is checked),
   `Bounds(ge, le)`, `Check(f)` (`f(value)` after the type check), `Tagged(key)` (a union of models told
-  apart by their `key` field, a `Literal`) and `Doc(text)` (what the field means; iac.schema_json shows it).
+  apart by their `key` field, a `Literal`) and `Doc(text)` (what the field means; iac.config.schema_json shows it).
 
 `validate` returns the model, or raises `SchemaError` with every problem found. A `Problem` says where (the
 keys and list indexes that lead to the value), what kind of problem it is (`KINDS`) and, in iac's words, what
@@ -288,7 +288,7 @@ def _build(annotation: Any) -> _Validator:
         return _model(annotation)
     if annotation in _PLAIN:
         return _plain(*_PLAIN[annotation])
-    raise TypeError(f"iac.schema has no check for {annotation!r}")
+    raise TypeError(f"iac.config.schema has no check for {annotation!r}")
 
 
 # Plain types: the type a value must have, and its name in a message. Strict: a bool is no int.
@@ -333,7 +333,7 @@ def _list(item: _Validator) -> _Validator:
 def _optional(annotation: Any) -> _Validator:
     members = [member for member in get_args(annotation) if member is not type(None)]
     if len(members) != 1 or len(members) == len(get_args(annotation)):
-        raise TypeError(f"iac.schema: a union is `T | None` or Annotated[..., Tagged(key)], not {annotation!r}")
+        raise TypeError(f"iac.config.schema: a union is `T | None` or Annotated[..., Tagged(key)], not {annotation!r}")
     inner = _validator(members[0])
 
     def check(value: Any, location: Location, problems: list[Problem], context: Any) -> Any:

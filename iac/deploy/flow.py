@@ -3,7 +3,7 @@
 The flows live here and return typed reports; the CLI only parses options, calls and prints.
 
 Locks: an apply (`iac apply`, every `--apply`) holds the config file's lock from reading the config to the
-end of the apply, and the output directory's lock from rendering to the end (`iac.files.locked`,
+end of the apply, and the output directory's lock from rendering to the end (`iac.files.locks.locked`,
 `locked_output`). Every command that takes both takes them in that order, config first, so none waits for
 another in a circle; a command that takes one (render, an edit without --apply) takes it alone.
 """
@@ -11,27 +11,30 @@ another in a circle; a command that takes one (render, an edit without --apply) 
 from __future__ import annotations
 
 import contextlib
-import re
 import shlex
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from iac.allowlist import Assignment, Rule, RuleChange, repack_notice
-from iac.baseline import Baseline, of_rendering, of_state
-from iac.config import LoadedConfig
+from iac.allowlist.baseline import Baseline, of_rendering, of_state
+from iac.allowlist.rules import Assignment, Rule, RuleChange, repack_notice
+from iac.config.load import LoadedConfig
 from iac.errors import IacError, Interrupted
-from iac.files import RENDER, Deployment, locked, locked_output, parse_duration, write_tree
-from iac.names import ResourceNames
-from iac.plan import PlanSummary, summarize
-from iac.render import Rendered, render
+from iac.files.durations import parse_duration
+from iac.files.ledger import RENDER, Deployment
+from iac.files.locks import locked, locked_output
+from iac.files.output import write_tree
+from iac.gcp.names import ResourceNames
 from iac.signals import terminating_as_interrupt
-from iac.terraform import Progress, Terraform
+from iac.terraform.plan import PlanSummary, summarize
+from iac.terraform.render import Rendered, render
+from iac.terraform.runner import Progress, Terraform
+from iac.terraform.state import rules_from_state
 from iac.words import plural
 
 if TYPE_CHECKING:
-    from iac.invalidate import InvalidationTarget
+    from iac.gcp.invalidate import InvalidationTarget
 
 # The saved plan embeds a copy of the state (and so the HMAC secret): it only lives while iac runs.
 PLAN_FILE = "iac.tfplan"
@@ -41,7 +44,7 @@ PLAN_FILE = "iac.tfplan"
 def locked_config(path: Path, timeout: float) -> Iterator[LoadedConfig]:
     """The config at `path`, read under its lock, held until the block ends: an apply in the block deploys
     the config as it is while the apply runs, and no edit can land between the read and the apply."""
-    from iac.config import load_config
+    from iac.config.load import load_config
 
     with locked(path, timeout):
         yield load_config(path)
@@ -64,7 +67,7 @@ class DigestMismatch(IacError):
 
 
 class Renderer(Protocol):
-    """What renders a config into files: `iac.render.render`, or a stand-in a test hands in."""
+    """What renders a config into files: `iac.terraform.render.render`, or a stand-in a test hands in."""
 
     def __call__(
         self,
@@ -139,9 +142,9 @@ class TerraformRun:
 def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Iterator[Workspace]:
     """Render `loaded` into `directory` and run `terraform init`; the plan file is removed on exit.
 
-    The allow rules keep the assignment of the baseline (`iac.baseline`): the earlier rendering in
+    The allow rules keep the assignment of the baseline (`iac.allowlist.baseline`): the earlier rendering in
     `directory`; without one, the rules deployed, read from the state after init; without either, a fresh
-    packing. `run.renderer` is `iac.render.render` unless a caller hands in another (tests render built-in
+    packing. `run.renderer` is `iac.terraform.render.render` unless a caller hands in another (tests render built-in
     resources only). `run.lockfile="readonly"` makes init refuse to change `.terraform.lock.hcl`.
     """
     renderer, repack, progress = run.renderer or render, run.repack, run.progress
@@ -170,7 +173,7 @@ def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Itera
             terraform.init(lockfile=run.lockfile)
             if baseline.source == "none":
                 # The rendering written above is provisional, never a baseline: only the state can be one now.
-                baseline = of_state(directory, terraform.show_json())
+                baseline = of_state(directory, rules_from_state(terraform.show_json()))
                 if baseline.source == "state":
                     progress(f"keeping the {len(baseline.rules)} allow rules deployed (read from the Terraform state)")
                 rendered = renderer(loaded, baseline.current, repack=repack)
@@ -192,8 +195,8 @@ LOCK_FILE = ".terraform.lock.hcl"
 
 def check_before_terraform(loaded: LoadedConfig, directory: Path, rendered: Rendered, lockfile: str | None) -> None:
     """Refuse, before anything is written or run, an output directory holding files Terraform would read that
-    the config neither renders nor declares (iac.extras), and `--lockfile readonly` without a lock file."""
-    from iac import extras
+    the config neither renders nor declares (iac.terraform.extras), and `--lockfile readonly` without a lock file."""
+    from iac.terraform import extras
 
     config = loaded.config
     extras.check(directory, rendered.files, config.terraform.extra_files, loaded.path, "Terraform was not run")
@@ -211,11 +214,11 @@ def lock_command(config: Path, directory: Path) -> str:
 
 
 def plan(loaded: LoadedConfig, directory: Path, run: TerraformRun, *, summary: Path | None = None) -> PlanReport:
-    """Render, init and plan; with `summary`, also write the plan as Markdown there (`iac.summary`), checked
+    """Render, init and plan; with `summary`, also write the plan as Markdown there (`iac.terraform.summary`), checked
     writable before Terraform runs, and written when the plan fails too (saying so, without the details,
     which may not belong in a pull request)."""
-    from iac import extras
-    from iac import summary as markdown
+    from iac.terraform import extras
+    from iac.terraform import summary as markdown
 
     if summary is not None:
         markdown.check_target(summary)
@@ -328,7 +331,7 @@ def apply(
 
 
 class Edit(Protocol):
-    """A config edit that `rotate` may follow with the apply flow: the allowlist's (`allowlist_file.Change`), the
+    """A config edit that `rotate` may follow with the apply flow: the allowlist's (`iac.edits.allowlist.Change`), the
     HMAC key generation's (`hmac_key.Rotation`). `loaded` is the edited config, validated."""
 
     @property
@@ -392,10 +395,10 @@ def rotate(
     shown: Callable[[E], None],
     then_apply: Callable[[LoadedConfig], ApplyReport] | None = None,
 ) -> RotationReport:
-    """Make the config edit `edit` (`allowlist_file.edit`, `hmac_key.rotate`) of the file `config`, let `shown`
-    report it, then run the apply flow on the edited config (`then_apply`, unless a dry run). A failure after the
-    file was written is a NotApplied: it says that the config changed and how to finish; nothing else is left
-    unexplained.
+    """Make the config edit `edit` (`iac.edits.allowlist.edit`, `iac.edits.hmac_key.rotate`) of the file `config`,
+    let `shown` report it, then run the apply flow on the edited config (`then_apply`, unless a dry run). A
+    failure after the file was written is a NotApplied: it says that the config changed and how to finish;
+    nothing else is left unexplained.
 
     With `then_apply`, the config's lock is held from the edit to the end of the apply (waiting up to
     `lock_timeout` seconds for it): the config applied is the one on disk, and two rotations at once run one
@@ -421,8 +424,8 @@ def retry_command(loaded: LoadedConfig, path: str) -> str:
 
 def invalidate_cache(loaded: LoadedConfig, target: InvalidationTarget, progress: Progress) -> InvalidationReport:
     """Invalidate the cache; a failure is reported (with the command that retries it), not raised."""
-    from iac import gcp
-    from iac.invalidate import invalidate_cache as request_invalidation
+    from iac.gcp import credentials as gcp
+    from iac.gcp.invalidate import invalidate_cache as request_invalidation
 
     retry = retry_command(loaded, target.path)
     try:
@@ -446,7 +449,7 @@ def url_map_name(name: str) -> str:
 
 def invalidation_target_from(outputs: dict[str, Any], path: str) -> InvalidationTarget:
     """The URL map, project and host to invalidate, from the applied configuration's outputs."""
-    from iac.invalidate import InvalidationTarget
+    from iac.gcp.invalidate import InvalidationTarget
 
     try:
         return InvalidationTarget(
@@ -457,84 +460,3 @@ def invalidation_target_from(outputs: dict[str, Any], path: str) -> Invalidation
         )
     except KeyError as missing:
         raise IacError(f"the applied configuration has no output {missing}: cannot invalidate the CDN cache") from None
-
-
-# --- iac lock ---------------------------------------------------------------------------------------------------
-
-# The platforms `iac lock` always writes checksums for: Linux CI runners, and Macs of both kinds.
-LOCK_PLATFORMS = ("linux_amd64", "darwin_arm64", "darwin_amd64")
-_PLATFORM = re.compile(r"[a-z0-9]+_[a-z0-9]+")
-_LOCKED_PROVIDER = re.compile(r'^provider\s+"([^"]+)"\s*\{\s*$(.*?)^\}', re.MULTILINE | re.DOTALL)
-_LOCKED_VERSION = re.compile(r'^\s*version\s*=\s*"([^"]*)"', re.MULTILINE)
-_LOCKED_HASH = re.compile(r'"(?:h1|zh):[^"]*"')
-
-
-def lock_platforms(extra: Sequence[str]) -> tuple[str, ...]:
-    """LOCK_PLATFORMS and the `--platform` values `extra`, each once; a value not of the form OS_ARCH is an error."""
-    for platform in extra:
-        if not _PLATFORM.fullmatch(platform):
-            raise IacError(
-                f"--platform {platform!r}: not a platform: write OS_ARCH as Terraform names it, lowercase, e.g. "
-                "linux_arm64 or windows_amd64"
-            )
-    return tuple(dict.fromkeys([*LOCK_PLATFORMS, *extra]))
-
-
-@dataclass(frozen=True)
-class LockedProvider:
-    source: str
-    version: str
-    checksums: int
-
-
-@dataclass(frozen=True)
-class LockReport:
-    """What `iac lock` wrote: the lock file, the platforms asked for, and each provider's version locked."""
-
-    path: Path
-    platforms: tuple[str, ...]
-    providers: tuple[LockedProvider, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "lock_file": str(self.path),
-            "platforms": list(self.platforms),
-            "providers": [{"source": p.source, "version": p.version, "checksums": p.checksums} for p in self.providers],
-        }
-
-
-def lock(
-    loaded: LoadedConfig, directory: Path, run: TerraformRun, platforms: Sequence[str], fs_mirror: Path | None = None
-) -> LockReport:
-    """Render `loaded` into `directory` as `iac render` does, then write the checksums of the providers it needs
-    for each of `platforms` into its lock file (`terraform get`, `terraform providers lock`): no state, no backend,
-    no cloud credentials. The packages come from their registry, or from the directory `fs_mirror`."""
-    from iac.files import RENDERED_FILE, read_input
-
-    if fs_mirror is not None and not fs_mirror.is_dir():
-        raise IacError(f"--fs-mirror {fs_mirror}: not a directory of provider packages (terraform providers mirror)")
-    renderer, progress = run.renderer or render, run.progress
-    path = directory / LOCK_FILE
-    with terminating_as_interrupt(), locked_output(directory, parse_duration(run.lock_timeout)):
-        baseline = of_rendering(directory, loaded.config)
-        rendered = renderer(loaded, baseline.current, repack=run.repack)
-        check_before_terraform(loaded, directory, rendered, None)
-        write_tree(directory, rendered.files, RENDER, Deployment.of(loaded.config), config=loaded.path)
-        terraform = Terraform(
-            binary=run.binary, working_dir=directory, lock_timeout=run.lock_timeout, progress=progress
-        )
-        terraform.get()
-        terraform.providers_lock(platforms, fs_mirror)
-        try:
-            text = read_input(path, RENDERED_FILE, follow_symlinks=False).decode("utf-8")
-        except (OSError, UnicodeDecodeError, IacError) as exc:
-            raise IacError(f"{path}: cannot read the lock file Terraform wrote: {exc}") from None
-    providers = tuple(
-        LockedProvider(
-            source=match.group(1),
-            version=version.group(1) if (version := _LOCKED_VERSION.search(match.group(2))) else "",
-            checksums=len(_LOCKED_HASH.findall(match.group(2))),
-        )
-        for match in _LOCKED_PROVIDER.finditer(text)
-    )
-    return LockReport(path, tuple(platforms), providers)

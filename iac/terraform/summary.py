@@ -16,10 +16,10 @@ from iac.errors import IacError
 from iac.words import plural
 
 if TYPE_CHECKING:
-    from iac.allowlist import Assignment
-    from iac.baseline import Baseline
-    from iac.config import LoadedConfig
-    from iac.plan import PlanSummary
+    from iac.allowlist.baseline import Baseline
+    from iac.allowlist.rules import Assignment
+    from iac.config.load import LoadedConfig
+    from iac.terraform.plan import PlanSummary
 
 # Every ASCII punctuation character CommonMark lets a backslash escape: escaped, a comment renders as itself.
 _PUNCTUATION = re.compile(r"([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])")
@@ -52,7 +52,7 @@ def check_target(path: Path) -> None:
 
 def write(path: Path, text: str) -> None:
     """Replace `path` with `text`, atomically (through a symlink, as $GITHUB_STEP_SUMMARY may be)."""
-    from iac.files import write_atomic
+    from iac.files.atomic import write_atomic
 
     target = path.resolve()
     if not target.parent.is_dir():  # the link changed since check_target: never create its directories
@@ -118,7 +118,7 @@ def _markdown(
     directory: Path,
     rows: int | None,
 ) -> str:
-    from iac.baseline import BOTH_POLICIES
+    from iac.allowlist.baseline import BOTH_POLICIES
 
     config = loaded.config
     lines = [f"## iac plan: `{config.name}` in project `{config.project}`", ""]
@@ -212,7 +212,7 @@ def _allowlist_section(plan: PlanSummary, loaded: LoadedConfig, rows: int | None
     added, removed = plan.allowlist_added, plan.allowlist_removed
     if not added and not removed:
         return ["**Allowlist:** unchanged.", ""]
-    from iac.allowlist import range_notes
+    from iac.allowlist.ranges import range_notes
 
     notes = range_notes(loaded.allowlist, loaded.notes)
     lines = [

@@ -1,0 +1,77 @@
+"""The rules deployed, read from the Terraform state (`terraform show -json`): the baseline of plan and apply
+when the output directory holds no earlier rendering (`iac.allowlist.baseline.of_state`)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from typing import Any
+
+from iac.allowlist.ranges import DEFAULT_RULE_PRIORITY
+from iac.allowlist.rules import Rule
+from iac.terraform.runner import TerraformJson
+
+# The module's Cloud Armor policies: their allow rules are the deployed rule assignment.
+_POLICY_TYPE = "google_compute_security_policy"
+
+
+def rules_from_state(state: dict[str, Any]) -> tuple[Rule, ...] | None:
+    """The allow rules deployed, from `terraform show -json` of the state (Terraform's JSON state format).
+
+    Both policies hold the same rules; the edge policy is read when present. None when nothing is deployed.
+    A state of another shape is one `IacError` saying where (never what: the state holds the HMAC secret).
+    """
+    read = TerraformJson("the state from `terraform show -json`")
+    values = read.at(state, "values", dict)
+    policies = [
+        (resource, where)
+        for resource, where in _resources(read, read.at(values, "root_module", dict, "values"), "values.root_module")
+        if resource.get("type") == _POLICY_TYPE and resource.get("mode", "managed") == "managed"
+    ]
+    if not policies:
+        return None
+    policies.sort(key=lambda r: (r[0].get("index") != "edge", str(r[0].get("address"))))
+    policy, where = policies[0]
+    rules = []
+    for index, raw in enumerate(read.at(read.at(policy, "values", dict, where), "rule", list, f"{where}.values")):
+        rule = read.item(raw, dict, f"{where}.values.rule[{index}]")
+        priority = rule.get("priority")
+        if rule.get("action") != "allow" or not isinstance(priority, int) or priority >= DEFAULT_RULE_PRIORITY:
+            continue
+        ranges = [
+            cidr
+            for match in _dicts(rule.get("match"))
+            for config in _dicts(match.get("config"))
+            for cidr in _list(config.get("src_ip_ranges"))
+        ]
+        normalised = _normalised(ranges)
+        if normalised is None:
+            return None
+        rules.append(Rule(priority, normalised))
+    return tuple(sorted(rules, key=lambda r: r.priority))
+
+
+def _resources(read: TerraformJson, module: dict[str, Any], where: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """Every resource of `module` and its child modules, with where it is in the state."""
+    for index, resource in enumerate(read.at(module, "resources", list, where)):
+        yield read.item(resource, dict, f"{where}.resources[{index}]"), f"{where}.resources[{index}]"
+    for index, child in enumerate(read.at(module, "child_modules", list, where)):
+        yield from _resources(
+            read, read.item(child, dict, f"{where}.child_modules[{index}]"), f"{where}.child_modules[{index}]"
+        )
+
+
+def _list(value: object) -> list[Any]:
+    """A list in a rule (a rule edited by hand into something else has none)."""
+    return value if isinstance(value, list) else []
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [item for item in _list(value) if isinstance(item, dict)]
+
+
+def _normalised(ranges: list[Any]) -> tuple[str, ...] | None:
+    try:
+        return tuple(str(ipaddress.ip_network(str(cidr), strict=False)) for cidr in ranges)
+    except ValueError:
+        return None  # a rule edited by hand into something else: pack afresh rather than guess
