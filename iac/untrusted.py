@@ -97,7 +97,7 @@ class OutOfTime(IacError):
 
 @dataclass(frozen=True)
 class Bounds:
-    """The caps on reading one API in one command (see the module docstring; the README lists them)."""
+    """The caps on reading one API in one command (see the module docstring; docs/reference.md lists them)."""
 
     body: int = MAX_API_BODY
     total: int = MAX_API_TOTAL

@@ -55,7 +55,7 @@ def _config_with_cors(config: Path) -> "tuple[Config, CorsConfig]":
 
     loaded = load_config(config).config
     if loaded.cors is None:
-        raise IacError(f'{config}: has no cors: section (see the README, "CORS")')
+        raise IacError(f"{config}: has no cors: section (add one: see docs/cors.md)")
     return loaded, loaded.cors
 
 

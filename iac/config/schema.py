@@ -218,8 +218,8 @@ class Bounds:
 
 
 class Doc:
-    """`Annotated[T, Doc(text)]`: what the field means, in the README's words (the config reference shows it, and
-    the JSON Schema gives it to editors)."""
+    """`Annotated[T, Doc(text)]`: what the field means, in the words of docs/configuration.md (the config
+    reference shows it, and the JSON Schema gives it to editors)."""
 
     __slots__ = ("text",)
 

@@ -28,7 +28,7 @@ def config_schema() -> dict[str, Any]:
         Config,
         title="iac.yaml: Encord Direct Access on Google Cloud",
         description=(
-            "The config of iac (see the config reference in its README): keys, types, choices and bounds. "
+            "The config of iac (see docs/configuration.md): keys, types, choices and bounds. "
             "Names, addresses and the rules across fields (IP ranges, bucket names, CORS origins, "
             "bucket.location when bucket.create is true, ...) have no JSON Schema form: `iac validate` "
             "checks them."

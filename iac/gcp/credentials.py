@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 COMPUTE_ENDPOINT_ENV = "IAC_GCP_API_ENDPOINT"
 LOGGING_ENDPOINT_ENV = "IAC_LOGGING_API_ENDPOINT"
 
-# What each use of Google needs, as the README's IAM section lists it.
+# What each use of Google needs, as docs/pipelines.md's IAM section lists it.
 OPERATIONS_PERMISSION = "compute.globalOperations.get"  # to wait for an operation
 INVALIDATION_PERMISSIONS = ("compute.urlMaps.invalidateCache", "compute.urlMaps.get", OPERATIONS_PERMISSION)
 READ_PERMISSIONS = (
