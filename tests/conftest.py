@@ -304,3 +304,23 @@ def builtin_deployment(
     monkeypatch.setenv("IAC_GCP_API_ENDPOINT", f"http://127.0.0.1:{compute_stub.port}")
     cli.services = Services(renderer=render_builtin)
     return compute_stub
+
+
+def outcome_within(call: Callable[[], object], seconds: float) -> object:
+    """What `call()` returned or raised, run on a daemon thread joined for at most `seconds`: a guard against
+    a hang in tests of bounded reads (not a timing assertion); fails the test when it has not ended."""
+    import threading
+
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except Exception as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert outcome, f"did not end within {seconds:g} s"
+    return outcome[0]

@@ -366,3 +366,34 @@ def test_obs_document_parses_back_through_the_sdk(s3: Any, aws_env: str) -> None
     client = ObsClient("testing", "testing", server=aws_env, path_style=True)
     assert client.setBucketCors(name, rules).status == 200
     assert s3_rules(s3, name) == DOCUMENT_RULES
+
+
+# --- an endpoint that accepts and never answers: the reads are bounded (iac.untrusted.Bounds) ------------------
+
+
+@pytest.fixture
+def silent_endpoint() -> Any:
+    """http://127.0.0.1:PORT of a socket that accepts connections (the kernel's backlog) and never answers."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("provider", [aws, otc], ids=["aws", "otc"])
+def test_a_silent_endpoint_fails_within_the_read_bounds(
+    provider: ModuleType, aws_env: str, silent_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the caps the SDKs wait 60 s per read and retry 5 (boto3) or 3 (OBS) times: minutes per target.
+    With IAC_API_DEADLINE=1 each read gives up after a second, a few attempts in all; the test's own
+    bound (a thread joined with a timeout) only guards against a hang."""
+    from conftest import outcome_within
+
+    monkeypatch.setenv("IAC_API_DEADLINE", "1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", silent_endpoint)
+    target = aws_target("iac-silent") if provider is aws else otc_target("iac-silent", silent_endpoint)
+    outcome = outcome_within(lambda: provider.Store(target).read(), 60)
+    assert isinstance(outcome, IacError), outcome
+    assert "iac-silent" in str(outcome)

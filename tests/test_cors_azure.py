@@ -296,3 +296,24 @@ def test_importing_the_module_loads_no_azure_sdk() -> None:
     code = "import sys, iac.cors.azure; print(sorted(m for m in sys.modules if m.startswith('azure')))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_silent_blob_endpoint_fails_within_the_read_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK waits 60 s per read by default; with IAC_API_DEADLINE=1 each read gives up after a second (the
+    retry policy's 3 retries and backoff included, a few seconds). The join only guards against a hang."""
+    import socket
+
+    from conftest import outcome_within
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)  # accepts connections (the kernel's backlog), never answers
+        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}/{DEV_ACCOUNT}"
+        monkeypatch.setenv("IAC_API_DEADLINE", "1")
+        monkeypatch.setenv(
+            azure.CONNECTION_STRING_ENV,
+            f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};BlobEndpoint={endpoint};",
+        )
+        outcome = outcome_within(lambda: azure.Store(TARGET).read(), 60)
+    assert isinstance(outcome, IacError), outcome
+    assert "reading the CORS rules failed" in str(outcome)

@@ -18,6 +18,7 @@ from iac.cors.policy import Native
 from iac.cors.provider import Document, Provider, ProviderModule, missing_sdk, no_credentials
 from iac.errors import IacError
 from iac.terraform.hcl import Hcl, identifier
+from iac.untrusted import Bounds
 
 MAX_RULES = 100
 METHODS = frozenset({"GET", "PUT", "HEAD", "POST", "DELETE"})
@@ -75,6 +76,18 @@ def _import_sdk() -> tuple[Any, Any]:
     return boto3, exceptions
 
 
+def _bounded(bounds: Bounds) -> Any:
+    """botocore's client settings within iac's caps on network reads (`iac.untrusted.Bounds`): its connect and
+    read timeouts, and 3 attempts (botocore's standard retry mode) instead of its default 5."""
+    from botocore.config import Config  # type: ignore[import-untyped]
+
+    return Config(
+        connect_timeout=bounds.connect_timeout,
+        read_timeout=bounds.read_timeout,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
+
+
 class Store:
     """The CORS configuration of one S3 bucket, read and replaced through boto3."""
 
@@ -85,7 +98,9 @@ class Store:
         self._errors: tuple[type[BaseException], ...] = (exceptions.ClientError, exceptions.BotoCoreError)
         self._no_credentials: type[BaseException] = exceptions.NoCredentialsError
         try:
-            self._client: Any = boto3.Session().client("s3", region_name=target.region)
+            self._client: Any = boto3.Session().client(
+                "s3", region_name=target.region, config=_bounded(Bounds.current())
+            )
         except self._errors as exc:
             raise IacError(f"{self.description}: cannot create the S3 client: {_message(exc)}") from None
 

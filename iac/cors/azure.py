@@ -43,6 +43,15 @@ _STORAGE_SCOPE = "https://storage.azure.com/.default"
 _RETRY: dict[str, Any] = {"retry_total": 3, "initial_backoff": 1, "increment_base": 2}
 
 
+def _client_options() -> dict[str, Any]:
+    """The SDK's retry policy above, and its connection and read timeouts within iac's caps on network reads
+    (`iac.untrusted.Bounds`; the SDK's own read timeout is 60 s per request)."""
+    from iac.untrusted import Bounds
+
+    bounds = Bounds.current()
+    return {**_RETRY, "connection_timeout": bounds.connect_timeout, "read_timeout": bounds.read_timeout}
+
+
 def _split(value: str | Iterable[str] | None) -> list[str]:
     """A comma-delimited string (what the service returns) or a list, as a list of non-empty items."""
     if value is None:
@@ -183,7 +192,7 @@ class Store:
                     f" (unset it to sign in with azure-identity, or set it for {target.account})"
                 )
             try:
-                self._client = BlobServiceClient.from_connection_string(connection_string, **_RETRY)
+                self._client = BlobServiceClient.from_connection_string(connection_string, **_client_options())
             except self._errors as exc:
                 raise IacError(
                     f"{self.description}: cannot use {CONNECTION_STRING_ENV}: {self._message(exc)}"
@@ -197,7 +206,7 @@ class Store:
         account_url = target.account_url or f"https://{target.account}.blob.core.windows.net"
         self._credential = DefaultAzureCredential()
         try:
-            self._client = BlobServiceClient(account_url=account_url, credential=self._credential, **_RETRY)
+            self._client = BlobServiceClient(account_url=account_url, credential=self._credential, **_client_options())
         except self._errors as exc:
             raise IacError(f"{self.description}: cannot create the Blob service client: {self._message(exc)}") from None
 

@@ -20,6 +20,7 @@ from iac.cors import s3rules
 from iac.cors.policy import Native
 from iac.cors.provider import Document, Provider, ProviderModule, missing_sdk, no_credentials
 from iac.errors import IacError
+from iac.untrusted import Bounds
 
 MAX_RULES = 100
 METHODS = frozenset({"GET", "PUT", "HEAD", "POST", "DELETE"})
@@ -149,6 +150,9 @@ class Store:
                     # A custom endpoint (a proxy, a private endpoint, a local stand-in) may not resolve
                     # <bucket>.<host>, so address the bucket in the path there.
                     path_style=target.endpoint is not None,
+                    # iac's caps on network reads (iac.untrusted.Bounds): the SDK waits 60 s per read otherwise.
+                    timeout=Bounds.current().read_timeout,
+                    max_retry_count=3,
                 )
         except Exception as exc:  # the SDK raises bare Exception for a bad server value
             raise IacError(f"{self.description}: cannot create the OBS client for {server}: {exc}") from None
