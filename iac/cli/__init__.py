@@ -34,6 +34,7 @@ from iac.cli.common import (
     RepackOption,
     TerraformOption,
     check_digest,
+    finish_apply,
     invalidation_error,
     output_dir,
     print_invalidation_failure,
@@ -381,12 +382,7 @@ def apply(
     run = terraform_run(terraform, lock_timeout, repack, lockfile)
     with deploy.locked_config(config, timeout) as loaded:
         report = run_apply(loaded, output, run, auto_approve, as_json, no_invalidate, digest)
-    failed = report.invalidation.failed
-    if as_json:
-        error = invalidation_error(report.invalidation, applied=True) if failed else None
-        print_json(report.to_json(), EXIT_INVALIDATION_FAILED if failed else EXIT_OK, error)
-    if failed:
-        raise typer.Exit(EXIT_INVALIDATION_FAILED)
+    finish_apply(report.to_json(), report, as_json)
 
 
 @app.command(cls=IacCommand)

@@ -353,15 +353,22 @@ class ApplyOptions:
         return then_apply
 
 
-def print_rotation(report: RotationReport, as_json: bool) -> None:
-    """The end of a config edit (`iac.deploy.flow.rotate`): its JSON document, and exit 3 when the apply that followed
-    it succeeded but the CDN cache invalidation failed."""
-    failed = report.applied is not None and report.applied.invalidation.failed
+def finish_apply(document: dict[str, Any], applied: ApplyReport | None, as_json: bool) -> None:
+    """The end of a command that may have applied (`iac apply`, a config edit with --apply): its JSON document,
+    and exit 3 when the apply succeeded but the CDN cache invalidation failed (then `ok` is false and the
+    document's `error` gives the command that retries it)."""
+    invalidation = applied.invalidation if applied is not None else None
+    failed = invalidation is not None and invalidation.failed
     if as_json:
-        error = invalidation_error(report.applied.invalidation, applied=True) if report.applied and failed else None
-        print_json(report.to_json(), EXIT_INVALIDATION_FAILED if failed else 0, error)
+        error = invalidation_error(invalidation, applied=True) if invalidation is not None and failed else None
+        print_json(document, EXIT_INVALIDATION_FAILED if failed else 0, error)
     if failed:
         raise typer.Exit(EXIT_INVALIDATION_FAILED)
+
+
+def print_rotation(report: RotationReport, as_json: bool) -> None:
+    """The end of a config edit (`iac.deploy.flow.rotate`): `finish_apply` with the edit and its apply."""
+    finish_apply(report.to_json(), report.applied, as_json)
 
 
 class OutOfDate(IacError):
