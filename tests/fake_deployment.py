@@ -1,7 +1,8 @@
 """A stand-in for the rendered configuration, made only of Terraform's built-in resources.
 
-It has the same outputs as the real root module, and its "policies" change exactly when the allowlist
-does, so plan, apply and the invalidation decision can run on a real Terraform core offline.
+It has the same two root modules as the real rendering, with the outputs iac reads: serving/ (the policies,
+the URL map) and allowlist/ (its rules change exactly when the allowlist does), so plan, apply and the
+invalidation decision can run on a real Terraform core offline.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from iac.allowlist.baseline import PROVISIONAL_MARK
+from iac.allowlist.baseline import PROVISIONAL_MARK, check_adopted
 from iac.allowlist.rules import Assignment, Rule, assign
 from iac.config.load import LoadedConfig
 from iac.config.models import Config
@@ -23,45 +24,40 @@ class FakeRendered:
     resources: int
     ranges: int
     assignment: Assignment
+    imports: tuple[int, ...] = ()
 
 
 def render_builtin(
-    loaded: LoadedConfig, current: Sequence[Rule] | None = None, *, repack: bool = False, provisional: bool = False
+    loaded: LoadedConfig,
+    current: Sequence[Rule] | None = None,
+    *,
+    repack: bool = False,
+    provisional: bool = False,
+    imports: Sequence[int] = (),
 ) -> FakeRendered:
+    """Both root modules, as built-in resources: serving/ (the policies, without rules, and the URL map) and
+    allowlist/ (one `terraform_data` a rule and policy, keyed "<policy>-<priority>" as the real module keys
+    its rules, and import blocks for `imports` as the real allowlist/imports.tf has them)."""
     config = loaded.config
     assignment = assign(loaded.allowlist.ranges, current, config.allowlist_max_rules, repack=repack)
+    check_adopted(tuple(imports), assignment)
     ranges = hcl.value(list(loaded.allowlist.ranges), indent=2)
     rules = hcl.value([{"priority": r.priority, "ranges": list(r.ranges)} for r in assignment.rules], indent=4)
     mark = f"\n  {PROVISIONAL_MARK}" if provisional else ""
-    # The deployment's identity and rules are written as main.tf.j2 writes them in the module call, so an
-    # earlier rendering is read back (iac.allowlist.baseline.current_rules) as the real one is.
-    main = f"""terraform {{
+    serving = f"""terraform {{
   required_version = ">= 1.5.0"
 }}
 
-locals {{
-  project_id = {hcl.string(config.project)}
-  name       = {hcl.string(config.name)}{mark}
-  allowlist = {{
-    rules = {rules}
-  }}
-  ranges = {ranges}
-}}
-
 resource "terraform_data" "edge_policy" {{
-  input = local.ranges
+  input = "deny"
 }}
 
 resource "terraform_data" "backend_policy" {{
-  input = local.ranges
+  input = "deny"
 }}
 
 resource "terraform_data" "url_map" {{
   input = {hcl.string(config.name + "-url-map")}
-}}
-
-output "allowlist_ranges" {{
-  value = local.ranges
 }}
 
 output "bucket_name" {{
@@ -84,8 +80,63 @@ output "url_map_name" {{
   value = terraform_data.url_map.output
 }}
 """
+    # The deployment's identity and rules are written as allowlist/main.tf.j2 writes them in the module call,
+    # so an earlier rendering is read back (iac.allowlist.baseline) as the real one is.
+    allowlist = f"""terraform {{
+  required_version = ">= 1.5.0"
+}}
+
+locals {{
+  project_id = {hcl.string(config.project)}
+  name       = {hcl.string(config.name)}{mark}
+  allowlist = {{
+    rules = {rules}
+  }}
+  ranges = {ranges}
+  rules = merge([
+    for policy in ["edge", "backend"] : {{
+      for rule in local.allowlist.rules : "${{policy}}-${{rule.priority}}" => rule.ranges
+    }}
+  ]...)
+}}
+
+resource "terraform_data" "rule" {{
+  for_each = local.rules
+  input    = each.value
+}}
+
+output "allowlist_ranges" {{
+  value = local.ranges
+}}
+
+output "domain" {{
+  value = {hcl.string(config.domain)}
+}}
+
+output "project_id" {{
+  value = {hcl.string(config.project)}
+}}
+
+output "url_map_name" {{
+  value = {hcl.string(config.name + "-url-map")}
+}}
+"""
+    files = {"serving/main.tf": serving.encode(), "allowlist/main.tf": allowlist.encode()}
+    if imports:
+        policies = {"edge": f"{config.name}-edge-policy", "backend": f"{config.name}-backend-policy"}
+        blocks = "".join(
+            f'\nimport {{\n  to = terraform_data.rule["{key}-{priority}"]\n'
+            f'  id = "projects/{config.project}/global/securityPolicies/{policy}/priority/{priority}"\n}}\n'
+            for priority in sorted(set(imports))
+            for key, policy in policies.items()
+        )
+        files["allowlist/imports.tf"] = ("# Adopts the rules of the single-root layout.\n" + blocks).encode()
     return FakeRendered(
-        files={"main.tf": main.encode()}, resources=3, ranges=len(loaded.allowlist.ranges), assignment=assignment
+        files=files,
+        resources=3 + 2 * len(assignment.rules),
+        ranges=len(loaded.allowlist.ranges),
+        assignment=assignment,
+        imports=tuple(sorted(set(imports))),
     )
 
 
@@ -122,9 +173,15 @@ resource "terraform_data" "backend_service" {{
 
 
 def render_builtin_with_hmac_key(
-    loaded: LoadedConfig, current: Sequence[Rule] | None = None, *, repack: bool = False, provisional: bool = False
+    loaded: LoadedConfig,
+    current: Sequence[Rule] | None = None,
+    *,
+    repack: bool = False,
+    provisional: bool = False,
+    imports: Sequence[int] = (),
 ) -> FakeRendered:
-    """`render_builtin` and the HMAC key's stand-ins (`hmac_key_standins`)."""
-    rendered = render_builtin(loaded, current, repack=repack, provisional=provisional)
-    main = rendered.files["main.tf"] + hmac_key_standins(loaded.config).encode()
-    return dataclasses.replace(rendered, files={"main.tf": main}, resources=rendered.resources + 4)
+    """`render_builtin` and the HMAC key's stand-ins (`hmac_key_standins`) in serving/."""
+    rendered = render_builtin(loaded, current, repack=repack, provisional=provisional, imports=imports)
+    main = rendered.files["serving/main.tf"] + hmac_key_standins(loaded.config).encode()
+    files = {**rendered.files, "serving/main.tf": main}
+    return dataclasses.replace(rendered, files=files, resources=rendered.resources + 4)

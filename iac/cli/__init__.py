@@ -28,6 +28,7 @@ from iac.cli.common import (
     LockfileOption,
     LockTimeoutOption,
     NoInvalidateOption,
+    OnlyOption,
     OutOfDate,
     OutputLockTimeoutOption,
     OutputOption,
@@ -119,8 +120,11 @@ def render(
 ) -> None:
     """Render the config as a self-contained Terraform configuration.
 
-    Writes main.tf, versions.tf, outputs.tf, backend.tf (when configured) and a copy of the modules
-    they use, so `terraform -chdir=DIR init && terraform -chdir=DIR plan` works without iac.
+    Writes two root modules, DIR/serving/ (bucket, key, load balancer, the policies with their default
+    deny rule) and DIR/allowlist/ (the allow rules alone, with their own state), each with main.tf,
+    versions.tf, outputs.tf, backend.tf (when configured) and a copy of the module it uses, so
+    `terraform -chdir=DIR/serving plan` works without iac. A DIR of the single-root layout is upgraded
+    (docs/upgrading.md).
     The same config and the same earlier rendering always give the same bytes; each allowlist range
     keeps the Cloud Armor rule it had in DIR; files iac wrote earlier that no longer belong are
     removed; on any error nothing is written. DIR defaults to build/ beside the config file; it is
@@ -140,6 +144,7 @@ def render(
     from iac.files.locks import locked_output
     from iac.files.output import differences, write_tree
     from iac.terraform import extras
+    from iac.terraform.layout import settle_upgrade
     from iac.terraform.render import bucket_cors_summary
     from iac.terraform.render import render as render_files
 
@@ -152,7 +157,7 @@ def render(
     # no lock, nothing created.
     with contextlib.nullcontext() if check else locked_output(output, timeout):
         baseline = baselines.of_rendering(output, loaded.config)
-        rendered = render_files(loaded, baseline.current, repack=repack)
+        rendered = render_files(loaded, baseline.current, repack=repack, imports=baseline.adopted)
         declared = loaded.config.terraform.extra_files
         if check:
             found = differences(output, rendered.files, RENDER, deployment)
@@ -168,6 +173,7 @@ def render(
         if extra.without_missing().refused:
             raise extras.ExtraFiles(output, config, extra.without_missing(), "nothing was written")
         stale = write_tree(output, rendered.files, RENDER, deployment, config=config)
+        moved = settle_upgrade(output)
     for name in extra.missing:
         progress(
             f"warning: {output / name} is in terraform.extra_files but missing: add it, or take it out of the "
@@ -196,6 +202,13 @@ def render(
         typer.echo(f"  DNS: A record {loaded.config.domain} in zone {loaded.config.dns_zone}")
     else:
         typer.echo(f"  DNS: not managed; create the A record for {loaded.config.domain} (output dns_record_to_create)")
+    if baseline.upgrade:
+        typer.echo(
+            f"  upgraded from the single-root layout: serving/ and allowlist/, each a root module with its own state; "
+            f"allowlist/imports.tf adopts the {plural(len(rendered.imports), 'rule')} deployed (docs/upgrading.md)"
+        )
+    for line in moved:
+        typer.echo(f"  {line}")
     for name in stale:
         typer.echo(f"  removed stale file {name}")
 
@@ -322,15 +335,19 @@ def plan(
         ),
     ] = None,
     lockfile: LockfileOption = None,
+    only: OnlyOption = None,
 ) -> None:
     """Render, init and plan: show what applying the config would change, by resource.
 
-    Exit status 0 when nothing would change, 2 when something would (like terraform plan
-    -detailed-exitcode), 1 on error. Terraform's own output goes to stderr as it runs. Refused before
-    Terraform runs: DIR holding a file Terraform would read that the config neither renders nor declares
-    (terraform.extra_files) or a symlink; --lockfile readonly without DIR/.terraform.lock.hcl (see iac lock).
+    DIR holds two root modules, each with its own state: serving/ and allowlist/ (the allow rules
+    alone). Both are planned, serving first, unless --only names one; the digest covers the roots
+    planned, so apply the approved plan with the same --only. Exit status 0 when nothing would change,
+    2 when something would (like terraform plan -detailed-exitcode), 1 on error. Terraform's own output
+    goes to stderr as it runs. Refused before Terraform runs: DIR holding a file Terraform would read
+    that the config neither renders nor declares (terraform.extra_files) or a symlink; --lockfile
+    readonly without a .terraform.lock.hcl in each root to run (see iac lock).
 
-    Example: iac plan -c iac.yaml --summary plan.md --lockfile readonly --json > plan.json
+    Example: iac plan -c iac.yaml --only allowlist --summary plan.md --lockfile readonly --json > plan.json
     """
     from iac.config.load import load_config
     from iac.deploy import flow as deploy
@@ -338,7 +355,7 @@ def plan(
 
     output = output_dir(output, config, "build")
     parse_duration(lock_timeout)
-    run = terraform_run(terraform, lock_timeout, repack, lockfile)
+    run = terraform_run(terraform, lock_timeout, repack, lockfile, only)
     report = deploy.plan(load_config(config), output, run, summary=summary)
     if as_json:
         print_json(report.to_json())
@@ -359,15 +376,19 @@ def apply(
     repack: RepackOption = False,
     lockfile: LockfileOption = None,
     expect_digest: ExpectDigestOption = None,
+    only: OnlyOption = None,
 ) -> None:
     """Render, init, plan to a file, confirm, apply exactly that plan, then invalidate the CDN cache
     if the allowlist changed.
 
-    Nothing to change: nothing is applied or invalidated. Without a terminal, --auto-approve is
-    required. With --expect-digest, a plan other than the approved one is refused before anything is
-    applied. The config file stays locked from reading it to the end of the apply: an allowlist edit
-    waits, and the apply deploys the config as it is. Exit status 0 success, 1 error (a digest that
-    differs included), 3 applied but the cache invalidation failed (the message gives the command that
+    The root modules of DIR run in turn, serving/ then allowlist/, or the one --only names; without
+    --only and --expect-digest, serving/ is left out when its rendering is the one last applied from
+    DIR (a change to the allowlist alone). Nothing to change: nothing is applied or invalidated.
+    Without a terminal, --auto-approve is required. With --expect-digest, a plan other than the
+    approved one is refused before anything is applied (plan and apply with the same --only). The
+    config file stays locked from reading it to the end of the apply: an allowlist edit waits, and
+    the apply deploys the config as it is. Exit status 0 success, 1 error (a digest that differs
+    included), 3 applied but the cache invalidation failed (the message gives the command that
     retries it). Refused before Terraform runs as iac plan is (extra files, --lockfile readonly
     without a lock file).
 
@@ -379,7 +400,7 @@ def apply(
     output = output_dir(output, config, "build")
     timeout = parse_duration(lock_timeout)
     digest = check_digest(expect_digest)
-    run = terraform_run(terraform, lock_timeout, repack, lockfile)
+    run = terraform_run(terraform, lock_timeout, repack, lockfile, only)
     with deploy.locked_config(config, timeout) as loaded:
         report = run_apply(loaded, output, run, auto_approve, as_json, no_invalidate, digest)
     finish_apply(report.to_json(), report, as_json)
@@ -421,7 +442,7 @@ def lock(
     credentials, so it works before anything is deployed. Versions already locked are kept (upgrade with
     `terraform -chdir=DIR init -upgrade`, then run iac lock again). Re-rendering never removes the lock file.
 
-    Example: iac lock -c iac.yaml -o build --platform linux_arm64 && git add build/.terraform.lock.hcl
+    Example: iac lock -c iac.yaml -o build --platform linux_arm64 && git add build/*/.terraform.lock.hcl
     """
     from iac.config.load import load_config
     from iac.deploy import lock as providers_lock
@@ -438,8 +459,9 @@ def lock(
         print_json(report.to_json())
         return
     locked = ", ".join(f"{p.source} {p.version} ({plural(p.checksums, 'checksum')})" for p in report.providers)
-    typer.echo(f"Wrote {report.path}: {locked or 'no provider'}, for {', '.join(report.platforms)}.")
-    typer.echo(f"Commit it with the rendering: git add {shlex.quote(str(report.path))}")
+    written = " and ".join(str(path) for path in report.paths)
+    typer.echo(f"Wrote {written}: {locked or 'no provider'}, for {', '.join(report.platforms)}.")
+    typer.echo(f"Commit them with the rendering: git add {' '.join(shlex.quote(str(path)) for path in report.paths)}")
 
 
 @app.command(cls=IacCommand)

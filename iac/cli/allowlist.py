@@ -1,6 +1,7 @@
 """`iac allowlist`: show and rotate the IP allowlist in the config."""
 
 # No `from __future__ import annotations`: Typer reads the commands' annotations (see iac/cli/__init__.py).
+import dataclasses
 import shlex
 import sys
 from collections.abc import Callable
@@ -139,7 +140,8 @@ def _edit_allowlist(
     from iac.files.durations import parse_duration
 
     timeout = parse_duration(options.lock_timeout)
-    then_apply = options.then_apply(as_json, dry_run=dry_run)
+    # An allowlist edit changes the allowlist root alone: --apply runs Terraform in allowlist/ only.
+    then_apply = dataclasses.replace(options, only="allowlist").then_apply(as_json, dry_run=dry_run)
     report = deploy.rotate(
         lambda: allowlist_file.edit(
             config, operation, allow_empty=allow_empty, dry_run=dry_run, lock_timeout=timeout, output=options.output

@@ -108,6 +108,16 @@ ExpectDigestOption = Annotated[
         show_default=False,
     ),
 ]
+OnlyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--only",
+        metavar="ROOT",
+        help="Run Terraform in one root module of DIR: allowlist (the Cloud Armor allow rules, whose state holds no "
+        "secret) or serving (everything else). Default: both, serving first.",
+        show_default=False,
+    ),
+]
 LockfileOption = Annotated[
     str | None,
     typer.Option(
@@ -168,6 +178,18 @@ def invalidation_error(invalidation: InvalidationReport, *, applied: bool) -> st
     """What a failed invalidation's `--json` document says as its `error`: the failure and the retry."""
     done = "the apply succeeded; " if applied else ""
     return f"CDN cache invalidation failed: {invalidation.error}; {done}retry it with: {invalidation.retry}"
+
+
+def check_only(root: str | None) -> str | None:
+    """`--only`: one of the two root modules, or None for both."""
+    from iac.terraform.layout import ROOTS
+
+    if root is not None and root not in ROOTS:
+        raise IacError(
+            f"--only: {printable(root)!r} is not a root module of the rendering: give allowlist (the allow rules) "
+            "or serving (everything else), or leave it out to run both"
+        )
+    return root
 
 
 def check_lockfile(mode: str | None) -> str | None:
@@ -285,8 +307,11 @@ def print_invalidation_failure(invalidation: InvalidationReport, *, applied: boo
         typer.echo(f"error: retry the invalidation with: {invalidation.retry}", err=True)
 
 
-def terraform_run(terraform: str | None, lock_timeout: str, repack: bool, lockfile: str | None) -> TerraformRun:
-    """How this command runs Terraform: the binary found, progress on stderr, the renderer handed in."""
+def terraform_run(
+    terraform: str | None, lock_timeout: str, repack: bool, lockfile: str | None, only: str | None = None
+) -> TerraformRun:
+    """How this command runs Terraform: the binary found, progress on stderr, the renderer handed in, the root
+    modules to run (`only`: one, else both)."""
     from iac.deploy.flow import TerraformRun
     from iac.terraform.runner import find_terraform
 
@@ -297,6 +322,7 @@ def terraform_run(terraform: str | None, lock_timeout: str, repack: bool, lockfi
         repack=repack,
         renderer=services().renderer,
         lockfile=check_lockfile(lockfile),
+        only=check_only(only),
     )
 
 
@@ -337,6 +363,8 @@ class ApplyOptions:
     terraform: str | None
     lock_timeout: str
     lockfile: str | None
+    # The root module the edit changes: allowlist for the allowlist edits, serving for the HMAC key.
+    only: str | None = None
 
     def then_apply(self, as_json: bool, *, dry_run: bool = False) -> Callable[[LoadedConfig], ApplyReport] | None:
         """The apply flow to run after the edit (None without --apply, or for a dry run), with its options checked
@@ -345,7 +373,7 @@ class ApplyOptions:
         if not self.apply or dry_run:
             return None
         check_can_confirm(self.auto_approve)
-        run = terraform_run(self.terraform, self.lock_timeout, False, self.lockfile)
+        run = terraform_run(self.terraform, self.lock_timeout, False, self.lockfile, self.only)
 
         def then_apply(loaded: LoadedConfig) -> ApplyReport:
             return run_apply(loaded, self.output, run, self.auto_approve, as_json, self.no_invalidate)

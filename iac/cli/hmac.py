@@ -85,7 +85,14 @@ def hmac_rotate(
 
     timeout = parse_duration(lock_timeout)
     options = ApplyOptions(
-        apply, auto_approve, no_invalidate, output_dir(output, config, "build"), terraform, lock_timeout, lockfile
+        apply,
+        auto_approve,
+        no_invalidate,
+        output_dir(output, config, "build"),
+        terraform,
+        lock_timeout,
+        lockfile,
+        only="serving",  # the key is the serving root's: the allow rules are not planned
     )
     then_apply = options.then_apply(as_json)
     report = deploy.rotate(

@@ -127,21 +127,26 @@ def _extra_file(value: str) -> str:
     from iac.files.ledger import LEDGER, STAGING, is_terraforms
 
     if not value:
-        raise Invalid("is empty: write a path relative to the output directory, e.g. alerts.tf")
+        raise Invalid("is empty: write a path relative to the output directory, e.g. serving/alerts.tf")
     if CONTROL.search(value):
         raise Invalid("contains a control character (a NUL, a newline, ...): write a plain file name")
     if value.startswith("/") or re.match(r"[A-Za-z]:", value):
-        raise Invalid("is an absolute path: write it relative to the output directory, e.g. alerts.tf")
+        raise Invalid("is an absolute path: write it relative to the output directory, e.g. serving/alerts.tf")
     if "\\" in value:
-        raise Invalid("contains a backslash: separate directories with /, e.g. modules/alerts/main.tf")
+        raise Invalid("contains a backslash: separate directories with /, e.g. serving/modules/alerts/main.tf")
     parts = value.split("/")
     if ".." in parts:
-        raise Invalid("leads out of the output directory (..): name a file inside it, e.g. alerts.tf")
+        raise Invalid("leads out of the output directory (..): name a file inside it, e.g. serving/alerts.tf")
     if "" in parts or "." in parts:
         plain = "/".join(part for part in parts if part not in ("", "."))
         raise Invalid(f"is not a plain relative path: write {plain!r}" if plain else "names no file")
     if is_terraforms(value) or parts[0] in (LEDGER, STAGING):
         raise Invalid("is a working file of Terraform or iac, not a file of the configuration: remove it")
+    if parts[0] not in ("serving", "allowlist") or len(parts) < 2:
+        raise Invalid(
+            "is outside both root modules, where Terraform never reads it: put it in serving/ (e.g. "
+            f"serving/{parts[-1]}), or in allowlist/ for what belongs with the allow rules"
+        )
     return value
 
 

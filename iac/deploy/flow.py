@@ -1,5 +1,9 @@
 """`iac plan` and `iac apply`: render, init, plan to a file, show, apply exactly that plan, invalidate.
 
+A rendering has two root modules (`iac.terraform.layout`): `serving/` and `allowlist/`, each with its own state.
+A run plans the roots it is given (`--only`), else both, serving first; an allowlist edit with --apply runs
+allowlist/ only, `iac hmac rotate` serving/ only.
+
 The flows live here and return typed reports; the CLI only parses options, calls and prints.
 
 Locks: an apply (`iac apply`, every `--apply`) holds the config file's lock from reading the config to the
@@ -11,6 +15,7 @@ another in a circle; a command that takes one (render, an edit without --apply) 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shlex
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,13 +26,15 @@ from iac.allowlist.baseline import Baseline, of_rendering, of_state
 from iac.allowlist.rules import Assignment, Rule, RuleChange, repack_notice
 from iac.config.load import LoadedConfig
 from iac.errors import IacError, Interrupted
+from iac.files.atomic import write_atomic
 from iac.files.durations import parse_duration
 from iac.files.ledger import RENDER, Deployment
 from iac.files.locks import locked, locked_output
 from iac.files.output import write_tree
 from iac.gcp.names import ResourceNames
 from iac.signals import terminating_as_interrupt
-from iac.terraform.plan import PlanSummary, summarize
+from iac.terraform.layout import ALLOWLIST, LOCK_FILE, ROOTS, SERVING, settle_upgrade
+from iac.terraform.plan import PlanSummary, combine, summarize
 from iac.terraform.render import Rendered, render
 from iac.terraform.runner import Progress, Terraform
 from iac.terraform.state import rules_from_state
@@ -76,39 +83,102 @@ class Renderer(Protocol):
         *,
         repack: bool = False,
         provisional: bool = False,
+        imports: Sequence[int] = (),
     ) -> Rendered: ...
 
 
 @dataclass
 class Workspace:
-    """A rendered, initialised Terraform directory for one config, and the rules it was rendered with."""
+    """A rendered output directory for one config, its root modules to run initialised (`terraforms`, in run
+    order: serving before allowlist), and the rules it was rendered with."""
 
     loaded: LoadedConfig
     directory: Path
-    terraform: Terraform
+    terraforms: dict[str, Terraform]
     baseline: Baseline
     assignment: Assignment
+    fingerprints: dict[str, str]
 
     def plan(self) -> PlanReport:
-        self.terraform.plan(PLAN_FILE)
-        summary = summarize(self.terraform.show_json(PLAN_FILE))
-        return PlanReport(summary, self.baseline, self.assignment)
+        """Plan every root, in order, each to its own plan file; one report of them all."""
+        plans = []
+        for root, terraform in self.terraforms.items():
+            terraform.plan(PLAN_FILE)
+            plans.append((root, summarize(terraform.show_json(PLAN_FILE))))
+        return PlanReport(combine(plans), self.baseline, self.assignment)
 
-    def apply(self) -> None:
-        self.terraform.apply(PLAN_FILE)
+    def apply(self, report: PlanReport) -> list[str]:
+        """Apply each root's plan that changes something, in order (the policies before their rules); a failure
+        stops there. Every root applied or found unchanged is noted (`APPLIED`); the roots applied are returned."""
+        applied = []
+        for root, terraform in self.terraforms.items():
+            planned = report.summary.root(root)
+            if planned is None or planned.has_changes:
+                terraform.apply(PLAN_FILE)
+                applied.append(root)
+            note_applied(self.directory / root, self.fingerprints[root])
+        return applied
 
     def outputs(self) -> dict[str, Any]:
-        return self.terraform.outputs()
+        """The outputs of the last root run: the allowlist root's when it ran (the invalidation's target)."""
+        return list(self.terraforms.values())[-1].outputs()
+
+
+# Beside each root, what iac notes of the rendering last applied there (or planned without changes) from this
+# output directory: `iac apply` leaves a root out whose rendering is the one noted (see `roots_to_run`).
+APPLIED = ".iac-applied"
+
+
+def fingerprint(files: dict[str, bytes], root: str, extra: Sequence[tuple[str, str]] = ()) -> str:
+    """SHA-256 of the files of `root` in a rendering and of the declared extra files in it (name, SHA-256)."""
+    digest = hashlib.sha256()
+    for name in sorted(name for name in files if name.startswith(f"{root}/")):
+        digest.update(f"{name}\0{hashlib.sha256(files[name]).hexdigest()}\n".encode())
+    for name, sha in sorted(extra):
+        if name.startswith(f"{root}/"):
+            digest.update(f"{name}\0{sha}\n".encode())
+    return digest.hexdigest()
+
+
+def note_applied(root: Path, fingerprint: str) -> None:
+    """Note that the rendering `fingerprint` of `root` is deployed (best effort: without the note, the next
+    `iac apply` runs the root again, which is always safe)."""
+    with contextlib.suppress(OSError):
+        write_atomic(root / APPLIED, (fingerprint + "\n").encode("ascii"))
+
+
+def is_applied(root: Path, fingerprint: str) -> bool:
+    try:
+        return (root / APPLIED).read_text(encoding="ascii").strip() == fingerprint
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def roots_to_run(
+    directory: Path, only: str | None, fingerprints: dict[str, str], *, skip_applied: bool
+) -> tuple[str, ...]:
+    """The root modules a run plans: `only`, else both, serving first. With `skip_applied` (an `iac apply`
+    that names no root and no approved digest), serving is left out when its rendering is the one last
+    applied from this directory: a change to the allowlist alone runs Terraform in allowlist/ only."""
+    if only is not None:
+        return (only,)
+    if skip_applied and is_applied(directory / SERVING, fingerprints[SERVING]):
+        return (ALLOWLIST,)
+    return ROOTS
 
 
 @dataclass(frozen=True)
 class PlanReport:
-    """What a plan will do (`summary`, from Terraform), and the allow rules it deploys (`assignment`) with the
-    baseline they are compared with."""
+    """What a plan will do (`summary`, from Terraform, of every root planned), and the allow rules it deploys
+    (`assignment`) with the baseline they are compared with."""
 
     summary: PlanSummary
     baseline: Baseline
     assignment: Assignment
+
+    @property
+    def roots(self) -> list[str]:
+        return [root for root, _ in self.summary.roots]
 
     @property
     def rules_changed(self) -> list[RuleChange]:
@@ -128,7 +198,9 @@ class PlanReport:
 @dataclass(frozen=True)
 class TerraformRun:
     """How plan and apply run: the terraform binary, its state lock timeout, where progress goes, and the
-    options of the run (`--repack`, `--lockfile readonly`; the renderer, which tests replace)."""
+    options of the run (`--repack`, `--lockfile readonly`, `--only`; the renderer, which tests replace).
+
+    `only` names the one root module to run (`serving`, `allowlist`); None runs both, serving first."""
 
     binary: str
     lock_timeout: str
@@ -136,76 +208,123 @@ class TerraformRun:
     repack: bool = False
     renderer: Renderer | None = None
     lockfile: str | None = None
+    only: str | None = None
+
+
+def render_into(
+    loaded: LoadedConfig, directory: Path, run: TerraformRun, baseline: Baseline, *, provisional: bool = False
+) -> Rendered:
+    """Render `loaded` with the rules of `baseline` (and the rules it adopts) and write it into `directory`,
+    whose lock the caller holds, refusing first what `check_before_terraform` refuses (for the roots `run`
+    may run); then settle an upgrade from the single-root layout (`iac.terraform.layout`)."""
+    renderer = run.renderer or render
+    rendered = renderer(loaded, baseline.current, repack=run.repack, provisional=provisional, imports=baseline.adopted)
+    roots = ROOTS if run.only is None else (run.only,)
+    check_before_terraform(loaded, directory, rendered, run.lockfile, roots)
+    write_tree(directory, rendered.files, RENDER, Deployment.of(loaded.config), config=loaded.path)
+    for line in settle_upgrade(directory):
+        run.progress(line)
+    return rendered
 
 
 @contextlib.contextmanager
-def workspace(loaded: LoadedConfig, directory: Path, run: TerraformRun) -> Iterator[Workspace]:
-    """Render `loaded` into `directory` and run `terraform init`; the plan file is removed on exit.
+def workspace(
+    loaded: LoadedConfig, directory: Path, run: TerraformRun, *, skip_applied: bool = False
+) -> Iterator[Workspace]:
+    """Render `loaded` into `directory` and run `terraform init` in each root module to run; the plan files are
+    removed on exit.
 
     The allow rules keep the assignment of the baseline (`iac.allowlist.baseline`): the earlier rendering in
-    `directory`; without one, the rules deployed, read from the state after init; without either, a fresh
-    packing. `run.renderer` is `iac.terraform.render.render` unless a caller hands in another (tests render built-in
-    resources only). `run.lockfile="readonly"` makes init refuse to change `.terraform.lock.hcl`.
+    `directory`; without one, the rules deployed, read from the allowlist state after init (or, before an
+    upgrade, from the serving state, and then adopted with import blocks); without either, a fresh packing.
+    `run.renderer` is `iac.terraform.render.render` unless a caller hands in another (tests render built-in
+    resources only). `run.lockfile="readonly"` makes init refuse to change a `.terraform.lock.hcl`.
     """
-    renderer, repack, progress = run.renderer or render, run.repack, run.progress
+    from iac.terraform import extras
+
+    progress = run.progress
     with (
         terminating_as_interrupt(),  # SIGTERM/SIGHUP raise Interrupted, so the finally below runs
         locked_output(directory, parse_duration(run.lock_timeout)),  # one render, init, plan or apply at a time
     ):
         if loaded.config.terraform.backend is None:
             progress(
-                f"warning: no terraform.backend in {loaded.path}: the state is kept in {directory}/terraform.tfstate "
-                "and holds the HMAC secret in plain text; keep it private, or set terraform.backend.gcs"
+                f"warning: no terraform.backend in {loaded.path}: the state is kept in {directory}/serving/"
+                "terraform.tfstate and holds the HMAC secret in plain text; keep it private, or set "
+                "terraform.backend.gcs"
             )
         for warning in loaded.warnings:
             progress(f"warning: {warning}")
         baseline = of_rendering(directory, loaded.config)
         # Without an earlier rendering, the first one only lets `terraform init` run: it is marked provisional,
         # so that if init or the state read fails, the next run still reads the deployed rules first.
-        rendered = renderer(loaded, baseline.current, repack=repack, provisional=baseline.source == "none")
-        check_before_terraform(loaded, directory, rendered, run.lockfile)
-        deployment = Deployment.of(loaded.config)
-        write_tree(directory, rendered.files, RENDER, deployment, config=loaded.path)
-        terraform = Terraform(
-            binary=run.binary, working_dir=directory, lock_timeout=run.lock_timeout, progress=progress
-        )
+        rendered = render_into(loaded, directory, run, baseline, provisional=baseline.source == "none")
+        declared = loaded.config.terraform.extra_files
+        extra = extras.digests(directory, declared) if declared else []
+        fingerprints = {root: fingerprint(rendered.files, root, extra) for root in ROOTS}
+        roots = roots_to_run(directory, run.only, fingerprints, skip_applied=skip_applied)
+        terraforms = {
+            root: Terraform(
+                binary=run.binary, working_dir=directory / root, lock_timeout=run.lock_timeout, progress=progress
+            )
+            for root in roots
+        }
         try:
-            terraform.init(lockfile=run.lockfile)
+            for root, terraform in terraforms.items():
+                progress(f"{root}/: terraform init")
+                terraform.init(lockfile=run.lockfile)
             if baseline.source == "none":
                 # The rendering written above is provisional, never a baseline: only the state can be one now.
-                baseline = of_state(directory, rules_from_state(terraform.show_json()))
+                baseline = deployed_baseline(directory, terraforms)
                 if baseline.source == "state":
                     progress(f"keeping the {len(baseline.rules)} allow rules deployed (read from the Terraform state)")
-                rendered = renderer(loaded, baseline.current, repack=repack)
-                write_tree(directory, rendered.files, RENDER, deployment, config=loaded.path)
+                rendered = render_into(loaded, directory, run, baseline)
+                fingerprints = {root: fingerprint(rendered.files, root, extra) for root in ROOTS}
             if rendered.assignment.repacked:
                 progress(repack_notice(baseline.rules, rendered.assignment.rules))
             progress(
                 f"rendered {directory}/ ({plural(rendered.resources, 'resource')}, "
-                f"{plural(rendered.ranges, 'allowlist range')})"
+                f"{plural(rendered.ranges, 'allowlist range')}); Terraform runs in "
+                + " then ".join(f"{root}/" for root in roots)
             )
-            yield Workspace(loaded, directory, terraform, baseline, rendered.assignment)
+            yield Workspace(loaded, directory, terraforms, baseline, rendered.assignment, fingerprints)
         finally:
-            (directory / PLAN_FILE).unlink(missing_ok=True)
+            for root in ROOTS:
+                (directory / root / PLAN_FILE).unlink(missing_ok=True)
 
 
-# Where Terraform records the providers' versions and checksums (`iac lock` writes it; committed with the rendering).
-LOCK_FILE = ".terraform.lock.hcl"
+def deployed_baseline(directory: Path, terraforms: dict[str, Terraform]) -> Baseline:
+    """The rules deployed: the allowlist state's; when it holds none and the serving root runs, the rules the
+    serving state holds inline (a deployment of the single-root layout), which the allowlist root adopts."""
+    if ALLOWLIST in terraforms:
+        deployed = rules_from_state(terraforms[ALLOWLIST].show_json())
+        if deployed:
+            return of_state(directory, deployed)
+    if SERVING in terraforms:
+        deployed = rules_from_state(terraforms[SERVING].show_json())
+        if deployed:
+            return of_state(directory, deployed, adopt=True)
+    return of_state(directory, None)
 
 
-def check_before_terraform(loaded: LoadedConfig, directory: Path, rendered: Rendered, lockfile: str | None) -> None:
+def check_before_terraform(
+    loaded: LoadedConfig, directory: Path, rendered: Rendered, lockfile: str | None, roots: Sequence[str] = ROOTS
+) -> None:
     """Refuse, before anything is written or run, an output directory holding files Terraform would read that
-    the config neither renders nor declares (iac.terraform.extras), and `--lockfile readonly` without a lock file."""
+    the config neither renders nor declares (iac.terraform.extras), and `--lockfile readonly` without a lock
+    file in a root to run."""
     from iac.terraform import extras
 
     config = loaded.config
     extras.check(directory, rendered.files, config.terraform.extra_files, loaded.path, "Terraform was not run")
-    if lockfile == "readonly" and not (directory / LOCK_FILE).is_file():
-        raise IacError(
-            f"{directory / LOCK_FILE}: missing, and --lockfile readonly (IAC_LOCKFILE) does not let terraform init "
-            f"create it; Terraform was not run: write it with `{lock_command(loaded.path, directory)}` (no cloud "
-            "credentials needed) and commit it beside the rendering"
-        )
+    for root in roots:
+        if lockfile == "readonly" and not (directory / root / LOCK_FILE).is_file():
+            raise IacError(
+                f"{directory / root / LOCK_FILE}: missing, and --lockfile readonly (IAC_LOCKFILE) does not let "
+                "terraform init create it; Terraform was not run: write it with "
+                f"`{lock_command(loaded.path, directory)}` "
+                "(no cloud credentials needed; it writes one in each root module) and commit it beside the rendering"
+            )
 
 
 def lock_command(config: Path, directory: Path) -> str:
@@ -295,13 +414,16 @@ def apply(
     expect_digest: str | None = None,
 ) -> ApplyReport:
     """Render, init, plan to a file, let `review` see the plan (it raises to refuse), apply exactly that
-    plan, then invalidate the CDN cache when the allowlist changed. Nothing to change: nothing applied.
+    plan (each root module in turn, serving first), then invalidate the CDN cache when the allowlist changed.
+    Nothing to change: nothing applied. Without `run.only` and `expect_digest`, serving/ is left out when
+    its rendering is the one last applied from `directory` (a change to the allowlist alone).
 
     With `expect_digest` (the digest of the plan a reviewer approved), a plan whose digest differs is
     refused (DigestMismatch) before review and before anything is applied."""
     target, progress = None, run.progress
     unread: IacError | None = None
-    with workspace(loaded, directory, run) as ws:
+    # Without a root named or a plan approved, a root whose rendering was applied from here is left out.
+    with workspace(loaded, directory, run, skip_applied=expect_digest is None) as ws:
         report = ws.plan()
         summary = report.summary
         if expect_digest is not None:
@@ -309,9 +431,9 @@ def apply(
                 raise DigestMismatch(expect_digest, summary.digest)
             progress(f"the plan's digest is the approved one ({summary.digest})")
         review(report)
+        applied = ws.apply(report)  # with nothing to change, each root is only noted as deployed
         if summary.has_changes:
-            ws.apply()
-            progress("apply complete")
+            progress(f"apply complete ({', '.join(f'{root}/' for root in applied)})")
             if summary.needs_invalidation and invalidate:
                 try:
                     target = invalidation_target_from(ws.outputs(), "/*")

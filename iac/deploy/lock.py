@@ -1,5 +1,5 @@
-"""`iac lock`: render, then write the providers' versions and checksums for each platform into the rendering's
-.terraform.lock.hcl (no state, no backend, no cloud credentials)."""
+"""`iac lock`: render, then write the providers' versions and checksums for each platform into the
+.terraform.lock.hcl of each root module of the rendering (no state, no backend, no cloud credentials)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from iac.allowlist.baseline import of_rendering
 from iac.config.load import LoadedConfig
-from iac.deploy.flow import LOCK_FILE, TerraformRun, check_before_terraform
+from iac.deploy.flow import TerraformRun, render_into
 from iac.errors import IacError
 from iac.files.durations import parse_duration
-from iac.files.ledger import RENDER, Deployment
 from iac.files.locks import locked_output
-from iac.files.output import write_tree
 from iac.signals import terminating_as_interrupt
-from iac.terraform.render import render
+from iac.terraform.layout import LOCK_FILE, ROOTS
 from iac.terraform.runner import Terraform
-
-if TYPE_CHECKING:
-    pass
-
 
 # The platforms `iac lock` always writes checksums for: Linux CI runners, and Macs of both kinds.
 LOCK_PLATFORMS = ("linux_amd64", "darwin_arm64", "darwin_amd64")
@@ -53,15 +47,21 @@ class LockedProvider:
 
 @dataclass(frozen=True)
 class LockReport:
-    """What `iac lock` wrote: the lock file, the platforms asked for, and each provider's version locked."""
+    """What `iac lock` wrote: the lock files (one a root module, serving's first), the platforms asked for,
+    and each provider's version locked (the roots require the same providers)."""
 
-    path: Path
+    paths: tuple[Path, ...]
     platforms: tuple[str, ...]
     providers: tuple[LockedProvider, ...]
+
+    @property
+    def path(self) -> Path:
+        return self.paths[0]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "lock_file": str(self.path),
+            "lock_files": [str(path) for path in self.paths],
             "platforms": list(self.platforms),
             "providers": [{"source": p.source, "version": p.version, "checksums": p.checksums} for p in self.providers],
         }
@@ -77,22 +77,21 @@ def lock(
 
     if fs_mirror is not None and not fs_mirror.is_dir():
         raise IacError(f"--fs-mirror {fs_mirror}: not a directory of provider packages (terraform providers mirror)")
-    renderer, progress = run.renderer or render, run.progress
-    path = directory / LOCK_FILE
+    texts = []
     with terminating_as_interrupt(), locked_output(directory, parse_duration(run.lock_timeout)):
-        baseline = of_rendering(directory, loaded.config)
-        rendered = renderer(loaded, baseline.current, repack=run.repack)
-        check_before_terraform(loaded, directory, rendered, None)
-        write_tree(directory, rendered.files, RENDER, Deployment.of(loaded.config), config=loaded.path)
-        terraform = Terraform(
-            binary=run.binary, working_dir=directory, lock_timeout=run.lock_timeout, progress=progress
-        )
-        terraform.get()
-        terraform.providers_lock(platforms, fs_mirror)
-        try:
-            text = read_input(path, RENDERED_FILE, follow_symlinks=False).decode("utf-8")
-        except (OSError, UnicodeDecodeError, IacError) as exc:
-            raise IacError(f"{path}: cannot read the lock file Terraform wrote: {exc}") from None
+        render_into(loaded, directory, run, of_rendering(directory, loaded.config))
+        for root in ROOTS:
+            terraform = Terraform(
+                binary=run.binary, working_dir=directory / root, lock_timeout=run.lock_timeout, progress=run.progress
+            )
+            terraform.get()
+            terraform.providers_lock(platforms, fs_mirror)
+            path = directory / root / LOCK_FILE
+            try:
+                texts.append(read_input(path, RENDERED_FILE, follow_symlinks=False).decode("utf-8"))
+            except (OSError, UnicodeDecodeError, IacError) as exc:
+                raise IacError(f"{path}: cannot read the lock file Terraform wrote: {exc}") from None
+    text = texts[0]
     providers = tuple(
         LockedProvider(
             source=match.group(1),
@@ -101,4 +100,4 @@ def lock(
         )
         for match in _LOCKED_PROVIDER.finditer(text)
     )
-    return LockReport(path, tuple(platforms), providers)
+    return LockReport(tuple(directory / root / LOCK_FILE for root in ROOTS), tuple(platforms), providers)

@@ -181,7 +181,11 @@ def ledger_bytes(writer: str, deployment: Deployment | None, files: Iterable[str
 # The names each command writes: a ledger is trusted to name only these, so only these are ever replaced
 # or removed, whatever it says. tests/test_hostile_files.py checks that they cover every file written.
 _WRITES = {
-    RENDER: re.compile(r"(main|outputs|versions|backend)\.tf|\.gitignore|modules/[a-z0-9-]+/[A-Za-z0-9_-]+\.(tf|md)"),
+    # The two root modules, and the single-root layout of earlier versions (which an upgrade removes).
+    RENDER: re.compile(
+        r"((serving|allowlist)/)?((main|outputs|versions|backend|imports)\.tf|\.gitignore"
+        r"|modules/[a-z0-9-]+/[A-Za-z0-9_-]+\.(tf|md))"
+    ),
     CORS_RENDER: re.compile(
         r"(aws-s3|azure|gcs|otc-obs)-[a-z0-9._-]+\.(json|xml|sh)|terraform/aws-s3-[a-z0-9._-]+\.tf"
     ),

@@ -15,10 +15,13 @@ from iac.terraform.runner import TerraformJson
 # objects cached under the old rules would otherwise keep being served until they expire.
 SECURITY_POLICY_TYPES = frozenset({"google_compute_security_policy", "google_compute_security_policy_rule"})
 ALLOWLIST_OUTPUT = "allowlist_ranges"
-ACTIONS = ("create", "update", "replace", "delete", "forget")
+# "import": a resource an import block adopts, and nothing else changes.
+ACTIONS = ("create", "update", "replace", "delete", "forget", "import")
 # What stands for a value Terraform marks sensitive in the digested plan: the digest never depends on a secret.
 SENSITIVE = "(sensitive)"
 DIGEST_FORMAT = "iac-plan-digest/1"
+# The digest of a run over more than one root module: of each root's digest, by root, in run order.
+ROOTS_DIGEST_FORMAT = "iac-plan-digest-roots/1"
 
 
 class PlanFormatError(IacError, ValueError):
@@ -30,6 +33,7 @@ class ResourceChange:
     address: str
     type: str
     action: str
+    root: str = ""  # the root module planned (`serving`, `allowlist`), once plans are combined
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class PlanSummary:
     allowlist_after: tuple[str, ...]
     # SHA-256 of what the plan changes (`digest`): equal for two plans that would deploy the same.
     digest: str = ""
+    # The root modules planned, in run order, each with its own summary (`combine`); empty for one plan.
+    roots: tuple[tuple[str, PlanSummary], ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -47,7 +53,7 @@ class PlanSummary:
 
     @property
     def security_policies_changed(self) -> bool:
-        return any(change.type in SECURITY_POLICY_TYPES for change in self.resources)
+        return any(change.type in SECURITY_POLICY_TYPES and change.action != "import" for change in self.resources)
 
     @property
     def allowlist_added(self) -> list[str]:
@@ -66,7 +72,7 @@ class PlanSummary:
     def first_deployment(self) -> bool:
         """Nothing was deployed before: there is no cache yet, so nothing to invalidate."""
         return not self.allowlist_before and all(
-            c.action == "create" for c in self.resources if c.type in SECURITY_POLICY_TYPES
+            c.action in ("create", "import") for c in self.resources if c.type in SECURITY_POLICY_TYPES
         )
 
     @property
@@ -81,7 +87,10 @@ class PlanSummary:
             "changes": self.has_changes,
             "digest": self.digest,
             "counts": self.counts(),
-            "resources": [{"address": c.address, "type": c.type, "action": c.action} for c in self.resources],
+            "resources": [
+                {"address": c.address, "type": c.type, "action": c.action, **({"root": c.root} if c.root else {})}
+                for c in self.resources
+            ],
             "outputs_changed": list(self.outputs_changed),
             "allowlist": {
                 "changed": self.allowlist_changed,
@@ -90,7 +99,33 @@ class PlanSummary:
                 "added": self.allowlist_added,
                 "removed": self.allowlist_removed,
             },
+            **({"roots": {root: plan.to_json() for root, plan in self.roots}} if self.roots else {}),
         }
+
+    def root(self, name: str) -> PlanSummary | None:
+        """The plan of root module `name`, when it was planned."""
+        return dict(self.roots).get(name)
+
+
+def combine(roots: list[tuple[str, PlanSummary]]) -> PlanSummary:
+    """One summary of the plans of several root modules (`(root, plan)` in run order): their changes, each
+    with its root; the allowlist as the root that has the `allowlist_ranges` output plans it; one digest.
+
+    The digest of one root is that root's; of several, the SHA-256 of each root's digest by root, so an
+    approval covers exactly the roots planned (`iac apply --only` must name the same)."""
+    resources = tuple(ResourceChange(c.address, c.type, c.action, root) for root, plan in roots for c in plan.resources)
+    ranges = [plan for _, plan in roots if plan.allowlist_before or plan.allowlist_after]
+    document = {"format": ROOTS_DIGEST_FORMAT, "roots": [[root, plan.digest] for root, plan in roots]}
+    canonical = json.dumps(document, separators=(",", ":"), ensure_ascii=True)
+    digest = roots[0][1].digest if len(roots) == 1 else hashlib.sha256(canonical.encode("ascii")).hexdigest()
+    return PlanSummary(
+        resources=resources,
+        outputs_changed=tuple(sorted({f"{root}.{name}" for root, plan in roots for name in plan.outputs_changed})),
+        allowlist_before=ranges[0].allowlist_before if ranges else (),
+        allowlist_after=ranges[0].allowlist_after if ranges else (),
+        digest=digest,
+        roots=tuple(roots),
+    )
 
 
 def action_of(actions: list[str]) -> str | None:
@@ -123,11 +158,15 @@ def summarize(plan: dict[str, Any]) -> PlanSummary:
         change = read.at(item, "change", dict, where, required=True)
         actions = read.at(change, "actions", list, f"{where}.change", required=True)
         address = read.at(item, "address", str, where, required=True)
-        if actions != ["no-op"]:
+        if actions != ["no-op"] or change.get("importing") is not None:
             digested.append({"address": address, "actions": actions, **_planned(change)})
+            if change.get("importing") is not None:
+                digested[-1]["importing"] = change["importing"]
         if item.get("mode", "managed") != "managed":
             continue
         action = action_of(actions)
+        if action is None and isinstance(change.get("importing"), dict):
+            action = "import"
         if action is not None:
             changes.append(ResourceChange(address, read.at(item, "type", str, where, required=True), action))
     changes.sort(key=lambda c: c.address)

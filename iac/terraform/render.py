@@ -1,4 +1,8 @@
-"""Render the root Terraform configuration and copy the modules it uses into one self-contained tree."""
+"""Render the two root Terraform modules of a deployment, each with a copy of the module it uses, into one tree.
+
+`serving/` holds everything that serves the bucket (its state holds the HMAC secret); `allowlist/` holds the
+Cloud Armor allow rules alone, with their own state, so a rotation never reads the secret (`ROOTS`).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,21 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from iac.allowlist.baseline import check_adopted
 from iac.allowlist.ranges import range_notes
 from iac.allowlist.rules import Assignment, Rule, assign
 from iac.config.cors import CorsConfig
 from iac.config.load import LoadedConfig
 from iac.config.models import Config
+from iac.gcp.names import ResourceNames
 from iac.terraform import hcl
+from iac.terraform.layout import ALLOWLIST, ROOTS, SERVING
 from iac.terraform.templates import module_files, template
 
+# The module each root copies and calls.
 MODULE = "gcp-direct-access"
+ALLOWLIST_MODULE = "gcp-direct-access-allowlist"
+MODULES = {SERVING: MODULE, ALLOWLIST: ALLOWLIST_MODULE}
 
 
 @dataclass(frozen=True)
@@ -24,16 +34,28 @@ class Rendered:
     """The files of a rendered configuration (relative POSIX path -> bytes) and what they deploy."""
 
     files: dict[str, bytes]
-    resources: int
+    resources: int  # in both roots
     ranges: int
     entries: int
     manage_dns: bool
     create_bucket: bool
     assignment: Assignment
+    imports: tuple[int, ...] = ()  # priorities of the rules allowlist/imports.tf adopts
 
     @property
     def rules(self) -> int:
         return len(self.assignment.rules)
+
+
+def allowlist_prefix(prefix: str | None) -> str:
+    """The allowlist root's state prefix, beside the serving state's (`prefix`) in the same bucket."""
+    parent = (prefix or "").rstrip("/")
+    return f"{parent}/{ALLOWLIST}" if parent else ALLOWLIST
+
+
+def import_id(project: str, policy: str, priority: int) -> str:
+    """The id Terraform imports a `google_compute_security_policy_rule` by."""
+    return f"projects/{project}/global/securityPolicies/{policy}/priority/{priority}"
 
 
 def template_values(loaded: LoadedConfig, assignment: Assignment) -> dict[str, Any]:
@@ -58,13 +80,8 @@ def template_values(loaded: LoadedConfig, assignment: Assignment) -> dict[str, A
         "hmac_key": {"generation": config.hmac_key.generation},
         "allowlist_rules": [_rule_values(rule, notes) for rule in assignment.rules],
         "cors": bucket_cors(config),
-        "backend": None
-        if backend is None
-        else {
-            "bucket": backend.gcs.bucket,
-            "prefix": backend.gcs.prefix,
-            "has_prefix": backend.gcs.prefix is not None,
-        },
+        "url_map": ResourceNames.of(config.name).url_map,
+        "backend": None if backend is None else {"bucket": backend.gcs.bucket, "prefix": backend.gcs.prefix},
     }
 
 
@@ -105,36 +122,69 @@ def bucket_cors_summary(config: Config) -> str:
 
 
 def render(
-    loaded: LoadedConfig, current: Sequence[Rule] | None = None, *, repack: bool = False, provisional: bool = False
+    loaded: LoadedConfig,
+    current: Sequence[Rule] | None = None,
+    *,
+    repack: bool = False,
+    provisional: bool = False,
+    imports: Sequence[int] = (),
 ) -> Rendered:
     """Everything `iac render` writes, in memory: nothing touches the disk here.
 
     `current` is the rule assignment deployed or rendered before (`iac.allowlist.baseline`): ranges that stay
     keep their rules. The same config and the same `current` always give the same bytes. `provisional`
     marks rules packed only to let `terraform init` run before the deployed rules are known: such a
-    rendering is never taken as the current assignment.
+    rendering is never taken as the current assignment. `imports` are the priorities of the rules the
+    allowlist root adopts from a single-root rendering (import blocks in allowlist/imports.tf); a change that
+    removes one of them is refused (`iac.allowlist.baseline.ImportedRuleRemoved`).
     """
-    assignment = assign(loaded.allowlist, current, loaded.config.allowlist_max_rules, repack=repack)
-    values = {**template_values(loaded, assignment), "provisional": provisional}
-    files: dict[str, bytes] = {}
-    root = [("main.tf", "main.tf.j2"), ("outputs.tf", "outputs.tf.j2"), ("versions.tf", "versions.tf.j2")]
-    if values["backend"] is not None:
-        root.append(("backend.tf", "backend.tf.j2"))
-    root.append((".gitignore", "gitignore.j2"))
-    for target, name in root:
-        files[target] = template(name, values)
-    files.update(module_files(MODULE))
-
     config = loaded.config
+    assignment = assign(loaded.allowlist, current, config.allowlist_max_rules, repack=repack)
+    check_adopted(tuple(imports), assignment)
+    values = {**template_values(loaded, assignment), "provisional": provisional}
+    values["imports"] = [
+        {"key": f"{key}-{priority}", "id": import_id(config.project, policy, priority)}
+        for priority in sorted(set(imports))
+        for key, policy in _policies(config.name)
+    ]
+    files: dict[str, bytes] = {".gitignore": template("gitignore.j2", {"root": None})}
+    for root in ROOTS:
+        names = [("main.tf", f"{root}/main.tf.j2"), ("outputs.tf", f"{root}/outputs.tf.j2")]
+        names.append(("versions.tf", "versions.tf.j2"))
+        if values["backend"] is not None:
+            names.append(("backend.tf", "backend.tf.j2"))
+        names.append((".gitignore", "gitignore.j2"))
+        if root == ALLOWLIST and imports:
+            names.append(("imports.tf", "allowlist/imports.tf.j2"))
+        root_values = {**values, "root": root, "backend": _backend(values["backend"], root)}
+        for target, name in names:
+            files[f"{root}/{target}"] = template(name, root_values)
+        files.update({f"{root}/{path}": data for path, data in module_files(MODULES[root]).items()})
+
     return Rendered(
         files=dict(sorted(files.items())),
-        resources=resource_count(create_bucket=config.bucket.create, manage_dns=values["manage_dns"]),
+        resources=resource_count(create_bucket=config.bucket.create, manage_dns=values["manage_dns"])
+        + 2 * len(assignment.rules),
         ranges=len(loaded.allowlist.ranges),
         entries=loaded.allowlist.entries,
         manage_dns=values["manage_dns"],
         create_bucket=config.bucket.create,
         assignment=assignment,
+        imports=tuple(sorted(set(imports))),
     )
+
+
+def _policies(name: str) -> list[tuple[str, str]]:
+    """Both policies of a deployment: the allowlist module's key for each, and its name."""
+    names = ResourceNames.of(name)
+    return [("edge", names.edge_policy), ("backend", names.backend_policy)]
+
+
+def _backend(backend: dict[str, Any] | None, root: str) -> dict[str, Any] | None:
+    """The state backend of `root`: serving keeps the configured prefix, allowlist/ is beside it."""
+    if backend is None or root == SERVING:
+        return backend
+    return {**backend, "prefix": allowlist_prefix(backend["prefix"])}
 
 
 # --- what the module creates, for the summary ----------------------------------------------------------------
@@ -215,7 +265,7 @@ def _for_each_size(name: str, address: str, expression: str, text: str) -> int:
 
 
 def resource_count(*, create_bucket: bool, manage_dns: bool) -> int:
-    """The resource instances the module creates in the project for a config: the render summary's count
-    (Terraform's own `terraform_data`, which lives in the state only, is not one)."""
+    """The resource instances the serving module creates in the project for a config (the allow rules are the
+    allowlist module's; Terraform's own `terraform_data`, which lives in the state only, is not one)."""
     flags = {"create_bucket": create_bucket, "manage_dns": manage_dns}
     return sum(resource.count(flags) for resource in module_resources(MODULE) if resource.address.startswith("google_"))

@@ -1,5 +1,8 @@
 """The rules deployed, read from the Terraform state (`terraform show -json`): the baseline of plan and apply
-when the output directory holds no earlier rendering (`iac.allowlist.baseline.of_state`)."""
+when the output directory holds no earlier rendering (`iac.allowlist.baseline.of_state`).
+
+The allowlist root's state holds them as `google_compute_security_policy_rule` resources; the serving root's
+(and the single-root layout's) state holds them inline, in each `google_compute_security_policy` as refreshed."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from iac.terraform.runner import TerraformJson
 
 # The module's Cloud Armor policies: their allow rules are the deployed rule assignment.
 _POLICY_TYPE = "google_compute_security_policy"
+# The allowlist module's rules, keyed "<policy>-<priority>" (edge or backend).
+_RULE_TYPE = "google_compute_security_policy_rule"
 
 
 def rules_from_state(state: dict[str, Any]) -> tuple[Rule, ...] | None:
@@ -23,18 +28,30 @@ def rules_from_state(state: dict[str, Any]) -> tuple[Rule, ...] | None:
     """
     read = TerraformJson("the state from `terraform show -json`")
     values = read.at(state, "values", dict)
-    policies = [
+    managed = [
         (resource, where)
         for resource, where in _resources(read, read.at(values, "root_module", dict, "values"), "values.root_module")
-        if resource.get("type") == _POLICY_TYPE and resource.get("mode", "managed") == "managed"
+        if resource.get("mode", "managed") == "managed"
     ]
+    standalone = [(r, where) for r, where in managed if r.get("type") == _RULE_TYPE]
+    if standalone:
+        # One policy's rules: the edge policy's (keys "edge-<priority>"), else the other's.
+        edge = [(r, w) for r, w in standalone if str(r.get("index", "")).startswith("edge-")]
+        chosen = edge or [(r, w) for r, w in standalone if str(r.get("index", "")).startswith("backend-")]
+        return _rules([read.at(r, "values", dict, w) for r, w in chosen])
+    policies = [(r, where) for r, where in managed if r.get("type") == _POLICY_TYPE]
     if not policies:
         return None
     policies.sort(key=lambda r: (r[0].get("index") != "edge", str(r[0].get("address"))))
     policy, where = policies[0]
+    inline = read.at(read.at(policy, "values", dict, where), "rule", list, f"{where}.values")
+    return _rules([read.item(raw, dict, f"{where}.values.rule[{i}]") for i, raw in enumerate(inline)])
+
+
+def _rules(found: list[dict[str, Any]]) -> tuple[Rule, ...] | None:
+    """The allow rules among `found` (rules' values), by priority; None for a rule iac cannot read."""
     rules = []
-    for index, raw in enumerate(read.at(read.at(policy, "values", dict, where), "rule", list, f"{where}.values")):
-        rule = read.item(raw, dict, f"{where}.values.rule[{index}]")
+    for rule in found:
         priority = rule.get("priority")
         if rule.get("action") != "allow" or not isinstance(priority, int) or priority >= DEFAULT_RULE_PRIORITY:
             continue

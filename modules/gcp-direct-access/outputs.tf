@@ -1,15 +1,5 @@
 # Module outputs, in alphabetical order; the HMAC secret is deliberately not exported.
 
-output "allowlist_ranges" {
-  description = "Allowlisted source ranges, in rule order. iac compares them across a plan to decide on a CDN cache invalidation."
-  value       = flatten([for rule in var.allowlist.rules : rule.ranges])
-}
-
-output "allowlist_rule_count" {
-  description = "Number of allow rules in each Cloud Armor policy (at most 10 ranges each), not counting the default deny rule."
-  value       = length(local.allow_rules)
-}
-
 output "backend_service_name" {
   description = "Name of the CDN-enabled backend service."
   value       = google_compute_backend_service.default.name
