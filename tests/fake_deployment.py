@@ -48,12 +48,21 @@ def render_builtin(
   required_version = ">= 1.5.0"
 }}
 
+# The policies hold their default deny rule and ignore the rules the allowlist root adds, as the real ones do.
 resource "terraform_data" "edge_policy" {{
   input = "deny"
+
+  lifecycle {{
+    ignore_changes = [input]
+  }}
 }}
 
 resource "terraform_data" "backend_policy" {{
   input = "deny"
+
+  lifecycle {{
+    ignore_changes = [input]
+  }}
 }}
 
 resource "terraform_data" "url_map" {{

@@ -268,17 +268,20 @@ def confirm_apply(auto_approve: bool) -> None:
 
 def print_plan(report: PlanReport, directory: Path) -> None:
     summary = report.summary
+    planned = " and ".join(f"{directory}/{root}/" for root in report.roots) or f"{directory}/"
     if not summary.has_changes:
-        typer.echo(f"No changes: the infrastructure matches {directory}/.")
+        typer.echo(f"No changes: the infrastructure matches {planned}.")
         return
-    typer.echo(f"Planned changes ({directory}/):")
+    typer.echo(f"Planned changes ({planned}):")
     width = max(len(change.action) for change in summary.resources) if summary.resources else 0
     for change in summary.resources:
-        typer.echo(f"  {change.action.ljust(width)}  {change.address}")
+        where = f"{change.root}/ " if change.root else ""
+        typer.echo(f"  {change.action.ljust(width)}  {where}{change.address}")
     counts = summary.counts()
+    imported = f", {counts['import']} to import" if counts["import"] else ""
     typer.echo(
         f"  {counts['create']} to create, {counts['update']} to update, {counts['replace']} to replace, "
-        f"{counts['delete']} to delete"
+        f"{counts['delete']} to delete{imported}"
         + (f", outputs changed: {', '.join(summary.outputs_changed)}" if summary.outputs_changed else "")
     )
     if summary.allowlist_changed:

@@ -122,14 +122,18 @@ def _markdown(
 
     config = loaded.config
     lines = [f"## iac plan: `{config.name}` in project `{config.project}`", ""]
+    roots = [root for root, _ in plan.roots]
+    if roots:
+        lines += [f"Root modules planned: {', '.join(f'`{root}/`' for root in roots)}.", ""]
     if not plan.has_changes:
         lines += [f"**No changes.** The infrastructure matches {code_span(visible(str(directory), 500))}.", ""]
     else:
         counts = plan.counts()
         total = sum(counts.values())
+        imported = f", {counts['import']} to import" if counts["import"] else ""
         lines += [
             f"**{plural(total, 'resource change')}:** {counts['create']} to create, "
-            f"{counts['update']} to update, {counts['replace']} to replace, {counts['delete']} to delete.",
+            f"{counts['update']} to update, {counts['replace']} to replace, {counts['delete']} to delete{imported}.",
             "",
         ]
     lines += _allowlist_section(plan, loaded, rows)
@@ -158,8 +162,11 @@ def _markdown(
         lines += _left_out(len(changes), rows, "rule")
         lines.append("")
     if plan.resources:
-        lines += ["### Resources", "", "| action | address |", "|---|---|"]
-        lines += [f"| {change.action} | `{change.address}` |" for change in _first(list(plan.resources), rows)]
+        lines += ["### Resources", "", "| action | root | address |", "|---|---|---|"]
+        lines += [
+            f"| {change.action} | {change.root or '.'} | `{change.address}` |"
+            for change in _first(list(plan.resources), rows)
+        ]
         lines += _left_out(len(plan.resources), rows, "resource")
         lines.append("")
     lines += [f"**CDN cache:** {_invalidation(plan)}", ""]
