@@ -140,6 +140,17 @@ def fingerprint(files: dict[str, bytes], root: str, extra: Sequence[tuple[str, s
     return digest.hexdigest()
 
 
+def fingerprints_of(directory: Path, rendered: Rendered, extra: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Each root's `fingerprint`: its rendered files, the declared extra files in it, and its provider lock file
+    (a provider upgrade is a change to apply too)."""
+    locks = []
+    for root in ROOTS:
+        with contextlib.suppress(OSError):
+            content = (directory / root / LOCK_FILE).read_bytes()
+            locks.append((f"{root}/{LOCK_FILE}", hashlib.sha256(content).hexdigest()))
+    return {root: fingerprint(rendered.files, root, [*extra, *locks]) for root in ROOTS}
+
+
 def note_applied(root: Path, fingerprint: str) -> None:
     """Note that the rendering `fingerprint` of `root` is deployed (best effort: without the note, the next
     `iac apply` runs the root again, which is always safe)."""
@@ -261,7 +272,7 @@ def workspace(
         rendered = render_into(loaded, directory, run, baseline, provisional=baseline.source == "none")
         declared = loaded.config.terraform.extra_files
         extra = extras.digests(directory, declared) if declared else []
-        fingerprints = {root: fingerprint(rendered.files, root, extra) for root in ROOTS}
+        fingerprints = fingerprints_of(directory, rendered, extra)
         roots = roots_to_run(directory, run.only, fingerprints, skip_applied=skip_applied)
         terraforms = {
             root: Terraform(
@@ -279,7 +290,7 @@ def workspace(
                 if baseline.source == "state":
                     progress(f"keeping the {len(baseline.rules)} allow rules deployed (read from the Terraform state)")
                 rendered = render_into(loaded, directory, run, baseline)
-                fingerprints = {root: fingerprint(rendered.files, root, extra) for root in ROOTS}
+                fingerprints = fingerprints_of(directory, rendered, extra)
             if rendered.assignment.repacked:
                 progress(repack_notice(baseline.rules, rendered.assignment.rules))
             progress(
