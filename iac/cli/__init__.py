@@ -76,8 +76,9 @@ app = typer.Typer(
         'JSON document, failures included ("ok": false).\n\n'
         "A rotation from a pipeline: a pull request edits the allowlist (`iac allowlist set --from FILE`), "
         "renders (`iac render`) and commits both; CI checks `iac render --check` and posts "
-        "`iac plan --summary FILE --lockfile readonly` for review; once merged, main runs "
-        "`iac apply --auto-approve --lockfile readonly`."
+        "`iac plan --only allowlist --summary FILE --lockfile readonly` for review (the allow rules' own root "
+        "module: its state holds no secret); once merged, main runs "
+        "`iac apply --only allowlist --auto-approve --lockfile readonly`."
     ),
     epilog='Example: iac init && iac allowlist add 81.2.69.160/28 --note "Lisbon office" && iac validate && iac render',
     no_args_is_help=True,
