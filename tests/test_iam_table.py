@@ -153,3 +153,16 @@ def test_nothing_powerful_is_granted_project_wide() -> None:
     assert 'for member in "$ROTATOR" "$PLANNER" "$DEPLOYER"; do' in section
     assert "--role=roles/logging.logWriter" in section
     assert "managed-zones add-iam-policy-binding" in section and "only with dns_zone" in section
+
+
+def test_the_threat_model_says_what_a_pull_request_can_still_do() -> None:
+    """The rotator's residual power is said, not hidden: no HMAC secret, but Cloud Armor changes without review
+    (`compute.securityPolicies.update` covers the policy too), and what detects them."""
+    page = PIPELINES_PAGE.read_text(encoding="utf-8")
+    threat = page[page.index("## Who can read and change what") :]
+    author = threat.split("\n- ")[1]
+    assert author.startswith("A **pull request author**") and "as the rotator" in author
+    assert "cannot read the serving state or the HMAC secret" in author
+    assert "**can change Cloud Armor without review**" in author
+    assert "`compute.securityPolicies.update`" in author and "also allows changing the policy itself" in author
+    assert "`iac doctor`" in author and "Cloud Audit Logs" in author
