@@ -19,7 +19,7 @@ import subprocess
 import sys
 import sysconfig
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ SCHEMAS = {
     "cloudbuild-apply.yaml": "vendor.cloudbuild",
 }
 REPOSITORY = "acme/encord-data-infra"
+ROOTS = ("serving", "allowlist")  # the rendering's root modules under build/, each with its own state (issue 28)
 INVALIDATE_PATH = "/compute/v1/projects/my-gcp-project/global/urlMaps/encord-da-url-map/invalidateCache"
 
 
@@ -189,13 +190,43 @@ def test_the_docs_set_up_the_identities_the_examples_use() -> None:
     assert f"/github/subject/repo:acme/encord-data-infra:environment:{environment}" in page
     assert gitlab["apply"]["environment"]["name"] == "production"
     assert "/gitlab/attribute.deploy_to/production" in page
-    for account in (actions["env"]["PLANNER"], actions["env"]["DEPLOYER"], gitlab["variables"]["DEPLOYER"]):
+    accounts = [actions["env"][name] for name in ("ROTATOR", "PLANNER", "DEPLOYER")]
+    accounts += [gitlab["variables"][name] for name in ("ROTATOR", "PLANNER", "DEPLOYER")]
+    accounts += [load("github-rotation.yml")["env"]["ROTATOR"]]
+    for account in accounts:
         assert f"iam service-accounts create {account.split('@')[0]} " in page
 
 
+def test_pull_requests_and_rotations_plan_as_the_rotator_main_as_the_planner() -> None:
+    """The identity each job asks for: pull/merge requests and the rotation, the rotator (it cannot read the
+    serving state); the plan on main, the planner; the apply, the deployer."""
+    actions = load("github-actions.yml")
+
+    def service_account(workflow: dict[str, Any], job: str) -> str:
+        [auth] = [s for s in workflow["jobs"][job]["steps"] if s.get("uses", "").startswith("google-github-actions/")]
+        return github_value(auth["with"]["service_account"], {f"env.{k}": v for k, v in workflow["env"].items()})
+
+    rotator = "encord-da-rotator@my-gcp-project.iam.gserviceaccount.com"
+    planner = "encord-da-planner@my-gcp-project.iam.gserviceaccount.com"
+    deployer = "encord-da-deployer@my-gcp-project.iam.gserviceaccount.com"
+    assert [service_account(actions, job) for job in ("plan", "main_plan", "apply")] == [rotator, planner, deployer]
+    assert service_account(load("github-rotation.yml"), "rotate") == rotator
+    assert [gitlab_job(job)[1]["SERVICE_ACCOUNT"] for job in ("plan", "plan:main", "apply")] == [
+        rotator,
+        planner,
+        deployer,
+    ]
+    header = (PIPELINES / "cloudbuild.yaml").read_text(encoding="utf-8").split("\nsteps:")[0]
+    triggers = re.findall(r"--name=(\S+).*?--service-account=\S+/serviceAccounts/(\S+)", header, re.DOTALL)
+    assert triggers == [("encord-da-plan", rotator), ("encord-da-plan-main", planner)]
+    apply_header = (PIPELINES / "cloudbuild-apply.yaml").read_text(encoding="utf-8").split("\nsteps:")[0]
+    assert re.findall(r"--service-account=\S+/serviceAccounts/(\S+)", apply_header) == [deployer]
+
+
 def test_the_identities_are_bound_as_least_privilege_needs() -> None:
-    """WIF conditions by IDs, never names; the planner bound to pull requests and main, never any branch; the
-    deployer only to the protected environment (GitHub subject; GitLab environment + environment_protected)."""
+    """WIF conditions by IDs, never names; the rotator bound to pull requests and main, the planner (which reads
+    the HMAC secret) to main only, never any other branch; the deployer only to the protected environment
+    (GitHub subject; GitLab environment + environment_protected)."""
     page = (ROOT / "docs" / "pipelines.md").read_text(encoding="utf-8")
     wif = page[page.index("## Workload Identity Federation") : page.index("## State backend")]
     wif = wif.replace("\\\n", "")
@@ -209,26 +240,27 @@ def test_the_identities_are_bound_as_least_privilege_needs() -> None:
     assert "attribute.repository/" not in wif and "attribute.project_path/" not in wif, "no binding to every job"
     assert 'assertion.environment_protected == "true") ? assertion.environment : "none"' in wif
     assert ":ref_type:branch:ref:main" not in wif.split("$DEPLOYER_SA")[-1], "the GitLab deployer is not bound to main"
-    members = re.findall(r'add-iam-policy-binding "\$(PLANNER|DEPLOYER)_SA".*?--member="([^"]+)"', wif, re.DOTALL)
+    members = re.findall(
+        r'add-iam-policy-binding "\$(ROTATOR|PLANNER|DEPLOYER)_SA".*?--member="([^"]+)"', wif, re.DOTALL
+    )
+    github = "principal://iam.googleapis.com/$POOL/github/subject/repo:acme/encord-data-infra"
+    gitlab = "iam.googleapis.com/$POOL/gitlab"
     assert sorted(members) == sorted(
         [
-            ("PLANNER", "principal://iam.googleapis.com/$POOL/github/subject/repo:acme/encord-data-infra:$subject"),
-            (
-                "DEPLOYER",
-                "principal://iam.googleapis.com/$POOL/github/subject/repo:acme/encord-data-infra:environment:production",
-            ),
-            ("PLANNER", "principalSet://iam.googleapis.com/$POOL/gitlab/attribute.pipeline_source/merge_request_event"),
-            (
-                "PLANNER",
-                "principal://iam.googleapis.com/$POOL/gitlab/subject/project_path:acme/encord-data-infra:ref_type:branch:ref:main",
-            ),
-            ("DEPLOYER", "principalSet://iam.googleapis.com/$POOL/gitlab/attribute.deploy_to/production"),
+            ("ROTATOR", f"{github}:$subject"),  # pull_request, ref:refs/heads/main (the loop above)
+            ("PLANNER", f"{github}:ref:refs/heads/main"),
+            ("DEPLOYER", f"{github}:environment:production"),
+            ("ROTATOR", f"principalSet://{gitlab}/attribute.pipeline_source/merge_request_event"),
+            ("PLANNER", f"principal://{gitlab}/subject/project_path:acme/encord-data-infra:ref_type:branch:ref:main"),
+            ("DEPLOYER", f"principalSet://{gitlab}/attribute.deploy_to/production"),
         ]
     )
+    assert 'add-iam-policy-binding "$ROTATOR_SA"' in wif.split("for subject in pull_request ref:refs/heads/main; do")[1]
 
 
-def test_the_planner_plans_without_the_state_lock_everywhere() -> None:
-    """The planner may read the state only: every plan it runs passes -lock=false to Terraform's plan."""
+def test_plans_never_take_the_state_lock() -> None:
+    """The planner may read the states only, and no plan may hold up an apply: every plan job passes -lock=false
+    to Terraform's plan, the rotator's included."""
     actions = load("github-actions.yml")["jobs"]
     for job in ("plan", "main_plan"):
         assert actions[job]["env"]["TF_CLI_ARGS_plan"] == "-lock=false", job
@@ -391,9 +423,10 @@ class UserRepository:
             shutil.copyfile(PIPELINES / name, self.path / name)
         self.git("init", "--quiet", "--initial-branch=main")
         self.iac("render")
-        # The provider lock file, committed before the first CI run (--lockfile readonly). `iac lock` writes it
-        # (tests/test_lock.py); the plans here are of built-in resources, which need no provider.
-        (self.path / "build" / ".terraform.lock.hcl").write_text("# no providers: built-in resources only\n")
+        # Each root module's provider lock file, committed before the first CI run (--lockfile readonly). `iac
+        # lock` writes them (tests/test_lock.py); the plans here are of built-in resources, which need no provider.
+        for root in ROOTS:
+            (self.path / "build" / root / ".terraform.lock.hcl").write_text("# no providers: built-in resources\n")
         self.commit("The deployment as reviewed")
 
     def environment(self) -> dict[str, str]:
@@ -413,6 +446,18 @@ class UserRepository:
             env[key] = os.environ[key]
         return env
 
+    def deployed(self) -> dict[str, int]:
+        """How many resources each root module's local state holds (0: never applied, or nothing in it)."""
+        counts = {}
+        for root in ROOTS:
+            state = self.path / "build" / root / "terraform.tfstate"
+            counts[root] = len(json.loads(state.read_text()).get("resources", [])) if state.exists() else 0
+        return counts
+
+    def record_iac(self) -> None:
+        """From now on `iac` is a recorder too: the steps' calls of iac are recorded, nothing is run."""
+        (self.bin / "iac").write_text(RECORDER.format(python=sys.executable, real_git=shutil.which("git")))
+
     def git(self, *args: str) -> str:
         run = subprocess.run(["git", *args], cwd=self.path, env=self.env, capture_output=True, text=True, check=True)
         return run.stdout
@@ -431,6 +476,9 @@ class UserRepository:
         run = subprocess.run(["iac", *args], cwd=self.path, env=self.env, capture_output=True, text=True, check=False)
         assert run.returncode == 0, run.stdout + run.stderr
         return run
+
+    def calls_of(self, tool: str) -> list[list[str]]:
+        return [call["argv"] for call in self.calls() if call["tool"] == tool]
 
     def calls(self) -> list[dict[str, Any]]:
         if not self.log.exists():
@@ -595,6 +643,10 @@ def test_github_installs_the_locks_then_the_pinned_iac_before_any_credential(rep
 
 
 PLAN_MARKER = "<!-- encord-direct-access plan -->"
+ALLOWLIST_ONLY = (
+    "Plan of `allowlist/` only. A change to `serving/` is planned on `main` after the merge, and applied once a "
+    "reviewer approves that plan."
+)
 COMMENTS = "repos/acme/encord-data-infra/issues/7/comments"
 
 
@@ -630,7 +682,7 @@ def test_github_pull_request_plan_posts_the_summary_in_one_new_comment(repo: Use
     [post] = comment_calls(comment)
     assert post["argv"][:4] == ["api", "--method", "POST", COMMENTS], post["argv"]
     [body] = post["files"].values()
-    assert body == f"{PLAN_MARKER}\n{summary}"
+    assert body == f"{PLAN_MARKER}\n{ALLOWLIST_ONLY}\n\n{summary}"
 
 
 def test_github_pull_request_plan_updates_its_own_comment_and_no_other(repo: UserRepository) -> None:
@@ -655,7 +707,7 @@ def test_github_failed_plan_still_updates_the_comment(repo: UserRepository) -> N
     plan, comment = pull_request_run(repo)
     assert plan.failed == "The committed build/ is what iac.yaml renders", plan.output
     assert "main.tf" in plan.output
-    assert not (repo.path / "build" / "terraform.tfstate").exists(), "nothing planned"
+    assert repo.deployed() == {root: 0 for root in ROOTS}, "nothing planned"
     assert comment.failed is None, comment.output
     [post] = comment_calls(comment)
     [body] = post["files"].values()
@@ -676,15 +728,19 @@ def test_github_only_the_comment_job_can_write_to_the_pull_request() -> None:
 
 
 def test_github_pull_request_plan_runs_while_an_apply_holds_the_state_lock(repo: UserRepository) -> None:
-    """The planner may not take the state lock (it cannot write the lock object): -lock=false reaches
-    Terraform through iac, and the plan runs while the deployer's apply holds the lock."""
+    """A plan never takes the state lock, so it never holds up an apply: -lock=false reaches Terraform through
+    iac, and the rotator's plan of allowlist/ runs while the deployer's apply holds that state's lock."""
     import fcntl
 
     repo.iac("apply", "--auto-approve")
-    with (repo.path / "build" / "terraform.tfstate").open("r+") as state:
+    with (repo.path / "build" / "allowlist" / "terraform.tfstate").open("r+") as state:
         fcntl.lockf(state, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what Terraform's local backend takes
         locked = subprocess.run(
-            ["iac", "plan", "--lock-timeout", "0s"], cwd=repo.path, env=repo.env, capture_output=True, text=True
+            ["iac", "plan", "--only", "allowlist", "--lock-timeout", "0s"],
+            cwd=repo.path,
+            env=repo.env,
+            capture_output=True,
+            text=True,
         )
         assert locked.returncode == 1 and "Error acquiring the state lock" in locked.stderr, locked.stderr
         rotate_in_a_commit(repo, "81.2.69.160/28")  # renders build/ again, as committed
@@ -721,8 +777,7 @@ def test_github_main_applies_the_approved_plan_and_invalidates_after_a_rotation(
     assert plan.failed is None and apply.failed is None, plan.output + apply.output
     digest = plan.outputs["plan"]["digest"]
     assert re.fullmatch(r"[0-9a-f]{64}", digest) and f"Plan digest: `{digest}`" in step_summary(repo)
-    state = json.loads((repo.path / "build" / "terraform.tfstate").read_text())
-    assert len(state["resources"]) == 3
+    assert all(repo.deployed().values()), f"both root modules applied: {repo.deployed()}"
 
     rotate_in_a_commit(repo, "81.2.69.160/28")
     plan, apply = main_run(repo)
@@ -736,8 +791,7 @@ def test_github_main_apply_refuses_a_plan_that_was_not_approved(repo: UserReposi
     assert plan.failed is None, plan.output
     assert apply.failed == "Apply the approved plan", apply.output
     assert "0" * 64 in apply.output
-    state = repo.path / "build" / "terraform.tfstate"
-    assert not state.exists() or not json.loads(state.read_text()).get("resources"), "nothing applied"
+    assert repo.deployed() == {root: 0 for root in ROOTS}, "nothing applied"
 
 
 @pytest.mark.parametrize(
@@ -746,7 +800,7 @@ def test_github_main_apply_refuses_a_plan_that_was_not_approved(repo: UserReposi
         ({"status": "identical", "files": []}, None),
         ({"status": "ahead", "files": [{"filename": "README.md"}, {"filename": "docs/build.md"}]}, None),
         ({"status": "ahead", "files": [{"filename": "README.md"}, {"filename": "iac.yaml"}]}, "changes the deployment"),
-        ({"status": "ahead", "files": [{"filename": "build/main.tf"}]}, "changes the deployment"),
+        ({"status": "ahead", "files": [{"filename": "build/allowlist/main.tf"}]}, "changes the deployment"),
         ({"status": "diverged", "files": []}, "no longer on main"),
     ],
 )
@@ -812,14 +866,16 @@ def rotation(repo: UserRepository, env: Mapping[str, str], **context: str) -> tu
 
 
 def committed_rotation(repo: UserRepository) -> None:
-    """The rotation is one commit on iac/allowlist-rotation: iac.yaml and build/; main and the tree untouched."""
+    """The rotation is one commit on iac/allowlist-rotation: iac.yaml and build/allowlist/ (not a byte of
+    build/serving/); main and the tree untouched."""
     assert repo.git("rev-parse", "--abbrev-ref", "HEAD").strip() == "iac/allowlist-rotation"
     changed = repo.git("diff", "--name-only", "main", "HEAD").split()
-    assert "iac.yaml" in changed and "build/main.tf" in changed
+    assert "iac.yaml" in changed and "build/allowlist/main.tf" in changed
     assert {name.split("/")[0] for name in changed} == {"iac.yaml", "build"}
+    assert not [name for name in changed if name.startswith("build/serving/")], changed
     config = repo.git("show", "HEAD:iac.yaml")
     assert "81.2.69.160/28" in config and "130.192.120.23/32" not in config
-    assert "81.2.69.160/28" in repo.git("show", "HEAD:build/main.tf")
+    assert "81.2.69.160/28" in repo.git("show", "HEAD:build/allowlist/main.tf")
     assert "81.2.69.160/28" not in repo.git("show", "main:iac.yaml")
 
 
@@ -847,9 +903,7 @@ def test_rotation_opens_a_pull_request_with_the_change_and_the_plan_summary(
     body = pull_request_body(outcome)
     summary = (repo.temp / "plan-summary.md").read_text(encoding="utf-8")
     assert summary in body and "+81.2.69.160/28" in body  # the dry run's change, then the plan summary
-    assert not (repo.path / "build" / "terraform.tfstate").exists() or not json.loads(
-        (repo.path / "build" / "terraform.tfstate").read_text()
-    ).get("resources"), "a rotation never applies"
+    assert repo.deployed() == {root: 0 for root in ROOTS}, "a rotation never applies"
 
 
 def test_rotation_steps_commit_push_and_open_the_pull_request(
@@ -1005,7 +1059,7 @@ def test_gitlab_writes_an_external_account_credential_config_from_the_oidc_token
     assert credentials.info["audience"] == (
         "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/gitlab/providers/acme"
     )
-    assert credentials.service_account_email == "encord-da-planner@my-gcp-project.iam.gserviceaccount.com"
+    assert credentials.service_account_email == "encord-da-rotator@my-gcp-project.iam.gserviceaccount.com"
     assert credentials.retrieve_subject_token(None) == GCP_ID_TOKEN
     # The audience GitLab puts in the token is the one the credential config presents to Google's STS.
     aud = load("gitlab-ci.yml")[".iac"]["id_tokens"]["GCP_ID_TOKEN"]["aud"]
@@ -1013,8 +1067,8 @@ def test_gitlab_writes_an_external_account_credential_config_from_the_oidc_token
 
 
 def test_gitlab_apply_job_impersonates_the_deployer() -> None:
-    for job in ("plan", "plan:main"):
-        assert gitlab_job(job)[1]["SERVICE_ACCOUNT"] == "encord-da-planner@my-gcp-project.iam.gserviceaccount.com"
+    assert gitlab_job("plan")[1]["SERVICE_ACCOUNT"] == "encord-da-rotator@my-gcp-project.iam.gserviceaccount.com"
+    assert gitlab_job("plan:main")[1]["SERVICE_ACCOUNT"] == "encord-da-planner@my-gcp-project.iam.gserviceaccount.com"
     _, variables = gitlab_job("apply")
     assert variables["SERVICE_ACCOUNT"] == "encord-da-deployer@my-gcp-project.iam.gserviceaccount.com"
 
@@ -1083,7 +1137,7 @@ def test_gitlab_apply_refuses_when_a_newer_commit_changed_the_deployment(repo: U
     outcome = repo.run([step], gitlab_env(repo, variables, CI_COMMIT_SHA=older, IAC_EXPECT_DIGEST="a" * 64))
     assert outcome.failed == "apply", outcome.output
     assert "a newer commit on main changes the deployment" in outcome.output
-    assert not (repo.path / "build" / "terraform.tfstate").exists(), "nothing applied"
+    assert repo.deployed() == {root: 0 for root in ROOTS}, "nothing applied"
 
 
 def test_gitlab_apply_refuses_without_the_approved_digest(repo: UserRepository) -> None:
@@ -1091,7 +1145,7 @@ def test_gitlab_apply_refuses_without_the_approved_digest(repo: UserRepository) 
     step, variables = gitlab_job("apply")
     outcome = repo.run([step], gitlab_env(repo, variables))
     assert outcome.failed == "apply" and "no plan digest from plan:main" in outcome.output, outcome.output
-    assert not (repo.path / "build" / "terraform.tfstate").exists()
+    assert repo.deployed() == {root: 0 for root in ROOTS}
 
 
 def test_gitlab_apply_applies_the_digest_plan_main_published(repo: UserRepository) -> None:
@@ -1104,7 +1158,7 @@ def test_gitlab_apply_applies_the_digest_plan_main_published(repo: UserRepositor
     apply, variables = gitlab_job("apply")
     outcome = repo.run([apply], gitlab_env(repo, variables, IAC_EXPECT_DIGEST=digest))
     assert outcome.failed is None, outcome.output
-    assert len(json.loads((repo.path / "build" / "terraform.tfstate").read_text())["resources"]) == 3
+    assert all(repo.deployed().values()), f"both root modules applied: {repo.deployed()}"
 
 
 # Cloud Build ----------------------------------------------------------------------------------------
@@ -1181,8 +1235,7 @@ def test_cloudbuild_pull_request_plan_prints_the_summary_and_applies_nothing(
     assert "81.2.69.160/28" in outcome.output
     assert not re.search(r"^Plan digest: ", outcome.output, re.MULTILINE)
     assert "gcloud builds triggers run" not in outcome.output
-    state = repo.path / "build" / "terraform.tfstate"
-    assert not state.exists() or not json.loads(state.read_text()).get("resources")
+    assert repo.deployed() == {root: 0 for root in ROOTS}
 
 
 def test_cloudbuild_plans_on_main_then_applies_the_approved_digest(repo: UserRepository, terraform: str) -> None:
@@ -1199,7 +1252,7 @@ def test_cloudbuild_plans_on_main_then_applies_the_approved_digest(repo: UserRep
     steps, env = cloudbuild_steps(repo, "cloudbuild-apply.yaml", _IAC_EXPECT_DIGEST=digest)
     applied = repo.run(steps, {**env, "FAKE_GCLOUD": sha})
     assert applied.failed is None, applied.output
-    assert len(json.loads((repo.path / "build" / "terraform.tfstate").read_text())["resources"]) == 3
+    assert all(repo.deployed().values()), f"both root modules applied: {repo.deployed()}"
     [listing] = applied.called("gcloud")
     assert listing[:2] == ["builds", "list"] and '--filter=substitutions.TRIGGER_NAME="encord-da-plan-main"' in listing
 
@@ -1221,4 +1274,57 @@ def test_cloudbuild_apply_refuses_an_outdated_commit_or_a_missing_digest(
     outcome = repo.run(steps, {**env, "FAKE_GCLOUD": newest or ""})
     assert outcome.failed == "newest" and outcome.ran == ["newest"], outcome.output
     assert refused in outcome.output
-    assert outcome.called("pip") == [] and not (repo.path / "build" / "terraform.tfstate").exists()
+    assert outcome.called("pip") == [] and repo.deployed() == {root: 0 for root in ROOTS}
+
+
+# Which root modules each job plans and applies (issue 28) ------------------------------------------
+
+
+def iac_calls(repo: UserRepository, steps: list[Step], env: Mapping[str, str]) -> list[list[str]]:
+    """The `iac plan` and `iac apply` calls of the steps, each step run regardless of its `if:` (iac records)."""
+    repo.log.unlink(missing_ok=True)
+    repo.run([replace(step, condition=None) for step in steps], env)
+    return [argv for argv in repo.calls_of("iac") if argv[:1] in (["plan"], ["apply"])]
+
+
+def test_pull_requests_and_rotations_plan_the_allowlist_only_and_the_deployer_applies_both(
+    repo: UserRepository,
+) -> None:
+    """What the rotator runs (pull and merge request plans, the rotation's plan) passes `--only allowlist`: it
+    cannot read the serving state. main's plan and the deployer's apply pass no `--only`: both root modules,
+    the digest of the approved plan covering the same root modules as the apply."""
+    gitlab_origin(repo)  # the GitLab apply compares this commit with the default branch's
+    repo.record_iac()
+    allowlist_only = ["--only", "allowlist"]
+
+    def named(name: str, job: str, step: str, **needs: str) -> list[Step]:
+        return [s for s in github_steps(name, job, **needs) if s.name.startswith(step)]
+
+    github = github_env(repo, "github-actions.yml")
+    [pull_request] = iac_calls(repo, named("github-actions.yml", "plan", "Plan the allowlist"), github)
+    rotation_steps = named("github-rotation.yml", "rotate", "Plan the committed rotation")
+    [rotation] = iac_calls(repo, rotation_steps, github_env(repo, "github-rotation.yml"))
+    [main] = iac_calls(repo, named("github-actions.yml", "main_plan", "Plan, and publish"), github)
+    digest = {"needs.main_plan.outputs.digest": "a" * 64}
+    [apply] = iac_calls(repo, named("github-actions.yml", "apply", "Apply the approved plan", **digest), github)
+    assert pull_request[:3] == rotation[:3] == ["plan", *allowlist_only], (pull_request, rotation)
+    assert main[0] == "plan" and "--only" not in main, main
+    assert apply[0] == "apply" and "--only" not in apply and "--expect-digest" in apply, apply
+
+    sha = repo.git("rev-parse", "HEAD").strip()
+    gitlab = {name: gitlab_job(name) for name in ("plan", "plan:main", "apply")}
+    context = {"IAC_EXPECT_DIGEST": "a" * 64, "CI_COMMIT_SHA": sha}
+    [merge_request], [main], [apply] = (
+        iac_calls(repo, [step], gitlab_env(repo, variables, **context)) for step, variables in gitlab.values()
+    )
+    assert merge_request[:3] == ["plan", *allowlist_only], merge_request
+    assert main[0] == "plan" and "--only" not in main, main
+    assert apply[0] == "apply" and "--only" not in apply and "--expect-digest" in apply, apply
+
+    for is_main, only in (("false", allowlist_only), ("true", [])):
+        steps, env = cloudbuild_steps(repo, _IAC_MAIN=is_main)
+        [plan] = iac_calls(repo, [s for s in steps if s.name == "plan"], env)
+        assert plan[: 1 + len(only)] == ["plan", *only] and plan.count("--only") == len(only) // 2, (is_main, plan)
+    steps, env = cloudbuild_steps(repo, "cloudbuild-apply.yaml", _IAC_EXPECT_DIGEST="a" * 64)
+    [apply] = iac_calls(repo, [s for s in steps if s.name == "apply"], env)
+    assert apply[0] == "apply" and "--only" not in apply and "--expect-digest" in apply, apply
