@@ -74,37 +74,52 @@ def test_a_ledger_naming_a_file_behind_a_symlink_removes_nothing_outside(cli, co
     stdout = ok(cli("render", "-c", config, "-o", rendered))
     assert "removed stale file" not in stdout
 
-    # A name iac renders, below a symlinked directory: refused before anything is written or removed.
-    shutil.rmtree(rendered / "modules")
-    (rendered / "modules").symlink_to(elsewhere)
-    add_to_ledger(rendered, "modules/gcp-direct-access/old.tf")
-    before = tree(rendered)
-    stderr = refused(cli("render", "-c", config, "-o", rendered))
-    assert "error: modules: a symlink: iac accepts none below the output directory" in stderr
-    assert "nothing was written" in stderr
-    assert (elsewhere / "gcp-direct-access" / "old.tf").read_text() == "keep me too"
-    assert tree(rendered) == before
+    # A name iac renders, below a symlinked directory (in either root): refused before anything is written or
+    # removed.
+    for root in ("serving", "allowlist"):
+        shutil.rmtree(rendered / root / "modules")
+        (rendered / root / "modules").symlink_to(elsewhere)
+        add_to_ledger(rendered, f"{root}/modules/gcp-direct-access/old.tf")
+        before = tree(rendered)
+        stderr = refused(cli("render", "-c", config, "-o", rendered))
+        assert f"error: {root}/modules: a symlink: iac accepts none below the output directory" in stderr
+        assert "nothing was written" in stderr
+        assert (elsewhere / "gcp-direct-access" / "old.tf").read_text() == "keep me too"
+        assert tree(rendered) == before
+        (rendered / root / "modules").unlink()
+        ok(cli("render", "-c", config, "-o", rendered))
 
 
-def test_writes_never_follow_a_symlinked_directory(cli, config, rendered, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("linked", "written"),
+    [
+        ("serving/modules", "serving/modules/gcp-direct-access/main.tf"),
+        ("allowlist/modules", "allowlist/modules/gcp-direct-access-allowlist/main.tf"),
+        ("allowlist", "allowlist/main.tf"),
+        ("serving", "serving/main.tf"),
+    ],
+)
+def test_writes_never_follow_a_symlinked_directory(cli, config, rendered, tmp_path, linked: str, written: str) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    shutil.rmtree(rendered / "modules")
-    (rendered / "modules").symlink_to(elsewhere)
+    shutil.rmtree(rendered / linked)
+    (rendered / linked).symlink_to(elsewhere)
 
     stderr = refused(cli("render", "-c", config, "-o", rendered))
-    assert "error: modules: a symlink" in stderr
+    assert f"error: {linked}: a symlink" in stderr
     assert "replace each symlink by what it points to, or remove it" in stderr
     assert list(elsewhere.iterdir()) == []
 
-    (rendered / "modules").unlink()
+    (rendered / linked).unlink()
     ok(cli("render", "-c", config, "-o", rendered))
-    assert (rendered / "modules" / "gcp-direct-access" / "main.tf").is_file()
+    assert (rendered / written).is_file()
 
 
 # --- 16.2: Terraform's files are never iac's ---------------------------------------------------------------
 
-TERRAFORMS = [
+# Terraform's working files in each root module (and in the modules copied there), and at the top of the output
+# directory, where the single-root layout of earlier versions ran Terraform.
+_WORKING = [
     "terraform.tfstate",
     "terraform.tfstate.backup",
     ".terraform/terraform.tfstate",
@@ -113,19 +128,28 @@ TERRAFORMS = [
     "iac.tfplan",
     "plan.tfplan",
     "notes.txt",
+]
+TERRAFORMS = [
+    *(f"{root}/{name}" for root in ("serving", "allowlist") for name in _WORKING),
+    "serving/modules/gcp-direct-access/terraform.tfstate",
+    "allowlist/modules/gcp-direct-access-allowlist/terraform.tfstate",
+    *_WORKING,
     "modules/gcp-direct-access/terraform.tfstate",
 ]
+# Those render moves rather than keeps: a local state at the top is the serving root's (tests/test_roots.py).
+MOVED_TO_SERVING = ("terraform.tfstate", "terraform.tfstate.backup")
 
 
 def test_a_ledger_never_makes_render_remove_terraforms_files(cli, config, rendered) -> None:
-    for name in TERRAFORMS:
+    kept = [name for name in TERRAFORMS if name not in MOVED_TO_SERVING]
+    for name in kept:
         (rendered / name).parent.mkdir(parents=True, exist_ok=True)
         (rendered / name).write_text(f"{name} of Terraform or the user")
     add_to_ledger(rendered, *TERRAFORMS)
 
     stdout = ok(cli("render", "-c", config, "-o", rendered))
     assert "removed stale file" not in stdout
-    for name in TERRAFORMS:
+    for name in kept:
         assert (rendered / name).read_text() == f"{name} of Terraform or the user", name
     assert not set(TERRAFORMS) & set(json.loads((rendered / ".iac-files").read_text())["files"])
 
@@ -255,10 +279,22 @@ def test_a_ledger_over_its_cap_is_one_message(cli, config, rendered) -> None:
 
 
 def test_a_rendered_main_tf_that_is_a_fifo_is_replaced_not_read(cli, config, rendered) -> None:
-    (rendered / "main.tf").unlink()
-    os.mkfifo(rendered / "main.tf")
+    (rendered / "allowlist" / "main.tf").unlink()  # the one whose rules are read back
+    os.mkfifo(rendered / "allowlist" / "main.tf")
     ok(cli("render", "-c", config, "-o", rendered))  # read back as no earlier rendering; would hang if opened
-    assert (rendered / "main.tf").is_file()
+    assert (rendered / "allowlist" / "main.tf").is_file()
+
+
+def test_a_single_root_main_tf_that_is_a_fifo_is_removed_not_read(cli, tmp_path) -> None:
+    """The main.tf of the single-root layout, read back on an upgrade: a FIFO there is no rendering to read."""
+    from test_roots import upgrade_fixture
+
+    config, out = upgrade_fixture(tmp_path, "documented")
+    (out / "main.tf").unlink()
+    os.mkfifo(out / "main.tf")
+    ok(cli("render", "-c", config, "-o", out))  # would hang if opened
+    assert not os.path.lexists(out / "main.tf"), "a file of the old layout the ledger names, removed"
+    assert (out / "allowlist" / "main.tf").is_file() and (out / "serving" / "main.tf").is_file()
 
 
 def test_manifest_validate_of_a_device_or_fifo_is_one_problem(cli, fifo, tmp_path) -> None:
@@ -384,13 +420,15 @@ def test_a_directory_that_is_not_empty_and_not_iacs_is_refused(cli, config, tmp_
 
     (home / ".iac-files").touch()  # adopted on purpose
     ok(cli("render", "-c", config, "-o", home))
-    assert (home / "main.tf").is_file() and (home / ".bashrc").read_text() == "# mine\n"
+    assert (home / "serving" / "main.tf").is_file() and (home / "allowlist" / "main.tf").is_file()
+    assert (home / ".bashrc").read_text() == "# mine\n"
 
 
 def test_the_configs_own_directory_may_be_the_output(cli, config, tmp_path) -> None:
     (tmp_path / "README.md").write_text("the team's notes\n")
     ok(cli("render", "-c", config, "-o", tmp_path))
-    assert (tmp_path / "main.tf").is_file() and config.read_text() == CONFIG
+    assert (tmp_path / "serving" / "main.tf").is_file() and (tmp_path / "allowlist" / "main.tf").is_file()
+    assert config.read_text() == CONFIG and (tmp_path / "README.md").read_text() == "the team's notes\n"
     ok(cli("allowlist", "add", "34.90.1.1", "-c", config, "-o", tmp_path))  # the config lock is the same lock
     ok(cli("render", "-c", config, "-o", tmp_path))
 

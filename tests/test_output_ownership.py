@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_roots import upgrade_fixture
 
 from conftest import EXAMPLES, ROOT, ok, refused
 
@@ -52,7 +53,14 @@ def test_render_and_cors_render_keep_to_their_own_directories(cli, tmp_path, mon
     monkeypatch.setenv("IAC_OUTPUT", str(tfout))
     ok(cli("render", "-c", config))
     rendered = tree(tfout)
-    assert {"main.tf", "versions.tf", "modules/gcp-direct-access/main.tf"} <= set(rendered)
+    assert {
+        "serving/main.tf",
+        "serving/versions.tf",
+        "serving/modules/gcp-direct-access/main.tf",
+        "allowlist/main.tf",
+        "allowlist/versions.tf",
+        "allowlist/modules/gcp-direct-access-allowlist/main.tf",
+    } <= set(rendered)
 
     # IAC_OUTPUT is the Terraform configuration's directory: cors render has its own, beside the config.
     stdout = ok(cli("cors", "render", "-c", config))
@@ -131,32 +139,41 @@ def test_ledger_records_writer_deployment_and_files(cli, tmp_path) -> None:
     assert ledger["deployment"] == {"project": "my-gcp-project", "name": "encord-da"}
     assert ledger["complete"] is True
     assert ledger["files"] == sorted(name for name in tree(out) if name != ".iac-files")
-    assert "backend.tf" in ledger["files"]
+    assert {"serving/backend.tf", "allowlist/backend.tf"} <= set(ledger["files"])
     ok(cli("render", "-c", config, "-o", out))
     assert (out / ".iac-files").read_bytes() == first  # nothing in it changes from run to run
     assert_no_leftovers(out)
 
 
-def test_a_plain_list_of_an_earlier_version_keeps_working(cli, tmp_path) -> None:
-    config = tmp_path / "iac.yaml"
-    config.write_text(CONFIG_B)
-    out = tmp_path / "build"
-    ok(cli("render", "-c", config, "-o", out))
+def plain_list(out: Path) -> None:
+    """The ledger of `out` as `iac render` wrote it before the JSON ledger: a comment and one name a line."""
     names = json.loads((out / ".iac-files").read_text())["files"]
-    # What `iac render` wrote before the ledger: a comment and one name a line.
     (out / ".iac-files").write_text(
         "# Files written by `iac render`; the next render replaces them and removes stale ones.\n"
         + "".join(f"{name}\n" for name in names)
     )
-    config.write_text(CONFIG_A)
+
+
+def test_a_plain_list_of_an_earlier_version_keeps_working(cli, tmp_path) -> None:
+    # The versions that wrote plain lists rendered the single-root layout: the list names its files.
+    config, out = upgrade_fixture(tmp_path, "documented")
+    plain_list(out)
+    config.write_text(config.read_text().replace("  - 130.192.120.23/32  # Porto NAT A\n", ""))
     stdout = ok(cli("render", "-c", config, "-o", out))
-    assert "removed stale file backend.tf" in stdout
-    # main.tf was read back as iac's rendering: the rules are compared with it
+    # Read as iac render's: its files are replaced, the stale ones removed (the whole layout).
+    for name in ("main.tf", "backend.tf", "modules/gcp-direct-access/main.tf"):
+        assert f"removed stale file {name}\n" in stdout
+    # main.tf was read back as iac's rendering: the rules are compared with it, and adopted.
     assert "Cloud Armor rules changed: 1 of 1, compared with the rendering in" in stdout
+    assert "upgraded from the single-root layout" in stdout
     fresh = tmp_path / "fresh"
     ok(cli("render", "-c", config, "-o", fresh))
-    assert tree(out) == tree(fresh)
-
+    upgraded, expected = tree(out), tree(fresh)
+    assert upgraded.pop("allowlist/imports.tf")
+    ledger, fresh_ledger = (json.loads(files.pop(".iac-files")) for files in (upgraded, expected))
+    assert upgraded == expected, "the rest is what a fresh rendering writes"
+    # The ledger is rewritten in the JSON format, with the deployment: a fresh rendering's, and the imports.
+    assert ledger == {**fresh_ledger, "files": sorted([*fresh_ledger["files"], "allowlist/imports.tf"])}
     # One written by `iac manifest generate` belongs to it.
     manifests = tmp_path / "old-manifests"
     manifests.mkdir()
@@ -182,6 +199,46 @@ def test_an_unreadable_ledger_is_reported(cli, tmp_path) -> None:
     stderr = refused(cli("render", "-c", config, "-o", out))
     assert f"{out / '.iac-files'}: not a list of files iac can read" in stderr
     assert "restore it, or write to another directory with -o DIR" in stderr
+
+
+# What the user keeps at the top of an output directory of the single-root layout: files Terraform does not read,
+# inside directories the upgrade empties of iac's files too, and Terraform's own working directory.
+USERS_FILES = {
+    "README.md": b"# our deployment\n",
+    "runbooks/rotate.md": b"call the on-call first\n",
+    "modules/gcp-direct-access/NOTES.txt": b"reviewed 2025-11\n",
+    ".terraform/modules/modules.json": b'{"Modules": []}\n',
+}
+
+
+@pytest.mark.parametrize("ledger", ["json", "plain list"])
+def test_an_upgraded_directory_lists_only_the_new_files_and_keeps_the_users(cli, tmp_path, ledger: str) -> None:
+    config, out = upgrade_fixture(tmp_path, "documented")
+    old = set(json.loads((out / ".iac-files").read_text())["files"])
+    if ledger == "plain list":
+        plain_list(out)
+    for name, content in USERS_FILES.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(content)
+    ok(cli("render", "-c", config, "-o", out))
+
+    written = json.loads((out / ".iac-files").read_text())
+    assert written["writer"] == "render" and written["complete"] is True
+    assert written["deployment"] == {"project": "my-gcp-project", "name": "encord-da"}
+    fresh = tmp_path / "fresh"
+    ok(cli("render", "-c", config, "-o", fresh))
+    # The files of the new layout, and allowlist/imports.tf, which adopts the rules deployed: nothing else.
+    fresh_files = json.loads((fresh / ".iac-files").read_text())["files"]
+    assert written["files"] == sorted([*fresh_files, "allowlist/imports.tf"])
+    assert all(name.startswith(("serving/", "allowlist/")) for name in written["files"] if name != ".gitignore")
+    assert not (old - {".gitignore"}) & set(written["files"])
+    for name in old - {".gitignore"}:
+        assert not (out / name).exists(), f"{name} of the single-root layout is removed"
+    # The user's files are untouched, and no file of theirs is in the ledger.
+    for name, content in USERS_FILES.items():
+        assert (out / name).read_bytes() == content, name
+    assert not set(USERS_FILES) & set(written["files"])
+    assert cli("render", "-c", config, "-o", out, "--check").exit_code == 0
 
 
 # --- a failed listing in `iac manifest generate` --------------------------------------------------------
@@ -263,12 +320,13 @@ def test_each_config_renders_beside_itself_by_default(cli, tmp_path, monkeypatch
     for env in ("a", "b"):
         ledger = json.loads((tmp_path / "envs" / env / "build" / ".iac-files").read_text())
         assert ledger["deployment"]["name"] == f"encord-{env}"
-    assert '"encord-a"' in (tmp_path / "envs" / "a" / "build" / "main.tf").read_text()
+    for root in ("serving", "allowlist"):
+        assert '"encord-a"' in (tmp_path / "envs" / "a" / "build" / root / "main.tf").read_text()
     assert ok(cli("allowlist", "list", "-c", "envs/a/iac.yaml")).startswith("2 ranges")
     # The config in the current directory: build/ here, as before.
     shutil.copyfile(tmp_path / "envs" / "a" / "iac.yaml", tmp_path / "iac.yaml")
     ok(cli("render"))
-    assert (tmp_path / "build" / "main.tf").is_file()
+    assert (tmp_path / "build" / "serving" / "main.tf").is_file()
 
 
 @pytest.mark.parametrize(
@@ -342,7 +400,7 @@ def test_a_dangling_symlink_as_output_is_named(cli, tmp_path) -> None:
     # A symlink to a directory that exists is written through.
     (tmp_path / "gone").mkdir()
     ok(cli("render", "-c", config, "-o", link))
-    assert (tmp_path / "gone" / "main.tf").is_file()
+    assert (tmp_path / "gone" / "serving" / "main.tf").is_file()
 
 
 # --- runs killed at every step -----------------------------------------------------------------------------
@@ -396,7 +454,7 @@ def test_a_render_killed_at_any_step_is_completed_or_rolled_back(
     for name, config in configs.items():
         ok(cli("render", "-c", config, "-o", tmp_path / f"fresh-{name}"))
         fresh[name] = tree(tmp_path / f"fresh-{name}")
-    assert set(fresh["B"]) - set(fresh["A"]) == {"backend.tf"}
+    assert set(fresh["B"]) - set(fresh["A"]) == {"serving/backend.tf", "allowlist/backend.tf"}
 
     def prepared(directory: Path) -> Path:
         shutil.rmtree(directory, ignore_errors=True)
@@ -413,8 +471,9 @@ def test_a_render_killed_at_any_step_is_completed_or_rolled_back(
     steps = log.read_text().splitlines()
     assert steps.count("ledger (incomplete)") == 1 and steps[-1] == "ledger", steps
     if before is not None:
-        changes = {"A": ["remove backend.tf"], "B": ["rename backend.tf"]}[killed]
-        assert set(changes) | {"rename main.tf"} <= set(steps), steps
+        changes = {"A": "remove", "B": "rename"}[killed]
+        backends = {f"{changes} {root}/backend.tf" for root in ("serving", "allowlist")}
+        assert backends | {"rename allowlist/main.tf"} <= set(steps), steps
 
     for step, label in enumerate(steps, start=1):
         out = prepared(tmp_path / "out")
@@ -429,6 +488,38 @@ def test_a_render_killed_at_any_step_is_completed_or_rolled_back(
             ok(cli("render", "-c", configs[rerender], "-o", copy))
             assert tree(copy) == fresh[rerender], f"killed after step {step} ({label}), then rendered {rerender}"
             assert_no_leftovers(copy)
+
+
+@pytest.mark.slow
+def test_an_upgrade_killed_at_any_step_is_completed(cli, tmp_path: Path) -> None:
+    """The upgrade of a single-root rendering, stopped anywhere, is completed by the next render: the same files,
+    the import blocks of every deployed rule included, and the local state in serving/, never lost."""
+    config, source = upgrade_fixture(tmp_path, "documented")
+    (source / "terraform.tfstate").write_text('{"version": 4, "serial": 7}\n')
+    (source / ".terraform.lock.hcl").write_text("# lock\n")
+
+    def prepared(directory: Path) -> Path:
+        shutil.rmtree(directory, ignore_errors=True)
+        shutil.copytree(source, directory)
+        return directory
+
+    log = tmp_path / "steps.log"
+    out = prepared(tmp_path / "out")
+    done = run_killed(["render", "-c", str(config), "-o", str(out)], 0, log)
+    assert done.returncode == 0, done.stderr
+    upgraded = tree(out)
+    assert "allowlist/imports.tf" in upgraded and "main.tf" not in upgraded
+    assert upgraded["serving/terraform.tfstate"] == b'{"version": 4, "serial": 7}\n'
+    steps = log.read_text().splitlines()
+    assert {"remove main.tf", "rename allowlist/imports.tf", "rename allowlist/main.tf"} <= set(steps), steps
+
+    for step, label in enumerate(steps, start=1):
+        out = prepared(tmp_path / "out")
+        killed_run = run_killed(["render", "-c", str(config), "-o", str(out)], step, log)
+        assert killed_run.returncode == -signal.SIGKILL, (label, killed_run.stderr)
+        ok(cli("render", "-c", config, "-o", out))
+        assert tree(out) == upgraded, f"killed after step {step} ({label})"
+        assert_no_leftovers(out)
 
 
 @pytest.mark.slow

@@ -76,14 +76,16 @@ class TerraformConfig(Model):
     """Settings of the rendered Terraform configuration."""
 
     backend: BackendConfig | None = None
-    # Files beside the rendering that the user adds to the root module on purpose (their own alerts.tf), relative
-    # to the output directory. Anything else there that Terraform would read is refused (iac.terraform.extras).
+    # Files beside the rendering that the user adds to a root module on purpose (their own serving/alerts.tf),
+    # relative to the output directory. Anything else there that Terraform would read is refused
+    # (iac.terraform.extras).
     extra_files: Annotated[
         list[ExtraFile],
         Doc(
-            "Files you add to the output directory on purpose, e.g. `[alerts.tf]`: paths relative to it (no "
-            "absolute path, no `..`, no `.` or empty part, no backslash, no control character; not Terraform's or"
-            ' iac\'s working files). Any other file Terraform would read there is refused; see "Extra files".'
+            "Files you add to the output directory on purpose, e.g. `[serving/alerts.tf]`: paths relative to it, "
+            "in `serving/` or `allowlist/` (no absolute path, no `..`, no `.` or empty part, no backslash, no "
+            "control character; not Terraform's or iac's working files). Any other file Terraform would read "
+            'there is refused; see "Extra files".'
         ),
     ] = field(default_factory=list)
 

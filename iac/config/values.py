@@ -142,11 +142,15 @@ def _extra_file(value: str) -> str:
         raise Invalid(f"is not a plain relative path: write {plain!r}" if plain else "names no file")
     if is_terraforms(value) or parts[0] in (LEDGER, STAGING):
         raise Invalid("is a working file of Terraform or iac, not a file of the configuration: remove it")
-    if parts[0] not in ("serving", "allowlist") or len(parts) < 2:
+    if parts[0] not in ("serving", "allowlist"):
+        # The single-root layout of earlier versions had its root module at the top: the same file, one level down.
         raise Invalid(
-            "is outside both root modules, where Terraform never reads it: put it in serving/ (e.g. "
-            f"serving/{parts[-1]}), or in allowlist/ for what belongs with the allow rules"
+            "is outside both root modules (serving/, allowlist/), where Terraform no longer reads it: move the "
+            f"file into serving/ and declare it as 'serving/{value}' (or into allowlist/, for what goes with the "
+            "allow rules)"
         )
+    if len(parts) < 2:
+        raise Invalid(f"names the root module {value}/, not a file in it: write e.g. {value}/alerts.tf")
     return value
 
 

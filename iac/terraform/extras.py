@@ -1,11 +1,13 @@
 """What an output directory may hold besides iac's rendering: the extra files the config declares
 (`terraform.extra_files`), Terraform's working files, and files Terraform never reads.
 
-Terraform reads every `*.tf` and `*.tf.json` of a module's directory, merges `override.tf` and `*_override.tf`
-over the others, and loads `terraform.tfvars` and `*.auto.tfvars`: a file beside the rendering changes what is
-planned whatever the rendered files say (an override can put `0.0.0.0/0` in the allowlist). So any such file,
-anywhere under the output directory, that iac does not render and the config does not declare, and any symlink
-(through which Terraform would read what nobody reviewed), is refused before Terraform runs.
+Terraform runs in the two root modules, `serving/` and `allowlist/` (`iac.terraform.layout`). It reads every
+`*.tf` and `*.tf.json` of a module's directory, merges `override.tf` and `*_override.tf` over the others, and loads
+`terraform.tfvars` and `*.auto.tfvars`: a file beside the rendering changes what is planned whatever the rendered
+files say (an override in `allowlist/` can put `0.0.0.0/0` in the rules). So any such file, anywhere under the
+output directory, that iac does not render and the config does not declare, and any symlink (through which
+Terraform would read what nobody reviewed), is refused before Terraform runs. That includes files outside both
+roots, which Terraform no longer reads: one kept from the single-root layout would silently stop applying.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from iac.errors import IacError
 from iac.files.inputs import InputFileError, InputKind, read_input
 from iac.files.ledger import STAGING, OutputError, is_terraforms, read_ledger
 from iac.files.output import is_configs_directory
+from iac.terraform.layout import ROOTS
 from iac.words import plural
 
 # The names Terraform reads as configuration or variables, in a module's directory.
@@ -32,6 +35,15 @@ EXTRA_FILE = InputKind(
 
 
 _READ = "Terraform would read it"
+_OUTSIDE = (
+    "outside serving/ and allowlist/, the root modules Terraform runs in: Terraform no longer reads it there (the "
+    "single-root layout of earlier versions did)"
+)
+
+
+def _in_a_root(name: str) -> bool:
+    """Whether `name` (relative to the output directory) is below one of the root modules Terraform runs in."""
+    return name.split("/", 1)[0] in ROOTS and "/" in name
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,10 @@ class Found:
     def entries(self) -> list[str]:
         """One line per file, `name: what is wrong`, in name order."""
         reasons = [
-            *((name, f"not rendered by iac, not in terraform.extra_files: {_READ}") for name in self.undeclared),
+            *(
+                (name, f"not rendered by iac, not in terraform.extra_files: {_READ if _in_a_root(name) else _OUTSIDE}")
+                for name in self.undeclared
+            ),
             *((name, "a symlink: iac accepts none below the output directory") for name in self.symlinks),
             *((name, "in terraform.extra_files, but missing") for name in self.missing),
             *((name, "in terraform.extra_files, but not a regular file") for name in self.not_files),
@@ -65,10 +80,16 @@ class Found:
     def remedy(self, config: Path) -> str:
         """What to do, for the kinds found."""
         steps = []
-        if self.undeclared:
+        if any(_in_a_root(name) for name in self.undeclared):
             steps.append(
                 "remove each file Terraform would read that you did not add on purpose; declare one you did under "
                 f"terraform.extra_files in {config} (it is then listed, with its SHA-256, in the plan summary)"
+            )
+        if not all(_in_a_root(name) for name in self.undeclared):
+            steps.append(
+                "remove each file outside serving/ and allowlist/ that you do not need; move one Terraform should "
+                "read into the root module it belongs with (serving/; allowlist/ for what goes with the allow rules) "
+                f"and declare it there under terraform.extra_files in {config}"
             )
         if self.symlinks:
             steps.append("replace each symlink by what it points to, or remove it")
