@@ -374,7 +374,6 @@ def test_apply_runs_serving_when_its_last_apply_is_not_known(cli, deployed, runs
 
 def test_hmac_rotate_applies_serving_only(cli, deployed, runs) -> None:
     from fake_deployment import render_builtin_with_hmac_key
-
     from iac.cli.common import Services
 
     config, out = deployed
@@ -461,9 +460,22 @@ def test_upgrade_on_a_real_core_imports_the_rules_and_plans_no_deletion(
     state = json.loads((out / "allowlist" / "terraform.tfstate").read_text())
     [rules] = [r for r in state["resources"] if r["name"] == "rule"]
     assert sorted(i["index_key"] for i in rules["instances"]) == ["backend-1000", "edge-1000"]
+    policies = ("edge", "backend")
     assert {i["attributes"]["id"] for i in rules["instances"]} == {
-        f"projects/my-gcp-project/global/securityPolicies/encord-da-{p}-policy/priority/1000" for p in ("edge", "backend")
+        f"projects/my-gcp-project/global/securityPolicies/encord-da-{p}-policy/priority/1000" for p in policies
     }
     serving = json.loads((out / "serving" / "terraform.tfstate").read_text())
     policies = {r["name"] for r in serving["resources"]}
     assert {"edge_policy", "backend_policy", "url_map"} <= policies
+
+
+def test_an_unreadable_import_file_is_an_error_not_a_silent_drop(cli, tmp_path: Path) -> None:
+    config, out = upgrade_fixture(tmp_path, "documented")
+    render(cli, config, out)
+    imports = out / "allowlist" / "imports.tf"
+    imports.unlink()
+    os.mkfifo(imports)
+    result = cli("render", "-c", config, "-o", out)
+    assert result.exit_code == 1, result.output
+    assert f"{imports}: cannot read it" in result.stderr and "Traceback" not in result.output
+    assert imports.is_fifo()

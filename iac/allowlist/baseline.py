@@ -13,6 +13,7 @@ with import blocks (allowlist/imports.tf) until the user deletes that file once 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,9 +174,19 @@ def _read(directory: Path, name: str) -> str | None:
 
 
 def _adopted(directory: Path) -> tuple[int, ...]:
-    """The priorities allowlist/imports.tf imports (a file iac wrote; one it cannot read adopts nothing)."""
+    """The priorities allowlist/imports.tf imports: none once the user deleted it; a file there that cannot be
+    read (a FIFO, a symlink, not UTF-8) is an error, not silence, since dropping its imports would leave the
+    rules it adopts to a plan that creates them again."""
+    path = directory / IMPORTS_FILE
+    if not os.path.lexists(path):
+        return ()
     text = _read(directory, IMPORTS_FILE)
-    return tuple(sorted({int(p) for p in _IMPORT_ID.findall(_COMMENT.sub("", text))})) if text else ()
+    if text is None:
+        raise IacError(
+            f"{path}: cannot read it as the import blocks iac wrote (not a regular UTF-8 file?): restore it with "
+            "`git checkout` (or delete it, once the rules it imports are in the allowlist state), then run again"
+        )
+    return tuple(sorted({int(p) for p in _IMPORT_ID.findall(_COMMENT.sub("", text))}))
 
 
 def _rules_of(directory: Path, name: str, config: Deployment) -> tuple[Rule, ...] | None:
