@@ -103,7 +103,8 @@ def test_the_quick_start_renders_the_example(cli, tmp_path: Path, monkeypatch: p
     [args] = iac_commands(block)
     result = cli(*args)
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "build" / "main.tf").is_file()
+    assert (tmp_path / "build" / "serving" / "main.tf").is_file()
+    assert (tmp_path / "build" / "allowlist" / "main.tf").is_file()
     assert cli("render", "--check", "-c", "examples/documented/iac.yaml", "-o", "build/").exit_code == 0
 
 
@@ -241,5 +242,6 @@ def test_the_rotation_example_runs_as_written(cli, tmp_path: Path, monkeypatch: 
     assert ran >= 6
     text = (tmp_path / "iac.yaml").read_text()
     assert "  - 81.2.69.160/28" in text and "130.192.120.23/32" not in text
-    assert (tmp_path / "build" / "main.tf").is_file()
+    assert (tmp_path / "build" / "serving" / "main.tf").is_file()
+    assert (tmp_path / "build" / "allowlist" / "main.tf").is_file()
     assert cli("render", "--check").exit_code == 0
