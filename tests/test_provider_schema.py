@@ -180,6 +180,7 @@ def test_upgraded_rendering_with_its_imports_matches_the_provider_schema(
     [module] = [body for m in hcl2.loads((out / "allowlist" / "main.tf").read_text())["module"] for body in m.values()]
     priorities = [int(rule["priority"]) for rule in module["allowlist"]["rules"]]
     assert imports and len(imports) == 2 * len(priorities)
+    assert "google_compute_security_policy_rule.allow" in checked["allowlist"]  # in the root's module copy
     # Each import names a rule resource of the module the root calls (module.allowlist, the rule resource of
     # modules/gcp-direct-access-allowlist), at a key the module creates, with the id of that policy and priority.
     assert module["source"] == '"./modules/gcp-direct-access-allowlist"'

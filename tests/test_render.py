@@ -173,6 +173,42 @@ def test_summary_counts_resources_ranges_and_rules(cli, tmp_path: Path) -> None:
     assert "DNS: not managed; create the A record for annotations.data.acme.com" in stdout
 
 
+@pytest.mark.terraform
+@pytest.mark.parametrize("upgraded", [False, True], ids=["fresh", "upgraded from the single-root layout"])
+def test_each_root_is_terraform_fmt_clean_and_valid(
+    upgraded: bool, cli, tmp_path: Path, terraform, terraform_env
+) -> None:
+    """Each root on its own, as Terraform reads it offline: `fmt -check` clean, and after `get` (its module copy)
+    `validate` reports only the provider it cannot download; the upgrade's allowlist/imports.tf included."""
+    import shutil
+    import subprocess
+
+    config, out = tmp_path / "iac.yaml", tmp_path / "build"
+    shutil.copyfile(EXAMPLES / "large-allowlist" / "iac.yaml", config)
+    if upgraded:
+        shutil.copytree(Path(__file__).parent / "fixtures" / "single-root" / "large-allowlist", out)
+    render(cli, config, out)
+    assert (out / "allowlist" / "imports.tf").is_file() == upgraded
+
+    def run(root: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [terraform, f"-chdir={out / root}", *args],
+            env=terraform_env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=300,
+            check=False,
+        )
+
+    for root in ROOTS:
+        formatted = run(root, "fmt", "-check", "-recursive", "-diff")
+        assert formatted.returncode == 0, (root, formatted.stdout + formatted.stderr)
+        assert run(root, "get").returncode == 0, root
+        diagnostics = json.loads(run(root, "validate", "-json", "-no-color").stdout)["diagnostics"]
+        assert {d["summary"] for d in diagnostics} == {"Missing required provider"}, (root, diagnostics)
+
+
 # --- the escaping path --------------------------------------------------------------------------------
 
 HOSTILE = [
