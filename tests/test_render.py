@@ -181,7 +181,8 @@ def test_each_root_is_terraform_fmt_clean_and_valid(
     """Each root on its own, as Terraform reads it offline: `fmt -check` clean, and after `get` (its module copy)
     `validate` reports only the provider it cannot download; the upgrade's allowlist/imports.tf included."""
     import shutil
-    import subprocess
+
+    from test_terraform import run
 
     config, out = tmp_path / "iac.yaml", tmp_path / "build"
     shutil.copyfile(EXAMPLES / "large-allowlist" / "iac.yaml", config)
@@ -190,22 +191,12 @@ def test_each_root_is_terraform_fmt_clean_and_valid(
     render(cli, config, out)
     assert (out / "allowlist" / "imports.tf").is_file() == upgraded
 
-    def run(root: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [terraform, f"-chdir={out / root}", *args],
-            env=terraform_env,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=300,
-            check=False,
-        )
-
     for root in ROOTS:
-        formatted = run(root, "fmt", "-check", "-recursive", "-diff")
+        formatted = run(terraform, terraform_env, out / root, "fmt", "-check", "-recursive", "-diff")
         assert formatted.returncode == 0, (root, formatted.stdout + formatted.stderr)
-        assert run(root, "get").returncode == 0, root
-        diagnostics = json.loads(run(root, "validate", "-json", "-no-color").stdout)["diagnostics"]
+        assert run(terraform, terraform_env, out / root, "get").returncode == 0, root
+        validated = run(terraform, terraform_env, out / root, "validate", "-json", "-no-color")
+        diagnostics = json.loads(validated.stdout)["diagnostics"]
         assert {d["summary"] for d in diagnostics} == {"Missing required provider"}, (root, diagnostics)
 
 
