@@ -456,7 +456,7 @@ class Findings:
 
 
 def check_document(parsed: Mapping[str, Any], schema: Mapping[str, Any], file: str) -> Findings:
-    """Every resource and data block, and the google provider block, of one .tf file parsed by python-hcl2."""
+    """Every resource, data and import block, and the google provider block, of one .tf file parsed by python-hcl2."""
     findings = Findings()
 
     def check(address: str, body: Mapping[str, Any], block: Mapping[str, Any]) -> None:
