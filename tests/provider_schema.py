@@ -24,12 +24,13 @@ There is no Terraform registry here, so `terraform providers schema -json` canno
     REF = {"ref": STRUCT}: a block that contains itself (some structs of 7.x and later are recursive), defined once
           in the schema's "recursive": {STRUCT: BLOCK}
 
-Computed-only attributes are not in the Config structs; they cannot be written, so the checker need not know them.
+Computed-only attributes are not in the Config structs; they cannot be written, so the checker need not know them
+(nor may a `lifecycle { ignore_changes = [...] }` name them here: ignoring what is never written changes nothing).
 Enums are known only where the docs list "Possible values: [...]" (the generated resources); hand-written ones such as
 google_compute_security_policy describe their values in prose, and those are not checked.
 
     python tests/provider_schema.py build OUT.json WHEEL     derive the schema from the wheel
-    python tests/provider_schema.py check SCHEMA.json FILE.tf...   check resource and data blocks of .tf files
+    python tests/provider_schema.py check SCHEMA.json FILE.tf...   check resource, data and import blocks of .tf files
 """
 
 from __future__ import annotations
@@ -305,6 +306,14 @@ LIFECYCLE: dict[str, Any] = {
     "attributes": _optional("create_before_destroy", "prevent_destroy", "ignore_changes", "replace_triggered_by"),
     "blocks": {"precondition": _condition(), "postcondition": _condition()},
 }
+# Terraform's `import` block (1.5+): the resource address to import into, and the provider's id of the object (or,
+# from 1.12, its `identity` instead).
+IMPORT: dict[str, Any] = {
+    "attributes": {"to": {"required": True, "type": "any"}, **_optional("id", "identity", "for_each", "provider")},
+    "blocks": {},
+}
+# A resource address as an import's `to` names it: module path, type, name, instance key.
+_ADDRESS = re.compile(r"(?:module\.\w+(?:\[[^\]]*\])?\.)*([a-z][a-z0-9_]*)\.([A-Za-z_][\w-]*)(?:\[[^\]]*\])?")
 _INTERPOLATION = re.compile(r"\$\{|%\{")
 _BOOKKEEPING = ("__is_block__", "__comments__", "__inline_comments__")  # what python-hcl2 adds to bodies
 
@@ -324,6 +333,24 @@ def _literal_string(value: Any) -> str | None:
 
 def _unquote(key: str) -> str:
     return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == '"' else key
+
+
+def _expression(value: Any) -> str:
+    """The text of an expression as python-hcl2 gives it (`${...}` around all but a bare name)."""
+    text = str(value)
+    return text[2:-1] if text.startswith("${") and text.endswith("}") else text
+
+
+def _ignored(lifecycle: Mapping[str, Any], schema: Mapping[str, Any], where: str) -> Iterator[tuple[str, str]]:
+    """Each name in `ignore_changes` that is neither an argument nor a nested block of the resource (`schema`):
+    Terraform refuses it, but only once the provider's schema is loaded, which it cannot be offline."""
+    ignored = lifecycle.get("ignore_changes")
+    if ignored is None or _expression(ignored) == "all":
+        return
+    for item in ignored if isinstance(ignored, list) else [ignored]:
+        name = re.split(r"[.\[]", _expression(item), maxsplit=1)[0]
+        if name not in schema["attributes"] and name not in schema["blocks"]:
+            yield f"{where}.ignore_changes", f"{name!r} is neither an argument nor a block of the resource"
 
 
 def check_body(
@@ -386,6 +413,7 @@ def check_body(
             if key == "lifecycle":
                 for item in written:
                     yield from check_body(item, LIFECYCLE, where, recursive)
+                    yield from _ignored(item, schema, where)
             continue
         if key in attributes:
             yield where, f"is an attribute, written as a block (write `{key} = ...`)"
@@ -428,7 +456,7 @@ class Findings:
 
 
 def check_document(parsed: Mapping[str, Any], schema: Mapping[str, Any], file: str) -> Findings:
-    """Every resource and data block, and the google provider block, of one .tf file parsed by python-hcl2."""
+    """Every resource, data and import block, and the google provider block, of one .tf file parsed by python-hcl2."""
     findings = Findings()
 
     def check(address: str, body: Mapping[str, Any], block: Mapping[str, Any]) -> None:
@@ -452,6 +480,21 @@ def check_document(parsed: Mapping[str, Any], schema: Mapping[str, Any], file: s
                         findings.problems.append(f"{file}: {address}: {tf_type}: unknown {keyword} type")
                     else:
                         check(address, body, schema[table][tf_type])
+    for body in parsed.get("import", []):
+        target = _ADDRESS.fullmatch(_expression(body.get("to", "")))
+        address = f"import to {_expression(body['to'])}" if "to" in body else "import"
+        if target is None and "to" in body:
+            findings.problems.append(f"{file}: {address}: to: not a resource address")
+            continue
+        tf_type = target.group(1) if target else ""
+        if target and not tf_type.startswith("google_") and tf_type not in BUILTIN_RESOURCES:
+            findings.skipped.append(f"{file}: {address}")
+            continue
+        check(address, body, IMPORT)
+        if "id" not in body and "identity" not in body:
+            findings.problems.append(f"{file}: {address}: id: required attribute missing")
+        if target and tf_type.startswith("google_") and tf_type not in schema["resources"]:
+            findings.problems.append(f"{file}: {address}: {tf_type}: unknown resource type")
     for group in parsed.get("provider", []):
         for raw_name, body in group.items():
             if _unquote(raw_name) == "google":

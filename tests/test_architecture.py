@@ -10,6 +10,8 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "iac"
 MODULE_DIR = ROOT / "modules" / "gcp-direct-access"
+# The allowlist root's module: the allow rules of the policies MODULE_DIR creates, found by their names.
+ALLOWLIST_MODULE_DIR = ROOT / "modules" / "gcp-direct-access-allowlist"
 
 # The modules directly in iac/: the package's entry points and the foundations every package may import.
 # Everything else lives in a package named for its concern.
@@ -69,7 +71,7 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
         frozenset({"denied"}),
     ),
     "terraform": (
-        frozenset({"hcl", "runner", "extras"}),
+        frozenset({"hcl", "runner", "extras", "layout"}),
         frozenset({"templates", "plan", "state"}),
         frozenset({"render", "summary"}),
     ),
@@ -431,14 +433,17 @@ def test_the_package_cycle_check_catches_two_packages_importing_each_other(tmp_p
 # --- each fact once: where Python must know what the module does, a test pins the pairing ----------------
 
 
-def module_text() -> str:
-    return "".join(p.read_text() for p in sorted(MODULE_DIR.glob("*.tf")))
+def module_text(directory: Path = MODULE_DIR) -> str:
+    return "".join(p.read_text() for p in sorted(directory.glob("*.tf")))
 
 
 def test_resource_names_match_the_module() -> None:
+    """ResourceNames against both modules: the serving module names each resource, and the allowlist module
+    derives the names of the serving module's two policies from the same `name` to add its rules to them."""
     from iac.gcp.names import SUFFIXES
 
     text = module_text()
+    rules = module_text(ALLOWLIST_MODULE_DIR)
     for what, suffix in SUFFIXES.items():
         if what in ("edge_policy", "backend_policy"):
             # One for_each resource named "${var.name}-${each.key}-policy" over the keys edge and backend.
@@ -446,6 +451,8 @@ def test_resource_names_match_the_module() -> None:
             assert 'name        = "${var.name}-${each.key}-policy"' in text
             assert re.search(rf"^\s*{key}\s*=\s*\"CLOUD_ARMOR", text, re.MULTILINE), key
             assert suffix == f"-{key}-policy"
+            # The allowlist module finds the policy by the same name, under the same key.
+            assert re.search(rf'^\s*{key}\s*=\s*"\$\{{var\.name\}}{re.escape(suffix)}"\s*$', rules, re.MULTILINE), key
             continue
         attribute = "account_id" if what == "reader" else "name"
         assert re.search(rf'^\s*{attribute}\s*=\s*"\$\{{var\.name\}}{re.escape(suffix)}"\s*$', text, re.MULTILINE), what
@@ -454,10 +461,12 @@ def test_resource_names_match_the_module() -> None:
 def test_cloud_armor_limits_match_the_module() -> None:
     from iac.allowlist.ranges import DEFAULT_RULE_PRIORITY, RANGES_PER_RULE
 
-    variables = (MODULE_DIR / "variables.tf").read_text()
+    # The allow rules are the allowlist module's; the default deny rule is in each policy of the serving module.
+    variables = (ALLOWLIST_MODULE_DIR / "variables.tf").read_text()
     assert f"length(rule.ranges) <= {RANGES_PER_RULE}" in variables
     assert f"rule.priority <= {DEFAULT_RULE_PRIORITY - 1}" in variables
-    assert f"priority    = {DEFAULT_RULE_PRIORITY}" in (MODULE_DIR / "main.tf").read_text()
+    assert f"priority    = {DEFAULT_RULE_PRIORITY}" in (MODULE_DIR / "security-policy.tf").read_text()
+    assert "rule.ranges" not in (MODULE_DIR / "variables.tf").read_text()
 
 
 def docstring_only(path: Path) -> bool:

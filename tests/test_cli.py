@@ -158,7 +158,8 @@ def test_render_imports_no_cloud_client_library(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
-    assert (tmp_path / "b" / "main.tf").is_file()
+    assert (tmp_path / "b" / "serving" / "main.tf").is_file()
+    assert (tmp_path / "b" / "allowlist" / "main.tf").is_file()
 
 
 @pytest.mark.parametrize(
@@ -334,8 +335,8 @@ def test_the_top_level_example_works_as_written_in_a_fresh_directory(
         argv = shlex.split(step)
         assert argv[0] == "iac", example
         ok(cli(*argv[1:]))
-    assert (tmp_path / "build" / "main.tf").is_file()
-    assert "81.2.69.160/28" in (tmp_path / "build" / "main.tf").read_text()
+    assert (tmp_path / "build" / "serving" / "main.tf").is_file()
+    assert "81.2.69.160/28" in (tmp_path / "build" / "allowlist" / "main.tf").read_text()
 
 
 # What a help placeholder must not be: a Python type (`<list[str]>`, `<int range>`, `[x>=1]`) or a parameter's
@@ -381,12 +382,12 @@ def help_text(cli, path: list[str], width: int) -> str:
 
 
 def test_help_paragraphs_are_wrapped_by_the_terminal(cli) -> None:
-    # The docstrings break these lines after "then invalidate the CDN cache" and after "works without iac.".
+    # The docstrings break these lines after "then invalidate the CDN cache" and after "their default".
     summary = "Render, init, plan to a file, confirm, apply exactly that plan, then invalidate the CDN cache if the"
     assert f" {summary} allowlist changed." in help_text(cli, ["apply"], 200)
     assert "then invalidate the CDN cache if the allowlist changed." in help_text(cli, [], 200)
     wide = help_text(cli, ["render"], 200)
-    assert "plan` works without iac. The same" in wide
+    assert "the policies with their default deny rule) and DIR/allowlist/" in wide
     assert max(len(line.rstrip()) for line in wide.splitlines()) > 150
     narrow = help_text(cli, ["render"], 80)
     assert max(len(line) for line in narrow.splitlines()) <= 80

@@ -411,7 +411,7 @@ def test_the_decimal_form_suggested_is_the_value_yaml_read(tmp_path: Path, cli, 
     fixed = edit("terraform:", f"cdn:\n  default_ttl: {suggested}\nterraform:")
     out = tmp_path / "out"
     assert cli("render", "-c", write(tmp_path, fixed), "-o", out).exit_code == 0
-    assert f"default_ttl = {suggested}" in " ".join((out / "main.tf").read_text().split())
+    assert f"default_ttl = {suggested}" in " ".join((out / "serving" / "main.tf").read_text().split())
 
 
 def test_every_misread_value_is_reported_in_one_pass_with_its_line(tmp_path: Path, cli) -> None:
@@ -536,7 +536,7 @@ def test_the_quoted_form_the_message_suggests_works(tmp_path: Path, cli) -> None
     out = tmp_path / "out"
     rendered = cli("render", "-c", config, "-o", out)
     assert rendered.exit_code == 0, rendered.output
-    assert '"2600:1:2:3:4:5:6:7/128"' in (out / "main.tf").read_text()
+    assert '"2600:1:2:3:4:5:6:7/128"' in (out / "allowlist" / "main.tf").read_text()
 
 
 def test_other_surprising_scalars_name_what_was_written(tmp_path: Path, cli) -> None:

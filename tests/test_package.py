@@ -66,11 +66,16 @@ def test_wheel_install_renders_without_the_source_tree(tmp_path: Path) -> None:
         check=True,
     )
     assert str(env_dir) in located.stdout, "the test must exercise the installed copy, not the checkout"
-    module = workdir / "build" / "modules" / "gcp-direct-access"
-    assert (module / "main.tf").read_bytes() == (ROOT / "modules" / "gcp-direct-access" / "main.tf").read_bytes()
-    assert (workdir / "build" / "main.tf").read_bytes() == (
-        ROOT / "tests" / "golden" / "documented" / "main.tf"
-    ).read_bytes()
+    # Both root modules, each with its module copied from the installed package and rendered from its templates.
+    for root, module in (("serving", "gcp-direct-access"), ("allowlist", "gcp-direct-access-allowlist")):
+        copied = workdir / "build" / root / "modules" / module
+        shipped = sorted(p.name for p in (ROOT / "modules" / module).iterdir())
+        assert sorted(p.name for p in copied.iterdir()) == shipped, root
+        for name in shipped:
+            assert (copied / name).read_bytes() == (ROOT / "modules" / module / name).read_bytes(), (root, name)
+        for name in ("main.tf", "outputs.tf", "versions.tf", "backend.tf", ".gitignore"):
+            golden = ROOT / "tests" / "golden" / "documented" / root / name
+            assert (workdir / "build" / root / name).read_bytes() == golden.read_bytes(), (root, name)
     assert sys.version_info >= (3, 11)
 
 

@@ -2,18 +2,23 @@
 versions it allows (hashicorp/google 6.50.0 and 8.7.0, `RANGE_ENDS`).
 
 Each schema is derived by tests/provider_schema.py from the provider's CDK bindings (see its docstring) into
-.tools/google-provider-schema-<version>.json by tests/install-tools.sh. Checked: every resource and data block (and
-the google provider block) of modules/gcp-direct-access, of each example's rendering and of `iac cors render`'s
-Terraform, for unknown attributes and blocks, blocks written as attributes and the reverse, missing required
-attributes and blocks, and literal strings outside an enum's documented "Possible values". Terraform's own
-`terraform_data` and every `lifecycle` block are checked against Terraform's documented arguments. Blocks of other
-providers (the aws_* CORS Terraform) are not in this schema: they are skipped, and listed as skipped.
+.tools/google-provider-schema-<version>.json by tests/install-tools.sh. Checked: every resource, data and import
+block (and the google provider block) of both modules (modules/gcp-direct-access and
+modules/gcp-direct-access-allowlist), of each root module (serving/, allowlist/) of each example's rendering and
+of an upgraded rendering (allowlist/imports.tf), and of `iac cors render`'s Terraform, for unknown attributes and
+blocks, blocks written as attributes and the reverse, missing required attributes and blocks, and literal strings
+outside an enum's documented "Possible values". Terraform's own `terraform_data`, every `lifecycle` block (and the
+names its `ignore_changes` lists, against the resource's schema) and every `import` block are checked against
+Terraform's documented arguments. Blocks of other providers (the aws_* CORS Terraform) are not in this schema: they
+are skipped, and listed as skipped.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
+import shutil
 import tarfile
 import zipfile
 from pathlib import Path
@@ -26,7 +31,10 @@ from provider_schema import Findings, SchemaBuildError
 
 from conftest import EXAMPLE_NAMES, EXAMPLES, ROOT, TOOLS
 
-MODULE = ROOT / "modules" / "gcp-direct-access"
+# Each root module of a rendering, and the module it calls (copied into it).
+ROOTS = {"serving": "gcp-direct-access", "allowlist": "gcp-direct-access-allowlist"}
+MODULES = [ROOT / "modules" / module for module in ROOTS.values()]
+SINGLE_ROOT = Path(__file__).resolve().parent / "fixtures" / "single-root"
 # The oldest and the newest release of hashicorp/google that versions.tf allows and a schema exists for, each with
 # the bindings its schema is derived from (tests/install-tools.sh builds both).
 RANGE_ENDS = {"6.50.0": "@cdktf/provider-google@16.12.1", "8.7.0": "@cdktn/provider-google@21.1.0"}
@@ -59,10 +67,11 @@ def required_google(parsed: dict[str, Any]) -> str:
 
 
 def test_the_allowed_range_is_the_one_checked(tmp_path: Path, cli) -> None:
-    """versions.tf of the module and of a rendering allow exactly the majors whose ends are checked here."""
+    """versions.tf of both modules and of both roots of a rendering allow exactly the majors whose ends are checked
+    here."""
     result = cli("render", "-c", EXAMPLES / "documented" / "iac.yaml", "-o", tmp_path / "out")
     assert result.exit_code == 0, result.output
-    for path in (MODULE / "versions.tf", tmp_path / "out" / "versions.tf"):
+    for path in [module / "versions.tf" for module in MODULES] + [tmp_path / "out" / r / "versions.tf" for r in ROOTS]:
         assert required_google(hcl2.loads(path.read_text())) == ALLOWED, path
     majors = sorted(int(version.split(".")[0]) for version in RANGE_ENDS)
     assert f">= {majors[0]}.0, < {majors[-1] + 1}.0" == ALLOWED
@@ -76,7 +85,8 @@ def check_files(paths: list[Path], schema: dict[str, Any], base: Path, label: st
 
 
 def declared_blocks(paths: list[Path]) -> set[str]:
-    """Addresses of every resource and data block in the files, as the checker names them (no file prefix)."""
+    """Addresses of every resource and data block in the files, as the checker names them (no file prefix), and
+    each import block as `import to ADDRESS`."""
     found = set()
     for path in paths:
         parsed = hcl2.loads(path.read_text())
@@ -85,6 +95,7 @@ def declared_blocks(paths: list[Path]) -> set[str]:
                 for tf_type, named in group.items():
                     names = [name for name in named if not name.startswith("__")]  # python-hcl2's __is_block__
                     found |= {prefix + f"{tf_type}.{name}".replace('"', "") for name in names}
+        found |= {f"import to {block['to'][2:-1]}" for block in parsed.get("import", [])}
     return found
 
 
@@ -98,20 +109,44 @@ def no_problems(findings: Findings, what: str) -> str:
 # --- the real Terraform -------------------------------------------------------------------------------------------
 
 
-def test_module_matches_the_provider_schema(schema: dict[str, Any]) -> None:
-    paths = sorted(MODULE.glob("*.tf"))
-    findings = check_files(paths, schema, ROOT, "")
-    assert not findings.problems, no_problems(findings, "modules/gcp-direct-access")
-    checked = {entry.split(": ", 1)[1] for entry in findings.checked}
-    # Every block was judged (none skipped, none missed), and the ones that matter most are among them.
-    assert not findings.skipped
-    assert checked == declared_blocks(paths)
-    assert {
+# The blocks that matter most in each module: the serving module's load balancer, bucket and policies (with their
+# default rule and `ignore_changes = [rule]`), the allowlist module's standalone rules.
+ESSENTIAL = {
+    "gcp-direct-access": {
         "google_compute_backend_service.default",
         "google_compute_security_policy.default",
         "google_storage_bucket.bucket",
         "data.google_storage_bucket.bucket",
-    } <= checked
+    },
+    "gcp-direct-access-allowlist": {"google_compute_security_policy_rule.allow"},
+}
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda module: module.name)
+def test_module_matches_the_provider_schema(module: Path, schema: dict[str, Any]) -> None:
+    paths = sorted(module.glob("*.tf"))
+    findings = check_files(paths, schema, ROOT, "")
+    assert not findings.problems, no_problems(findings, f"modules/{module.name}")
+    checked = {entry.split(": ", 1)[1] for entry in findings.checked}
+    # Every block was judged (none skipped, none missed), and the ones that matter most are among them.
+    assert not findings.skipped
+    assert checked == declared_blocks(paths)
+    assert ESSENTIAL[module.name] <= checked
+
+
+def check_roots(out: Path, schema: dict[str, Any], what: str) -> dict[str, set[str]]:
+    """Check each root module of the rendering in `out` on its own (its files and its copy of its module): no
+    problem, nothing skipped, every block judged, and the root's provider block. The blocks checked, by root."""
+    checked = {}
+    for root in ROOTS:
+        paths = sorted((out / root).rglob("*.tf"))
+        findings = check_files(paths, schema, out, f"<{what}>/")
+        assert not findings.problems, no_problems(findings, f"{root}/ of {what}")
+        assert not findings.skipped
+        blocks = [entry.split(": ", 1)[1] for entry in findings.checked]
+        assert sorted(blocks) == sorted([*declared_blocks(paths), "provider.google"]), root
+        checked[root] = set(blocks)
+    return checked
 
 
 @pytest.mark.parametrize("example", EXAMPLE_NAMES)
@@ -119,12 +154,49 @@ def test_rendering_matches_the_provider_schema(example: str, cli, schema: dict[s
     out = tmp_path / "out"
     result = cli("render", "-c", EXAMPLES / example / "iac.yaml", "-o", out)
     assert result.exit_code == 0, result.output
-    paths = sorted(out.rglob("*.tf"))
-    findings = check_files(paths, schema, out, f"<render of examples/{example}>/")
-    assert not findings.problems, no_problems(findings, f"the rendering of examples/{example}")
-    assert not findings.skipped
-    assert len(findings.checked) == len(declared_blocks(paths)) + 1  # and the root's provider "google" block
-    assert any(entry.endswith(": provider.google") for entry in findings.checked)
+    checked = check_roots(out, schema, f"render of examples/{example}")
+    assert {"google_compute_backend_service.default", "google_compute_security_policy.default"} <= checked["serving"]
+    assert {"google_storage_bucket.bucket", "data.google_storage_bucket.bucket"} <= checked["serving"]
+    assert checked["allowlist"] == {"google_compute_security_policy_rule.allow", "provider.google"}
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in SINGLE_ROOT.iterdir()))
+def test_upgraded_rendering_with_its_imports_matches_the_provider_schema(
+    example: str, cli, schema: dict[str, Any], tmp_path: Path
+) -> None:
+    """The rendering that upgrades a single-root layout: allowlist/imports.tf imports each deployed rule into the
+    rule resource of its policy and priority, by the id the provider imports that resource by."""
+    import yaml
+
+    shutil.copyfile(EXAMPLES / example / "iac.yaml", tmp_path / "iac.yaml")
+    out = tmp_path / "build"
+    shutil.copytree(SINGLE_ROOT / example, out)
+    result = cli("render", "-c", tmp_path / "iac.yaml", "-o", out)
+    assert result.exit_code == 0, result.output
+    checked = check_roots(out, schema, f"upgraded render of examples/{example}")
+    imports = sorted(block for block in checked["allowlist"] if block.startswith("import to "))
+    settings = yaml.safe_load((tmp_path / "iac.yaml").read_text())
+    project, name = settings["project"], settings.get("name", "encord-da")
+    [module] = [body for m in hcl2.loads((out / "allowlist" / "main.tf").read_text())["module"] for body in m.values()]
+    priorities = [int(rule["priority"]) for rule in module["allowlist"]["rules"]]
+    assert imports and len(imports) == 2 * len(priorities)
+    assert "google_compute_security_policy_rule.allow" in checked["allowlist"]  # in the root's module copy
+    # Each import names a rule resource of the module the root calls (module.allowlist, the rule resource of
+    # modules/gcp-direct-access-allowlist), at a key the module creates, with the id of that policy and priority.
+    assert module["source"] == '"./modules/gcp-direct-access-allowlist"'
+    blocks = hcl2.loads((out / "allowlist" / "imports.tf").read_text())["import"]
+    pairs = {}
+    for block in blocks:
+        to = re.fullmatch(
+            r'\$\{module\.allowlist\.google_compute_security_policy_rule\.allow\["(\w+)-(\d+)"\]\}', block["to"]
+        )
+        assert to, block["to"]
+        pairs[(to.group(1), int(to.group(2)))] = block["id"].strip('"')
+    assert pairs == {
+        (policy, priority): f"projects/{project}/global/securityPolicies/{name}-{policy}-policy/priority/{priority}"
+        for policy in ("edge", "backend")
+        for priority in priorities
+    }
 
 
 def test_cors_terraform_is_for_aws_only_and_is_skipped(cli, schema: dict[str, Any], tmp_path: Path) -> None:
@@ -313,6 +385,66 @@ def test_checker_judges_terraform_data_and_lifecycle_blocks(schema: dict[str, An
     assert not findings.skipped
 
 
+IMPORTS_AND_IGNORED = """
+resource "google_compute_security_policy" "misspelt" {
+  name = "p"
+  lifecycle {
+    ignore_changes = [rules]
+  }
+}
+
+resource "google_compute_security_policy" "ok" {
+  name = "q"
+  lifecycle {
+    ignore_changes = [rule, description, adaptive_protection_config[0].layer_7_ddos_defense_config]
+  }
+}
+
+import {
+  to = module.allowlist.google_compute_security_policy_rules.allow["edge-1000"]
+  id = "projects/p/global/securityPolicies/q/priority/1000"
+}
+
+import {
+  to = module.allowlist.google_compute_security_policy_rule.allow["edge-1000"]
+}
+
+import {
+  to  = google_compute_security_policy_rule.allow["backend-1000"]
+  id  = "projects/p/global/securityPolicies/q/priority/1000"
+  idd = "typo"
+}
+
+import {
+  to = module.allowlist.google_compute_security_policy_rule.allow["edge-1001"]
+  id = "projects/p/global/securityPolicies/q/priority/1001"
+}
+
+import {
+  to = aws_s3_bucket.elsewhere
+  id = "b"
+}
+"""
+
+
+def test_checker_judges_import_blocks_and_what_ignore_changes_names(schema: dict[str, Any]) -> None:
+    """The serving policies' `ignore_changes = [rule]` and the upgrade's import blocks: a misspelt name in either
+    is reported here, offline (Terraform reports it only with the provider's schema loaded)."""
+    findings = provider_schema.check_text(IMPORTS_AND_IGNORED, schema, "i.tf")
+    into = "i.tf: import to module.allowlist.google_compute_security_policy_rule"
+    assert findings.problems == [
+        "i.tf: google_compute_security_policy.misspelt: lifecycle.ignore_changes: 'rules' is neither an argument "
+        "nor a block of the resource",
+        'i.tf: import to module.allowlist.google_compute_security_policy_rules.allow["edge-1000"]: '
+        "google_compute_security_policy_rules: unknown resource type",
+        f'{into}.allow["edge-1000"]: id: required attribute missing',
+        'i.tf: import to google_compute_security_policy_rule.allow["backend-1000"]: idd: unknown attribute',
+    ]
+    assert len(findings.checked) == 6
+    assert f'{into}.allow["edge-1001"]' in findings.checked
+    assert findings.skipped == ["i.tf: import to aws_s3_bucket.elsewhere"]
+
+
 # --- the schema itself: what the extraction found, and how it works -----------------------------------------------
 
 
@@ -333,6 +465,17 @@ def test_schema_holds_what_the_module_relies_on(schema: dict[str, Any]) -> None:
         "type": "stringList",
     }
     assert schema["data_sources"]["google_storage_bucket"]["attributes"]["name"]["required"] is True
+    # The allowlist module's standalone rule: one rule of a policy, keyed by the policy and its priority.
+    standalone = schema["resources"]["google_compute_security_policy_rule"]
+    assert {name for name, a in standalone["attributes"].items() if a["required"]} == {
+        "action",
+        "priority",
+        "security_policy",
+    }
+    assert {"project", "description"} <= set(standalone["attributes"])
+    config = standalone["blocks"]["match"]["block"]["blocks"]["config"]
+    assert config["block"]["attributes"]["src_ip_ranges"]["type"] == "stringList"
+    assert standalone["blocks"]["match"]["block"]["attributes"]["versioned_expr"]["enum"] == ["SRC_IPS_V1"]
     # A property cdktf renames (clash with its base class) keeps its Terraform name.
     assert "build" in schema["resources"]["google_cloudbuild_trigger"]["blocks"]
 

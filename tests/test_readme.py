@@ -103,7 +103,8 @@ def test_the_quick_start_renders_the_example(cli, tmp_path: Path, monkeypatch: p
     [args] = iac_commands(block)
     result = cli(*args)
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "build" / "main.tf").is_file()
+    assert (tmp_path / "build" / "serving" / "main.tf").is_file()
+    assert (tmp_path / "build" / "allowlist" / "main.tf").is_file()
     assert cli("render", "--check", "-c", "examples/documented/iac.yaml", "-o", "build/").exit_code == 0
 
 
@@ -241,5 +242,53 @@ def test_the_rotation_example_runs_as_written(cli, tmp_path: Path, monkeypatch: 
     assert ran >= 6
     text = (tmp_path / "iac.yaml").read_text()
     assert "  - 81.2.69.160/28" in text and "130.192.120.23/32" not in text
-    assert (tmp_path / "build" / "main.tf").is_file()
+    assert (tmp_path / "build" / "serving" / "main.tf").is_file()
+    assert (tmp_path / "build" / "allowlist" / "main.tf").is_file()
     assert cli("render", "--check").exit_code == 0
+
+
+# --- The modules' READMEs, against the modules ------------------------------------------------------------------
+
+MODULES = sorted(path for path in (ROOT / "modules").iterdir() if (path / "variables.tf").is_file())
+
+
+def table(text: str, heading: str) -> dict[str, list[str]]:
+    """The rows of the table under `## heading`, by the code-spanned name in their first cell."""
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    rows = {}
+    for line in text[start : end if end != -1 else len(text)].splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        match = re.fullmatch(r"`(\w+)`", cells[0]) if line.startswith("|") else None
+        if match:
+            rows[match.group(1)] = cells[1:]
+    return rows
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda module: module.name)
+def test_each_modules_readme_lists_its_variables_and_outputs(module: Path) -> None:
+    """Every variable and output of the module, and only those, in its README; required exactly when the variable
+    has no default; sensitive exactly when the output is."""
+    import hcl2
+
+    assert [p.name for p in MODULES] == ["gcp-direct-access", "gcp-direct-access-allowlist"]
+    text = (module / "README.md").read_text(encoding="utf-8")
+    variables = {
+        name.strip('"'): body
+        for block in hcl2.loads((module / "variables.tf").read_text())["variable"]
+        for name, body in block.items()
+    }
+    outputs = {
+        name.strip('"'): body
+        for block in hcl2.loads((module / "outputs.tf").read_text())["output"]
+        for name, body in block.items()
+    }
+    documented = table(text, "Variables")
+    assert sorted(documented) == sorted(variables)
+    for name, body in variables.items():
+        required = documented[name][2]  # description | type | required | default
+        assert (required == "✓") == ("default" not in body), name
+    shown = table(text, "Outputs")
+    assert sorted(shown) == sorted(outputs)
+    for name, body in outputs.items():
+        assert (shown[name][1] == "✓") == (body.get("sensitive") is True), name

@@ -20,13 +20,21 @@ HOSTILE = {
 }
 
 
+# Where a rendering states its rules: the allowlist root module's main.tf.
+RULES = "allowlist/main.tf"
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
 def ranges_block(main_tf: str) -> list[str]:
     start = main_tf.index("    rules = [")
     return main_tf[start:].splitlines()
 
 
 def module_rules(out: Path) -> list[dict]:
-    document = hcl2.loads((out / "main.tf").read_text())
+    document = hcl2.loads((out / RULES).read_text())
     (module,) = document["module"][0].values()  # python-hcl2 keeps the quotes of labels and strings
     return [{**rule, "ranges": [r.strip('"') for r in rule["ranges"]]} for rule in module["allowlist"]["rules"]]
 
@@ -37,7 +45,7 @@ def test_comments_reach_the_rendered_rules(cli, tmp_path: Path) -> None:
     config.write_text(CONFIG.replace("  - 39.42.20.11/32\n", "  # Lisbon office\n  - 39.42.20.11/32\n") + entries)
     out = tmp_path / "build"
     assert cli("render", "-c", config, "-o", out).exit_code == 0
-    text = (out / "main.tf").read_text(encoding="utf-8")
+    text = (out / RULES).read_text(encoding="utf-8")
     lines = ranges_block(text)
     line_of = {cidr: next(line for line in lines if f'"{cidr}",' in line) for cidr in [*HOSTILE, "39.42.20.11/32"]}
     assert line_of["39.42.20.11/32"].rstrip().endswith("# Lisbon office"), "a comment above the entry counts"
@@ -61,9 +69,9 @@ def test_commented_rules_read_back_and_render_the_same(cli, tmp_path: Path) -> N
     config.write_text(CONFIG + "".join(f"  - {cidr}  # {note}\n" for cidr, note in HOSTILE.items()))
     out = tmp_path / "build"
     assert cli("render", "-c", config, "-o", out).exit_code == 0
-    first = (out / "main.tf").read_bytes()
+    first = tree(out)
     assert cli("render", "-c", config, "-o", out).exit_code == 0
-    assert (out / "main.tf").read_bytes() == first
+    assert tree(out) == first
     check = cli("render", "--check", "-c", config, "-o", out)
     assert check.exit_code == 0, check.output
 
@@ -74,7 +82,7 @@ def test_commented_rules_read_back_and_render_the_same(cli, tmp_path: Path) -> N
     after = {cidr: rule["priority"] for rule in module_rules(out) for cidr in rule["ranges"]}
     assert {cidr: after[cidr] for cidr in before} == before
     assert "9.9.9.9/32" not in after
-    assert '"151.101.1.1/32", # Fastly test' in (out / "main.tf").read_text()
+    assert '"151.101.1.1/32", # Fastly test' in (out / RULES).read_text()
 
 
 @pytest.mark.terraform
@@ -86,7 +94,7 @@ def test_commented_rendering_is_terraform_fmt_clean(cli, tmp_path: Path, terrafo
     out = tmp_path / "build"
     assert cli("render", "-c", config, "-o", out).exit_code == 0
     done = subprocess.run(
-        [terraform, f"-chdir={out}", "fmt", "-check", "-diff", "main.tf"],
+        [terraform, f"-chdir={out}", "fmt", "-check", "-diff", "-recursive"],
         env=terraform_env,
         capture_output=True,
         text=True,

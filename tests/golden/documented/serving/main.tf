@@ -1,4 +1,5 @@
 # Encord Direct Access: a private Cloud Storage bucket behind Cloud CDN, readable only from the allowlist.
+# This root module serves the bucket; the allow rules are in ../allowlist, a root module with its own state.
 # Rendered by iac: change the config file and render again rather than editing this file.
 
 provider "google" {
@@ -48,19 +49,5 @@ module "direct_access" {
   # A new generation replaces the HMAC key: the new key in use before the old one is deleted.
   hmac_key = {
     generation = 1
-  }
-
-  # Cloud Armor allow rules, the same in the edge and the backend policy, at most 10 ranges each. A range
-  # keeps its rule when the allowlist changes, so a rotation updates only the rules it must.
-  allowlist = {
-    rules = [
-      {
-        priority = 1000
-        ranges = [
-          "39.42.20.11/32",    # Lisbon office
-          "130.192.120.23/32", # Porto NAT A
-        ]
-      },
-    ]
   }
 }

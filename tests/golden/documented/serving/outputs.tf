@@ -1,10 +1,5 @@
 # What the pipeline and the Encord registration files need; the HMAC secret is never an output.
 
-output "allowlist_ranges" {
-  description = "Allowlisted source ranges; when they change, iac apply invalidates the CDN cache."
-  value       = module.direct_access.allowlist_ranges
-}
-
 output "bucket_name" {
   description = "Bucket served through the load balancer."
   value       = module.direct_access.bucket_name
