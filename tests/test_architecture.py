@@ -71,7 +71,8 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
         frozenset({"denied"}),
     ),
     "terraform": (
-        frozenset({"hcl", "runner", "extras", "layout"}),
+        frozenset({"layout"}),
+        frozenset({"hcl", "runner", "extras"}),
         frozenset({"templates", "plan", "state"}),
         frozenset({"render", "summary"}),
     ),
@@ -82,7 +83,7 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
     "cli": (
         frozenset({"group"}),
         frozenset({"common"}),
-        frozenset({"allowlist", "cors", "doctor", "hmac", "manifest", "schema"}),
+        frozenset({"allowlist", "cors", "doctor", "hmac", "invalidate", "manifest", "schema"}),
         frozenset({"__init__"}),
     ),
     "deploy": (

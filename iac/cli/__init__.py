@@ -36,9 +36,7 @@ from iac.cli.common import (
     TerraformOption,
     check_digest,
     finish_apply,
-    invalidation_error,
     output_dir,
-    print_invalidation_failure,
     print_json,
     print_plan,
     print_warnings,
@@ -50,7 +48,6 @@ from iac.cli.common import (
 from iac.cli.group import (
     EXIT_CHANGES,
     EXIT_ERROR,
-    EXIT_INVALIDATION_FAILED,
     EXIT_OK,
     HELP_OPTIONS,
     MARKUP,
@@ -463,45 +460,6 @@ def lock(
     written = " and ".join(str(path) for path in report.paths)
     typer.echo(f"Wrote {written}: {locked or 'no provider'}, for {', '.join(report.platforms)}.")
     typer.echo(f"Commit them with the rendering: git add {' '.join(shlex.quote(str(path)) for path in report.paths)}")
-
-
-@app.command(cls=IacCommand)
-def invalidate(
-    config: ConfigOption = DEFAULT_CONFIG,
-    path: Annotated[
-        str, typer.Option("--path", metavar="PATTERN", help="Path pattern to invalidate: /* or /prefix/*.")
-    ] = "/*",
-    as_json: JsonOption = False,
-) -> None:
-    """Invalidate the deployment's CDN cache (after an allowlist change, or to retry a failed one).
-
-    Waits until Google reports the invalidation done. Exit status 0 done, 1 invalid input or no
-    credentials, 3 the invalidation failed. --json prints {"ok", "invalidation": {"status", ...}}.
-
-    Example: iac invalidate -c iac.yaml --path '/*' --json
-    """
-    from iac.config.load import load_config
-    from iac.deploy.flow import invalidate_cache, url_map_name
-    from iac.gcp.invalidate import InvalidationTarget, check_path
-
-    loaded = load_config(config)
-    target = InvalidationTarget(
-        project=loaded.config.project,
-        url_map=url_map_name(loaded.config.name),
-        host=loaded.config.domain,
-        path=check_path(path),
-    )
-    report = invalidate_cache(loaded, target, progress)
-    if report.failed and report.setup:
-        raise IacError(str(report.error))  # no credentials: exit 1, a retry cannot succeed
-    if report.failed:
-        print_invalidation_failure(report, applied=False)
-        if as_json:
-            error = invalidation_error(report, applied=False)
-            print_json({"invalidation": report.to_json()}, EXIT_INVALIDATION_FAILED, error)
-        raise typer.Exit(EXIT_INVALIDATION_FAILED)
-    if as_json:
-        print_json({"invalidation": report.to_json()})
 
 
 def main() -> None:

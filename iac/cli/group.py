@@ -312,6 +312,7 @@ COMMAND_MODULES = {
     "cors": "iac.cli.cors",
     "manifest": "iac.cli.manifest",
     "schema": "iac.cli.schema",
+    "invalidate": "iac.cli.invalidate",
 }
 
 
