@@ -2,7 +2,8 @@
 stop it cleanly, delete the plan file and exit 128 + the signal number.
 
 A fake Terraform (a Python script) stands in: it writes the plan file and a local state, then sleeps
-until a signal stops it, and leaves marker files saying what it saw.
+until a signal stops it, and leaves marker files saying what it saw. `iac plan` runs it in each root
+module, serving/ first: it sleeps in the first plan, or only in the root FAKE_TF_SLEEP_IN names.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ elif command == "plan":
     (chdir / ".terraform.tfstate.lock.info").write_text("{{}}")
     (chdir / "terraform.tfstate").write_text('{{"hmac_secret": "s3cr3t"}}')
     (chdir / out).write_bytes(b"a plan with a copy of the state")
+    if os.environ.get("FAKE_TF_SLEEP_IN", chdir.name) != chdir.name:  # planned at once, no change
+        (chdir / ".terraform.tfstate.lock.info").unlink(missing_ok=True)
+        sys.exit(0)
     print("sleeping", flush=True)
     record("sleeping", str(os.getpid()))
     deadline = time.monotonic() + float(os.environ.get("FAKE_TF_SLEEP", "30"))
@@ -202,11 +206,31 @@ def test_signal_during_iac_plan_stops_terraform_and_leaves_no_secret(
     stderr = run.stderr.read_text()
     assert run.marker("signal") == terraform_got, "Terraform was not asked to stop (SIGHUP goes on as SIGTERM)"
     assert run.marker("exited") == "interrupted", "Terraform did not stop cleanly"
-    assert not (run.out / "iac.tfplan").exists(), "the plan file holds a copy of the state: it must be deleted"
-    assert not (run.out / ".terraform.tfstate.lock.info").exists(), "the state lock was not released"
-    assert _mode(run.out / "terraform.tfstate") == 0o600
+    serving = run.out / "serving"
+    assert no_plan_file(run.out), "the plan file holds a copy of the state: it must be deleted"
+    assert not (serving / ".terraform.tfstate.lock.info").exists(), "the state lock was not released"
+    assert _mode(serving / "terraform.tfstate") == 0o600
+    assert not (run.out / "allowlist" / "terraform.tfstate").exists(), "stopped in serving/: allowlist/ never ran"
     assert f"interrupted by {signum.name}: Terraform was stopped; the state lock was released" in stderr, stderr
     assert code == exit_code, stderr
+
+
+def test_signal_during_the_second_roots_plan_deletes_both_plan_files(run: Run) -> None:
+    """Stopped in allowlist/'s plan, after serving/'s plan file was written: neither is left behind."""
+    code = run.interrupt(run.iac_plan(), signal.SIGTERM, FAKE_TF_SLEEP_IN="allowlist")
+    stderr = run.stderr.read_text()
+    assert run.marker("exited") == "interrupted", stderr
+    assert (run.out / "serving" / "terraform.tfstate").is_file(), "serving/ was planned first"
+    assert no_plan_file(run.out), "the plan files hold a copy of the state: they must be deleted"
+    for root in ("serving", "allowlist"):
+        assert not (run.out / root / ".terraform.tfstate.lock.info").exists(), root
+        assert _mode(run.out / root / "terraform.tfstate") == 0o600, root
+    assert code == 143, stderr
+
+
+def no_plan_file(out: Path) -> bool:
+    """No saved plan anywhere in the output directory (each root module plans into its own)."""
+    return out.is_dir() and not list(out.rglob("iac.tfplan"))
 
 
 # The runner on its own (and with iac.deploy.flow.workspace), in a subprocess so that signals stay there.
@@ -223,7 +247,7 @@ def test_runner_forwards_the_signal_and_raises_interrupted_after_terraform_stopp
             with workspace(load_config(config), out, TerraformRun(fake, "300s", lambda message: None)) as ws:
                 ws.plan()
         except Interrupted as exc:
-            assert not (out / "iac.tfplan").exists(), "workspace() deletes the plan file in its finally"
+            assert not list(out.rglob("iac.tfplan")), "workspace() deletes the plan files in its finally"
             after = {s: signal.getsignal(s) for s in before}
             assert after == before, f"handlers not restored: {after} != {before}"
             print(exc, file=sys.stderr)
@@ -238,8 +262,8 @@ def test_runner_forwards_the_signal_and_raises_interrupted_after_terraform_stopp
     assert run.marker("signal") == expected
     assert run.marker("exited") == "interrupted"
     assert f"interrupted by {signum.name}: Terraform was stopped; the state lock was released" in stderr
-    assert not (run.out / "iac.tfplan").exists()
-    assert _mode(run.out / "terraform.tfstate") == 0o600
+    assert no_plan_file(run.out)
+    assert _mode(run.out / "serving" / "terraform.tfstate") == 0o600
 
 
 def test_inside_terminating_as_interrupt_terraform_still_gets_the_signal(run: Run) -> None:
@@ -261,7 +285,7 @@ def test_inside_terminating_as_interrupt_terraform_still_gets_the_signal(run: Ru
     assert code == 143, run.stderr.read_text()
     assert run.marker("signal") == "SIGTERM"
     assert "Terraform was stopped" in run.stderr.read_text()
-    assert not (run.out / "iac.tfplan").exists()
+    assert no_plan_file(run.out)
 
 
 def test_terraform_that_does_not_stop_is_killed_after_the_stop_timeout(run: Run) -> None:
