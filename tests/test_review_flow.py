@@ -263,15 +263,17 @@ def test_render_check_passes_only_on_exactly_what_the_config_renders(cli, tmp_pa
     before = snapshot(out)
     stale = cli("render", "-c", config, "-o", out, "--check")
     assert stale.exit_code == 1
-    assert "error: main.tf: differs" in stale.stderr
+    assert "error: allowlist/main.tf: differs" in stale.stderr
+    assert "serving/" not in stale.stderr, "an allowlist change leaves the serving root as it is"
     assert f"run `iac render -c {config} -o {out}` and commit the result" in stale.stderr
     assert snapshot(out) == before
     # The command it suggests renders as the check did: with --repack when the check had it.
     repacked = cli("render", "-c", config, "-o", out, "--check", "--repack")
     assert f"run `iac render -c {config} -o {out} --repack` and commit the result" in repacked.stderr
 
-    (out / "versions.tf").unlink()
-    assert "versions.tf: missing" in cli("render", "-c", config, "-o", out, "--check").stderr
+    for root in ("serving", "allowlist"):
+        (out / root / "versions.tf").unlink()
+        assert f"{root}/versions.tf: missing" in cli("render", "-c", config, "-o", out, "--check").stderr
 
 
 # --- plan --summary --------------------------------------------------------------------------------------------
@@ -352,9 +354,10 @@ def test_a_failed_plan_still_writes_a_summary_that_says_so(cli, tmp_path: Path, 
 
 
 def locked_rendering(cli, config: Path, out: Path) -> None:
-    """A rendering with a committed provider lock file beside it, as `iac lock` leaves it."""
+    """A rendering with a committed provider lock file in each root module, as `iac lock` leaves it."""
     assert cli("render", "-c", config, "-o", out).exit_code == 0
-    (out / ".terraform.lock.hcl").write_text("# providers\n")
+    for root in ("serving", "allowlist"):
+        (out / root / ".terraform.lock.hcl").write_text("# providers\n")
 
 
 def test_lockfile_readonly_reaches_terraform_init(cli, tmp_path: Path, failing_terraform: Path) -> None:
