@@ -66,7 +66,7 @@ def test_allowlist_rotation_updates_both_policies_in_place() -> None:
         ('google_compute_security_policy.default["backend"]', "update"),
         ('google_compute_security_policy.default["edge"]', "update"),
     ]
-    assert summary.counts() == {"create": 0, "update": 2, "replace": 0, "delete": 0, "forget": 0}
+    assert summary.counts() == {"create": 0, "update": 2, "replace": 0, "delete": 0, "forget": 0, "import": 0}
     assert summary.allowlist_added == ["81.2.69.0/24"]
     assert summary.allowlist_removed == ["130.192.120.23/32"]
     assert summary.allowlist_changed and summary.needs_invalidation
@@ -108,7 +108,7 @@ def test_changes_elsewhere_do_not_invalidate() -> None:
             after=RANGES,
         )
     )
-    assert summary.counts() == {"create": 0, "update": 1, "replace": 1, "delete": 1, "forget": 0}
+    assert summary.counts() == {"create": 0, "update": 1, "replace": 1, "delete": 1, "forget": 0, "import": 0}
     assert not summary.allowlist_changed
     assert not summary.needs_invalidation
 
