@@ -96,6 +96,35 @@ def test_plan_reports_changes_with_exit_2_then_0_after_apply(cli, deployment) ->
     assert "No changes" in again.stdout
 
 
+# What `iac plan --json` printed for one root module before the split, and prints for each root planned.
+PLAN_FIELDS = {"changes", "digest", "counts", "resources", "outputs_changed", "allowlist"}
+
+
+def test_plan_json_has_each_roots_document_and_the_fields_as_before(cli, deployment) -> None:
+    config, out = deployment
+    planned = cli("plan", "-c", config, "-o", out, "--json")
+    assert planned.exit_code == 2, planned.output
+    document = json.loads(planned.stdout)
+    assert set(document) - {"ok", "exit_code", "error"} == PLAN_FIELDS | {"rules", "roots"}
+    roots = document["roots"]
+    assert list(roots) == list(ROOTS)
+    for root, plan in roots.items():
+        assert set(plan) == PLAN_FIELDS, root
+        mine = [{k: v for k, v in r.items() if k != "root"} for r in document["resources"] if r["root"] == root]
+        assert plan["resources"] == mine, root
+        assert plan["changes"] is True
+    assert document["counts"] == {
+        action: sum(plan["counts"][action] for plan in roots.values()) for action in document["counts"]
+    }
+    assert document["allowlist"] == roots["allowlist"]["allowlist"], "the allowlist root plans the allowlist"
+    # The digest of both roots is neither root's; a plan of one root has that root's digest.
+    assert document["digest"] not in {plan["digest"] for plan in roots.values()}
+    for root in ROOTS:
+        alone = cli("plan", "-c", config, "-o", out, "--only", root, "--json")
+        assert alone.exit_code == 2, alone.output
+        assert json.loads(alone.stdout)["digest"] == roots[root]["digest"], root
+
+
 def test_apply_invalidates_once_per_allowlist_change(cli, deployment, compute_stub: HTTPServer) -> None:
     config, out = deployment
     compute_stub.expect_request(INVALIDATE_PATH, method="POST").respond_with_handler(done_operation)

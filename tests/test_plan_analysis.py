@@ -310,3 +310,41 @@ def test_a_first_deployment_of_both_roots_has_no_cache_to_invalidate() -> None:
     combined = combine([("serving", serving), ("allowlist", allowlist)])
     assert combined.allowlist_added == RANGES and combined.first_deployment
     assert not combined.needs_invalidation
+
+
+def test_the_summary_shows_the_roots_each_resources_root_and_counts_the_imports(tmp_path) -> None:
+    """The Markdown summary of an upgrade (both roots planned): which roots, the root of each resource, and the
+    imports counted with the other changes."""
+    from test_apply import CONFIG
+
+    from iac.allowlist.baseline import of_state
+    from iac.allowlist.rules import Rule
+    from iac.config.load import load_config
+    from iac.terraform.plan import combine
+    from iac.terraform.summary import markdown
+
+    serving_change = change("google_compute_backend_service.default", "google_compute_backend_service", ["update"])
+    serving = summarize(root_plan([serving_change], ranges_output(RANGES, None)))
+    allowlist = summarize(
+        root_plan(
+            [rule_change(policy, 1000, ["no-op"], RANGES, importing=True) for policy in ("edge", "backend")],
+            ranges_output(None, RANGES),
+        )
+    )
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    loaded = load_config(config)
+    baseline = of_state(tmp_path / "build", (Rule(1000, tuple(RANGES)),), adopt=True)
+    assignment = baseline.assign(loaded.allowlist.ranges, loaded.config.allowlist_max_rules)
+    both = combine([("serving", serving), ("allowlist", allowlist)])
+    text = markdown(both, baseline, assignment, loaded, tmp_path / "build")
+    assert "Root modules planned: `serving/`, `allowlist/`." in text
+    assert "**3 resource changes:** 0 to create, 1 to update, 0 to replace, 0 to delete, 2 to import." in text
+    assert f"| update | serving | `{MODULE}.google_compute_backend_service.default` |" in text
+    for policy in ("edge", "backend"):
+        assert f'| import | allowlist | `module.allowlist.{RULE_TYPE}.allow["{policy}-1000"]` |' in text
+    assert "**Allowlist:** unchanged." in text
+    # One root planned: that root alone is named.
+    alone = markdown(combine([("allowlist", allowlist)]), baseline, assignment, loaded, tmp_path / "build")
+    assert "Root modules planned: `allowlist/`." in alone and "| serving |" not in alone
+    assert "**2 resource changes:** 0 to create, 0 to update, 0 to replace, 0 to delete, 2 to import." in alone
