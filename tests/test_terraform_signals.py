@@ -9,6 +9,7 @@ module, serving/ first: it sleeps in the first plan, or only in the root FAKE_TF
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -498,3 +499,89 @@ def test_off_the_main_thread_the_runner_runs_without_signal_handlers(run: Run, m
     assert failures == []
     assert run.marker("umask") == "0o77"
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+# A terraform that pauses the first `apply` in allowlist/ (before the real one starts) until a signal stops it.
+PAUSING_ALLOWLIST_APPLY = """\
+#!{python}
+import os, sys, time
+args = sys.argv[1:]
+where = next((a[len("-chdir="):] for a in args if a.startswith("-chdir=")), ".")
+command = next((a for a in args if not a.startswith("-")), "")
+paused = os.environ["PAUSED_MARKER"]
+if command == "apply" and os.path.basename(where) == "allowlist" and not os.path.exists(paused):
+    with open(paused, "w") as marker:
+        marker.write(str(os.getpid()))
+    time.sleep(60)
+    sys.exit("not stopped")
+os.execv(os.environ["REAL_TERRAFORM"], [os.environ["REAL_TERRAFORM"], *args])
+"""
+
+
+@pytest.mark.terraform
+def test_an_apply_interrupted_in_allowlist_after_serving_applied_completes_when_run_again(
+    tmp_path: Path, terraform: str, terraform_env: dict[str, str]
+) -> None:
+    """Nothing is lost between the roots: stopped in allowlist/'s apply once serving/ is applied, `iac apply`
+    run again applies allowlist/ (serving/ is left out, its rendering noted as applied) and then nothing is left."""
+    from test_apply import CONFIG
+    from test_apply_race import LAUNCHER
+
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    out = tmp_path / "build"
+    wrapper = tmp_path / "terraform-pausing"
+    wrapper.write_text(PAUSING_ALLOWLIST_APPLY.format(python=sys.executable))
+    wrapper.chmod(0o755)
+    paused = tmp_path / "paused"
+    env = {
+        **terraform_env,
+        "IAC_TERRAFORM": str(wrapper),
+        "REAL_TERRAFORM": terraform,
+        "PAUSED_MARKER": str(paused),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+
+    def iac(*argv: str) -> list[str]:
+        return [sys.executable, "-c", LAUNCHER, *argv, "-c", str(config), "-o", str(out)]
+
+    stderr_path = tmp_path / "stderr.txt"
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            iac("apply", "--auto-approve", "--no-invalidate"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
+            preexec_fn=_default_signals,
+        )
+    try:
+        deadline = time.monotonic() + WAIT
+        while not paused.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert paused.exists(), stderr_path.read_text()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(WAIT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(WAIT)
+    assert code == 143, stderr_path.read_text()
+    serving = json.loads((out / "serving" / "terraform.tfstate").read_text())
+    assert {r["name"] for r in serving["resources"]} >= {"edge_policy", "backend_policy", "url_map"}
+    assert not (out / "allowlist" / "terraform.tfstate").exists(), "the allowlist root was stopped before its apply"
+    assert no_plan_file(out)
+
+    again = subprocess.run(
+        iac("apply", "--auto-approve", "--no-invalidate"), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr
+    assert "Terraform runs in allowlist/" in again.stderr
+    state = json.loads((out / "allowlist" / "terraform.tfstate").read_text())
+    [rules] = [r for r in state["resources"] if r["name"] == "rule"]
+    assert {i["index_key"]: i["attributes"]["input"]["value"] for i in rules["instances"]} == {
+        f"{policy}-1000": ["39.42.20.11/32", "130.192.120.23/32"] for policy in ("edge", "backend")
+    }
+    planned = subprocess.run(iac("plan"), env=env, capture_output=True, text=True, timeout=300)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "No changes" in planned.stdout
