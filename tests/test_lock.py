@@ -218,3 +218,30 @@ def test_readonly_with_a_lock_file_in_each_root_to_run_runs_terraform(
         f"-chdir={out / root}" for root in locked
     )
     assert all("-lockfile=readonly" in argv for argv in inits)
+
+
+def test_readonly_upgrade_uses_the_single_root_lock_file(
+    cli, tmp_path: Path, terraform_runs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pipeline's `iac plan --lockfile readonly` on a deployment still in the single-root layout, its lock file
+    committed at the top: the upgrade copies that lock file into each root, and Terraform runs with it."""
+    config = tmp_path / "iac.yaml"
+    shutil.copyfile(EXAMPLES / "documented" / "iac.yaml", config)
+    out = tmp_path / "build"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "single-root" / "documented", out)
+    (out / ".terraform.lock.hcl").write_text("# committed with the single-root rendering\n")
+    monkeypatch.setenv("IAC_LOCKFILE", "readonly")
+    cli("plan", "-c", config, "-o", out)
+    inits = [line.split() for line in terraform_runs.read_text().splitlines() if " init " in f" {line} "]
+    assert sorted(next(a for a in argv if a.startswith("-chdir=")) for argv in inits) == sorted(
+        f"-chdir={out / root}" for root in ROOTS
+    )
+    assert all("-lockfile=readonly" in argv for argv in inits)
+    for root in ROOTS:
+        assert (out / root / ".terraform.lock.hcl").read_text() == "# committed with the single-root rendering\n"
+    # Without a lock file anywhere, still refused.
+    for root in ROOTS:
+        (out / root / ".terraform.lock.hcl").unlink()
+    (out / ".terraform.lock.hcl").unlink()
+    refused = cli("plan", "-c", config, "-o", out)
+    assert refused.exit_code == 1 and "serving/.terraform.lock.hcl: missing" in refused.stderr
