@@ -384,6 +384,30 @@ def test_an_ignored_sighup_stays_ignored(run: Run) -> None:
     assert run.marker("exited") == "finished"
 
 
+def terminated_once_started(argv: list[str], env: dict[str, str], *, started: Path, stderr: Path) -> int:
+    """Run `argv`, send it SIGTERM once the file `started` exists; its exit status (stderr into `stderr`)."""
+    with stderr.open("wb") as output:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=output,
+            env=env,
+            preexec_fn=_default_signals,
+        )
+    try:
+        deadline = time.monotonic() + WAIT
+        while not started.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), stderr.read_text()
+        process.send_signal(signal.SIGTERM)
+        return process.wait(WAIT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(WAIT)
+
+
 @pytest.mark.terraform
 @pytest.mark.slow
 def test_real_terraform_stops_an_apply_cleanly_on_sigterm(tmp_path: Path, terraform: str, terraform_env) -> None:
@@ -422,27 +446,13 @@ def test_real_terraform_stops_an_apply_cleanly_on_sigterm(tmp_path: Path, terraf
         sys.exit(99)
         """
     )
-    with (tmp_path / "stderr.txt").open("wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-c", program],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            # ROOT first; the rest keeps tests/offline (conftest), which refuses connections beyond this machine.
-            env={**terraform_env, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ["PYTHONPATH"]])},
-            preexec_fn=_default_signals,
-        )
-    try:
-        deadline = time.monotonic() + WAIT
-        while not (out / "sleeping").exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert (out / "sleeping").exists(), (tmp_path / "stderr.txt").read_text()
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(WAIT)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(WAIT)
+    code = terminated_once_started(
+        [sys.executable, "-c", program],
+        # ROOT first; the rest keeps tests/offline (conftest), which refuses connections beyond this machine.
+        {**terraform_env, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ["PYTHONPATH"]])},
+        started=out / "sleeping",
+        stderr=tmp_path / "stderr.txt",
+    )
     stderr_text = (tmp_path / "stderr.txt").read_text()
     assert code == 143, stderr_text
     assert "interrupted by SIGTERM: Terraform was stopped" in stderr_text
@@ -545,28 +555,11 @@ def test_an_apply_interrupted_in_allowlist_after_serving_applied_completes_when_
     def iac(*argv: str) -> list[str]:
         return [sys.executable, "-c", LAUNCHER, *argv, "-c", str(config), "-o", str(out)]
 
-    stderr_path = tmp_path / "stderr.txt"
-    with stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(
-            iac("apply", "--auto-approve", "--no-invalidate"),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            env=env,
-            preexec_fn=_default_signals,
-        )
-    try:
-        deadline = time.monotonic() + WAIT
-        while not paused.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert paused.exists(), stderr_path.read_text()
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(WAIT)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(WAIT)
-    assert code == 143, stderr_path.read_text()
+    stderr = tmp_path / "stderr.txt"
+    code = terminated_once_started(
+        iac("apply", "--auto-approve", "--no-invalidate"), env, started=paused, stderr=stderr
+    )
+    assert code == 143, stderr.read_text()
     serving = json.loads((out / "serving" / "terraform.tfstate").read_text())
     assert {r["name"] for r in serving["resources"]} >= {"edge_policy", "backend_policy", "url_map"}
     assert not (out / "allowlist" / "terraform.tfstate").exists(), "the allowlist root was stopped before its apply"
