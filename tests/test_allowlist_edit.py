@@ -310,7 +310,8 @@ def test_allow_empty_locks_down_explicitly_and_adding_undoes_it(cli, config: Pat
     assert "the list is empty: every request is denied" in listed.stdout
     rendered = cli("render", "-c", config, "-o", config.parent / "build")
     assert "allowlist: EMPTY (allowlist_allow_empty): every request is denied" in rendered.stdout
-    assert "rules = []" in (config.parent / "build" / "main.tf").read_text()
+    # The allowlist root states no rule: the policies keep only their default deny (in serving/).
+    assert "rules = []" in (config.parent / "build" / "allowlist" / "main.tf").read_text()
 
     assert cli("allowlist", "add", "39.42.20.11", "-c", config).exit_code == 0
     text = config.read_text()

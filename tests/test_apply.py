@@ -53,9 +53,13 @@ def invalidations(server: HTTPServer) -> list[Request]:
     return [request for request, _ in server.log if request.path == INVALIDATE_PATH]
 
 
-def state_serial(out: Path) -> int | None:
-    state = out / "terraform.tfstate"
-    return json.loads(state.read_text())["serial"] if state.exists() else None
+ROOTS = ("serving", "allowlist")
+
+
+def state_serials(out: Path) -> dict[str, int | None]:
+    """Each root module's local state serial (None: no state, nothing applied there)."""
+    states = {root: out / root / "terraform.tfstate" for root in ROOTS}
+    return {root: json.loads(state.read_text())["serial"] if state.exists() else None for root, state in states.items()}
 
 
 def test_plan_reports_changes_with_exit_2_then_0_after_apply(cli, deployment) -> None:
@@ -64,23 +68,61 @@ def test_plan_reports_changes_with_exit_2_then_0_after_apply(cli, deployment) ->
     assert planned.exit_code == 2, planned.output
     document = json.loads(planned.stdout)
     assert document["changes"] is True
-    assert document["counts"]["create"] == 3
-    assert {r["address"] for r in document["resources"]} == {
-        "terraform_data.backend_policy",
-        "terraform_data.edge_policy",
-        "terraform_data.url_map",
+    assert document["counts"]["create"] == 5
+    # The policies and the URL map in serving/, each policy's one allow rule in allowlist/.
+    assert {(r["root"], r["address"]) for r in document["resources"]} == {
+        ("serving", "terraform_data.backend_policy"),
+        ("serving", "terraform_data.edge_policy"),
+        ("serving", "terraform_data.url_map"),
+        ("allowlist", 'terraform_data.rule["backend-1000"]'),
+        ("allowlist", 'terraform_data.rule["edge-1000"]'),
+    }
+    assert {root: plan["counts"]["create"] for root, plan in document["roots"].items()} == {
+        "serving": 3,
+        "allowlist": 2,
     }
     assert document["allowlist"]["added"] == ["39.42.20.11/32", "130.192.120.23/32"]
-    assert not (out / "iac.tfplan").exists(), "the plan file holds a state copy: it must not be left behind"
-    assert "$ terraform plan -input=false -no-color -lock-timeout=300s -out=iac.tfplan" in planned.stderr
+    for where in (out, *(out / root for root in ROOTS)):
+        assert not (where / "iac.tfplan").exists(), "the plan file holds a state copy: it must not be left behind"
+    assert planned.stderr.count("$ terraform plan -input=false -no-color -lock-timeout=300s -out=iac.tfplan") == 2
 
     applied = cli("apply", "-c", config, "-o", out, "--auto-approve")
     assert applied.exit_code == 0, applied.output
-    assert "3 to create" in applied.stdout
+    assert "5 to create" in applied.stdout
+    assert all(serial is not None for serial in state_serials(out).values())
 
     again = cli("plan", "-c", config, "-o", out)
     assert again.exit_code == 0, again.output
     assert "No changes" in again.stdout
+
+
+# What `iac plan --json` printed for one root module before the split, and prints for each root planned.
+PLAN_FIELDS = {"changes", "digest", "counts", "resources", "outputs_changed", "allowlist"}
+
+
+def test_plan_json_has_each_roots_document_and_the_fields_as_before(cli, deployment) -> None:
+    config, out = deployment
+    planned = cli("plan", "-c", config, "-o", out, "--json")
+    assert planned.exit_code == 2, planned.output
+    document = json.loads(planned.stdout)
+    assert set(document) - {"ok", "exit_code", "error"} == PLAN_FIELDS | {"rules", "roots"}
+    roots = document["roots"]
+    assert list(roots) == list(ROOTS)
+    for root, plan in roots.items():
+        assert set(plan) == PLAN_FIELDS, root
+        mine = [{k: v for k, v in r.items() if k != "root"} for r in document["resources"] if r["root"] == root]
+        assert plan["resources"] == mine, root
+        assert plan["changes"] is True
+    assert document["counts"] == {
+        action: sum(plan["counts"][action] for plan in roots.values()) for action in document["counts"]
+    }
+    assert document["allowlist"] == roots["allowlist"]["allowlist"], "the allowlist root plans the allowlist"
+    # The digest of both roots is neither root's; a plan of one root has that root's digest.
+    assert document["digest"] not in {plan["digest"] for plan in roots.values()}
+    for root in ROOTS:
+        alone = cli("plan", "-c", config, "-o", out, "--only", root, "--json")
+        assert alone.exit_code == 2, alone.output
+        assert json.loads(alone.stdout)["digest"] == roots[root]["digest"], root
 
 
 def test_apply_invalidates_once_per_allowlist_change(cli, deployment, compute_stub: HTTPServer) -> None:
@@ -104,11 +146,11 @@ def test_apply_invalidates_once_per_allowlist_change(cli, deployment, compute_st
     [request] = invalidations(compute_stub)
     assert json.loads(request.data) == {"path": "/*", "host": "encord-directaccess.acme.com"}
 
-    serial = state_serial(out)
+    serials = state_serials(out)
     third = cli("apply", "-c", config, "-o", out, "--auto-approve")
     assert third.exit_code == 0, third.output
     assert "No changes" in third.stdout
-    assert state_serial(out) == serial, "nothing to change must apply nothing"
+    assert state_serials(out) == serials, "nothing to change must apply nothing, in either root"
     assert len(invalidations(compute_stub)) == 1, "no invalidation when the allowlist did not change"
 
 
@@ -168,8 +210,8 @@ def test_without_a_terminal_apply_needs_auto_approve(cli, deployment) -> None:
     result = cli("apply", "-c", config, "-o", out)
     assert result.exit_code == 1
     assert "no terminal to confirm them on" in result.stderr and "--auto-approve" in result.stderr
-    assert "3 to create" in result.stdout, "the plan is shown before refusing"
-    assert state_serial(out) is None, "nothing was applied"
+    assert "5 to create" in result.stdout, "the plan is shown before refusing"
+    assert state_serials(out) == {"serving": None, "allowlist": None}, "nothing was applied"
 
 
 @pytest.mark.parametrize(("answer", "applied"), [("y\n", True), ("n\n", False)])
@@ -179,22 +221,21 @@ def test_on_a_terminal_apply_asks(cli, deployment, monkeypatch: pytest.MonkeyPat
     result = cli("apply", "-c", config, "-o", out, input=answer)
     assert "Apply these changes?" in result.stderr
     assert result.exit_code == (0 if applied else 1), result.output
-    assert (state_serial(out) is not None) == applied
+    assert [serial is not None for serial in state_serials(out).values()] == [applied, applied]
     if not applied:
         assert "apply cancelled; nothing was changed" in result.stderr
 
 
-def test_terraform_errors_keep_terraforms_message(cli, deployment) -> None:
+@pytest.mark.parametrize("root", ROOTS)
+def test_terraform_errors_keep_terraforms_message(cli, deployment, root: str) -> None:
+    """A root Terraform rejects fails the run with Terraform's message; every root is planned before any is
+    applied, so a broken allowlist/ leaves serving/ unapplied too."""
     config, out = deployment
 
-    def broken(loaded, current=None, *, repack=False, provisional=False):  # a configuration Terraform rejects
-        good = render_builtin(loaded, current, repack=repack, provisional=provisional)
-        return type(good)(
-            files={"main.tf": b'resource "terraform_data" "x" {\n  input = var.missing\n}\n'},
-            resources=1,
-            ranges=good.ranges,
-            assignment=good.assignment,
-        )
+    def broken(loaded, current=None, *, repack=False, provisional=False, imports=()):  # Terraform rejects `root`
+        good = render_builtin(loaded, current, repack=repack, provisional=provisional, imports=imports)
+        files = {**good.files, f"{root}/main.tf": b'resource "terraform_data" "x" {\n  input = var.missing\n}\n'}
+        return dataclasses.replace(good, files=files)
 
     cli.services = dataclasses.replace(cli.services, renderer=broken)
     result = cli("apply", "-c", config, "-o", out, "--auto-approve")
@@ -202,6 +243,7 @@ def test_terraform_errors_keep_terraforms_message(cli, deployment) -> None:
     assert "error: `terraform plan" in result.stderr
     assert "Reference to undeclared input variable" in result.stderr
     assert "Traceback" not in result.output
+    assert state_serials(out) == {"serving": None, "allowlist": None}, "nothing was applied"
 
 
 def test_terraform_missing_is_a_clear_error(cli, deployment, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,8 +48,19 @@ def pausing_terraform(directory: Path, real: str, pause: float) -> Path:
 
 
 def deployed_ranges(out: Path) -> list[str]:
-    state = json.loads((out / "terraform.tfstate").read_text())
-    return list(state["outputs"]["allowlist_ranges"]["value"])
+    """The allowlist as the allowlist root's state holds it: its output, and the same ranges in each policy's rules."""
+    state = json.loads((out / "allowlist" / "terraform.tfstate").read_text())
+    ranges = list(state["outputs"]["allowlist_ranges"]["value"])
+    [rules] = [r for r in state["resources"] if r["type"] == "terraform_data" and r["name"] == "rule"]
+    for policy in ("edge", "backend"):
+        in_rules = [
+            cidr
+            for instance in rules["instances"]
+            if instance["index_key"].startswith(f"{policy}-")
+            for cidr in instance["attributes"]["input"]["value"]
+        ]
+        assert sorted(in_rules) == sorted(ranges), f"the {policy} policy's rules differ from the allowlist"
+    return ranges
 
 
 @pytest.mark.parametrize("trial", range(4))

@@ -289,7 +289,7 @@ def test_created_bucket_gets_its_cors_from_terraform(cli, tmp_path: Path) -> Non
     config = tmp_path / "iac.yaml"
     config.write_text(BASE.replace("create: false, origin_region: eu", "location: EU") + "cors:\n  access: read\n")
     assert cli("render", "-c", config, "-o", tmp_path / "b").exit_code == 0
-    main = (tmp_path / "b" / "main.tf").read_text()
+    main = (tmp_path / "b" / "serving" / "main.tf").read_text()  # the bucket is the serving root's
     assert 'cors = {\n    origins = [\n      "https://app.encord.com",' in main
     assert 'methods = [\n      "GET",\n      "HEAD",\n    ]' in main
     # The same bucket as a cors target would be managed twice.

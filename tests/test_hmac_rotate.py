@@ -324,9 +324,11 @@ def test_the_rendering_replaces_the_key_when_the_generation_changes(cli, tmp_pat
     config = tmp_path / "iac.yaml"
     config.write_text((EXAMPLES / "documented" / "iac.yaml").read_text() + "hmac_key:\n  generation: 5\n")
     assert cli("render", "-c", config, "-o", tmp_path / "b").exit_code == 0
-    [inputs] = [m["direct_access"] for m in parse_dir(tmp_path / "b")["module"]]
+    # The key is the serving root's: the allowlist root knows nothing of it.
+    [inputs] = [m["direct_access"] for m in parse_dir(tmp_path / "b" / "serving")["module"]]
     assert inputs["hmac_key"] == {"generation": 5}
-    module = tmp_path / "b" / "modules" / "gcp-direct-access"
+    assert "hmac" not in "".join(p.read_text() for p in (tmp_path / "b" / "allowlist").rglob("*.tf"))
+    module = tmp_path / "b" / "serving" / "modules" / "gcp-direct-access"
     resources = module_blocks(module)
     assert resources["terraform_data.hmac_key_generation"]["input"] == "${var.hmac_key.generation}"
     [lifecycle] = resources["google_storage_hmac_key.reader"]["lifecycle"]
@@ -345,7 +347,7 @@ def test_the_rendering_replaces_the_key_when_the_generation_changes(cli, tmp_pat
     assert "var.hmac_key.generation >= 1" in str(variables["hmac_key"]["validation"])
     outputs = json.dumps(parse_dir(module)["output"])
     assert ".secret" not in outputs
-    assert "generation = 1" in (cli_render_default(cli, tmp_path) / "main.tf").read_text()
+    assert "generation = 1" in (cli_render_default(cli, tmp_path) / "serving" / "main.tf").read_text()
 
 
 def cli_render_default(cli, tmp_path: Path) -> Path:
@@ -386,8 +388,8 @@ def key_deployment(cli, tmp_path: Path, builtin_deployment):
 
 
 def state_values(out: Path) -> dict[str, object]:
-    """Each resource's `output` in the local state, by address (the stand-ins' ids)."""
-    state = json.loads((out / "terraform.tfstate").read_text())
+    """Each resource's `output` in the serving root's local state, by address (the stand-ins' ids)."""
+    state = json.loads((out / "serving" / "terraform.tfstate").read_text())
     return {
         f"{r['type']}.{r['name']}": r["instances"][0]["attributes"]
         for r in state["resources"]
@@ -405,6 +407,7 @@ def positions(text: str, *lines: str) -> list[int]:
 def test_rotate_apply_creates_the_new_key_switches_then_destroys_the_old(cli, key_deployment) -> None:
     config, out = key_deployment
     old_key = state_values(out)["terraform_data.hmac_key"]["id"]
+    allowlist_state = (out / "allowlist" / "terraform.tfstate").read_bytes()
 
     result = cli("hmac", "rotate", "-c", config, "-o", out, "--apply", "--auto-approve", "--json")
     assert result.exit_code == 0, result.output
@@ -412,12 +415,16 @@ def test_rotate_apply_creates_the_new_key_switches_then_destroys_the_old(cli, ke
     assert document["ok"] is True and document["applied"] is True
     assert document["edit"]["generation"] == {"before": 1, "after": 2}
     assert document["edit"]["written"] is True
-    actions = {change["address"]: change["action"] for change in document["plan"]["resources"]}
+    # serving/ only: planned and applied there, the allowlist root's state untouched.
+    assert list(document["plan"]["roots"]) == ["serving"]
+    actions = {(change["root"], change["address"]): change["action"] for change in document["plan"]["resources"]}
     assert actions == {
-        "terraform_data.hmac_key_generation": "update",
-        "terraform_data.hmac_key": "replace",
-        "terraform_data.backend_service": "update",
+        ("serving", "terraform_data.hmac_key_generation"): "update",
+        ("serving", "terraform_data.hmac_key"): "replace",
+        ("serving", "terraform_data.backend_service"): "update",
     }
+    assert "apply complete (serving/)" in result.stderr
+    assert (out / "allowlist" / "terraform.tfstate").read_bytes() == allowlist_state
     assert document["invalidation"] == {"status": "not-needed"}  # the allowlist did not change
 
     # Terraform's own account of the apply, in the order it happened: make, switch, then break.
@@ -456,25 +463,28 @@ def test_upgrading_an_existing_deployment_does_not_replace_the_key(cli, tmp_path
     planned = cli("plan", "-c", config, "-o", out, "--json")
     assert planned.exit_code == 2, planned.output
     resources = json.loads(planned.stdout)["resources"]
-    assert [(r["address"], r["action"]) for r in resources] == [("terraform_data.hmac_key_generation", "create")]
+    assert [(r["root"], r["address"], r["action"]) for r in resources] == [
+        ("serving", "terraform_data.hmac_key_generation", "create")
+    ]
     assert cli("apply", "-c", config, "-o", out, "--auto-approve").exit_code == 0
     assert state_values(out)["terraform_data.hmac_key"]["id"] == key
 
 
-def _without_generation(loaded, current=None, *, repack=False, provisional=False):
+def _without_generation(loaded, current=None, *, repack=False, provisional=False, imports=()):
     """The stand-ins as a deployment made before hmac_key.generation has them: no generation, no lifecycle."""
     import dataclasses
 
     from fake_deployment import render_builtin_with_hmac_key
 
-    rendered = render_builtin_with_hmac_key(loaded, current, repack=repack, provisional=provisional)
-    main = rendered.files["main.tf"].decode()
+    rendered = render_builtin_with_hmac_key(loaded, current, repack=repack, provisional=provisional, imports=imports)
+    main = rendered.files["serving/main.tf"].decode()
     start = main.index('resource "terraform_data" "hmac_key_generation"')
     main = main[:start] + main[main.index("}\n", start) + 2 :]
-    start = main.index("  lifecycle {")
+    # The key's lifecycle (the policies' own, ignoring the allow rules, stays).
+    start = main.index("  lifecycle {", main.index('resource "terraform_data" "hmac_key"'))
     main = main[:start] + main[main.index("  }\n", start) + 4 :]
-    assert "hmac_key_generation" not in main and "lifecycle" not in main
-    return dataclasses.replace(rendered, files={"main.tf": main.encode()})
+    assert "hmac_key_generation" not in main and "create_before_destroy" not in main
+    return dataclasses.replace(rendered, files={**rendered.files, "serving/main.tf": main.encode()})
 
 
 @pytest.mark.terraform
@@ -490,7 +500,7 @@ def test_a_replaced_service_account_is_created_before_the_old_is_destroyed(
         config = tmp_path / "iac.yaml"
         config.write_text(text)
         rendered = render_builtin_with_hmac_key(load_config(config))
-        (tmp_path / "main.tf").write_bytes(rendered.files["main.tf"])
+        (tmp_path / "main.tf").write_bytes(rendered.files["serving/main.tf"])
         run = [terraform, f"-chdir={tmp_path}"]
         subprocess.run([*run, "init", "-input=false", "-no-color"], env=terraform_env, check=True, capture_output=True)
         done = subprocess.run(

@@ -17,6 +17,8 @@ from test_apply import CONFIG
 from conftest import EXAMPLES
 
 VERSION = "6.50.0"
+# Each root module of the rendering has its own lock file.
+ROOTS = ("serving", "allowlist")
 PLATFORMS = ("linux_amd64", "darwin_arm64", "darwin_amd64", "linux_arm64", "windows_amd64")
 
 
@@ -74,26 +76,32 @@ def test_lock_writes_checksums_for_the_default_platforms_and_each_extra_one(
     result = cli("lock", "-c", config, "-o", out, "--fs-mirror", mirror, "--platform", "linux_arm64", "--json")
     assert result.exit_code == 0, result.output
     wanted = ("linux_amd64", "darwin_arm64", "darwin_amd64", "linux_arm64")
-    assert locked_hashes(out / ".terraform.lock.hcl") == {h1(provider_package(p)) for p in wanted}
+    for root in ROOTS:
+        assert locked_hashes(out / root / ".terraform.lock.hcl") == {h1(provider_package(p)) for p in wanted}, root
+    assert not (out / ".terraform.lock.hcl").exists(), "no lock file at the top: Terraform runs in the roots"
     document = json.loads(result.stdout)
     assert document == {
         "ok": True,
-        "lock_file": str(out / ".terraform.lock.hcl"),
+        "lock_file": str(out / "serving" / ".terraform.lock.hcl"),
+        "lock_files": [str(out / root / ".terraform.lock.hcl") for root in ROOTS],
         "platforms": list(wanted),
         "providers": [{"source": "registry.terraform.io/hashicorp/google", "version": VERSION, "checksums": 4}],
     }
-    # Rendered first, as `iac render` would; then only `get` and `providers lock`: never init, never the backend.
+    # Rendered first, as `iac render` would; then in each root only `get` and `providers lock`: never init, never
+    # the backend.
     commands = [line.removeprefix("$ terraform ") for line in result.stderr.splitlines() if line.startswith("$ ")]
-    assert [c.split(" -")[0] for c in commands] == ["get", "providers lock"]
-    assert "-platform=linux_amd64 -platform=darwin_arm64 -platform=darwin_amd64 -platform=linux_arm64" in commands[1]
-    assert (out / "backend.tf").is_file()
-    assert not (out / ".terraform" / "terraform.tfstate").exists(), "no backend was configured"
+    assert [c.split(" -")[0] for c in commands] == ["get", "providers lock"] * len(ROOTS)
+    for command in commands[1::2]:
+        assert "-platform=linux_amd64 -platform=darwin_arm64 -platform=darwin_amd64 -platform=linux_arm64" in command
+    for root in ROOTS:
+        assert (out / root / "backend.tf").is_file()
+        assert not (out / root / ".terraform" / "terraform.tfstate").exists(), "no backend was configured"
 
-    # The lock file is Terraform's: re-rendering keeps it, and `render --check` accepts it.
-    before = (out / ".terraform.lock.hcl").read_bytes()
+    # The lock files are Terraform's: re-rendering keeps them, and `render --check` accepts them.
+    before = {root: (out / root / ".terraform.lock.hcl").read_bytes() for root in ROOTS}
     assert cli("render", "-c", config, "-o", out).exit_code == 0
     assert cli("render", "-c", config, "-o", out, "--check").exit_code == 0
-    assert (out / ".terraform.lock.hcl").read_bytes() == before
+    assert {root: (out / root / ".terraform.lock.hcl").read_bytes() for root in ROOTS} == before
 
 
 @pytest.mark.terraform
@@ -106,11 +114,14 @@ def test_lock_again_adds_a_platform_and_keeps_the_rest(
     first = cli("lock", "-c", config, "-o", out, "--fs-mirror", mirror)
     assert first.exit_code == 0, first.output
     assert "3 checksums), for linux_amd64, darwin_arm64, darwin_amd64." in first.stdout
-    assert f"git add {out / '.terraform.lock.hcl'}" in first.stdout
+    assert f"git add {out / 'serving' / '.terraform.lock.hcl'} {out / 'allowlist' / '.terraform.lock.hcl'}\n" in (
+        first.stdout
+    )
     again = cli("lock", "-c", config, "-o", out, "--fs-mirror", mirror, "--platform", "windows_amd64")
     assert again.exit_code == 0, again.output
     wanted = ("linux_amd64", "darwin_arm64", "darwin_amd64", "windows_amd64")
-    assert locked_hashes(out / ".terraform.lock.hcl") == {h1(provider_package(p)) for p in wanted}
+    for root in ROOTS:
+        assert locked_hashes(out / root / ".terraform.lock.hcl") == {h1(provider_package(p)) for p in wanted}, root
 
 
 @pytest.mark.parametrize("value", ["linux-amd64", "Linux_amd64", "linux", "linux_amd64_v2", "", "linux_amd64 "])
@@ -136,12 +147,15 @@ def test_a_missing_mirror_is_refused_before_anything_runs(cli, tmp_path: Path, t
     assert not (tmp_path / "build").exists() and not terraform_runs.exists()
 
 
-def test_lock_refuses_an_extra_file_before_terraform_runs(cli, rendered_build, terraform_runs: Path) -> None:
+@pytest.mark.parametrize("where", ["", "serving/", "allowlist/"])
+def test_lock_refuses_an_extra_file_before_terraform_runs(
+    cli, rendered_build, terraform_runs: Path, where: str
+) -> None:
     config, out = rendered_build
-    (out / "providers_override.tf").write_text("# another provider source\n")
+    (out / where / "providers_override.tf").write_text("# another provider source\n")
     result = cli("lock", "-c", config, "-o", out)
     assert result.exit_code == 1
-    assert "error: providers_override.tf: not rendered by iac" in result.stderr
+    assert f"error: {where}providers_override.tf: not rendered by iac" in result.stderr
     assert not terraform_runs.exists()
 
 
@@ -149,28 +163,85 @@ def test_lock_refuses_an_extra_file_before_terraform_runs(cli, rendered_build, t
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("command", "locked", "missing"),
     [
-        ("plan",),
-        ("apply", "--auto-approve"),
-        ("allowlist", "add", "34.93.0.1", "--apply", "--auto-approve"),
+        (("plan",), (), "serving"),
+        (("plan",), ("serving",), "allowlist"),
+        (("plan", "--only", "allowlist"), ("serving",), "allowlist"),
+        (("plan", "--only", "serving"), ("allowlist",), "serving"),
+        (("apply", "--auto-approve"), ("allowlist",), "serving"),
+        (("apply", "--auto-approve"), ("serving",), "allowlist"),
+        # An allowlist edit runs allowlist/ only: its lock file is the one needed.
+        (("allowlist", "add", "34.93.0.1", "--apply", "--auto-approve"), ("serving",), "allowlist"),
     ],
-    ids=lambda command: " ".join(command[:2]),
+    ids=lambda value: " ".join(value[:3]) if isinstance(value, tuple) else str(value),
 )
 def test_readonly_without_a_lock_file_names_iac_lock_before_terraform_runs(
-    cli, rendered_build, terraform_runs: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+    cli,
+    rendered_build,
+    terraform_runs: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: tuple[str, ...],
+    locked: tuple[str, ...],
+    missing: str,
 ) -> None:
+    """Refused naming the lock file missing in a root the command runs, whatever the other root holds."""
     config, out = rendered_build
+    for root in locked:
+        (out / root / ".terraform.lock.hcl").write_text("# committed\n")
     monkeypatch.setenv("IAC_LOCKFILE", "readonly")
     result = cli(*command, "-c", config, "-o", out)
     assert result.exit_code == 1, result.output
-    assert f"{out / '.terraform.lock.hcl'}: missing, and --lockfile readonly" in result.stderr
+    assert f"{out / missing / '.terraform.lock.hcl'}: missing, and --lockfile readonly" in result.stderr
     assert f"`iac lock -c {config} -o {out}`" in result.stderr
     assert not terraform_runs.exists()
 
 
-def test_readonly_with_a_lock_file_runs_terraform(cli, rendered_build, terraform_runs: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "locked"),
+    [
+        (("plan",), ROOTS),
+        (("plan", "--only", "allowlist"), ("allowlist",)),
+        (("allowlist", "add", "34.93.0.1", "--apply", "--auto-approve"), ("allowlist",)),
+    ],
+    ids=lambda value: " ".join(value[:3]) if isinstance(value, tuple) else str(value),
+)
+def test_readonly_with_a_lock_file_in_each_root_to_run_runs_terraform(
+    cli, rendered_build, terraform_runs: Path, command: tuple[str, ...], locked: tuple[str, ...]
+) -> None:
     config, out = rendered_build
-    (out / ".terraform.lock.hcl").write_text("# committed\n")
-    cli("plan", "-c", config, "-o", out, "--lockfile", "readonly")
-    assert "-lockfile=readonly" in terraform_runs.read_text().split()
+    for root in locked:
+        (out / root / ".terraform.lock.hcl").write_text("# committed\n")
+    cli(*command, "-c", config, "-o", out, "--lockfile", "readonly")
+    inits = [line.split() for line in terraform_runs.read_text().splitlines() if " init " in f" {line} "]
+    assert sorted(next(a for a in argv if a.startswith("-chdir=")) for argv in inits) == sorted(
+        f"-chdir={out / root}" for root in locked
+    )
+    assert all("-lockfile=readonly" in argv for argv in inits)
+
+
+def test_readonly_upgrade_uses_the_single_root_lock_file(
+    cli, tmp_path: Path, terraform_runs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pipeline's `iac plan --lockfile readonly` on a deployment still in the single-root layout, its lock file
+    committed at the top: the upgrade copies that lock file into each root, and Terraform runs with it."""
+    config = tmp_path / "iac.yaml"
+    shutil.copyfile(EXAMPLES / "documented" / "iac.yaml", config)
+    out = tmp_path / "build"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "single-root" / "documented", out)
+    (out / ".terraform.lock.hcl").write_text("# committed with the single-root rendering\n")
+    monkeypatch.setenv("IAC_LOCKFILE", "readonly")
+    cli("plan", "-c", config, "-o", out)
+    inits = [line.split() for line in terraform_runs.read_text().splitlines() if " init " in f" {line} "]
+    assert sorted(next(a for a in argv if a.startswith("-chdir=")) for argv in inits) == sorted(
+        f"-chdir={out / root}" for root in ROOTS
+    )
+    assert all("-lockfile=readonly" in argv for argv in inits)
+    for root in ROOTS:
+        assert (out / root / ".terraform.lock.hcl").read_text() == "# committed with the single-root rendering\n"
+    # Without a lock file anywhere, still refused.
+    for root in ROOTS:
+        (out / root / ".terraform.lock.hcl").unlink()
+    (out / ".terraform.lock.hcl").unlink()
+    refused = cli("plan", "-c", config, "-o", out)
+    assert refused.exit_code == 1 and "serving/.terraform.lock.hcl: missing" in refused.stderr

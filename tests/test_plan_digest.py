@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_apply import CONFIG, state_serial
+from test_apply import CONFIG, state_serials
 
 from conftest import TOOLS
 
@@ -23,8 +23,8 @@ def deployment(tmp_path: Path, builtin_deployment) -> tuple[Path, Path]:
     return config, tmp_path / "build"
 
 
-def planned_digest(cli, config: Path, out: Path) -> str:
-    result = cli("plan", "-c", config, "-o", out, "--json")
+def planned_digest(cli, config: Path, out: Path, *more: str) -> str:
+    result = cli("plan", "-c", config, "-o", out, "--json", *more)
     assert result.exit_code in (0, 2), result.output
     digest = json.loads(result.stdout)["digest"]
     assert re.fullmatch(r"[0-9a-f]{64}", digest)
@@ -41,13 +41,13 @@ def test_the_same_plan_has_the_same_digest_and_applies(cli, deployment) -> None:
     document = json.loads(applied.stdout)
     assert document["applied"] is True and document["plan"]["digest"] == first
     assert "the plan's digest is the approved one" in applied.stderr
-    assert state_serial(out) is not None
+    assert None not in state_serials(out).values(), "both roots applied"
 
 
 def test_a_changed_plan_is_refused_and_nothing_is_applied(cli, deployment) -> None:
     config, out = deployment
     assert cli("apply", "-c", config, "-o", out, "--auto-approve").exit_code == 0
-    serial = state_serial(out)
+    serials = state_serials(out)
     config.write_text(CONFIG + "  - 81.2.69.160/28\n")
     approved = planned_digest(cli, config, out)
     # After approval, someone changes the config again: the plan the apply makes is another one.
@@ -58,7 +58,7 @@ def test_a_changed_plan_is_refused_and_nothing_is_applied(cli, deployment) -> No
     assert now != approved
     assert f"approved digest {approved}, this plan's digest {now}" in refused.stderr
     assert "nothing was applied" in refused.stderr
-    assert state_serial(out) == serial, "Terraform's apply must never run"
+    assert state_serials(out) == serials, "Terraform's apply must never run"
     assert "Traceback" not in refused.output
 
 
@@ -70,7 +70,44 @@ def test_a_mismatch_is_one_json_failure_document(cli, deployment, monkeypatch: p
     document = json.loads(result.stdout)
     assert document["ok"] is False and document["exit_code"] == 1
     assert document["expected_digest"] == "0" * 64 and re.fullmatch(r"[0-9a-f]{64}", document["digest"])
-    assert state_serial(out) is None
+    assert state_serials(out) == {"serving": None, "allowlist": None}
+
+
+def test_an_approval_covers_exactly_the_roots_planned(cli, deployment) -> None:
+    """The digest of a plan of both roots approves both: `apply --only allowlist` with it is refused, and the
+    digest of `plan --only allowlist` applies allowlist/ alone."""
+    config, out = deployment
+    assert cli("apply", "-c", config, "-o", out, "--auto-approve").exit_code == 0
+    config.write_text(CONFIG + "  - 81.2.69.160/28\n")
+    both, allowlist = planned_digest(cli, config, out), planned_digest(cli, config, out, "--only", "allowlist")
+    assert both != allowlist
+    serials = state_serials(out)
+
+    refused = cli("apply", "-c", config, "-o", out, "--only", "allowlist", "--auto-approve", "--expect-digest", both)
+    assert refused.exit_code == 1, refused.output
+    assert f"approved digest {both}, this plan's digest {allowlist}" in refused.stderr
+    assert state_serials(out) == serials, "nothing was applied"
+    # Nor the other way round: a digest approved for allowlist/ alone does not apply both roots.
+    refused = cli("apply", "-c", config, "-o", out, "--auto-approve", "--expect-digest", allowlist)
+    assert refused.exit_code == 1, refused.output
+    assert state_serials(out) == serials, "nothing was applied"
+
+    applied = cli(
+        "apply",
+        "-c",
+        config,
+        "-o",
+        out,
+        "--only",
+        "allowlist",
+        "--auto-approve",
+        "--expect-digest",
+        allowlist,
+        "--no-invalidate",
+    )
+    assert applied.exit_code == 0, applied.output
+    after = state_serials(out)
+    assert after["serving"] == serials["serving"] and after["allowlist"] != serials["allowlist"]
 
 
 @pytest.mark.parametrize("value", ["abc", "g" * 64, "0" * 63, "$(reboot)"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -263,15 +264,17 @@ def test_render_check_passes_only_on_exactly_what_the_config_renders(cli, tmp_pa
     before = snapshot(out)
     stale = cli("render", "-c", config, "-o", out, "--check")
     assert stale.exit_code == 1
-    assert "error: main.tf: differs" in stale.stderr
+    assert "error: allowlist/main.tf: differs" in stale.stderr
+    assert "serving/" not in stale.stderr, "an allowlist change leaves the serving root as it is"
     assert f"run `iac render -c {config} -o {out}` and commit the result" in stale.stderr
     assert snapshot(out) == before
     # The command it suggests renders as the check did: with --repack when the check had it.
     repacked = cli("render", "-c", config, "-o", out, "--check", "--repack")
     assert f"run `iac render -c {config} -o {out} --repack` and commit the result" in repacked.stderr
 
-    (out / "versions.tf").unlink()
-    assert "versions.tf: missing" in cli("render", "-c", config, "-o", out, "--check").stderr
+    for root in ("serving", "allowlist"):
+        (out / root / "versions.tf").unlink()
+        assert f"{root}/versions.tf: missing" in cli("render", "-c", config, "-o", out, "--check").stderr
 
 
 # --- plan --summary --------------------------------------------------------------------------------------------
@@ -301,6 +304,66 @@ def test_plan_summary_shows_a_reviewer_the_rotation(cli, tmp_path: Path, builtin
     assert "| 1000 | edge, backend | `81.2.69.160/28` | `130.192.120.23/32` |" in text
     assert "compared with the rendering in" in text
     assert "**CDN cache:** invalidated after apply" in text
+
+
+def test_plan_summary_shows_the_roots_planned_and_each_resources_root(cli, tmp_path: Path, builtin_deployment) -> None:
+    config = write(tmp_path / "iac.yaml")
+    out = tmp_path / "build"
+    assert cli("apply", "-c", config, "-o", out, "--auto-approve").exit_code == 0
+    assert cli("allowlist", "add", "81.2.69.160/28", "-c", config, "-o", out).exit_code == 0
+    for only, roots in ((None, "`serving/`, `allowlist/`"), ("allowlist", "`allowlist/`")):
+        summary = tmp_path / f"summary-{only}.md"
+        result = cli("plan", "-c", config, "-o", out, "--summary", summary, *(["--only", only] if only else []))
+        assert result.exit_code == 2, result.output
+        text = summary.read_text()
+        assert f"Root modules planned: {roots}." in text
+        assert "| action | root | address |" in text
+        for policy in ("edge", "backend"):
+            assert f'| update | allowlist | `terraform_data.rule["{policy}-1000"]` |' in text
+        assert "| serving |" not in text, "nothing changes in serving/"
+
+
+def test_plan_summary_of_an_upgrade_removes_no_range(
+    cli, tmp_path: Path, builtin_deployment, terraform: str, terraform_env
+) -> None:
+    """A deployment of the single-root layout (its state with the allowlist_ranges output, as the real one has),
+    planned after the upgrade: the rules go into allowlist/, and no range is shown as removed (nor the cache
+    invalidated) although serving/ no longer declares that output. (The built-in stand-ins import a rule as
+    an import and an update; tests/test_plan_analysis.py counts the imports of the real provider's plan.)"""
+    from test_roots import SINGLE_ROOT_FAKE
+
+    from iac.files.ledger import LEDGER, Deployment, ledger_bytes
+
+    config = write(tmp_path / "iac.yaml")
+    out = tmp_path / "build"
+    out.mkdir()
+    output = 'output "allowlist_ranges" {\n  value = flatten([for rule in local.allowlist.rules : rule.ranges])\n}\n'
+    (out / "main.tf").write_text(SINGLE_ROOT_FAKE.format() + "\n" + output)
+    (out / LEDGER).write_bytes(ledger_bytes("render", Deployment("my-gcp-project", "encord-da"), ["main.tf"], True))
+    env = {**os.environ, **terraform_env}
+    for command in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
+        done = subprocess.run([terraform, f"-chdir={out}", *command], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+    summary = tmp_path / "summary.md"
+    planned = cli("plan", "-c", config, "-o", out, "--summary", summary, "--json")
+    assert planned.exit_code == 2, planned.output
+    document = one_document(planned.stdout)
+    assert document["counts"]["delete"] == 0 and document["counts"]["replace"] == 0
+    assert "serving.allowlist_ranges" in document["outputs_changed"], "the single-root output does go"
+    assert document["allowlist"] == {
+        "changed": False,
+        "needs_invalidation": False,
+        "security_policies_changed": False,
+        "added": [],
+        "removed": [],
+    }
+    text = summary.read_text()
+    assert "Root modules planned: `serving/`, `allowlist/`." in text
+    for policy in ("edge", "backend"):
+        assert f'| allowlist | `terraform_data.rule["{policy}-1000"]` |' in text
+    assert "**Allowlist:** unchanged." in text and "| removed |" not in text
+    assert "**CDN cache:** not invalidated: the allowlist does not change." in text
 
 
 def test_plan_summary_says_no_changes(cli, tmp_path: Path, builtin_deployment) -> None:
@@ -352,9 +415,10 @@ def test_a_failed_plan_still_writes_a_summary_that_says_so(cli, tmp_path: Path, 
 
 
 def locked_rendering(cli, config: Path, out: Path) -> None:
-    """A rendering with a committed provider lock file beside it, as `iac lock` leaves it."""
+    """A rendering with a committed provider lock file in each root module, as `iac lock` leaves it."""
     assert cli("render", "-c", config, "-o", out).exit_code == 0
-    (out / ".terraform.lock.hcl").write_text("# providers\n")
+    for root in ("serving", "allowlist"):
+        (out / root / ".terraform.lock.hcl").write_text("# providers\n")
 
 
 def test_lockfile_readonly_reaches_terraform_init(cli, tmp_path: Path, failing_terraform: Path) -> None:

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -51,10 +52,19 @@ def changed_lines(before: str, after: str) -> list[str]:
 
 
 def main_tf_rules(directory: Path) -> list[dict]:
+    """The rules the allowlist root's main.tf states, read with python-hcl2 (not iac's own reader)."""
     from test_render import parse_dir
 
-    [module] = [m["direct_access"] for m in parse_dir(directory)["module"]]
+    [module] = [m["allowlist"] for m in parse_dir(directory / "allowlist")["module"]]
     return module["allowlist"]["rules"]
+
+
+def tree(directory: Path) -> dict[Path, bytes]:
+    return {p.relative_to(directory): p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+
+
+def under(files: dict[Path, bytes], root: str) -> dict[Path, bytes]:
+    return {name: data for name, data in files.items() if name.parts[0] == root}
 
 
 # --- render: the reviewed diff of a one-address rotation is one rule ------------------------------------
@@ -75,7 +85,7 @@ def test_one_address_rotation_changes_one_rule_literal(cli, tmp_path: Path, edit
     config = write_config(tmp_path / "iac.yaml", ranges)
     out = tmp_path / "build"
     assert cli("render", "-c", config, "-o", out).exit_code == 0
-    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    before = tree(out)
     rules_before = main_tf_rules(out)
     assert len(rules_before) == 50
 
@@ -89,9 +99,12 @@ def test_one_address_rotation_changes_one_rule_literal(cli, tmp_path: Path, edit
     assert result.exit_code == 0, result.output
     assert re.search(r"Cloud Armor rules changed: 1 of 5[01], compared with the rendering in", result.stdout)
 
-    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    assert {name for name in after if after[name] != before.get(name)} == {Path("main.tf")}
-    lines = changed_lines(before[Path("main.tf")].decode(), after[Path("main.tf")].decode())
+    after = tree(out)
+    # Per root: not a byte changes under serving/, and under allowlist/ only the rules' literal.
+    assert under(after, "serving") == under(before, "serving")
+    rules_file = Path("allowlist/main.tf")
+    assert {name for name in after if after[name] != before.get(name)} == {rules_file}
+    lines = changed_lines(before[rules_file].decode(), after[rules_file].decode())
     assert len(lines) == expected_lines, lines
     old = {rule["priority"]: rule["ranges"] for rule in rules_before}
     new_rules = {rule["priority"]: rule["ranges"] for rule in main_tf_rules(out)}
@@ -104,9 +117,11 @@ def test_same_config_and_same_rendering_give_the_same_bytes(cli, tmp_path: Path)
     assert cli("render", "-c", config, "-o", out).exit_code == 0
     write_config(config, spread(95)[5:] + spread(3, "91.198.1.1"))
     assert cli("render", "-c", config, "-o", out).exit_code == 0
-    first = (out / "main.tf").read_bytes()
+    first = tree(out)
+    assert {name.parts[0] for name in first} >= {"serving", "allowlist"}
     assert cli("render", "-c", config, "-o", out).exit_code == 0
-    assert (out / "main.tf").read_bytes() == first
+    # Byte-identical in each root (and the ledger and .gitignore at the top).
+    assert tree(out) == first
 
 
 def test_fresh_render_packs_optimally(cli, tmp_path: Path) -> None:
@@ -131,12 +146,21 @@ def test_another_deployments_rendering_is_not_the_current_assignment(cli, tmp_pa
     assert refused.exit_code == 1
     assert "wrote for deployment encord-da of project" in refused.stderr
     assert "not for this config's deployment encord-db of project" in refused.stderr
-    # A directory of an earlier version records no deployment: rendering there is allowed, and the other
-    # deployment's main.tf is not taken for the current assignment: packed afresh, not shaped by its rules.
-    names = json.loads((out / ".iac-files").read_text())["files"]
-    (out / ".iac-files").write_text("# Files written by `iac render`\n" + "".join(f"{n}\n" for n in names))
-    assert cli("render", "-c", other, "-o", out).exit_code == 0
-    assert [len(r["ranges"]) for r in main_tf_rules(out)] == [10, 10, 10]
+    # A directory of an earlier version (the single-root layout, its ledger a plain list) records no deployment:
+    # rendering there is allowed, and the other deployment's main.tf is not taken for the current assignment:
+    # packed afresh, not shaped by its rules, and none of its rules adopted.
+    earlier = tmp_path / "earlier"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "single-root" / "documented", earlier)
+    names = json.loads((earlier / ".iac-files").read_text())["files"]
+    (earlier / ".iac-files").write_text("# Files written by `iac render`\n" + "".join(f"{n}\n" for n in names))
+    assert cli("render", "-c", config, "-o", earlier).exit_code == 0
+    assert (earlier / "allowlist" / "imports.tf").is_file(), "the same deployment's rules are adopted"
+    shutil.rmtree(earlier)
+    shutil.copytree(Path(__file__).parent / "fixtures" / "single-root" / "documented", earlier)
+    (earlier / ".iac-files").write_text("# Files written by `iac render`\n" + "".join(f"{n}\n" for n in names))
+    assert cli("render", "-c", other, "-o", earlier).exit_code == 0
+    assert [len(r["ranges"]) for r in main_tf_rules(earlier)] == [10, 10, 10]
+    assert not (earlier / "allowlist" / "imports.tf").exists()
 
 
 def test_repack_is_explicit_and_announced(cli, tmp_path: Path) -> None:
@@ -155,16 +179,20 @@ def test_repack_is_explicit_and_announced(cli, tmp_path: Path) -> None:
 
 # --- the deployed assignment, read from the Terraform state -----------------------------------------------
 
+# Answers `show -json` in root module R with the state in $FAKE_STATES/R.json (none there: an empty state).
 FAKE_TERRAFORM = """\
 #!{python}
 import json, os, sys
+chdir = [a[len("-chdir="):] for a in sys.argv[1:] if a.startswith("-chdir=")]
+root = os.path.basename(chdir[0]) if chdir else ""
 args = [a for a in sys.argv[1:] if not a.startswith("-chdir=")]
 if args[0] == "init":
     print("Terraform has been successfully initialized!")
 elif args[0] == "show" and len([a for a in args[1:] if not a.startswith("-")]) == 0:
     if os.environ.get("FAKE_SHOW_FAILS"):
         sys.exit("Error: Failed to load state: the backend answered 503")
-    print(open(os.environ["FAKE_STATE"]).read())
+    state = os.path.join(os.environ["FAKE_STATES"], root + ".json")
+    print(open(state).read() if os.path.exists(state) else '{{"format_version": "1.0"}}')
 else:
     sys.exit("unexpected: " + " ".join(args))
 """
@@ -195,21 +223,41 @@ def policy(key: str, rules: list[tuple[int, list[str]]]) -> dict:
     }
 
 
-def state_document(rules: list[tuple[int, list[str]]]) -> dict:
+def rule(key: str, priority: int, ranges: list[str]) -> dict:
+    """A google_compute_security_policy_rule of the allowlist root as `terraform show -json` lists it."""
+    return {
+        "address": f'module.allowlist.google_compute_security_policy_rule.allow["{key}-{priority}"]',
+        "mode": "managed",
+        "type": "google_compute_security_policy_rule",
+        "name": "allow",
+        "index": f"{key}-{priority}",
+        "provider_name": "registry.terraform.io/hashicorp/google",
+        "schema_version": 0,
+        "values": {
+            "action": "allow",
+            "priority": priority,
+            "security_policy": f"encord-da-{key}-policy",
+            "match": [{"config": [{"src_ip_ranges": ranges}], "versioned_expr": "SRC_IPS_V1", "expr": []}],
+            "preview": False,
+        },
+        "sensitive_values": {},
+    }
+
+
+def state_document(rules: list[tuple[int, list[str]]], *, standalone: bool = False) -> dict:
+    """A state holding `rules`: inline in the policies (the single-root layout's state), or `standalone` as the
+    allowlist root's rule resources."""
+    if standalone:
+        module = {
+            "address": "module.allowlist",
+            "resources": [rule(key, p, r) for key in ("backend", "edge") for p, r in rules],
+        }
+    else:
+        module = {"address": "module.direct_access", "resources": [policy("backend", rules), policy("edge", rules)]}
     return {
         "format_version": "1.0",
         "terraform_version": "1.9.8",
-        "values": {
-            "outputs": {},
-            "root_module": {
-                "child_modules": [
-                    {
-                        "address": "module.direct_access",
-                        "resources": [policy("backend", rules), policy("edge", rules)],
-                    }
-                ]
-            },
-        },
+        "values": {"outputs": {}, "root_module": {"child_modules": [module]}},
     }
 
 
@@ -218,6 +266,11 @@ def test_rules_from_state_reads_the_deployed_allow_rules() -> None:
     assert iac.terraform.state.rules_from_state(state_document(deployed)) == (
         Rule(1000, ("81.0.0.4/32", "81.0.0.2/32")),
         Rule(1003, ("2a00:1450:4001::/48",)),
+    )
+    # The allowlist root's standalone rules read the same, whichever policy lists its rule first.
+    standalone = state_document(deployed, standalone=True)
+    assert iac.terraform.state.rules_from_state(standalone) == iac.terraform.state.rules_from_state(
+        state_document(deployed)
     )
     assert iac.terraform.state.rules_from_state({"format_version": "1.0"}) is None  # nothing deployed
 
@@ -228,19 +281,34 @@ DEPLOYED = [(1000, DEPLOYED_RANGES[6:12]), (1007, DEPLOYED_RANGES[0:6])]
 
 
 @pytest.fixture
-def fake_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A terraform that answers `init`, and `show -json` with a state holding DEPLOYED's policies."""
-    state = tmp_path / "state.json"
-    state.write_text(json.dumps(state_document(DEPLOYED)))
+def fake_states(tmp_path: Path) -> Path:
+    """Where the fake terraform finds each root's state (`<root>.json`); the allowlist root's holds DEPLOYED."""
+    states = tmp_path / "states"
+    states.mkdir()
+    (states / "allowlist.json").write_text(json.dumps(state_document(DEPLOYED, standalone=True)))
+    return states
+
+
+@pytest.fixture
+def fake_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_states: Path) -> str:
+    """A terraform that answers `init`, and `show -json` with each root's state in `fake_states`."""
     fake = tmp_path / "terraform"
     fake.write_text(FAKE_TERRAFORM.format(python=sys.executable))
     fake.chmod(0o755)
-    monkeypatch.setenv("FAKE_STATE", str(state))
+    monkeypatch.setenv("FAKE_STATES", str(fake_states))
     return str(fake)
 
 
-def test_empty_build_uses_the_rules_deployed_in_the_state(tmp_path: Path, fake_terraform: str) -> None:
+@pytest.mark.parametrize("deployed_in", ["allowlist", "single-root serving"])
+def test_empty_build_uses_the_rules_deployed_in_the_state(
+    tmp_path: Path, fake_terraform: str, fake_states: Path, deployed_in: str
+) -> None:
+    """The allowlist root's state gives the rules; a deployment of the single-root layout (its rules inline in
+    the serving state's policies, the allowlist state empty) gives them too, and the allowlist root adopts each."""
     ranges, fake = DEPLOYED_RANGES, fake_terraform
+    if deployed_in != "allowlist":
+        (fake_states / "allowlist.json").unlink()
+        (fake_states / "serving.json").write_text(json.dumps(state_document(DEPLOYED)))
     config = write_config(tmp_path / "iac.yaml", [*ranges, "91.198.1.1/32"])
     loaded = load_config(config)
     out = tmp_path / "build"
@@ -252,6 +320,16 @@ def test_empty_build_uses_the_rules_deployed_in_the_state(tmp_path: Path, fake_t
         (1007, ranges[0:6]),
     ]
     assert any("keeping the 2 allow rules deployed (read from the Terraform state)" in m for m in messages)
+    imports = out / "allowlist" / "imports.tf"
+    if deployed_in == "allowlist":
+        assert not imports.exists()
+    else:
+        ids = re.findall(r'id = "([^"]+)"', imports.read_text())
+        assert sorted(ids) == sorted(
+            f"projects/my-gcp-project/global/securityPolicies/encord-da-{policy}-policy/priority/{priority}"
+            for policy in ("edge", "backend")
+            for priority in (1000, 1007)
+        )
 
 
 def test_a_failed_state_read_leaves_a_provisional_rendering_that_is_never_taken_as_current(
@@ -272,13 +350,13 @@ def test_a_failed_state_read_leaves_a_provisional_rendering_that_is_never_taken_
         iac.deploy.flow.workspace(loaded, out, iac.deploy.flow.TerraformRun(str(fake), "300s", lambda message: None)),
     ):
         pass
-    assert "# PROVISIONAL: packed before the deployed rules were read" in (out / "main.tf").read_text()
+    assert "# PROVISIONAL: packed before the deployed rules were read" in (out / "allowlist" / "main.tf").read_text()
     assert current_rules(out, loaded.config) is None
 
     monkeypatch.delenv("FAKE_SHOW_FAILS")
     with iac.deploy.flow.workspace(loaded, out, iac.deploy.flow.TerraformRun(str(fake), "300s", lambda message: None)):
         assert [(r["priority"], r["ranges"]) for r in main_tf_rules(out)] == [(p, r) for p, r in deployed]
-    assert "PROVISIONAL" not in (out / "main.tf").read_text()
+    assert "PROVISIONAL" not in (out / "allowlist" / "main.tf").read_text()
     assert current_rules(out, loaded.config) is not None
 
 
@@ -479,7 +557,8 @@ def test_a_rendering_from_before_stable_rules_is_not_taken_as_current(tmp_path: 
     plan must read the deployed rules from the state rather than pack afresh over them."""
     from iac.allowlist.baseline import current_rules
 
-    golden = (Path(__file__).parent / "golden" / "documented" / "main.tf").read_text()
+    # The single-root main.tf an iac of stable rules rendered, with its rules as an iac before them wrote them.
+    golden = (Path(__file__).parent / "fixtures" / "single-root" / "documented" / "main.tf").read_text()
     start, end = golden.index("  allowlist = {"), golden.rindex("  }\n}")
     old_main = golden[:start] + OLD_ALLOWLIST + golden[end + len("  }\n") :]
     assert "    ranges = [" in old_main
@@ -489,3 +568,6 @@ def test_a_rendering_from_before_stable_rules_is_not_taken_as_current(tmp_path: 
     (out / ".iac-files").write_text("# Files written by `iac render`; the next render replaces them.\nmain.tf\n")
     config = load_config(Path(__file__).parent.parent / "examples" / "documented" / "iac.yaml").config
     assert current_rules(out, config) is None
+    # The same single-root main.tf with its stable rules is read back (it is upgraded from).
+    (out / "main.tf").write_text(golden)
+    assert current_rules(out, config) is not None

@@ -2,12 +2,14 @@
 stop it cleanly, delete the plan file and exit 128 + the signal number.
 
 A fake Terraform (a Python script) stands in: it writes the plan file and a local state, then sleeps
-until a signal stops it, and leaves marker files saying what it saw.
+until a signal stops it, and leaves marker files saying what it saw. `iac plan` runs it in each root
+module, serving/ first: it sleeps in the first plan, or only in the root FAKE_TF_SLEEP_IN names.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -68,6 +70,9 @@ elif command == "plan":
     (chdir / ".terraform.tfstate.lock.info").write_text("{{}}")
     (chdir / "terraform.tfstate").write_text('{{"hmac_secret": "s3cr3t"}}')
     (chdir / out).write_bytes(b"a plan with a copy of the state")
+    if os.environ.get("FAKE_TF_SLEEP_IN", chdir.name) != chdir.name:  # planned at once, no change
+        (chdir / ".terraform.tfstate.lock.info").unlink(missing_ok=True)
+        sys.exit(0)
     print("sleeping", flush=True)
     record("sleeping", str(os.getpid()))
     deadline = time.monotonic() + float(os.environ.get("FAKE_TF_SLEEP", "30"))
@@ -202,11 +207,31 @@ def test_signal_during_iac_plan_stops_terraform_and_leaves_no_secret(
     stderr = run.stderr.read_text()
     assert run.marker("signal") == terraform_got, "Terraform was not asked to stop (SIGHUP goes on as SIGTERM)"
     assert run.marker("exited") == "interrupted", "Terraform did not stop cleanly"
-    assert not (run.out / "iac.tfplan").exists(), "the plan file holds a copy of the state: it must be deleted"
-    assert not (run.out / ".terraform.tfstate.lock.info").exists(), "the state lock was not released"
-    assert _mode(run.out / "terraform.tfstate") == 0o600
+    serving = run.out / "serving"
+    assert no_plan_file(run.out), "the plan file holds a copy of the state: it must be deleted"
+    assert not (serving / ".terraform.tfstate.lock.info").exists(), "the state lock was not released"
+    assert _mode(serving / "terraform.tfstate") == 0o600
+    assert not (run.out / "allowlist" / "terraform.tfstate").exists(), "stopped in serving/: allowlist/ never ran"
     assert f"interrupted by {signum.name}: Terraform was stopped; the state lock was released" in stderr, stderr
     assert code == exit_code, stderr
+
+
+def test_signal_during_the_second_roots_plan_deletes_both_plan_files(run: Run) -> None:
+    """Stopped in allowlist/'s plan, after serving/'s plan file was written: neither is left behind."""
+    code = run.interrupt(run.iac_plan(), signal.SIGTERM, FAKE_TF_SLEEP_IN="allowlist")
+    stderr = run.stderr.read_text()
+    assert run.marker("exited") == "interrupted", stderr
+    assert (run.out / "serving" / "terraform.tfstate").is_file(), "serving/ was planned first"
+    assert no_plan_file(run.out), "the plan files hold a copy of the state: they must be deleted"
+    for root in ("serving", "allowlist"):
+        assert not (run.out / root / ".terraform.tfstate.lock.info").exists(), root
+        assert _mode(run.out / root / "terraform.tfstate") == 0o600, root
+    assert code == 143, stderr
+
+
+def no_plan_file(out: Path) -> bool:
+    """No saved plan anywhere in the output directory (each root module plans into its own)."""
+    return out.is_dir() and not list(out.rglob("iac.tfplan"))
 
 
 # The runner on its own (and with iac.deploy.flow.workspace), in a subprocess so that signals stay there.
@@ -223,7 +248,7 @@ def test_runner_forwards_the_signal_and_raises_interrupted_after_terraform_stopp
             with workspace(load_config(config), out, TerraformRun(fake, "300s", lambda message: None)) as ws:
                 ws.plan()
         except Interrupted as exc:
-            assert not (out / "iac.tfplan").exists(), "workspace() deletes the plan file in its finally"
+            assert not list(out.rglob("iac.tfplan")), "workspace() deletes the plan files in its finally"
             after = {s: signal.getsignal(s) for s in before}
             assert after == before, f"handlers not restored: {after} != {before}"
             print(exc, file=sys.stderr)
@@ -238,8 +263,8 @@ def test_runner_forwards_the_signal_and_raises_interrupted_after_terraform_stopp
     assert run.marker("signal") == expected
     assert run.marker("exited") == "interrupted"
     assert f"interrupted by {signum.name}: Terraform was stopped; the state lock was released" in stderr
-    assert not (run.out / "iac.tfplan").exists()
-    assert _mode(run.out / "terraform.tfstate") == 0o600
+    assert no_plan_file(run.out)
+    assert _mode(run.out / "serving" / "terraform.tfstate") == 0o600
 
 
 def test_inside_terminating_as_interrupt_terraform_still_gets_the_signal(run: Run) -> None:
@@ -261,7 +286,7 @@ def test_inside_terminating_as_interrupt_terraform_still_gets_the_signal(run: Ru
     assert code == 143, run.stderr.read_text()
     assert run.marker("signal") == "SIGTERM"
     assert "Terraform was stopped" in run.stderr.read_text()
-    assert not (run.out / "iac.tfplan").exists()
+    assert no_plan_file(run.out)
 
 
 def test_terraform_that_does_not_stop_is_killed_after_the_stop_timeout(run: Run) -> None:
@@ -359,6 +384,30 @@ def test_an_ignored_sighup_stays_ignored(run: Run) -> None:
     assert run.marker("exited") == "finished"
 
 
+def terminated_once_started(argv: list[str], env: dict[str, str], *, started: Path, stderr: Path) -> int:
+    """Run `argv`, send it SIGTERM once the file `started` exists; its exit status (stderr into `stderr`)."""
+    with stderr.open("wb") as output:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=output,
+            env=env,
+            preexec_fn=_default_signals,
+        )
+    try:
+        deadline = time.monotonic() + WAIT
+        while not started.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), stderr.read_text()
+        process.send_signal(signal.SIGTERM)
+        return process.wait(WAIT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(WAIT)
+
+
 @pytest.mark.terraform
 @pytest.mark.slow
 def test_real_terraform_stops_an_apply_cleanly_on_sigterm(tmp_path: Path, terraform: str, terraform_env) -> None:
@@ -397,27 +446,13 @@ def test_real_terraform_stops_an_apply_cleanly_on_sigterm(tmp_path: Path, terraf
         sys.exit(99)
         """
     )
-    with (tmp_path / "stderr.txt").open("wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-c", program],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            # ROOT first; the rest keeps tests/offline (conftest), which refuses connections beyond this machine.
-            env={**terraform_env, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ["PYTHONPATH"]])},
-            preexec_fn=_default_signals,
-        )
-    try:
-        deadline = time.monotonic() + WAIT
-        while not (out / "sleeping").exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert (out / "sleeping").exists(), (tmp_path / "stderr.txt").read_text()
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(WAIT)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(WAIT)
+    code = terminated_once_started(
+        [sys.executable, "-c", program],
+        # ROOT first; the rest keeps tests/offline (conftest), which refuses connections beyond this machine.
+        {**terraform_env, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ["PYTHONPATH"]])},
+        started=out / "sleeping",
+        stderr=tmp_path / "stderr.txt",
+    )
     stderr_text = (tmp_path / "stderr.txt").read_text()
     assert code == 143, stderr_text
     assert "interrupted by SIGTERM: Terraform was stopped" in stderr_text
@@ -474,3 +509,72 @@ def test_off_the_main_thread_the_runner_runs_without_signal_handlers(run: Run, m
     assert failures == []
     assert run.marker("umask") == "0o77"
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+# A terraform that pauses the first `apply` in allowlist/ (before the real one starts) until a signal stops it.
+PAUSING_ALLOWLIST_APPLY = """\
+#!{python}
+import os, sys, time
+args = sys.argv[1:]
+where = next((a[len("-chdir="):] for a in args if a.startswith("-chdir=")), ".")
+command = next((a for a in args if not a.startswith("-")), "")
+paused = os.environ["PAUSED_MARKER"]
+if command == "apply" and os.path.basename(where) == "allowlist" and not os.path.exists(paused):
+    with open(paused, "w") as marker:
+        marker.write(str(os.getpid()))
+    time.sleep(60)
+    sys.exit("not stopped")
+os.execv(os.environ["REAL_TERRAFORM"], [os.environ["REAL_TERRAFORM"], *args])
+"""
+
+
+@pytest.mark.terraform
+def test_an_apply_interrupted_in_allowlist_after_serving_applied_completes_when_run_again(
+    tmp_path: Path, terraform: str, terraform_env: dict[str, str]
+) -> None:
+    """Nothing is lost between the roots: stopped in allowlist/'s apply once serving/ is applied, `iac apply`
+    run again applies allowlist/ (serving/ is left out, its rendering noted as applied) and then nothing is left."""
+    from test_apply import CONFIG
+    from test_apply_race import LAUNCHER
+
+    config = tmp_path / "iac.yaml"
+    config.write_text(CONFIG)
+    out = tmp_path / "build"
+    wrapper = tmp_path / "terraform-pausing"
+    wrapper.write_text(PAUSING_ALLOWLIST_APPLY.format(python=sys.executable))
+    wrapper.chmod(0o755)
+    paused = tmp_path / "paused"
+    env = {
+        **terraform_env,
+        "IAC_TERRAFORM": str(wrapper),
+        "REAL_TERRAFORM": terraform,
+        "PAUSED_MARKER": str(paused),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+
+    def iac(*argv: str) -> list[str]:
+        return [sys.executable, "-c", LAUNCHER, *argv, "-c", str(config), "-o", str(out)]
+
+    stderr = tmp_path / "stderr.txt"
+    code = terminated_once_started(
+        iac("apply", "--auto-approve", "--no-invalidate"), env, started=paused, stderr=stderr
+    )
+    assert code == 143, stderr.read_text()
+    serving = json.loads((out / "serving" / "terraform.tfstate").read_text())
+    assert {r["name"] for r in serving["resources"]} >= {"edge_policy", "backend_policy", "url_map"}
+    assert not (out / "allowlist" / "terraform.tfstate").exists(), "the allowlist root was stopped before its apply"
+    assert no_plan_file(out)
+
+    again = subprocess.run(
+        iac("apply", "--auto-approve", "--no-invalidate"), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr
+    assert "Terraform runs in allowlist/" in again.stderr
+    state = json.loads((out / "allowlist" / "terraform.tfstate").read_text())
+    [rules] = [r for r in state["resources"] if r["name"] == "rule"]
+    assert {i["index_key"]: i["attributes"]["input"]["value"] for i in rules["instances"]} == {
+        f"{policy}-1000": ["39.42.20.11/32", "130.192.120.23/32"] for policy in ("edge", "backend")
+    }
+    planned = subprocess.run(iac("plan"), env=env, capture_output=True, text=True, timeout=300)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "No changes" in planned.stdout

@@ -323,13 +323,14 @@ def check_before_terraform(
 ) -> None:
     """Refuse, before anything is written or run, an output directory holding files Terraform would read that
     the config neither renders nor declares (iac.terraform.extras), and `--lockfile readonly` without a lock
-    file in a root to run."""
+    file in a root to run (the single-root layout's lock file counts: the upgrade copies it into each root)."""
     from iac.terraform import extras
 
     config = loaded.config
     extras.check(directory, rendered.files, config.terraform.extra_files, loaded.path, "Terraform was not run")
+    single_root_lock = (directory / LOCK_FILE).is_file()
     for root in roots:
-        if lockfile == "readonly" and not (directory / root / LOCK_FILE).is_file():
+        if lockfile == "readonly" and not (single_root_lock or (directory / root / LOCK_FILE).is_file()):
             raise IacError(
                 f"{directory / root / LOCK_FILE}: missing, and --lockfile readonly (IAC_LOCKFILE) does not let "
                 "terraform init create it; Terraform was not run: write it with "

@@ -9,6 +9,7 @@ from typing import Any
 
 from iac.allowlist.ranges import missing_from
 from iac.errors import IacError
+from iac.terraform.layout import ALLOWLIST
 from iac.terraform.runner import TerraformJson
 
 # A change to any of these, or to the allowlist_ranges output, means the CDN cache must be invalidated:
@@ -109,23 +110,35 @@ class PlanSummary:
 
 def combine(roots: list[tuple[str, PlanSummary]]) -> PlanSummary:
     """One summary of the plans of several root modules (`(root, plan)` in run order): their changes, each
-    with its root; the allowlist as the root that has the `allowlist_ranges` output plans it; one digest.
+    with its root; the allowlist before and after (`_allowlist_of`); one digest.
 
     The digest of one root is that root's; of several, the SHA-256 of each root's digest by root, so an
     approval covers exactly the roots planned (`iac apply --only` must name the same)."""
     resources = tuple(ResourceChange(c.address, c.type, c.action, root) for root, plan in roots for c in plan.resources)
-    ranges = [plan for _, plan in roots if plan.allowlist_before or plan.allowlist_after]
+    before, after = _allowlist_of(roots)
     document = {"format": ROOTS_DIGEST_FORMAT, "roots": [[root, plan.digest] for root, plan in roots]}
     canonical = json.dumps(document, separators=(",", ":"), ensure_ascii=True)
     digest = roots[0][1].digest if len(roots) == 1 else hashlib.sha256(canonical.encode("ascii")).hexdigest()
     return PlanSummary(
         resources=resources,
         outputs_changed=tuple(sorted({f"{root}.{name}" for root, plan in roots for name in plan.outputs_changed})),
-        allowlist_before=ranges[0].allowlist_before if ranges else (),
-        allowlist_after=ranges[0].allowlist_after if ranges else (),
+        allowlist_before=before,
+        allowlist_after=after,
         digest=digest,
         roots=tuple(roots),
     )
+
+
+def _allowlist_of(roots: list[tuple[str, PlanSummary]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The allowlist before and after the plans of `roots`, as the allowlist root's `allowlist_ranges` output
+    plans it. Deployed before that root had a state (an upgrade), the ranges are the ones the output of the
+    single-root layout still holds in the serving state, which the serving root drops: dropping it removes
+    no range. Without the allowlist root planned, the allowlist stays as it is (serving ignores the rules)."""
+    deployed = next((plan.allowlist_before for root, plan in roots if root != ALLOWLIST and plan.allowlist_before), ())
+    allowlist = dict(roots).get(ALLOWLIST)
+    if allowlist is None:
+        return deployed, deployed
+    return allowlist.allowlist_before or deployed, allowlist.allowlist_after
 
 
 def action_of(actions: list[str]) -> str | None:
