@@ -396,7 +396,7 @@ def test_invalidate_command_rejects_a_bad_path_before_calling_google(cli, tmp_pa
 
 def test_url_map_name_matches_the_module() -> None:
     from conftest import ROOT
-    from iac.deploy.flow import url_map_name
+    from iac.deploy.invalidation import url_map_name
 
     frontend = (ROOT / "modules" / "gcp-direct-access" / "frontend.tf").read_text()
     assert url_map_name("${var.name}") in frontend

@@ -87,8 +87,9 @@ SUBLAYERS: dict[str, tuple[frozenset[str], ...]] = {
         frozenset({"__init__"}),
     ),
     "deploy": (
+        frozenset({"invalidation"}),
         frozenset({"flow"}),
-        frozenset({"lock"}),
+        frozenset({"lock", "rotate"}),
     ),
     "cors": (
         frozenset({"policy"}),

@@ -134,8 +134,8 @@ def _edit_allowlist(
     as_json: bool,
     options: ApplyOptions,
 ) -> None:
-    """Shared tail of add/remove/set: the rotation flow (`iac.deploy.flow.rotate`), printed."""
-    from iac.deploy import flow as deploy
+    """Shared tail of add/remove/set: the rotation flow (`iac.deploy.rotate.rotate`), printed."""
+    from iac.deploy import rotate as deploy
     from iac.edits import allowlist as allowlist_file
     from iac.files.durations import parse_duration
 

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from iac.allowlist.baseline import Baseline
     from iac.allowlist.rules import Assignment
     from iac.config.load import LoadedConfig
-    from iac.deploy.flow import ApplyReport, InvalidationReport, PlanReport, Renderer, RotationReport, TerraformRun
+    from iac.deploy.flow import ApplyReport, PlanReport, Renderer, TerraformRun
+    from iac.deploy.invalidation import InvalidationReport
+    from iac.deploy.rotate import RotationReport
     from iac.terraform.extras import Found
 
 # The config file every command reads unless given -c (or IAC_CONFIG), and the one `iac init` writes.
@@ -398,7 +400,7 @@ def finish_apply(document: dict[str, Any], applied: ApplyReport | None, as_json:
 
 
 def print_rotation(report: RotationReport, as_json: bool) -> None:
-    """The end of a config edit (`iac.deploy.flow.rotate`): `finish_apply` with the edit and its apply."""
+    """The end of a config edit (`iac.deploy.rotate.rotate`): `finish_apply` with the edit and its apply."""
     finish_apply(report.to_json(), report.applied, as_json)
 
 

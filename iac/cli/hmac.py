@@ -79,7 +79,7 @@ def hmac_rotate(
 
     Example: iac hmac rotate -c iac.yaml && iac render  (then a pull request)
     """
-    from iac.deploy import flow as deploy
+    from iac.deploy import rotate as deploy
     from iac.edits import hmac_key
     from iac.files.durations import parse_duration
 

@@ -40,7 +40,7 @@ def invalidate(
     Example: iac invalidate -c iac.yaml --path '/*' --json
     """
     from iac.config.load import load_config
-    from iac.deploy.flow import invalidate_cache, url_map_name
+    from iac.deploy.invalidation import invalidate_cache, url_map_name
     from iac.gcp.invalidate import InvalidationTarget, check_path
 
     loaded = load_config(config)

@@ -20,18 +20,18 @@ import shlex
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from iac.allowlist.baseline import Baseline, of_rendering, of_state
 from iac.allowlist.rules import Assignment, Rule, RuleChange, repack_notice
 from iac.config.load import LoadedConfig
+from iac.deploy.invalidation import InvalidationReport, invalidate_cache, invalidation_target_from, retry_command
 from iac.errors import IacError, Interrupted
 from iac.files.atomic import write_atomic
 from iac.files.durations import parse_duration
 from iac.files.ledger import RENDER, Deployment
 from iac.files.locks import locked, locked_output
 from iac.files.output import write_tree
-from iac.gcp.names import ResourceNames
 from iac.signals import terminating_as_interrupt
 from iac.terraform.layout import ALLOWLIST, LOCK_FILE, ROOTS, SERVING, settle_upgrade
 from iac.terraform.plan import PlanSummary, combine, summarize
@@ -39,9 +39,6 @@ from iac.terraform.render import Rendered, render
 from iac.terraform.runner import Progress, Terraform
 from iac.terraform.state import rules_from_state
 from iac.words import plural
-
-if TYPE_CHECKING:
-    from iac.gcp.invalidate import InvalidationTarget
 
 # The saved plan embeds a copy of the state (and so the HMAC secret): it only lives while iac runs.
 PLAN_FILE = "iac.tfplan"
@@ -373,38 +370,6 @@ def plan(loaded: LoadedConfig, directory: Path, run: TerraformRun, *, summary: P
 
 
 @dataclass(frozen=True)
-class InvalidationReport:
-    """What became of the CDN cache after a change: not-needed, skipped, done or failed.
-
-    `setup` marks a failure that no retry fixes until something is set up (credentials).
-    """
-
-    status: str
-    target: InvalidationTarget | None = None
-    operation: str | None = None
-    error: str | None = None
-    retry: str | None = None
-    setup: bool = False
-
-    @property
-    def failed(self) -> bool:
-        return self.status == "failed"
-
-    def to_json(self) -> dict[str, Any]:
-        document: dict[str, Any] = {"status": self.status}
-        if self.status == "done" and self.target is not None:
-            document.update(
-                operation=self.operation,
-                url_map=self.target.url_map,
-                host=self.target.host,
-                path=self.target.path,
-            )
-        if self.status == "failed":
-            document.update(error=self.error, retry=self.retry)
-        return document
-
-
-@dataclass(frozen=True)
 class ApplyReport:
     """The outcome of `iac apply`: the plan, whether it was applied, and the cache invalidation."""
 
@@ -462,135 +427,3 @@ def apply(
         progress("allowlist changed but --no-invalidate: cached objects are served until they expire")
         return ApplyReport(report, True, InvalidationReport("skipped"))
     return ApplyReport(report, True, invalidate_cache(loaded, target, progress))
-
-
-class Edit(Protocol):
-    """A config edit that `rotate` may follow with the apply flow: the allowlist's (`iac.edits.allowlist.Change`), the
-    HMAC key generation's (`hmac_key.Rotation`). `loaded` is the edited config, validated."""
-
-    @property
-    def loaded(self) -> LoadedConfig: ...
-
-    @property
-    def written(self) -> bool: ...
-
-    @property
-    def kind(self) -> str:
-        """What was edited, for messages: "allowlist edit"."""
-        ...
-
-    def to_json(self) -> dict[str, Any]: ...
-
-
-E = TypeVar("E", bound=Edit)
-
-
-class NotApplied(IacError):
-    """A config edit was written, and what came after it (the apply flow) failed: the file and the
-    infrastructure now differ until `iac apply` runs on the same config."""
-
-    def __init__(self, edit: Edit, cause: IacError) -> None:
-        self.edit = edit
-        self.cause = cause
-        self.exit_code = cause.exit_code
-        config = shlex.quote(str(edit.loaded.path))
-        self.remedy = (
-            f"{edit.loaded.path} was changed (the {edit.kind} is written) but NOT applied: "
-            f"`iac apply -c {config}` applies it once the problem above is fixed"
-        )
-        super().__init__(f"{cause}\n{self.remedy}")
-
-    def lines(self) -> list[str]:
-        return [*self.cause.lines(), self.remedy]
-
-    def details(self) -> dict[str, Any]:
-        return {**self.cause.details(), "edit": self.edit.to_json(), "applied": False}
-
-
-@dataclass(frozen=True)
-class RotationReport:
-    """A config edit, and the apply flow that followed it (None without --apply, or for a dry run)."""
-
-    edit: Edit
-    applied: ApplyReport | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        if self.applied is None:
-            return self.edit.to_json()
-        return {"edit": self.edit.to_json(), **self.applied.to_json()}
-
-
-def rotate(
-    edit: Callable[[], E],
-    *,
-    config: Path,
-    lock_timeout: float,
-    dry_run: bool,
-    shown: Callable[[E], None],
-    then_apply: Callable[[LoadedConfig], ApplyReport] | None = None,
-) -> RotationReport:
-    """Make the config edit `edit` (`iac.edits.allowlist.edit`, `iac.edits.hmac_key.rotate`) of the file `config`,
-    let `shown` report it, then run the apply flow on the edited config (`then_apply`, unless a dry run). A
-    failure after the file was written is a NotApplied: it says that the config changed and how to finish;
-    nothing else is left unexplained.
-
-    With `then_apply`, the config's lock is held from the edit to the end of the apply (waiting up to
-    `lock_timeout` seconds for it): the config applied is the one on disk, and two rotations at once run one
-    after the other, the second applying both."""
-    applying = then_apply is not None and not dry_run
-    with locked(config, lock_timeout) if applying else contextlib.nullcontext():
-        change = edit()
-        shown(change)
-        if then_apply is None or dry_run:
-            return RotationReport(change)
-        try:
-            return RotationReport(change, then_apply(change.loaded))
-        except IacError as exc:
-            if change.written:
-                raise NotApplied(change, exc) from None
-            raise
-
-
-def retry_command(loaded: LoadedConfig, path: str) -> str:
-    """The command that invalidates the CDN cache again, for a failed or missed invalidation."""
-    return f"iac invalidate -c {shlex.quote(str(loaded.path))} --path {shlex.quote(path)}"
-
-
-def invalidate_cache(loaded: LoadedConfig, target: InvalidationTarget, progress: Progress) -> InvalidationReport:
-    """Invalidate the cache; a failure is reported (with the command that retries it), not raised."""
-    from iac.gcp import credentials as gcp
-    from iac.gcp.invalidate import invalidate_cache as request_invalidation
-
-    retry = retry_command(loaded, target.path)
-    try:
-        operation = request_invalidation(
-            target, endpoint=gcp.api_endpoint(loaded.config.gcp.api_endpoint), progress=progress
-        )
-    except (gcp.CredentialsMissing, gcp.EndpointRefused) as exc:  # a setup problem: retrying cannot help
-        return InvalidationReport("failed", target, error=str(exc), retry=retry, setup=True)
-    except Interrupted:
-        raise
-    except IacError as exc:  # InvalidationError, or an answer too large to read (BodyTooLarge)
-        return InvalidationReport("failed", target, error=str(exc), retry=retry)
-    progress(f"CDN cache invalidated: https://{target.host}{target.path} on {target.url_map} ({operation})")
-    return InvalidationReport("done", target, operation=operation)
-
-
-def url_map_name(name: str) -> str:
-    """The URL map to invalidate, from the config alone: no Terraform state needed."""
-    return ResourceNames.of(name).url_map
-
-
-def invalidation_target_from(outputs: dict[str, Any], path: str) -> InvalidationTarget:
-    """The URL map, project and host to invalidate, from the applied configuration's outputs."""
-    from iac.gcp.invalidate import InvalidationTarget
-
-    try:
-        return InvalidationTarget(
-            project=str(outputs["project_id"]),
-            url_map=str(outputs["url_map_name"]),
-            host=str(outputs["domain"]),
-            path=path,
-        )
-    except KeyError as missing:
-        raise IacError(f"the applied configuration has no output {missing}: cannot invalidate the CDN cache") from None
