@@ -186,7 +186,7 @@ def _left_out(total: int, rows: int | None, noun: str, many: str | None = None) 
 
 
 def extra_files_section(declared: Sequence[tuple[str, str]]) -> str:
-    """The files the config adds to the root module (`terraform.extra_files`) with their SHA-256, so a reviewer
+    """The files the config adds to the root modules (`terraform.extra_files`) with their SHA-256, so a reviewer
     sees what Terraform read beside the rendering; nothing when there are none."""
     if not declared:
         return ""
