@@ -45,8 +45,8 @@ class BucketConfig(Model):
         bool,
         Doc(
             "A bucket the module creates gets Encord's CORS rule (the `cors:` settings, or their defaults: "
-            "Encord's origins, read access), stated in the rendered `serving/main.tf`: without it the web app cannot read"
-            " the files in the browser. `false` sets none. An existing bucket's CORS is not managed by the "
+            "Encord's origins, read access), stated in the rendered `serving/main.tf`: without it the web app "
+            "cannot read the files in the browser. `false` sets none. An existing bucket's CORS is not managed by the "
             "Terraform (the render summary says how: a `cors.targets` entry and `iac cors apply`)."
         ),
     ] = True
