@@ -95,6 +95,8 @@ class Workspace:
     baseline: Baseline
     assignment: Assignment
     fingerprints: dict[str, str]
+    # The declared extra files (`terraform.extra_files`) with their SHA-256, as read under the directory's lock.
+    extra_files: list[tuple[str, str]]
 
     def plan(self) -> PlanReport:
         """Plan every root, in order, each to its own plan file; one report of them all."""
@@ -295,7 +297,7 @@ def workspace(
                 f"{plural(rendered.ranges, 'allowlist range')}); Terraform runs in "
                 + " then ".join(f"{root}/" for root in roots)
             )
-            yield Workspace(loaded, directory, terraforms, baseline, rendered.assignment, fingerprints)
+            yield Workspace(loaded, directory, terraforms, baseline, rendered.assignment, fingerprints, extra)
         finally:
             for root in ROOTS:
                 (directory / root / PLAN_FILE).unlink(missing_ok=True)
@@ -345,7 +347,6 @@ def plan(loaded: LoadedConfig, directory: Path, run: TerraformRun, *, summary: P
     """Render, init and plan; with `summary`, also write the plan as Markdown there (`iac.terraform.summary`), checked
     writable before Terraform runs, and written when the plan fails too (saying so, without the details,
     which may not belong in a pull request)."""
-    from iac.terraform import extras
     from iac.terraform import summary as markdown
 
     if summary is not None:
@@ -353,8 +354,7 @@ def plan(loaded: LoadedConfig, directory: Path, run: TerraformRun, *, summary: P
     try:
         with workspace(loaded, directory, run) as ws:
             report = ws.plan()
-            # The declared extra files as Terraform read them, still under the output directory's lock.
-            declared = extras.digests(directory, loaded.config.terraform.extra_files) if summary is not None else []
+            declared = ws.extra_files  # as Terraform read them: the directory stays locked from render to plan
     except IacError as exc:
         if summary is not None:
             markdown.write(summary, markdown.failure(loaded, exc))
