@@ -372,6 +372,19 @@ def test_apply_runs_serving_when_its_last_apply_is_not_known(cli, deployed, runs
     assert roots(runs()) == ["serving", "allowlist"]
 
 
+def test_a_note_that_is_not_a_regular_file_is_read_as_no_note(cli, deployed, runs) -> None:
+    """A FIFO (or anything but a regular file) where the note of serving's last apply would be is
+    never read (no hang): the note counts as missing, and both roots run."""
+    config, out = deployed
+    note = out / "serving" / ".iac-applied"
+    note.unlink()
+    os.mkfifo(note)
+    config.write_text(config.read_text() + "  - 52.14.0.12/32\n")
+    applied = cli("apply", "-c", config, "-o", out, "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert roots(runs()) == ["serving", "allowlist"]
+
+
 def test_hmac_rotate_applies_serving_only(cli, deployed, runs) -> None:
     from fake_deployment import render_builtin_with_hmac_key
     from iac.cli.common import Services

@@ -29,6 +29,7 @@ from iac.deploy.invalidation import InvalidationReport, invalidate_cache, invali
 from iac.errors import IacError, Interrupted
 from iac.files.atomic import write_atomic
 from iac.files.durations import parse_duration
+from iac.files.inputs import RENDERED_FILE, read_input
 from iac.files.ledger import RENDER, Deployment
 from iac.files.locks import locked, locked_output
 from iac.files.output import write_tree
@@ -144,8 +145,8 @@ def fingerprints_of(directory: Path, rendered: Rendered, extra: Sequence[tuple[s
     (a provider upgrade is a change to apply too)."""
     locks = []
     for root in ROOTS:
-        with contextlib.suppress(OSError):
-            content = (directory / root / LOCK_FILE).read_bytes()
+        content = _read_small(directory / root / LOCK_FILE)
+        if content is not None:
             locks.append((f"{root}/{LOCK_FILE}", hashlib.sha256(content).hexdigest()))
     return {root: fingerprint(rendered.files, root, [*extra, *locks]) for root in ROOTS}
 
@@ -158,10 +159,18 @@ def note_applied(root: Path, fingerprint: str) -> None:
 
 
 def is_applied(root: Path, fingerprint: str) -> bool:
+    """Whether `root`'s note names `fingerprint`; a note that is missing or not one iac wrote names nothing."""
+    note = _read_small(root / APPLIED)
+    return note is not None and note.strip() == fingerprint.encode("ascii")
+
+
+def _read_small(path: Path) -> bytes | None:
+    """A file iac or Terraform wrote in a root, read within the cap on rendered files, never through a symlink or
+    from a FIFO (`read_input`); None when it is missing or not such a file."""
     try:
-        return (root / APPLIED).read_text(encoding="ascii").strip() == fingerprint
-    except (OSError, UnicodeDecodeError):
-        return False
+        return read_input(path, RENDERED_FILE, follow_symlinks=False)
+    except (OSError, IacError):
+        return None
 
 
 def roots_to_run(
