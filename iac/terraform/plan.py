@@ -116,9 +116,7 @@ def combine(roots: list[tuple[str, PlanSummary]]) -> PlanSummary:
     approval covers exactly the roots planned (`iac apply --only` must name the same)."""
     resources = tuple(ResourceChange(c.address, c.type, c.action, root) for root, plan in roots for c in plan.resources)
     before, after = _allowlist_of(roots)
-    document = {"format": ROOTS_DIGEST_FORMAT, "roots": [[root, plan.digest] for root, plan in roots]}
-    canonical = json.dumps(document, separators=(",", ":"), ensure_ascii=True)
-    digest = roots[0][1].digest if len(roots) == 1 else hashlib.sha256(canonical.encode("ascii")).hexdigest()
+    digest = roots[0][1].digest if len(roots) == 1 else _roots_digest(roots)
     return PlanSummary(
         resources=resources,
         outputs_changed=tuple(sorted({f"{root}.{name}" for root, plan in roots for name in plan.outputs_changed})),
@@ -127,6 +125,13 @@ def combine(roots: list[tuple[str, PlanSummary]]) -> PlanSummary:
         digest=digest,
         roots=tuple(roots),
     )
+
+
+def _roots_digest(roots: list[tuple[str, PlanSummary]]) -> str:
+    """SHA-256 (hex) of the roots' digests, by root in run order."""
+    document = {"format": ROOTS_DIGEST_FORMAT, "roots": [[root, plan.digest] for root, plan in roots]}
+    canonical = json.dumps(document, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
 def _allowlist_of(roots: list[tuple[str, PlanSummary]]) -> tuple[tuple[str, ...], tuple[str, ...]]:

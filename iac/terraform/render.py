@@ -139,12 +139,13 @@ def render(
     removes one of them is refused (`iac.allowlist.baseline.ImportedRuleRemoved`).
     """
     config = loaded.config
+    adopted = tuple(sorted(set(imports)))
     assignment = assign(loaded.allowlist, current, config.allowlist_max_rules, repack=repack)
-    check_adopted(tuple(imports), assignment)
+    check_adopted(adopted, assignment)
     values = {**template_values(loaded, assignment), "provisional": provisional}
     values["imports"] = [
         {"key": f"{key}-{priority}", "id": import_id(config.project, policy, priority)}
-        for priority in sorted(set(imports))
+        for priority in adopted
         for key, policy in _policies(config.name)
     ]
     files: dict[str, bytes] = {".gitignore": template("gitignore.j2", {"root": None})}
@@ -154,7 +155,7 @@ def render(
         if values["backend"] is not None:
             names.append(("backend.tf", "backend.tf.j2"))
         names.append((".gitignore", "gitignore.j2"))
-        if root == ALLOWLIST and imports:
+        if root == ALLOWLIST and adopted:
             names.append(("imports.tf", "allowlist/imports.tf.j2"))
         root_values = {**values, "root": root, "backend": _backend(values["backend"], root)}
         for target, name in names:
@@ -170,7 +171,7 @@ def render(
         manage_dns=values["manage_dns"],
         create_bucket=config.bucket.create,
         assignment=assignment,
-        imports=tuple(sorted(set(imports))),
+        imports=adopted,
     )
 
 
