@@ -337,7 +337,7 @@ def test_a_failed_state_read_leaves_a_provisional_rendering_that_is_never_taken_
 ) -> None:
     """If init or the state read fails, build/ holds rules packed without knowing the deployed ones: the
     next run must still read the deployed rules, or it would move every range of a live deployment."""
-    from iac.allowlist.baseline import current_rules
+    from iac.allowlist.baseline import of_rendering
     from iac.errors import IacError
 
     fake, deployed = fake_terraform, DEPLOYED
@@ -351,13 +351,13 @@ def test_a_failed_state_read_leaves_a_provisional_rendering_that_is_never_taken_
     ):
         pass
     assert "# PROVISIONAL: packed before the deployed rules were read" in (out / "allowlist" / "main.tf").read_text()
-    assert current_rules(out, loaded.config) is None
+    assert of_rendering(out, loaded.config).current is None
 
     monkeypatch.delenv("FAKE_SHOW_FAILS")
     with iac.deploy.flow.workspace(loaded, out, iac.deploy.flow.TerraformRun(str(fake), "300s", lambda message: None)):
         assert [(r["priority"], r["ranges"]) for r in main_tf_rules(out)] == [(p, r) for p, r in deployed]
     assert "PROVISIONAL" not in (out / "allowlist" / "main.tf").read_text()
-    assert current_rules(out, loaded.config) is not None
+    assert of_rendering(out, loaded.config).current is not None
 
 
 # --- the edit commands show the rule change ---------------------------------------------------------------
@@ -555,7 +555,7 @@ OLD_ALLOWLIST = """  allowlist = {
 def test_a_rendering_from_before_stable_rules_is_not_taken_as_current(tmp_path: Path) -> None:
     """An older iac rendered `allowlist = { ranges = [...] }`: no rule of it can be read back, so the next
     plan must read the deployed rules from the state rather than pack afresh over them."""
-    from iac.allowlist.baseline import current_rules
+    from iac.allowlist.baseline import of_rendering
 
     # The single-root main.tf an iac of stable rules rendered, with its rules as an iac before them wrote them.
     golden = (Path(__file__).parent / "fixtures" / "single-root" / "documented" / "main.tf").read_text()
@@ -567,7 +567,7 @@ def test_a_rendering_from_before_stable_rules_is_not_taken_as_current(tmp_path: 
     (out / "main.tf").write_text(old_main)
     (out / ".iac-files").write_text("# Files written by `iac render`; the next render replaces them.\nmain.tf\n")
     config = load_config(Path(__file__).parent.parent / "examples" / "documented" / "iac.yaml").config
-    assert current_rules(out, config) is None
+    assert of_rendering(out, config).current is None
     # The same single-root main.tf with its stable rules is read back (it is upgraded from).
     (out / "main.tf").write_text(golden)
-    assert current_rules(out, config) is not None
+    assert of_rendering(out, config).current is not None

@@ -4,7 +4,7 @@ came from: the rendering in the output directory, the rules deployed (the Terraf
 Every command that shows rules (render, validate, `allowlist list/add/remove/set`, plan, apply and the plan
 summary) takes its baseline from here (`of_rendering`; plan and apply fall back on `of_state`), so what an
 edit reports as "rules changed" is what `iac apply` applies from the same output directory. The rules of a
-rendering are read back here (`current_rules`), by the one parser of iac's own allowlist/main.tf (and of the
+rendering are read back here (`of_rendering`), by the one parser of iac's own allowlist/main.tf (and of the
 main.tf of the single-root layout earlier versions rendered); rendering only renders.
 
 A rendering of the single-root layout is upgraded: its rules become the allowlist root's, which adopts them
@@ -153,16 +153,6 @@ _COMMENT = re.compile(r"#[^\n]*")
 _IMPORT_ID = re.compile(r'^  id = "projects/[^"/]+/global/securityPolicies/[^"/]+/priority/(\d+)"$', re.MULTILINE)
 # Written into the rules' main.tf by a provisional rendering (templates/allowlist/main.tf.j2).
 PROVISIONAL_MARK = "# PROVISIONAL: packed before the deployed rules were read"
-
-
-def current_rules(directory: Path, config: Deployment) -> tuple[Rule, ...] | None:
-    """The allow rules of an earlier rendering of the same deployment (project and name) in `directory`.
-
-    None when the directory holds no rendering of iac's, one of another deployment, a provisional one (its
-    rules were never checked against the deployed ones), or one that cannot be read back: the caller then
-    looks elsewhere (the Terraform state) or packs afresh.
-    """
-    return of_rendering(directory, config).current
 
 
 def _read(directory: Path, name: str) -> str | None:
